@@ -1,0 +1,59 @@
+"""Shared helpers: render the template with copier's API, find the index pip uses."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from copier import run_copy
+
+ROOT = Path(__file__).resolve().parents[1]
+COPIER = str(Path(sys.executable).with_name("copier"))
+
+# Answers that keep a render side-effect free: no environment, no git repository.
+QUIET = {"create_env": False, "git_init": False}
+
+
+def render(template: Path, dst: Path, **answers: Any) -> Path:
+    """Render `template` into `dst` with `answers` on top of the defaults (hook and git off)."""
+    run_copy(
+        str(template),
+        dst,
+        data={**QUIET, **answers},
+        defaults=True,
+        unsafe=True,
+        quiet=True,
+    )
+    return dst
+
+
+def pip_index_url() -> str:
+    """The simple-index URL pip is configured with (pip's own default when none is set)."""
+    for key in ("PIP_INDEX_URL",):
+        if os.environ.get(key):
+            return os.environ[key]
+    out = subprocess.run(
+        [sys.executable, "-m", "pip", "config", "get", "global.index-url"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "https://pypi.org/simple"
+
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A working-tree copy of the template (no .git), so renders see uncommitted edits and are fast."""
+    dst = tmp_path_factory.mktemp("template-src")
+    for name in ("copier.yml", "template", "hooks"):
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif src.exists():
+            shutil.copy2(src, dst / name)
+    return dst
