@@ -1,0 +1,190 @@
+"""Command line: `env` (default) creates and checks the environment; `git-init` makes the repo.
+
+python tools/envsetup                 # in a generated project (what `make env` runs)
+python hooks/__main__.py env --from-copier   # copier's task: never exits non-zero
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from . import gitinit, probe
+from .base import WINDOWS, Config, HookError, Manager, capture, run, say
+from .managers import MANAGERS, manager_for
+
+RETRY = ["py", "tools\\envsetup"] if WINDOWS else ["python3", "tools/envsetup"]
+
+
+def retry_command(project: Path) -> str:
+    cd = f'cd "{project}"' if WINDOWS else f"cd {shlex.quote(str(project))}"
+    return f"{cd} && {' '.join(RETRY)}"
+
+
+def sanity_import(manager: Manager) -> str:
+    """Import the package and every declared dependency with the env's Python; then pip check."""
+    config = manager.config
+    args = {
+        "package": config.package_name,
+        "distribution": config.project_slug,
+        "hints": config.import_hints,
+    }
+    # -I: neither the project folder nor PYTHONPATH may stand in for the installed package.
+    cmd = [manager.env_python(), "-I", Path(probe.__file__).resolve(), json.dumps(args)]
+    out = run(cmd, config.project, echo=False, what="the sanity import could not run")
+    lines = [line for line in out.splitlines() if line.startswith(probe.MARKER)]
+    if not lines:
+        raise HookError("the sanity import printed no report", why=out[-2000:])
+    report = json.loads(lines[-1][len(probe.MARKER) :])
+    rows = report.get("rows", [])
+    say(f"    Python {report.get('python')} ({report.get('executable')})")
+    width = max([len(r["module"]) for r in rows] + [6])
+    say(f"    {'import'.ljust(width)}  {'version':<12}  result")
+    for r in rows:
+        result = "ok" if not r["error"] else "FAILED: " + r["error"]
+        say(f"    {r['module'].ljust(width)}  {(r['version'] or '-'):<12}  {result}")
+    failed = [r["module"] for r in rows if r["error"]]
+    if report.get("error") or failed:
+        raise HookError(
+            "sanity import failed: " + (", ".join(failed) or report.get("error", "")),
+            why="\n".join(f"{r['module']}: {r['error']}" for r in rows if r["error"])
+            or report.get("error", ""),
+            fix="install what is missing (check its name in pyproject.toml); for a package whose "
+            "import name differs from its name, add {'req': NAME, 'import': MODULE} to "
+            "`dependencies` in tools/envsetup.json",
+        )
+    run(
+        manager.check_command(),
+        config.project,
+        what="the installed packages have conflicting requirements",
+        fix="pin compatible versions in pyproject.toml, then run the command below",
+    )
+    return f"{len(rows)} imports ok, dependency check passed"
+
+
+def lock_hint(manager: Manager) -> str | None:
+    """A reminder to commit the lock file: `copier update` refuses a dirty git tree."""
+    lock = manager.lock_file
+    if not lock or not (manager.project / lock).exists():
+        return None
+    if capture(["git", "rev-parse", "--git-dir"], cwd=manager.project) is None:
+        return None
+    if capture(["git", "ls-files", "--error-unmatch", lock], cwd=manager.project) is not None:
+        return None
+    return f"commit the lock file: git add {lock} && git commit -m 'Add {lock}'"
+
+
+def offer_alternative(manager: Manager, error: HookError, interactive: bool) -> Manager | None:
+    """When the tool is missing and a person is at the keyboard, offer another manager."""
+    if not (interactive and manager.alternatives()):
+        return None
+    try:
+        import questionary  # copier's own dependency; absent when run by a bare python3
+    except ImportError:
+        return None
+    stop = f"Stop here: I will {error.fix.split(' (')[0]} and run the retry command"
+    choices = {
+        f"Use a plain .venv with pip instead ({alt}; no {manager.lock_file})": alt
+        for alt in manager.alternatives()
+    }
+    answer = questionary.select(f"{error.what}. What now?", choices=[*choices, stop]).ask()
+    if answer in choices:
+        return MANAGERS[choices[answer]](manager.config)
+    return None
+
+
+def create_env(project: Path, *, interactive: bool) -> bool:
+    """Run every step; print a summary or what failed and how to finish. True on success."""
+    started = time.monotonic()
+    timings: list[tuple[str, float]] = []
+    step = "read tools/envsetup.json"
+    try:
+        config = Config.load(project)
+        manager = manager_for(config)
+        say(f"copier-mlops: creating the {manager.name} environment for {project}")
+        steps: list[tuple[str, Callable[[], str]]] = [
+            ("find the tool", lambda: manager.find_tool()),
+            (f"find Python {config.python_version}", lambda: manager.find_interpreter()),
+            ("create the environment", lambda: manager.create()),
+            ("install the project and its dependencies", lambda: manager.install()),
+            ("write the lock file", lambda: manager.lock()),
+            ("sanity import", lambda: sanity_import(manager)),
+        ]
+        i = 0
+        while i < len(steps):
+            step, action = steps[i]
+            say(f"==> [{i + 1}/{len(steps)}] {step}")
+            t0 = time.monotonic()
+            try:
+                note = action()
+            except HookError as exc:
+                other = offer_alternative(manager, exc, interactive) if i == 0 else None
+                if other is None:
+                    raise
+                manager = other
+                continue
+            timings.append((step, time.monotonic() - t0))
+            say(f"    {note}  [{timings[-1][1]:.1f}s]")
+            i += 1
+    except HookError as exc:
+        report_failure(project, step, exc)
+        return False
+    except Exception as exc:  # a bug must not cost the user their project either
+        report_failure(project, step, HookError(f"unexpected error: {type(exc).__name__}: {exc}"))
+        return False
+    except KeyboardInterrupt:
+        report_failure(project, step, HookError("interrupted"))
+        return False
+    total = time.monotonic() - started
+    say(f"\nEnvironment ready ({manager.name}) in {total:.1f}s")
+    say(f"  location:  {manager.location()}")
+    say(f"  activate:  {manager.activation()}")
+    say(f"  run tests: {manager.test_command()}")
+    say(f"  rebuild:   make env   (or: {' '.join(RETRY)})")
+    hint = lock_hint(manager)
+    if hint:
+        say(f"  next:      {hint}")
+    say("  time per step: " + ", ".join(f"{name} {sec:.1f}s" for name, sec in timings))
+    return True
+
+
+def report_failure(project: Path, step: str, exc: HookError) -> None:
+    say(f"\nFAILED at step '{step}': {exc.what}")
+    if exc.why:
+        say("  why (last lines of output):")
+        for line in exc.why.splitlines():
+            say(f"    | {line}")
+    if exc.fix:
+        say(f"  fix: {exc.fix}")
+    say(f"  Your project files are all in place in {project}.")
+    say("  After fixing it, finish the setup with:")
+    say(f"    {retry_command(project)}")
+    say("  (or `make env` in that folder)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="envsetup", description=__doc__.splitlines()[0])
+    parser.add_argument("command", nargs="?", choices=["env", "git-init"], default="env")
+    parser.add_argument(
+        "--project", type=Path, default=Path.cwd(), help="the generated project (default: .)"
+    )
+    parser.add_argument(
+        "--from-copier",
+        action="store_true",
+        help="exit 0 even on failure (copier would delete the project)",
+    )
+    parser.add_argument("--no-input", action="store_true", help="never ask questions")
+    parser.add_argument("--author-name", default="")
+    parser.add_argument("--author-email", default="")
+    args = parser.parse_args(argv)
+    project = args.project.resolve()
+    if args.command == "git-init":
+        return gitinit.main(project, args.author_name, args.author_email)
+    interactive = not args.no_input and sys.stdin is not None and sys.stdin.isatty()
+    ok = create_env(project, interactive=interactive)
+    return 0 if ok or args.from_copier else 1

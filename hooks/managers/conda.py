@@ -1,0 +1,142 @@
+"""conda: mamba, micromamba or conda (first found), a named env from environment.yml."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from ..base import WINDOWS, HookError, Manager, capture, run
+
+INSTALL_CONDA = (
+    "install Miniforge (https://conda-forge.org/download/, gives `conda` and `mamba`) "
+    "or micromamba (https://mamba.readthedocs.io/en/latest/installation/micromamba-installation.html)"
+)
+TOOLS = ("mamba", "micromamba", "conda")
+
+
+def find_conda_tool() -> str | None:
+    """mamba, then micromamba, then conda: on PATH, or where an activated shell says it is."""
+    for name in TOOLS:
+        found = shutil.which(name)
+        if found:
+            return found
+    # `conda` is a shell function after `conda init`; CONDA_EXE/MAMBA_EXE name the real program.
+    for var in ("MAMBA_EXE", "CONDA_EXE"):
+        exe = os.environ.get(var)
+        if exe and Path(exe).is_file():
+            return exe
+    return None
+
+
+class CondaManager(Manager):
+    name = "conda"
+    lock_file = "environment.lock.yml"
+
+    @property
+    def flavour(self) -> str:
+        """mamba, micromamba or conda (they differ in prompting)."""
+        stem = Path(self.tool or "conda").name.lower()
+        return next((t for t in TOOLS if stem.startswith(t)), "conda")
+
+    @property
+    def yes(self) -> list[str]:
+        # mamba 2 and micromamba ask for confirmation; `conda env create` never does.
+        return ["--yes"] if self.flavour in ("mamba", "micromamba") else []
+
+    def find_tool(self) -> str:
+        self.tool = find_conda_tool()
+        if not self.tool:
+            raise HookError(
+                "none of mamba, micromamba or conda is installed (not found on PATH)",
+                fix=INSTALL_CONDA,
+            )
+        version = (capture([self.tool, "--version"]) or "").strip().splitlines()
+        return f"{self.flavour} {version[-1] if version else ''} at {self.tool}".replace("  ", " ")
+
+    def find_interpreter(self) -> str:
+        version = self.config.python_version
+        return f"conda installs Python {version} itself (environment.yml: python={version})"
+
+    def prefix(self) -> Path | None:
+        """Where the named env lives, from `env list --json` (None when it does not exist)."""
+        assert self.tool is not None
+        out = capture([self.tool, "env", "list", "--json"])
+        try:
+            envs = json.loads(out or "{}").get("envs", [])
+        except ValueError:
+            envs = []
+        for env in envs:
+            if Path(env).name == self.config.project_slug:
+                return Path(env)
+        return None
+
+    def env_python(self) -> Path:
+        prefix = self.prefix()
+        if prefix is None:
+            raise HookError(f"the conda environment {self.config.project_slug} does not exist")
+        return prefix / ("python.exe" if WINDOWS else "bin/python")
+
+    def create(self) -> str:
+        assert self.tool is not None
+        name = self.config.project_slug
+        fix = "check the packages in environment.yml (conda-forge names; others go under `pip:`)"
+        if self.prefix() is not None:
+            run(
+                [
+                    self.tool,
+                    "env",
+                    "update",
+                    "-n",
+                    name,
+                    "-f",
+                    "environment.yml",
+                    "--prune",
+                    *self.yes,
+                ],
+                self.project,
+                fix=fix,
+            )
+            return f"updated the existing environment {name}"
+        run(
+            [self.tool, "env", "create", "-n", name, "-f", "environment.yml", *self.yes],
+            self.project,
+            fix=fix,
+        )
+        return f"created the environment {name}"
+
+    def install(self) -> str:
+        return "done by the step before: environment.yml's pip section installs the project (-e .)"
+
+    def lock(self) -> str:
+        assert self.tool is not None
+        out = run(
+            [self.tool, "env", "export", "-n", self.config.project_slug],
+            self.project,
+            echo=False,
+            stdout_only=True,
+        )
+        header = (
+            f"# Exact packages of the env {self.config.project_slug} ({self.flavour} env export)\n"
+        )
+        (self.project / "environment.lock.yml").write_text(
+            header + out.strip() + "\n", encoding="utf-8"
+        )
+        return "wrote environment.lock.yml"
+
+    def check_command(self) -> list[str]:
+        return [str(self.env_python()), "-m", "pip", "check", "--disable-pip-version-check"]
+
+    def location(self) -> str:
+        prefix = self.prefix()
+        return f"{self.config.project_slug} ({prefix})" if prefix else self.config.project_slug
+
+    def activation(self) -> str:
+        return f"{self.flavour} activate {self.config.project_slug}"
+
+    def test_command(self) -> str:
+        return "make test   (or, activated: python -m pytest)"
+
+    def alternatives(self) -> list[str]:
+        return ["venv"]

@@ -1,0 +1,98 @@
+"""venv + pip: `python3.X -m venv .venv`, pip install, `requirements.lock` from pip freeze."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..base import HookError, Manager, capture, python_version_of, run, venv_activation, venv_python
+from ..discovery import find_python, install_hint
+
+
+class VenvManager(Manager):
+    name = "venv"
+    lock_file = "requirements.lock"
+
+    def find_tool(self) -> str:
+        return "Python's own venv and pip (no extra tool needed)"
+
+    def find_interpreter(self) -> str:
+        want = self.config.python_version
+        found = find_python(want)
+        if not found.python:
+            others = ", ".join(found.other_versions()) or "none"
+            raise HookError(
+                f"no Python {want} found on this machine (Python versions found: {others})",
+                why="looked at: " + "; ".join(found.tried),
+                fix=f"{install_hint(want)}; the hook never switches to another version by itself",
+            )
+        self.interpreter = found.python
+        # Debian/Ubuntu split venv's pip bootstrap into a separate package.
+        if capture([found.python, "-c", "import venv, ensurepip"]) is None:
+            raise HookError(
+                f"Python {found.full_version} at {found.python} cannot create virtual environments",
+                why="its `venv`/`ensurepip` modules are missing",
+                fix=f"install them (Debian/Ubuntu: `apt install python{want}-venv`)",
+            )
+        return f"Python {found.full_version} at {found.python}"
+
+    @property
+    def venv(self) -> Path:
+        return self.project / ".venv"
+
+    def env_python(self) -> Path:
+        return venv_python(self.venv)
+
+    def create(self) -> str:
+        assert self.interpreter is not None
+        py = self.env_python()
+        if py.exists():
+            have = python_version_of(py) or ""
+            if have.startswith(self.config.python_version + "."):
+                return f"reusing .venv (Python {have})"
+            run([self.interpreter, "-m", "venv", "--clear", ".venv"], self.project)
+            return f"recreated .venv (it had Python {have or 'that does not run'})"
+        run([self.interpreter, "-m", "venv", ".venv"], self.project)
+        return "created .venv"
+
+    def install(self) -> str:
+        py = self.env_python()
+        if (self.project / "requirements-dev.txt").exists():
+            args = ["-r", "requirements-dev.txt"]
+        else:  # fallback for a uv/poetry/conda project built with plain pip
+            args = ["-e", ".", *self.config.dev_dependencies]
+        run([py, "-m", "pip", "install", "--disable-pip-version-check", *args], self.project)
+        return "installed the project (editable) with its runtime and dev dependencies"
+
+    def lock(self) -> str:
+        out = run(
+            [
+                self.env_python(),
+                "-m",
+                "pip",
+                "freeze",
+                "--exclude-editable",
+                "--disable-pip-version-check",
+            ],
+            self.project,
+            echo=False,
+            stdout_only=True,
+        )
+        header = (
+            "# Exact versions that worked (pip freeze). Install: pip install -r requirements.lock\n"
+        )
+        (self.project / "requirements.lock").write_text(
+            header + out.strip() + "\n", encoding="utf-8"
+        )
+        return f"wrote requirements.lock ({len(out.split())} packages)"
+
+    def check_command(self) -> list[str]:
+        return [str(self.env_python()), "-m", "pip", "check", "--disable-pip-version-check"]
+
+    def location(self) -> str:
+        return str(self.venv)
+
+    def activation(self) -> str:
+        return venv_activation(".venv")
+
+    def test_command(self) -> str:
+        return "make test   (or: .venv/bin/python -m pytest)"
