@@ -43,7 +43,11 @@ def pip_index_url() -> str:
         text=True,
         check=False,
     )
-    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "https://pypi.org/simple"
+    return (
+        out.stdout.strip()
+        if out.returncode == 0 and out.stdout.strip()
+        else "https://pypi.org/simple"
+    )
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,144 @@
+"""Validators refuse bad answers before anything is written; hostile but legal text round-trips."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+from copier import run_copy
+
+from tests.conftest import COPIER, QUIET, render
+
+BAD = [
+    ("project_name", "   ", "cannot be empty"),
+    ("project_slug", "My Project", "not a valid slug"),
+    ("project_slug", "9lives", "not a valid slug"),
+    ("project_slug", "a" * 65, "64 characters or fewer"),
+    ("package_name", "my-package", "not a valid Python package name"),
+    ("package_name", "2fast", "not a valid Python package name"),
+    ("package_name", "class", "Python keyword"),
+    ("package_name", "numbers", "standard-library module"),
+    ("package_name", "random", "standard-library module"),
+    ("package_name", "test", "standard-library module"),
+    ("package_name", "numpy", "import name of a dependency"),
+    ("package_name", "torch", "import name of a dependency"),
+    ("package_name", "sklearn", "import name of a dependency"),
+    ("description", "two\nlines", "fit on one line"),
+    ("author_email", "not-an-email", "does not look like an e-mail"),
+    ("author_email", "a@b", "does not look like an e-mail"),
+    ("extra_dependencies", "seaborn bad!!name", '"bad!!name" is not a valid requirement'),
+    ("extra_dependencies", "numpy>=", '"numpy>=" is not a valid requirement'),
+    ("extra_dependencies", "git+https://x.org/a.git", "not a valid requirement"),
+    ("package_index_url", "pypi.example.org", "not an index URL"),
+]
+
+
+@pytest.mark.parametrize(
+    ("question", "value", "message"), BAD, ids=[f"{q}={v!r}"[:40] for q, v, _ in BAD]
+)
+def test_bad_answer_is_refused_and_nothing_written(
+    template: Path, tmp_path: Path, question: str, value: str, message: str
+) -> None:
+    dst = tmp_path / "out"
+    with pytest.raises(ValueError, match=f"question '{question}'.*{message}"):
+        run_copy(
+            str(template),
+            dst,
+            data={**QUIET, question: value},
+            defaults=True,
+            unsafe=True,
+            quiet=True,
+        )
+    assert not dst.exists() or not any(dst.iterdir())
+
+
+def test_impossible_combination_is_refused(template: Path, tmp_path: Path) -> None:
+    data = {**QUIET, "ml_framework": "tensorflow", "python_version": "3.14"}
+    with pytest.raises(ValueError, match="TensorFlow publishes no wheels for Python 3.14.*3.13"):
+        run_copy(str(template), tmp_path / "out", data=data, defaults=True, unsafe=True, quiet=True)
+    assert not (tmp_path / "out").exists()
+
+
+def test_extra_dependency_shadowing_the_package_is_refused(template: Path, tmp_path: Path) -> None:
+    data = {**QUIET, "package_name": "tqdm_tools", "extra_dependencies": "tqdm-tools"}
+    with pytest.raises(ValueError, match="name of your own package"):
+        run_copy(str(template), tmp_path / "out", data=data, defaults=True, unsafe=True, quiet=True)
+
+
+def test_cli_shows_the_validator_message(template: Path, tmp_path: Path) -> None:
+    dst = tmp_path / "out"
+    proc = subprocess.run(
+        [COPIER, "copy", "--trust", "--defaults", "-d", "package_name=numbers", "-d", "create_env=false",
+         str(template), str(dst)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert '"numbers" is the name of a Python standard-library module' in proc.stderr
+    assert not dst.exists()
+
+
+def test_stdlib_list_covers_this_python(template: Path) -> None:
+    config = yaml.safe_load((template / "copier.yml").read_text())
+    listed = set(config["stdlib_modules"]["default"].split())
+    public = {m for m in sys.stdlib_module_names if not m.startswith("_")}
+    assert public <= listed, sorted(public - listed)
+
+
+HOSTILE_DESCRIPTION = (
+    'Say "hi" & it\'s \\ fine: """triple""" {{ x }} {% if %} # not a comment ünïcödé 🚀 ✓'
+)
+HOSTILE_AUTHOR = 'O\'Brien "Bob" \\ Ñúñez 🐍 {{ y }}'
+
+
+@pytest.mark.parametrize("manager", ["venv", "conda", "poetry", "uv"])
+def test_hostile_text_round_trips(template: Path, tmp_path: Path, manager: str) -> None:
+    dst = render(
+        template,
+        tmp_path / "p",
+        project_name="Hostile {{ name }} #1 ✓",
+        description=HOSTILE_DESCRIPTION,
+        author_name=HOSTILE_AUTHOR,
+        author_email="bob@example.org",
+        env_manager=manager,
+    )
+    pyproject = tomllib.loads((dst / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["project"]["description"] == HOSTILE_DESCRIPTION
+    assert pyproject["project"]["authors"] == [{"name": HOSTILE_AUTHOR, "email": "bob@example.org"}]
+    assert pyproject["project"]["name"] == "hostile-name-1"
+
+    answers = yaml.safe_load((dst / ".copier-answers.yml").read_text(encoding="utf-8"))
+    assert answers["description"] == HOSTILE_DESCRIPTION
+    assert answers["author_name"] == HOSTILE_AUTHOR
+
+    readme = (dst / "README.md").read_text(encoding="utf-8")
+    assert readme.splitlines()[0] == "# Hostile {{ name }} #1 ✓"
+    assert HOSTILE_DESCRIPTION in readme.splitlines()
+    assert HOSTILE_AUTHOR in readme
+
+    init = (dst / "src/hostile_name_1/__init__.py").read_text(encoding="utf-8")
+    assert ast.get_docstring(ast.parse(init), clean=False) == HOSTILE_DESCRIPTION
+
+    if manager == "conda":
+        text = (dst / "environment.yml").read_text(encoding="utf-8")
+        yaml.safe_load(text)
+        assert text.splitlines()[0] == f"# Hostile {{{{ name }}}} #1 ✓: {HOSTILE_DESCRIPTION}"
+    if (dst / "LICENSE").exists():
+        assert HOSTILE_AUTHOR in (dst / "LICENSE").read_text(encoding="utf-8")
+
+
+def test_very_long_names_round_trip(template: Path, tmp_path: Path) -> None:
+    name = "A very long project name " * 2 + "for the digit classification course"
+    dst = render(template, tmp_path / "p", project_name=name, description="x" * 2000)
+    pyproject = tomllib.loads((dst / "pyproject.toml").read_text())
+    # A long name gets a default slug cut to 64 characters (no trailing dash): never refused.
+    assert (
+        pyproject["project"]["name"]
+        == "a-very-long-project-name-a-very-long-project-name-for-the-digit"
+    )
+    assert pyproject["project"]["description"] == "x" * 2000
+    assert (dst / "README.md").read_text().startswith(f"# {name}\n")

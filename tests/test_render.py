@@ -1,0 +1,230 @@
+"""Render every valid combination of the main choices and check every generated file."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import re
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from dockerfile_parse import DockerfileParser
+from validate_pyproject import api as vp
+
+from tests.conftest import render
+
+MANAGERS = ["venv", "conda", "poetry", "uv"]
+FRAMEWORKS = [("none", None), ("sklearn", None)] + [
+    (fw, acc) for fw in ("pytorch", "tensorflow") for acc in ("cpu", "cuda")
+]
+EXAMPLES = ["mnist", "none"]
+DOCKERFILE = [True, False]
+
+# Secondary options, varied so that every pair of values (including pairs with the main choices)
+# appears in at least one render.
+OTHERS: dict[str, list[Any]] = {
+    "python_version": ["3.10", "3.11", "3.12", "3.13", "3.14"],
+    "license": ["MIT", "BSD-3-Clause", "Apache-2.0", "none"],
+    "package_index_url": ["", "https://pypi.example.org/simple"],
+    "extra_dependencies": ["", "seaborn, tqdm>=4.66 pyyaml"],
+    "author_email": ["", "ada@example.org"],
+}
+
+
+def valid(row: dict[str, Any]) -> bool:
+    return not (row["ml_framework"] == "tensorflow" and row["python_version"] == "3.14")
+
+
+def matrix() -> list[dict[str, Any]]:
+    """Full product of the main choices; secondary options filled greedily to cover all pairs."""
+    rows = [
+        {"env_manager": m, "ml_framework": fw, "accelerator": acc, "example": ex, "dockerfile": d}
+        for m, (fw, acc), ex, d in itertools.product(MANAGERS, FRAMEWORKS, EXAMPLES, DOCKERFILE)
+    ]
+    uncovered = set(_all_pairs(rows))
+    for row in rows:
+        best, best_gain = None, -1
+        for combo in itertools.product(*OTHERS.values()):
+            cand = {**row, **dict(zip(OTHERS, combo, strict=True))}
+            if not valid(cand):
+                continue
+            gain = len(uncovered & set(_pairs(cand)))
+            if gain > best_gain:
+                best, best_gain = cand, gain
+        assert best is not None
+        row.update(best)
+        uncovered -= set(_pairs(best))
+    return rows
+
+
+def _pairs(row: dict[str, Any]) -> Iterator[tuple[tuple[str, Any], tuple[str, Any]]]:
+    items = sorted((k, str(v)) for k, v in row.items())
+    yield from itertools.combinations(items, 2)
+
+
+def _all_pairs(rows: list[dict[str, Any]]) -> Iterator[tuple[tuple[str, Any], tuple[str, Any]]]:
+    """Every pair that involves a secondary option and can occur in a valid row."""
+    main_values = {k: sorted({str(r[k]) for r in rows}) for k in rows[0]}
+    values = {**main_values, **{k: [str(v) for v in vs] for k, vs in OTHERS.items()}}
+    for (k1, vs1), (k2, vs2) in itertools.combinations(sorted(values.items()), 2):
+        if k1 not in OTHERS and k2 not in OTHERS:
+            continue
+        for v1, v2 in itertools.product(vs1, vs2):
+            if {k1: v1, k2: v2} in ({"ml_framework": "tensorflow", "python_version": "3.14"},):
+                continue
+            yield (k1, v1), (k2, v2)
+
+
+MATRIX = matrix()
+
+
+@functools.cache
+def validator() -> vp.Validator:
+    return vp.Validator()  # compiling its schemas takes seconds: once per process
+
+
+def test_matrix_covers_every_pair() -> None:
+    covered = set().union(*(set(_pairs(r)) for r in MATRIX))
+    missing = set(_all_pairs(MATRIX)) - covered
+    assert not missing, f"pairs never rendered: {sorted(missing)[:10]}"
+    assert len(MATRIX) == 4 * 6 * 2 * 2
+
+
+def expected_files(a: dict[str, Any], pkg: str) -> set[str]:
+    """The file set a manager must get (example files are checked by the MNIST tests)."""
+    files = {
+        ".copier-answers.yml",
+        ".gitignore",
+        ".python-version",
+        "Makefile",
+        "README.md",
+        "pyproject.toml",
+        f"src/{pkg}/__init__.py",
+        f"src/{pkg}/py.typed",
+        f"tests/test_{pkg}.py",
+    }
+    files |= {
+        "venv": {"requirements.txt", "requirements-dev.txt"},
+        "conda": {"environment.yml"},
+        "poetry": {"poetry.toml"},
+        "uv": set(),
+    }[a["env_manager"]]
+    if a["dockerfile"]:
+        files |= {"Dockerfile", ".dockerignore"}
+    if a["license"] != "none":
+        files.add("LICENSE")
+    return files
+
+
+# Files that belong to features outside this test's scope (the MNIST starter, CI, tooling).
+FEATURE_PREFIXES = ("notebooks/", ".github/", ".gitlab-ci.yml", ".pre-commit-config.yaml")
+
+
+def rendered_files(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("answers", MATRIX, ids=lambda a: "-".join(str(v) for v in a.values()))
+def test_render_combination(template: Path, tmp_path: Path, answers: dict[str, Any]) -> None:
+    data = {k: v for k, v in answers.items() if v is not None}
+    dst = render(template, tmp_path / "p", project_name="Digit Lab", **data)
+    pkg = "digit_lab"
+    files = rendered_files(dst)
+
+    # Exactly the expected files: nothing missing, nothing from another manager.
+    core = {
+        f
+        for f in files
+        if not f.startswith(FEATURE_PREFIXES)
+        and not (
+            f.startswith(f"src/{pkg}/")
+            and f not in {f"src/{pkg}/__init__.py", f"src/{pkg}/py.typed"}
+        )
+        and not (f.startswith("tests/") and f != f"tests/test_{pkg}.py")
+    }
+    assert core == expected_files(answers, pkg)
+
+    for rel in files:
+        path = dst / rel
+        text = path.read_text(encoding="utf-8")
+        assert "{{" not in text and "{%" not in text, f"leftover Jinja in {rel}"
+        assert ".jinja" not in rel
+        if rel.endswith(".toml"):
+            tomllib.loads(text)
+        elif rel.endswith((".yml", ".yaml")):
+            yaml.safe_load(text)
+        elif rel.endswith(".py"):
+            compile(text, rel, "exec")
+
+    pyproject = tomllib.loads((dst / "pyproject.toml").read_text())
+    validator()(pyproject)  # PEP 621 + tool.uv / tool.poetry / tool.ruff schemas
+    reqs = pyproject["project"]["dependencies"]
+    names = {re.split(r"[\[<>=!~]", r)[0] for r in reqs}
+    fw_pkg = {"pytorch": "torch", "tensorflow": "tensorflow", "sklearn": "scikit-learn"}
+    if answers["ml_framework"] in fw_pkg:
+        assert fw_pkg[answers["ml_framework"]] in names
+    if answers["extra_dependencies"]:
+        assert {"seaborn", "tqdm", "pyyaml"} <= names
+    assert pyproject["project"]["requires-python"] == f">={answers['python_version']}"
+    check_manager_files(dst, answers, pyproject, reqs)
+
+    if answers["dockerfile"]:
+        parser = DockerfileParser(path=str(dst / "Dockerfile"))
+        instructions = [i["instruction"] for i in parser.structure]
+        assert "FROM" in instructions and ("CMD" in instructions or "ENTRYPOINT" in instructions)
+
+
+def check_manager_files(
+    dst: Path, a: dict[str, Any], pyproject: dict[str, Any], reqs: list[str]
+) -> None:
+    index = a["package_index_url"]
+    manager = a["env_manager"]
+    torch_index = "download.pytorch.org/whl/" + ("cu128" if a["accelerator"] == "cuda" else "cpu")
+    if manager == "venv":
+        lines = (dst / "requirements.txt").read_text().splitlines()
+        assert [x for x in lines if x and not x.startswith(("#", "-"))] == reqs
+        assert (f"--index-url {index}" in lines) == bool(index)
+        if a["ml_framework"] == "pytorch":
+            assert any(torch_index in x for x in lines if x.startswith("--extra-index-url"))
+        dev = (dst / "requirements-dev.txt").read_text().splitlines()
+        assert "-r requirements.txt" in dev and "-e ." in dev
+    elif manager == "conda":
+        env = yaml.safe_load((dst / "environment.yml").read_text())
+        assert env["name"] == "digit-lab" and env["channels"][0] == "conda-forge"
+        deps = env["dependencies"]
+        assert f"python={a['python_version']}" in deps
+        pip_section = next(d["pip"] for d in deps if isinstance(d, dict))
+        assert pip_section[-1] == "-e ."
+        assert (f"--index-url {index}" in pip_section) == bool(index)
+        # conda-forge packages stay conda packages; only what conda-forge lacks goes to pip.
+        assert "numpy>=1.26" in deps and "numpy>=1.26" not in pip_section
+        if a["extra_dependencies"]:
+            assert "seaborn" in pip_section
+    elif manager == "poetry":
+        poetry = pyproject["tool"]["poetry"]
+        assert poetry["packages"] == [{"include": "digit_lab", "from": "src"}]
+        assert set(poetry["group"]["dev"]["dependencies"]) == {"pytest", "ruff"}
+        sources = {s["name"]: s for s in poetry.get("source", [])}
+        if index:
+            assert sources["primary"] == {"name": "primary", "url": index, "priority": "primary"}
+        if a["ml_framework"] == "pytorch":
+            (src,) = [s for s in sources.values() if s["priority"] == "explicit"]
+            assert torch_index in src["url"]
+            assert poetry["dependencies"]["torch"]["source"] == src["name"]
+        assert tomllib.loads((dst / "poetry.toml").read_text())["virtualenvs"]["in-project"]
+    else:
+        uv = pyproject.get("tool", {}).get("uv", {})
+        indexes = {i["name"]: i for i in uv.get("index", [])}
+        if index:
+            assert indexes["primary"]["url"] == index and indexes["primary"]["default"]
+        else:
+            assert "primary" not in indexes
+        if a["ml_framework"] == "pytorch":
+            (tidx,) = [i for i in indexes.values() if i.get("explicit")]
+            assert torch_index in tidx["url"]
+            assert uv["sources"]["torch"][0]["index"] == tidx["name"]
+        assert pyproject["dependency-groups"]["dev"]
