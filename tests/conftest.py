@@ -52,7 +52,7 @@ def pip_index_url() -> str:
 
 @pytest.fixture(scope="session")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A working-tree copy of the template (no .git), so renders see uncommitted edits and are fast."""
+    """A copy of the working tree (no .git): renders see uncommitted edits and are fast."""
     dst = tmp_path_factory.mktemp("template-src")
     for name in ("copier.yml", "template", "hooks"):
         src = ROOT / name

@@ -5,10 +5,10 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 import yaml
 from copier import run_copy
 
@@ -59,7 +59,7 @@ def test_bad_answer_is_refused_and_nothing_written(
 
 def test_impossible_combination_is_refused(template: Path, tmp_path: Path) -> None:
     data = {**QUIET, "ml_framework": "tensorflow", "python_version": "3.14"}
-    with pytest.raises(ValueError, match="TensorFlow publishes no wheels for Python 3.14.*3.13"):
+    with pytest.raises(ValueError, match=r"TensorFlow publishes no wheels for Python 3\.14.*3\.13"):
         run_copy(str(template), tmp_path / "out", data=data, defaults=True, unsafe=True, quiet=True)
     assert not (tmp_path / "out").exists()
 
@@ -73,8 +73,8 @@ def test_extra_dependency_shadowing_the_package_is_refused(template: Path, tmp_p
 def test_cli_shows_the_validator_message(template: Path, tmp_path: Path) -> None:
     dst = tmp_path / "out"
     proc = subprocess.run(
-        [COPIER, "copy", "--trust", "--defaults", "-d", "package_name=numbers", "-d", "create_env=false",
-         str(template), str(dst)],
+        [COPIER, "copy", "--trust", "--defaults", "-d", "package_name=numbers",
+         "-d", "create_env=false", str(template), str(dst)],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert proc.returncode != 0

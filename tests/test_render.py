@@ -5,12 +5,12 @@ from __future__ import annotations
 import functools
 import itertools
 import re
-import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import tomllib
 import yaml
 from dockerfile_parse import DockerfileParser
 from validate_pyproject import api as vp
