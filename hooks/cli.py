@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import gitinit, probe
+from . import gitinit, kernel, probe
 from .base import WINDOWS, Config, HookError, Manager, capture, run, say
 from .managers import MANAGERS, manager_for
 
@@ -115,6 +115,13 @@ def create_env(project: Path, *, interactive: bool) -> bool:
             ("write the lock file", lambda: manager.lock()),
             ("sanity import", lambda: sanity_import(manager)),
         ]
+        if kernel.requested(project):
+            steps.append(
+                (
+                    "register the Jupyter kernel",
+                    lambda: kernel.kernel_step(project, manager.env_python(), manager.name),
+                )
+            )
         i = 0
         while i < len(steps):
             step, action = steps[i]
