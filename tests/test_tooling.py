@@ -1,0 +1,511 @@
+"""The generated project's own tooling: CI workflows, pre-commit config, the doctor (fast parts).
+
+CI files are validated against the GitHub Actions / GitLab CI JSON schemas that check-jsonschema
+ships (offline) and read for the manager's install-from-lock, ruff and pytest steps. The
+pre-commit config is validated by pre-commit itself, and its ruff hooks are run through ruff's
+own settings resolution to show that they use pyproject.toml's [tool.ruff].
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import tomllib
+import yaml
+from packaging.requirements import Requirement
+
+from tests.conftest import render
+
+BIN = Path(sys.executable).parent
+MANAGERS = ["uv", "poetry", "venv", "conda"]
+INSTALL_FROM_LOCK = {
+    "uv": ["uv sync --locked"],
+    "poetry": ["poetry check --lock", "poetry install"],
+    "venv": ["pip install -r requirements.lock", "pip install -r requirements-dev.txt"],
+    "conda": [],  # GitHub: setup-micromamba's environment-file; GitLab: micromamba create
+}
+
+
+def check_jsonschema(
+    schema: str, files: list[Path], *extra: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "check-jsonschema"), "--builtin-schema", schema, *extra, *map(str, files)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def projects(template: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One render per (manager, ci) plus variants: no Dockerfile; pytorch with a private index."""
+    out = tmp_path_factory.mktemp("tooling")
+    answers: dict[str, dict[str, Any]] = {}
+    for manager in MANAGERS:
+        for ci in ("github", "gitlab"):
+            answers[f"{manager}-{ci}"] = {"env_manager": manager, "ci": ci}
+    answers["uv-github-nodocker"] = {"env_manager": "uv", "ci": "github", "dockerfile": False}
+    answers["venv-gitlab-nodocker"] = {"env_manager": "venv", "ci": "gitlab", "dockerfile": False}
+    for ci in ("github", "gitlab"):
+        answers[f"venv-{ci}-torch-index"] = {
+            "env_manager": "venv",
+            "ci": ci,
+            "ml_framework": "pytorch",
+            "package_index_url": "https://pypi.example.org/simple",
+        }
+    answers["none"] = {"env_manager": "uv", "ci": "none"}
+    return {
+        name: render(template, out / name, project_name="Tool Box", python_version="3.12", **a)
+        for name, a in answers.items()
+    }
+
+
+def workflow(project: Path) -> dict[str, Any]:
+    return yaml.safe_load((project / ".github/workflows/ci.yml").read_text(encoding="utf-8"))
+
+
+def gitlab(project: Path) -> dict[str, Any]:
+    return yaml.safe_load((project / ".gitlab-ci.yml").read_text(encoding="utf-8"))
+
+
+# ---------------------------------------------------------------- CI: schemas
+
+
+def test_github_workflows_validate_against_schema(projects: dict[str, Path]) -> None:
+    files = [p / ".github/workflows/ci.yml" for n, p in projects.items() if "-github" in n]
+    assert len(files) == 6
+    out = check_jsonschema("vendor.github-workflows", files)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_gitlab_ci_validates_against_schema(projects: dict[str, Path]) -> None:
+    files = [p / ".gitlab-ci.yml" for n, p in projects.items() if "-gitlab" in n]
+    assert len(files) == 6
+    out = check_jsonschema("vendor.gitlab-ci", files, "--data-transform", "gitlab-ci")
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_schema_check_rejects_a_broken_workflow(projects: dict[str, Path], tmp_path: Path) -> None:
+    """The validation above can fail: a job without runs-on, a GitLab job with a bad key."""
+    text = (projects["uv-github"] / ".github/workflows/ci.yml").read_text(encoding="utf-8")
+    broken = tmp_path / "ci.yml"
+    broken.write_text(text.replace("runs-on: ubuntu-24.04", "runs_on: ubuntu-24.04"), "utf-8")
+    assert check_jsonschema("vendor.github-workflows", [broken]).returncode != 0
+    text = (projects["uv-gitlab"] / ".gitlab-ci.yml").read_text(encoding="utf-8")
+    broken = tmp_path / ".gitlab-ci.yml"
+    broken.write_text(text.replace("  timeout: 30 minutes", "  timeout: [30]"), "utf-8")
+    out = check_jsonschema("vendor.gitlab-ci", [broken], "--data-transform", "gitlab-ci")
+    assert out.returncode != 0
+
+
+# ---------------------------------------------------------------- CI: content
+
+
+def steps_text(job: dict[str, Any]) -> list[str]:
+    """Each step as one string (`uses` + `with` + `run`), in order."""
+    return [json.dumps(step) if "uses" in step else step.get("run", "") for step in job["steps"]]
+
+
+def index_of(steps: list[str], needle: str) -> int:
+    hits = [i for i, s in enumerate(steps) if needle in s]
+    assert hits, f"no step with {needle!r} in {steps}"
+    return hits[0]
+
+
+@pytest.mark.parametrize("manager", MANAGERS)
+def test_github_workflow_installs_from_lock_then_lints_and_tests(
+    projects: dict[str, Path], manager: str
+) -> None:
+    flow = workflow(projects[f"{manager}-github"])
+    test = flow["jobs"]["test"]
+    steps = steps_text(test)
+    setup = {
+        "uv": "astral-sh/setup-uv@",
+        "poetry": "actions/setup-python@",
+        "venv": "actions/setup-python@",
+        "conda": "mamba-org/setup-micromamba@",
+    }[manager]
+    setup_step = next(s for s in test["steps"] if setup in s.get("uses", ""))
+    # The cache each manager's docs recommend.
+    cache = {
+        "uv": ("enable-cache", True),
+        "poetry": ("cache", "poetry"),
+        "venv": ("cache", "pip"),
+        "conda": ("cache-environment", True),
+    }[manager]
+    assert setup_step["with"][cache[0]] == cache[1]
+    if manager == "conda":
+        assert setup_step["with"]["environment-file"] == "environment.yml"
+        assert test["defaults"]["run"]["shell"] == "bash -el {0}"  # activates the env
+    else:
+        assert setup_step["with"]["python-version"] == "3.12"
+    installs = [index_of(steps, cmd) for cmd in INSTALL_FROM_LOCK[manager]]
+    install = max(installs) if installs else index_of(steps, "setup-micromamba")
+    if manager == "poetry":
+        assert steps.index(next(s for s in steps if "pipx install" in s)) < installs[0]
+    lint = index_of(steps, "-m ruff check")
+    fmt = index_of(steps, "-m ruff format --check")
+    tests = index_of(steps, "-m pytest")
+    assert install < lint < fmt < tests
+    assert flow["jobs"]["docker"]["needs"] == "test"
+    build = next(
+        s
+        for s in flow["jobs"]["docker"]["steps"]
+        if "docker/build-push-action" in s.get("uses", "")
+    )
+    assert build["with"]["push"] is False and build["with"]["context"] == "."
+
+
+def test_github_workflow_pins_every_action_to_a_release_commit(projects: dict[str, Path]) -> None:
+    for name, project in projects.items():
+        if "-github" not in name:
+            continue
+        text = (project / ".github/workflows/ci.yml").read_text(encoding="utf-8")
+        uses = re.findall(r"uses:\s*(\S+)(.*)", text)
+        assert uses
+        for ref, comment in uses:
+            # A full commit SHA (tags can move) and the release it is, for people and Dependabot.
+            assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", ref), ref
+            assert re.fullmatch(r"\s*# v\d+\.\d+\.\d+", comment), (ref, comment)
+        assert "runs-on: ubuntu-24.04" in text  # a fixed runner image, not ubuntu-latest
+
+
+def test_github_workflow_versions_and_indexes(projects: dict[str, Path]) -> None:
+    uv = workflow(projects["uv-github"])
+    setup_uv = next(s for s in uv["jobs"]["test"]["steps"] if "setup-uv" in s.get("uses", ""))
+    assert re.fullmatch(r"\d+\.\d+\.\d+", setup_uv["with"]["version"])
+    poetry = workflow(projects["poetry-github"])
+    assert any(
+        re.search(r'pipx install "poetry==\d+\.\d+\.\d+"', s.get("run", ""))
+        for s in poetry["jobs"]["test"]["steps"]
+    )
+    conda = workflow(projects["conda-github"])
+    micromamba = next(
+        s for s in conda["jobs"]["test"]["steps"] if "setup-micromamba" in s.get("uses", "")
+    )
+    assert re.fullmatch(r"\d+\.\d+\.\d+-\d+", micromamba["with"]["micromamba-version"])
+    # pip freeze drops index options: the workflow brings back the private and PyTorch indexes.
+    torch = workflow(projects["venv-github-torch-index"])
+    assert torch["env"] == {
+        "PIP_INDEX_URL": "https://pypi.example.org/simple",
+        "PIP_EXTRA_INDEX_URL": "https://download.pytorch.org/whl/cpu",
+    }
+    assert "env" not in workflow(projects["venv-github"])
+    assert "docker" not in workflow(projects["uv-github-nodocker"])["jobs"]
+
+
+@pytest.mark.parametrize("manager", MANAGERS)
+def test_gitlab_ci_installs_from_lock_then_lints_and_tests(
+    projects: dict[str, Path], manager: str
+) -> None:
+    ci = gitlab(projects[f"{manager}-gitlab"])
+    job = ci["test"]
+    script = job["script"]
+    text = "\n".join(job.get("before_script", []) + script)
+    installs = [index_of(script, c) for c in INSTALL_FROM_LOCK[manager]]
+    install = max(installs) if installs else index_of(script, "micromamba create")
+    if manager == "conda":
+        assert "--file environment.yml" in script[install]
+    lint = index_of(script, "-m ruff check")
+    fmt = index_of(script, "-m ruff format --check")
+    tests = index_of(script, "-m pytest")
+    assert install < lint < fmt < tests
+    key_files = {f for c in job["cache"] for f in c["key"]["files"]}
+    assert key_files & {"uv.lock", "poetry.lock", "requirements.lock", "environment.yml"}
+    image = job["image"]
+    expected = {
+        "uv": r"ghcr\.io/astral-sh/uv:\d+\.\d+\.\d+-python3\.12-\S+",
+        "poetry": r"python:3\.12-slim-\w+",
+        "venv": r"python:3\.12-slim-\w+",
+        "conda": r"mambaorg/micromamba:\d+\.\d+\.\d+",
+    }[manager]
+    assert re.fullmatch(expected, image), image
+    if manager == "poetry":
+        assert re.search(r'pip install "poetry==\d+\.\d+\.\d+"', text)
+    assert ci["stages"] == ["test", "build"]
+    docker = ci["docker-build"]
+    assert re.fullmatch(r"docker:\d+\.\d+\.\d+", docker["image"])
+    assert docker["services"] == [docker["image"] + "-dind"]
+    assert any(line.startswith("docker build") for line in docker["script"])
+
+
+def test_gitlab_ci_variants(projects: dict[str, Path]) -> None:
+    ci = gitlab(projects["venv-gitlab-torch-index"])
+    assert ci["test"]["variables"]["PIP_INDEX_URL"] == "https://pypi.example.org/simple"
+    assert ci["test"]["variables"]["PIP_EXTRA_INDEX_URL"] == "https://download.pytorch.org/whl/cpu"
+    plain = gitlab(projects["venv-gitlab-nodocker"])
+    assert "docker-build" not in plain and plain["stages"] == ["test"]
+    assert "PIP_INDEX_URL" not in plain["test"]["variables"]
+
+
+def test_one_ci_system_at_a_time(projects: dict[str, Path]) -> None:
+    none = projects["none"]
+    assert not (none / ".github").exists() and not (none / ".gitlab-ci.yml").exists()
+    assert not (projects["uv-github"] / ".gitlab-ci.yml").exists()
+    assert not (projects["uv-gitlab"] / ".github").exists()
+    assert "## Continuous integration" not in (none / "README.md").read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------- pre-commit
+
+
+def precommit(project: Path) -> dict[str, Any]:
+    return yaml.safe_load((project / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
+
+
+def hooks_by_id(config: dict[str, Any]) -> dict[str, tuple[str, str, dict[str, Any]]]:
+    return {h["id"]: (r["repo"], r["rev"], h) for r in config["repos"] for h in r["hooks"]}
+
+
+def test_precommit_config_is_valid(projects: dict[str, Path]) -> None:
+    files = [projects[f"{m}-github"] / ".pre-commit-config.yaml" for m in MANAGERS]
+    out = subprocess.run(
+        [str(BIN / "pre-commit"), "validate-config", *map(str, files)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    # ... and the validation can fail.
+    bad = files[0].parent / "bad-pre-commit.yaml"
+    bad.write_text(files[0].read_text(encoding="utf-8").replace("    rev:", "    revision:", 1))
+    bad_out = subprocess.run(
+        [str(BIN / "pre-commit"), "validate-config", str(bad)], capture_output=True, check=False
+    )
+    assert bad_out.returncode != 0
+
+
+@pytest.mark.parametrize("manager", MANAGERS)
+def test_precommit_hooks_per_manager(projects: dict[str, Path], manager: str) -> None:
+    config = precommit(projects[f"{manager}-github"])
+    for repo in config["repos"]:
+        assert re.fullmatch(r"v?\d+(\.\d+)+", repo["rev"]), repo  # a release, never a branch
+    hooks = hooks_by_id(config)
+    for hook in ("trailing-whitespace", "end-of-file-fixer", "check-yaml", "check-toml"):
+        assert hooks[hook][0] == "https://github.com/pre-commit/pre-commit-hooks"
+    assert hooks["validate-pyproject"][0] == "https://github.com/abravalheri/validate-pyproject"
+    assert hooks["ruff-check"][0] == hooks["ruff-format"][0]
+    assert hooks["ruff-check"][0] == "https://github.com/astral-sh/ruff-pre-commit"
+    lock_hooks = {h for h in hooks if h in ("uv-lock", "poetry-lock", "poetry-check")}
+    assert (
+        lock_hooks
+        == {
+            "uv": {"uv-lock"},
+            "poetry": {"poetry-lock", "poetry-check"},
+            "venv": set(),
+            "conda": set(),
+        }[manager]
+    )
+    if manager == "uv":
+        assert hooks["uv-lock"][0] == "https://github.com/astral-sh/uv-pre-commit"
+    if manager == "poetry":
+        assert hooks["poetry-check"][2]["args"] == ["--lock"]
+        ids = [h["id"] for r in config["repos"] for h in r["hooks"]]
+        assert ids.index("poetry-lock") < ids.index("poetry-check")  # relock, then verify
+
+
+def ruff_requirement(pyproject: dict[str, Any]) -> Requirement:
+    dev = pyproject.get("dependency-groups", {}).get("dev")
+    if dev is None:  # poetry: `ruff = ">=0.6"`
+        spec = pyproject["tool"]["poetry"]["group"]["dev"]["dependencies"]["ruff"]
+        dev = [f"ruff{spec}"]
+    return next(Requirement(r) for r in dev if Requirement(r).name == "ruff")
+
+
+# What ruff-pre-commit's hooks run (its .pre-commit-hooks.yaml), before the configured args.
+HOOK_ENTRIES = {
+    "ruff-check": ["check", "--force-exclude"],
+    "ruff-format": ["format", "--force-exclude"],
+}
+
+
+@pytest.mark.parametrize("manager", MANAGERS)
+def test_precommit_ruff_uses_pyproject_settings(projects: dict[str, Path], manager: str) -> None:
+    project = projects[f"{manager}-github"]
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    hooks = hooks_by_id(precommit(project))
+    # The hook's ruff is one the project's own dev dependency allows ...
+    rev = hooks["ruff-check"][1].lstrip("v")
+    assert ruff_requirement(pyproject).specifier.contains(rev), (rev, ruff_requirement(pyproject))
+    settings = pyproject["tool"]["ruff"]
+    target = f"{settings['target-version'][2]}.{settings['target-version'][3:]}"
+    ruff = str(BIN / "ruff")
+    for hook_id in HOOK_ENTRIES:
+        args = hooks[hook_id][2].get("args", [])
+        # ... it passes no setting of its own (only behaviour flags) ...
+        assert set(args) <= {"--fix", "--show-fixes", "--exit-non-zero-on-fix"}, args
+    # ... and, run the way pre-commit runs it, ruff resolves pyproject.toml's [tool.ruff]:
+    module = next((project / "src").glob("*/__init__.py"))
+    check = [ruff, *HOOK_ENTRIES["ruff-check"], *hooks["ruff-check"][2].get("args", [])]
+    out = subprocess.run(
+        [*check, "--show-settings", str(module)], cwd=project, capture_output=True, text=True
+    ).stdout
+    assert f'Settings path: "{project / "pyproject.toml"}"' in out
+    for section, width in (("linter", "line_length"), ("formatter", "line_width")):
+        assert re.search(rf"^{section}\.{width} = {settings['line-length']}$", out, re.M), out
+        assert re.search(rf"^{section}\.unresolved_target_version = {target}$", out, re.M)
+    # The format hook: a 95-character line is fine at line-length 100, too long at ruff's default.
+    probe = module.with_name("_line_length_probe.py")
+    probe.write_text(
+        "result = dict(alpha=1, beta=2, gamma=3, delta=4, epsilon=5, zeta=6, eta=7, theta=8, iota=9)\n"
+    )
+    try:
+        fmt = [ruff, *HOOK_ENTRIES["ruff-format"], *hooks["ruff-format"][2].get("args", [])]
+        assert subprocess.run([*fmt, "--check", str(probe)], cwd=project).returncode == 0
+        isolated = subprocess.run([*fmt, "--isolated", "--check", str(probe)], cwd=project)
+        assert isolated.returncode == 1  # without pyproject.toml it would reformat
+    finally:
+        probe.unlink()
+
+
+# ---------------------------------------------------------------- the doctor (no environment)
+
+
+def load_doctor(project: Path) -> ModuleType:
+    path = next((project / "src").glob("*/doctor.py"))
+    spec = importlib.util.spec_from_file_location(f"doctor_{project.name}", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_doctor_without_an_environment(projects: dict[str, Path], tmp_path: Path) -> None:
+    """Run before any env exists (as `make doctor` would, with python3): names the problem."""
+    project = projects["uv-github"]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "uv").symlink_to(BIN / "uv")
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}/usr/bin:/bin",
+        "UV_PYTHON_DOWNLOADS": "never",
+    }
+    env.pop("VIRTUAL_ENV", None)
+    out = subprocess.run(
+        [sys.executable, "src/tool_box/doctor.py"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    text = out.stdout + out.stderr
+    assert out.returncode == 1, text
+    assert "FAIL  the project's environment does not exist" in text
+    assert "fix: uv sync" in text
+    assert "FAIL  uv.lock is missing" in text and "fix: uv lock" in text
+    assert "Traceback" not in text
+
+
+@pytest.mark.parametrize("manager", MANAGERS)
+def test_doctor_reads_pyproject_without_tomllib(projects: dict[str, Path], manager: str) -> None:
+    """Python 3.10 has no tomllib: the fallback reader gets the same answers from our files."""
+    project = projects[f"{manager}-github"]
+    doctor = load_doctor(project)
+    text = (project / "pyproject.toml").read_text(encoding="utf-8")
+    assert doctor.declared(project, doctor._read_toml_minimal(text)) == doctor.declared(
+        project, tomllib.loads(text)
+    )
+    runtime, dev = doctor.declared(project, tomllib.loads(text))
+    assert "numpy>=1.26" in runtime
+    assert any(d.startswith("pytest") for d in dev) and any(d.startswith("ruff") for d in dev)
+
+
+def test_doctor_version_rules(projects: dict[str, Path]) -> None:
+    doctor = load_doctor(projects["conda-github"])
+    cases = [
+        ("2.1.3", ">=1.26", True),
+        ("1.25.2", ">=1.26", False),
+        ("3.12.1", "=3.12", True),  # conda: 3.12.*
+        ("3.13.0", "=3.12", False),
+        ("1.4.2", ">=1.4,<2", True),
+        ("2.0", ">=1.4,<2", False),
+        ("0.17.6", "~=0.17.0", True),
+        ("8.3.0", "", True),
+    ]
+    for version, spec, expected in cases:
+        assert doctor.satisfies(version, spec) is expected, (version, spec)
+    assert doctor.split_requirement("Foo_Bar[x] >= 1.0 ; python_version >= '3.8'") == (
+        "Foo_Bar",
+        ">= 1.0",
+        "python_version >= '3.8'",
+    )
+
+
+CONDA_STAND_IN = """#!{python}
+# Recording stand-in for conda (none can be installed here): logs its arguments, answers
+# `env list --json` and `env export` from the files the test wrote.
+import json, os, sys
+from pathlib import Path
+log = Path(os.environ["STANDIN_LOG"])
+log.write_text(log.read_text() + json.dumps(sys.argv[1:]) + "\\n" if log.exists() else json.dumps(sys.argv[1:]) + "\\n")
+if sys.argv[1:3] == ["env", "export"]:
+    print(Path(os.environ["STANDIN_EXPORT"]).read_text(), end="")
+elif sys.argv[1:3] == ["env", "list"]:
+    print(json.dumps({{"envs": []}}))
+"""
+
+
+def test_doctor_conda_drift_with_recording_stand_in(
+    projects: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = projects["conda-github"]
+    doctor = load_doctor(project)
+    conda, pip = doctor.read_environment_yml((project / "environment.yml").read_text("utf-8"))
+    assert "python=3.12" in conda and "numpy>=1.26" in conda and "pytest>=8" in conda
+    assert pip[-1] == "-e ."
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    stand_in = bin_dir / "conda"
+    stand_in.write_text(CONDA_STAND_IN.format(python=sys.executable), encoding="utf-8")
+    stand_in.chmod(0o755)
+    export = tmp_path / "export.yml"
+    log = tmp_path / "log"
+    monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.delenv("CONDA_EXE", raising=False)
+    monkeypatch.delenv("MAMBA_EXE", raising=False)
+    monkeypatch.setenv("STANDIN_EXPORT", str(export))
+    monkeypatch.setenv("STANDIN_LOG", str(log))
+    # An export as conda writes it: every conda package pinned (`name=version`), pip ones below.
+    pinned = []
+    for spec in conda:
+        name, constraint = doctor.split_conda(spec)
+        floor = re.search(r"\d+(\.\d+)*", constraint)
+        pinned.append(f"  - {name}={floor[0] + '.7' if floor else '1.0'}")
+    healthy = "\n".join(
+        [
+            *["name: tool-box", "channels:", "  - conda-forge", "dependencies:", *pinned],
+            *["  - pip:", "      - tool-box==0.1.0", "prefix: /opt/conda/envs/tool-box", ""],
+        ]
+    )
+    export.write_text(healthy, encoding="utf-8")
+    report = doctor.Report()
+    doctor.lock_conda(report, project, True, [])
+    assert report.problems == [], report.problems
+    assert json.loads(log.read_text().splitlines()[-1]) == [
+        "env",
+        "export",
+        "-n",
+        "tool-box",
+        "--no-builds",
+    ]
+    drifted = re.sub(r"  - numpy=\S+\n", "", healthy).replace("python=3.12.7", "python=3.11.9")
+    export.write_text(drifted, encoding="utf-8")
+    report = doctor.Report()
+    doctor.lock_conda(report, project, True, [])
+    whats = [p.what for p in report.problems]
+    assert any("numpy>=1.26" in w and "not in the conda environment" in w for w in whats), whats
+    assert any("python 3.11.9 is installed" in w for w in whats), whats
+    assert all(p.fix.startswith("make env") for p in report.problems)
