@@ -1,0 +1,1 @@
+"""Scripts that copier's `_migrations` (copier.yml) run during `copier update`."""
