@@ -84,6 +84,25 @@ class Config:
         return hints
 
 
+_REQ = r"([A-Za-z0-9][A-Za-z0-9._-]*)"
+# How pip, uv, Poetry and conda say that a requirement does not exist on the index.
+MISSING_PACKAGE = [
+    re.compile(rf"No matching distribution found for {_REQ}"),
+    re.compile(rf"Because {_REQ} was not found in the package registry"),
+    re.compile(rf"depends on {_REQ} \([^)]*\) which doesn't match any versions"),
+    re.compile(rf"PackagesNotFoundError:[^\n]*\n(?:\s*\n)*\s*-\s*{_REQ}"),
+]
+
+
+def missing_package(output: str) -> str | None:
+    """The requirement an installer could not find, if its output says so."""
+    for pattern in MISSING_PACKAGE:
+        found = pattern.search(output)
+        if found:
+            return found.group(1)
+    return None
+
+
 def display(cmd: Sequence[str | os.PathLike[str]]) -> str:
     """A command as the user could type it (POSIX quoting; the hook itself never uses a shell)."""
     return shlex.join(str(c) for c in cmd)
@@ -199,6 +218,7 @@ class Manager(ABC):
 
     name: str = ""
     lock_file: str | None = None
+    dependency_files: str = "pyproject.toml"
 
     def __init__(self, config: Config) -> None:
         self.config = config

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import gitinit, kernel, probe
-from .base import WINDOWS, Config, HookError, Manager, capture, run, say
+from .base import WINDOWS, Config, HookError, Manager, capture, missing_package, run, say
 from .managers import MANAGERS, manager_for
 
 RETRY = ["py", "tools\\envsetup"] if WINDOWS else ["python3", "tools/envsetup"]
@@ -130,6 +130,12 @@ def create_env(project: Path, *, interactive: bool) -> bool:
             try:
                 note = action()
             except HookError as exc:
+                name = missing_package(exc.why)
+                if name:
+                    exc.fix = (
+                        f"the package index has no package '{name}' (or no version of it that "
+                        f"fits): correct its name or remove it in {manager.dependency_files}"
+                    )
                 other = offer_alternative(manager, exc, interactive) if i == 0 else None
                 if other is None:
                     raise

@@ -105,5 +105,5 @@ def install_hint(version: str) -> str:
     elif sys.platform == "darwin":
         hints.append(f"`brew install python@{version}` or the installer from python.org")
     else:
-        hints.append(f"your system's package (e.g. `apt install python{version}-venv`) or pyenv")
+        hints.append(f"your system's package manager (e.g. `apt install python{version}-venv`)")
     return "install Python " + version + " with " + ", or ".join(hints)

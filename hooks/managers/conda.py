@@ -33,6 +33,7 @@ def find_conda_tool() -> str | None:
 class CondaManager(Manager):
     name = "conda"
     lock_file = "environment.lock.yml"
+    dependency_files = "environment.yml and pyproject.toml"
 
     @property
     def flavour(self) -> str:
@@ -52,8 +53,11 @@ class CondaManager(Manager):
                 "none of mamba, micromamba or conda is installed (not found on PATH)",
                 fix=INSTALL_CONDA,
             )
-        version = (capture([self.tool, "--version"]) or "").strip().splitlines()
-        return f"{self.flavour} {version[-1] if version else ''} at {self.tool}".replace("  ", " ")
+        lines = (capture([self.tool, "--version"]) or "").strip().splitlines()
+        version = lines[0].strip() if lines else ""
+        if not version.startswith(self.flavour):  # micromamba prints only the number
+            version = f"{self.flavour} {version}".strip()
+        return f"{version} at {self.tool}"
 
     def find_interpreter(self) -> str:
         version = self.config.python_version

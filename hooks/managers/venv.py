@@ -11,6 +11,7 @@ from ..discovery import find_python, install_hint
 class VenvManager(Manager):
     name = "venv"
     lock_file = "requirements.lock"
+    dependency_files = "requirements.txt and pyproject.toml"
 
     def find_tool(self) -> str:
         return "Python's own venv and pip (no extra tool needed)"

@@ -1,0 +1,598 @@
+"""The post-generation hook end to end: the real `copier copy --trust` CLI, real uv/poetry/pip.
+
+Each project is generated once (module fixtures) and checked several ways. Failure paths check
+that every generated file stays in place and that the printed retry command finishes the job.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import COPIER, pip_index_url
+
+pytestmark = pytest.mark.slow
+
+DEV_BIN = Path(sys.executable).parent
+PYENV_VERSIONS = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+TIMES: dict[str, float] = {}  # what each env creation took, printed at the end (-s or -rA)
+
+
+def have_python(version: str) -> bool:
+    return bool(shutil.which(f"python{version}")) or any(
+        PYENV_VERSIONS.glob(f"{version}.*/bin/python{version}")
+    )
+
+
+def tool_bin(tmp: Path, *tools: str) -> Path:
+    """A folder with just the named dev-venv tools (uv, poetry), to put on PATH."""
+    bin_dir = tmp / ("bin-" + "-".join(tools or ("none",)))
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    for tool in tools:
+        link = bin_dir / tool
+        if not link.exists():
+            link.symlink_to(DEV_BIN / tool)
+    return bin_dir
+
+
+def hook_env(bin_dir: Path | None, **extra: str) -> dict[str, str]:
+    """The caller's environment without the dev venv (its uv/poetry/python must not leak in)."""
+    path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and Path(p) != DEV_BIN]
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    env["PATH"] = os.pathsep.join(([str(bin_dir)] if bin_dir else []) + path)
+    env.update(
+        UV_PYTHON_DOWNLOADS="never",
+        PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring",  # poetry: no keyring prompt
+        **extra,
+    )
+    return env
+
+
+def copier_copy(
+    src: Path, dst: Path, env: dict[str, str], cwd: Path | None = None, **answers: str
+) -> subprocess.CompletedProcess[str]:
+    args = [COPIER, "copy", "--trust", "--defaults"]
+    for key, value in answers.items():
+        args += ["--data", f"{key}={value}"]
+    t0 = time.monotonic()
+    proc = subprocess.run(
+        [*args, str(src), str(dst)],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    TIMES[dst.name] = time.monotonic() - t0
+    print(proc.stdout[-6000:], proc.stderr[-6000:], sep="\n")
+    return proc
+
+
+def output(proc: subprocess.CompletedProcess[str]) -> str:
+    return proc.stdout + proc.stderr
+
+
+def retry_line(text: str) -> str:
+    """The command the hook told the user to run after fixing the cause."""
+    lines = text.splitlines()
+    i = next(i for i, line in enumerate(lines) if "After fixing it, finish the setup with:" in line)
+    return lines[i + 1].strip()
+
+
+def run_retry(text: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    # The test types what the user would type, so this one runs through a shell.
+    proc = subprocess.run(
+        ["bash", "-c", retry_line(text)], env=env, capture_output=True, text=True, check=False
+    )
+    print(proc.stdout[-6000:], proc.stderr[-6000:], sep="\n")
+    return proc
+
+
+def env_python(project: Path) -> Path:
+    return project / ".venv" / "bin" / "python"
+
+
+def imports_ok(project: Path, modules: list[str]) -> None:
+    code = "import importlib, sys\nfor m in sys.argv[1:]: importlib.import_module(m)"
+    subprocess.run([env_python(project), "-I", "-c", code, *modules], check=True, cwd="/")
+
+
+def project_tests_pass(project: Path) -> None:
+    proc = subprocess.run(
+        [env_python(project), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+def sanity_rows(text: str) -> dict[str, str]:
+    """module -> result, from the hook's sanity-import table."""
+    lines = text.splitlines()
+    start = next(
+        i for i, line in enumerate(lines) if line.split() == ["import", "version", "result"]
+    )
+    rows = {}
+    for line in lines[start + 1 :]:
+        parts = line.split()
+        if len(parts) < 3 or line.lstrip().startswith("$"):
+            break
+        rows[parts[0]] = " ".join(parts[2:])
+    return rows
+
+
+def generated_files_in_place(project: Path, *names: str) -> None:
+    for name in (
+        "pyproject.toml",
+        "README.md",
+        "Makefile",
+        ".copier-answers.yml",
+        "tools/envsetup.json",
+        *names,
+    ):
+        assert (project / name).is_file(), f"{name} was lost"
+    assert (project / "tools" / "envsetup" / "__main__.py").is_file()
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("hook")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report_times() -> Iterator[None]:
+    yield
+    for name, seconds in TIMES.items():
+        print(f"copier copy + hook [{name}]: {seconds:.1f}s")
+
+
+# ---------------------------------------------------------------- venv (+ hostile input, odd path)
+
+HOSTILE = 'Robust "quotes" $(touch pwned) `touch pwned2`; rm -rf ./canary && echo hacked'
+
+
+@pytest.fixture(scope="module")
+def venv_run(template: Path, work: Path) -> tuple[Path, str, Path]:
+    if not have_python("3.12"):
+        pytest.skip("Python 3.12 is not installed here")
+    cwd = work / "cwd"
+    cwd.mkdir()
+    (cwd / "canary").write_text("still here", encoding="utf-8")
+    dst = work / "my prøject ü" / "venv ML Ω"
+    proc = copier_copy(
+        template,
+        dst,
+        hook_env(tool_bin(work)),
+        cwd=cwd,
+        project_name="Venv Demo",
+        description=HOSTILE,
+        env_manager="venv",
+        python_version="3.12",
+        ml_framework="sklearn",
+        extra_dependencies="tqdm pyyaml",
+    )
+    assert proc.returncode == 0, output(proc)
+    return dst, output(proc), cwd
+
+
+def test_venv_env_created_and_locked(venv_run: tuple[Path, str, Path]) -> None:
+    project, text, _ = venv_run
+    assert "Environment ready (venv)" in text, text
+    assert env_python(project).exists()
+    lock = (project / "requirements.lock").read_text(encoding="utf-8").lower()
+    for pinned in ("numpy==", "scikit-learn==", "tqdm==", "pyyaml=="):
+        assert pinned in lock
+    assert "venv-demo" not in lock  # the project itself is editable, not pinned
+    assert "Python 3.12." in text  # the exact version asked for (only pyenv provides it here)
+
+
+def test_venv_sanity_table_and_imports(venv_run: tuple[Path, str, Path]) -> None:
+    project, text, _ = venv_run
+    rows = sanity_rows(text)
+    for module in ("venv_demo", "numpy", "pandas", "matplotlib", "sklearn", "tqdm", "yaml"):
+        assert rows.get(module) == "ok", rows
+    assert "No broken requirements found" in text  # pip check ran
+    imports_ok(project, ["venv_demo", "numpy", "sklearn", "tqdm", "yaml"])
+
+
+def test_venv_project_tests_pass(venv_run: tuple[Path, str, Path]) -> None:
+    project_tests_pass(venv_run[0])
+
+
+def test_venv_git_repository_first_commit(venv_run: tuple[Path, str, Path]) -> None:
+    project = venv_run[0]
+    log = subprocess.run(
+        ["git", "log", "--format=%s"], cwd=project, capture_output=True, text=True, check=True
+    )
+    assert log.stdout.strip() == "Initial commit from the copier-mlops template"
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=project, capture_output=True, text=True, check=True
+    ).stdout
+    assert "pyproject.toml" in tracked and ".copier-answers.yml" in tracked
+    assert ".venv/" not in tracked
+
+
+def test_answers_never_reach_a_shell(venv_run: tuple[Path, str, Path], work: Path) -> None:
+    project, _, cwd = venv_run
+    assert (cwd / "canary").read_text(encoding="utf-8") == "still here"
+    assert not [p for p in work.rglob("pwned*") if ".venv" not in p.parts]
+    meta = subprocess.run(
+        [
+            env_python(project),
+            "-c",
+            "from importlib.metadata import metadata; print(metadata('venv-demo')['Summary'])",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert meta.stdout.strip() == HOSTILE
+
+
+def test_make_env_rebuilds_without_copier(venv_run: tuple[Path, str, Path], work: Path) -> None:
+    """`make env` runs the same steps on the finished project; a second run is harmless."""
+    project = venv_run[0]
+    (project / "requirements.lock").unlink()
+    env = hook_env(tool_bin(work))
+    proc = subprocess.run(
+        ["make", "env"], cwd=project, env=env, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "reusing .venv (Python 3.12." in proc.stdout
+    assert sanity_rows(proc.stdout)["sklearn"] == "ok"
+    assert (project / "requirements.lock").is_file()
+
+
+# ---------------------------------------------------------------- uv
+
+
+@pytest.fixture(scope="module")
+def uv_run(template: Path, work: Path) -> tuple[Path, str]:
+    if not have_python("3.13"):
+        pytest.skip("Python 3.13 is not installed here")
+    dst = work / "uv-sklearn"
+    proc = copier_copy(
+        template,
+        dst,
+        hook_env(tool_bin(work, "uv")),
+        project_name="Uv Demo",
+        env_manager="uv",
+        python_version="3.13",
+        ml_framework="sklearn",
+        extra_dependencies="tqdm",
+    )
+    assert proc.returncode == 0, output(proc)
+    return dst, output(proc)
+
+
+def test_uv_env(uv_run: tuple[Path, str]) -> None:
+    project, text = uv_run
+    assert "Environment ready (uv)" in text, text
+    assert (project / "uv.lock").is_file()
+    assert "Python 3.13." in text
+    rows = sanity_rows(text)
+    assert all(rows.get(m) == "ok" for m in ("uv_demo", "numpy", "sklearn", "tqdm")), rows
+    assert "All installed packages are compatible" in text  # uv pip check
+    imports_ok(project, ["uv_demo", "numpy", "sklearn", "tqdm"])
+    project_tests_pass(project)
+
+
+# ---------------------------------------------------------------- poetry
+
+
+@pytest.fixture(scope="module")
+def poetry_run(template: Path, work: Path) -> tuple[Path, str]:
+    dst = work / "poetry-sklearn"
+    proc = copier_copy(
+        template,
+        dst,
+        hook_env(tool_bin(work, "poetry")),
+        project_name="Poetry Demo",
+        env_manager="poetry",
+        python_version=f"{sys.version_info[0]}.{sys.version_info[1]}",
+        ml_framework="sklearn",
+        package_index_url=pip_index_url(),
+    )
+    assert proc.returncode == 0, output(proc)
+    return dst, output(proc)
+
+
+def test_poetry_env(poetry_run: tuple[Path, str]) -> None:
+    project, text = poetry_run
+    assert "Environment ready (poetry)" in text, text
+    assert (project / "poetry.lock").is_file()
+    assert env_python(project).exists()  # in-project .venv (poetry.toml)
+    rows = sanity_rows(text)
+    assert all(rows.get(m) == "ok" for m in ("poetry_demo", "numpy", "pandas", "sklearn")), rows
+    imports_ok(project, ["poetry_demo", "numpy", "sklearn"])
+    project_tests_pass(project)
+
+
+# ---------------------------------------------------------------- failure paths and retries
+
+
+def test_uv_missing_tool_then_missing_python_then_retry(template: Path, work: Path) -> None:
+    """uv absent -> files kept, fix named; then no Python 3.13 visible -> same; then it works."""
+    if not have_python("3.13"):
+        pytest.skip("Python 3.13 is not installed here")
+    dst = work / "uv-none"
+    proc = copier_copy(
+        template,
+        dst,
+        hook_env(tool_bin(work)),  # no uv
+        project_name="Uv None",
+        env_manager="uv",
+        python_version="3.13",
+        ml_framework="none",
+        example="none",
+    )
+    text = output(proc)
+    assert proc.returncode == 0, text
+    generated_files_in_place(dst)
+    assert "FAILED at step 'find the tool': uv is not installed" in text
+    assert "fix: install uv" in text
+    assert not (dst / ".venv").exists()
+
+    # The user installs uv, but Python 3.13 is not visible to it or to us (no pyenv).
+    no_pyenv = [p for p in os.environ["PATH"].split(os.pathsep) if ".pyenv" not in p]
+    hidden = hook_env(tool_bin(work, "uv"), PYENV_ROOT=str(work / "no-pyenv"))
+    hidden["PATH"] = os.pathsep.join(
+        [str(tool_bin(work, "uv")), *[p for p in no_pyenv if Path(p) != DEV_BIN]]
+    )
+    proc = run_retry(text, hidden)
+    assert proc.returncode == 1  # run by hand it reports failure to the shell
+    assert "no Python 3.13 found on this machine, and uv may not download one" in proc.stdout
+    assert "fix: install Python 3.13" in proc.stdout
+    generated_files_in_place(dst)
+
+    # Python 3.13 installed (pyenv visible again): the same retry command finishes the job.
+    proc = run_retry(proc.stdout, hook_env(tool_bin(work, "uv")))
+    assert proc.returncode == 0, proc.stdout
+    assert "Environment ready (uv)" in proc.stdout
+    assert (dst / "uv.lock").is_file()
+    rows = sanity_rows(proc.stdout)
+    assert rows.get("uv_none") == rows.get("numpy") == "ok"
+    assert "sklearn" not in rows  # ml_framework none, no example: no scikit-learn
+    project_tests_pass(dst)
+
+
+@pytest.mark.parametrize("manager", ["venv", "uv"])
+def test_no_interpreter_for_python_version(template: Path, work: Path, manager: str) -> None:
+    if have_python("3.14"):
+        pytest.skip("Python 3.14 exists here; this test needs a version that does not")
+    dst = work / f"py314-{manager}"
+    proc = copier_copy(
+        template,
+        dst,
+        hook_env(tool_bin(work, "uv")),
+        env_manager=manager,
+        python_version="3.14",
+        ml_framework="none",
+    )
+    text = output(proc)
+    assert proc.returncode == 0, text
+    generated_files_in_place(dst)
+    assert "no Python 3.14 found on this machine" in text
+    assert "fix: install Python 3.14" in text
+    assert not (dst / ".venv").exists()  # never a silent switch to another version
+    assert retry_line(text).endswith("&& python3 tools/envsetup")
+
+
+def test_failed_install_then_fixed(template: Path, work: Path) -> None:
+    dst = work / "venv-bad-dep"
+    bad = "no-such-package-copier-mlops-xyz"
+    env = hook_env(tool_bin(work))
+    proc = copier_copy(
+        template,
+        dst,
+        env,
+        project_name="Bad Dep",
+        env_manager="venv",
+        python_version=f"{sys.version_info[0]}.{sys.version_info[1]}",
+        ml_framework="none",
+        example="none",
+        extra_dependencies=bad,
+    )
+    text = output(proc)
+    assert proc.returncode == 0, text
+    generated_files_in_place(dst, "requirements.txt", "requirements-dev.txt")
+    assert "FAILED at step 'install the project and its dependencies'" in text
+    assert f"No matching distribution found for {bad}" in text  # the tool's own words
+    assert f"the package index has no package '{bad}'" in text
+    assert "requirements.txt and pyproject.toml" in text
+
+    # The user removes the typo from both files and runs the printed command.
+    for name in ("requirements.txt", "pyproject.toml"):
+        path = dst / name
+        kept = [
+            line
+            for line in path.read_text(encoding="utf-8").splitlines(keepends=True)
+            if bad not in line
+        ]
+        path.write_text("".join(kept), encoding="utf-8")
+    proc = run_retry(text, env)
+    assert proc.returncode == 0, proc.stdout
+    assert "Environment ready (venv)" in proc.stdout
+    assert (dst / "requirements.lock").is_file()
+    assert sanity_rows(proc.stdout).get("bad_dep") == "ok"
+
+
+# ---------------------------------------------------------------- conda
+
+STAND_IN = r'''#!{python}
+"""Recording stand-in for {name}: NOT conda. Logs its arguments and fakes minimal answers."""
+import json, os, sys
+from pathlib import Path
+root = Path(os.environ["STANDIN_ROOT"])
+with open(root / "calls.jsonl", "a") as log:
+    log.write(json.dumps({{"tool": "{name}", "args": sys.argv[1:], "cwd": os.getcwd()}}) + "\n")
+args = sys.argv[1:]
+envs = root / "envs"
+if args == ["--version"]:
+    print("{name} 0.0.0 (stand-in)")
+elif args[:2] == ["env", "list"]:
+    print(json.dumps({{"envs": [str(p) for p in sorted(envs.glob("*"))]}}))
+elif args[:2] == ["env", "create"]:
+    assert Path("environment.yml").is_file()
+    (envs / args[args.index("-n") + 1]).mkdir(parents=True)
+elif args[:2] == ["env", "update"]:
+    assert (envs / args[args.index("-n") + 1]).is_dir()
+elif args[:2] == ["env", "export"]:
+    print("name: stand-in-export")
+else:
+    sys.exit("stand-in: unexpected command " + " ".join(args))
+'''
+
+
+@pytest.mark.parametrize(
+    ("present", "chosen"), [(("conda",), "conda"), (("conda", "micromamba"), "micromamba")]
+)
+def test_conda_commands_with_recording_stand_in(
+    template: Path, work: Path, present: tuple[str, ...], chosen: str
+) -> None:
+    """No conda can be installed here: check the exact command lines against a stand-in."""
+    root = work / f"stand-in-{chosen}"
+    bin_dir = root / "bin"
+    bin_dir.mkdir(parents=True)
+    for name in present:
+        script = bin_dir / name
+        script.write_text(STAND_IN.format(python=sys.executable, name=name), encoding="utf-8")
+        script.chmod(0o755)
+    env = hook_env(bin_dir, STANDIN_ROOT=str(root))
+    for var in ("CONDA_EXE", "MAMBA_EXE"):
+        env.pop(var, None)
+    dst = work / f"conda-{chosen}"
+    proc = copier_copy(
+        template, dst, env, project_name="Conda Demo", env_manager="conda", ml_framework="sklearn"
+    )
+    text = output(proc)
+    assert proc.returncode == 0, text
+    generated_files_in_place(dst, "environment.yml")
+    yes = ["--yes"] if chosen != "conda" else []
+    calls = [json.loads(line) for line in (root / "calls.jsonl").read_text().splitlines()]
+    assert {c["tool"] for c in calls} == {chosen}
+    assert all(Path(c["cwd"]) == dst for c in calls)
+    create = ["env", "create", "-n", "conda-demo", "-f", "environment.yml", *yes]
+    assert [c["args"] for c in calls if c["args"][0] == "env" and c["args"][1] != "list"] == [
+        create,
+        ["env", "export", "-n", "conda-demo"],
+    ]
+    lock = (dst / "environment.lock.yml").read_text(encoding="utf-8")
+    assert lock.endswith("name: stand-in-export\n")
+    # The stand-in makes no Python, so the sanity import must fail cleanly, naming the env's python.
+    assert "FAILED at step 'sanity import'" in text
+    assert str(root / "envs" / "conda-demo" / "bin" / "python") in text
+
+    # The retry finds the env and updates it instead of creating it again.
+    proc = run_retry(text, env)
+    calls = [json.loads(line)["args"] for line in (root / "calls.jsonl").read_text().splitlines()]
+    update = ["env", "update", "-n", "conda-demo", "-f", "environment.yml", "--prune", *yes]
+    assert update in calls and calls.count(create) == 1
+
+
+@pytest.mark.skipif(
+    not any(shutil.which(t) for t in ("mamba", "micromamba", "conda")),
+    reason="no conda, mamba or micromamba on PATH (none is installable on this machine)",
+)
+def test_conda_real(template: Path, work: Path) -> None:
+    dst = work / "conda-real"
+    proc = copier_copy(
+        template,
+        dst,
+        hook_env(None),
+        project_name="Conda Real",
+        env_manager="conda",
+        ml_framework="sklearn",
+    )
+    text = output(proc)
+    assert proc.returncode == 0 and "Environment ready (conda)" in text, text
+    rows = sanity_rows(text)
+    assert rows.get("conda_real") == rows.get("numpy") == rows.get("sklearn") == "ok"
+    assert (dst / "environment.lock.yml").is_file()
+
+
+# ---------------------------------------------------------------- git and copier update
+
+
+def test_git_init_skipped_inside_a_repository(template: Path, work: Path) -> None:
+    outer = work / "outer-repo"
+    outer.mkdir()
+    subprocess.run(["git", "init", "-q", str(outer)], check=True)
+    dst = outer / "inner"
+    proc = copier_copy(template, dst, hook_env(None), create_env="false")
+    assert proc.returncode == 0, output(proc)
+    assert "already inside the git repository" in output(proc)
+    assert not (dst / ".git").exists()
+    assert "creating the" not in output(proc)  # create_env false: no env hook
+
+
+def test_git_init_skipped_without_git(template: Path, work: Path) -> None:
+    empty = work / "empty-bin"
+    empty.mkdir()
+    env = hook_env(None)
+    env["PATH"] = str(empty)
+    dst = work / "no-git"
+    proc = copier_copy(template, dst, env, create_env="false")
+    assert proc.returncode == 0, output(proc)
+    assert "git is not installed: no repository created" in output(proc)
+    generated_files_in_place(dst)
+
+
+def test_update_does_not_run_the_hook(template: Path, work: Path) -> None:
+    if not have_python("3.13"):
+        pytest.skip("Python 3.13 is not installed here")
+    repo = work / "template-repo"
+    shutil.copytree(template, repo)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run([*git, "init", "-q"], cwd=repo, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-qm", "v1"], cwd=repo, check=True)
+    subprocess.run([*git, "tag", "v1.0.0"], cwd=repo, check=True)
+
+    env = hook_env(tool_bin(work, "uv"))
+    dst = work / "updated"
+    proc = copier_copy(
+        repo,
+        dst,
+        env,
+        project_name="Up Demo",
+        env_manager="uv",
+        python_version="3.13",
+        ml_framework="none",
+        example="none",
+    )
+    assert "Environment ready (uv)" in output(proc), output(proc)
+    subprocess.run([*git, "add", "uv.lock"], cwd=dst, check=True)
+    subprocess.run([*git, "commit", "-qm", "Add uv.lock"], cwd=dst, check=True)
+    shutil.rmtree(dst / ".venv")
+
+    (repo / "template" / "CHANGELOG.md").write_text("# Changes\n", encoding="utf-8")
+    subprocess.run([*git, "add", "-A"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-qm", "v2"], cwd=repo, check=True)
+    subprocess.run([*git, "tag", "v2.0.0"], cwd=repo, check=True)
+
+    proc = subprocess.run(
+        [COPIER, "update", "--trust", "--defaults"],
+        cwd=dst,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    text = output(proc)
+    assert proc.returncode == 0, text
+    assert (dst / "CHANGELOG.md").is_file()  # the update happened
+    assert "copier-mlops:" not in text  # neither the git nor the env hook ran
+    assert not (dst / ".venv").exists()
