@@ -1,0 +1,533 @@
+#!/usr/bin/env python3
+"""Benchmarks: copier-mlops vs cookiecutter-data-science (ccds) on this machine, in one run.
+
+    .venv/bin/python bench/bench.py [--quick] [--ccds-template PATH] [--no-docker] [--out FILE]
+
+Prints a markdown table and writes it to docs/benchmarks.md. Each figure is the median of several
+runs with min and max beside it; every ratio compares two figures measured in this same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import pip_index_url  # noqa: E402  (the index rule lives in one place)
+
+BIN = Path(sys.executable).parent  # the dev venv: copier, uv, poetry
+CCDS_URL = "https://github.com/drivendataorg/cookiecutter-data-science"
+CCDS_VERSION = "2.3.0"
+STACK = ["numpy", "pandas", "scikit-learn", "matplotlib"]
+STACK_IMPORT = "import numpy, pandas, sklearn, matplotlib"
+PY = "3.11"  # the Python of Debian bookworm's python3: the only slim base image we can build
+MANAGERS = ("uv", "poetry", "venv")
+CCDS_MANAGER = {"uv": "uv", "poetry": "poetry", "venv": "virtualenv"}
+CCDS_DEP_FILE = {"uv": "pyproject.toml", "poetry": "pyproject.toml", "venv": "requirements.txt"}
+# Both sides with the same stack, pytest and ruff, and no extras (no git, CI, notebooks, docs).
+OUR_ENV_ANSWERS = {"ml_framework": "sklearn", "example": "none", "python_version": PY,
+                   "ci": "none", "jupyter_kernel": "false", "git_init": "false"}  # fmt: skip
+CCDS_ENV_ANSWERS = {"project_name": "bench", "python_version_number": PY, "pydata_packages": "none",
+                    "testing_framework": "pytest", "linting_and_formatting": "ruff", "docs": "none",
+                    "include_code_scaffold": "No"}  # fmt: skip
+Cmd = Sequence[str | Path]
+
+
+@dataclass
+class Row:
+    key: str
+    label: str
+    samples: list[float] = field(default_factory=list)
+    versus: str = ""  # key of the row this one is compared with
+    unit: str = "s"
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+
+@dataclass
+class Bench:
+    work: Path
+    ccds_template: str | None
+    index: str = field(default_factory=pip_index_url)
+    rows: list[Row] = field(default_factory=list)
+    step_times: dict[str, list[str]] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------------ plumbing
+    def scratch(self) -> Path:
+        return Path(tempfile.mkdtemp(dir=self.work))
+
+    def env(self, cold_cache: Path | None = None) -> dict[str, str]:
+        """Tool environment; with `cold_cache`, every package cache (and poetry's venvs) starts empty."""
+        env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "CONDA_PREFIX")}
+        env |= {"PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}", "UV_PYTHON_DOWNLOADS": "never"}
+        if cold_cache is not None:
+            env |= {"UV_CACHE_DIR": f"{cold_cache}/uv", "PIP_CACHE_DIR": f"{cold_cache}/pip",
+                    "POETRY_CACHE_DIR": f"{cold_cache}/poetry"}  # fmt: skip
+        return env
+
+    def add(
+        self, key: str, label: str, samples: list[float], versus: str = "", unit: str = "s"
+    ) -> None:
+        self.rows.append(Row(key, label, samples, versus, unit))
+        row = self.rows[-1]
+        print(f"  {label}: median {fmt(row.median, unit)} ({len(samples)} runs)", flush=True)
+
+    def row(self, key: str) -> Row:
+        return next(r for r in self.rows if r.key == key)
+
+    # ------------------------------------------------------------------------ subjects
+    def setup(self) -> None:
+        """Our template as a plain folder (no git clone in the timings); ccds from PyPI + its template."""
+        self.ours = self.work / "copier-mlops"
+        for name in ("copier.yml", "template", "hooks"):
+            src, dst = ROOT / name, self.ours / name
+            if src.is_dir():
+                shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, dst)
+        # copier's own floor: start-up and one render, next to which our template's share shows.
+        self.bare_template = self.work / "bare-template"
+        (self.bare_template / "template").mkdir(parents=True)
+        (self.bare_template / "copier.yml").write_text(
+            "_subdirectory: template\nproject_name:\n  type: str\n  default: bench\n"
+        )
+        (self.bare_template / "template" / "README.md.jinja").write_text("# {{ project_name }}\n")
+        venv = self.work.parent / "ccds-venv"  # reused across runs
+        if not (venv / "bin" / "ccds").exists():
+            run([sys.executable, "-m", "venv", venv])
+            run(
+                [
+                    venv / "bin/python",
+                    "-m",
+                    "pip",
+                    "install",
+                    "-q",
+                    f"cookiecutter-data-science=={CCDS_VERSION}",
+                ]
+            )
+        self.ccds = venv / "bin" / "ccds"
+        self.ccds_tpl = self.work.parent / f"ccds-template-{CCDS_VERSION}"
+        if not self.ccds_tpl.exists():
+            if self.ccds_template:  # a (bare) git repository of ccds: export the release tag
+                archive = subprocess.run(["git", "-C", self.ccds_template, "archive", f"v{CCDS_VERSION}"],
+                                         capture_output=True, check=True).stdout  # fmt: skip
+                self.ccds_tpl.mkdir()
+                subprocess.run(["tar", "-x", "-C", str(self.ccds_tpl)], input=archive, check=True)
+            else:
+                run(
+                    [
+                        "git",
+                        "clone",
+                        "-q",
+                        "--depth=1",
+                        "-b",
+                        f"v{CCDS_VERSION}",
+                        CCDS_URL,
+                        self.ccds_tpl,
+                    ]
+                )
+
+    def copier(
+        self, dst: Path, env: dict[str, str], answers: dict[str, str], template: Path | None = None
+    ) -> str:
+        data = [x for k, v in answers.items() for x in ("-d", f"{k}={v}")]
+        src = template or self.ours
+        return run(
+            [BIN / "copier", "copy", "--trust", "--defaults", "--quiet", *data, src, dst], env=env
+        )
+
+    def cookiecutter(self, out: Path, env: dict[str, str], answers: dict[str, str]) -> Path:
+        run([self.ccds, "--no-input", "-o", out, self.ccds_tpl, *(f"{k}={v}" for k, v in answers.items())],
+            env=env)  # fmt: skip
+        return out / answers.get("project_name", "project_name")
+
+    def our_answers(self, manager: str, **extra: str) -> dict[str, str]:
+        answers = {"env_manager": manager, **OUR_ENV_ANSWERS, **extra}
+        if manager == "poetry":  # poetry needs the index's simple API as its source here
+            answers["package_index_url"] = self.index
+        return answers
+
+    # ------------------------------------------------------------------------ measurements
+    def ours_env(self, manager: str, cold: bool) -> float:
+        """Generate + create env + sanity import of the stack, all by `copier copy --trust`."""
+        base = self.scratch()
+        start = time.perf_counter()
+        out = self.copier(
+            base / "p", self.env(base / "cache" if cold else None), self.our_answers(manager)
+        )
+        took = time.perf_counter() - start
+        steps = re.search(r"time per step: (.*)", out)
+        if not steps:
+            raise RuntimeError(f"the hook did not finish:\n{out[-3000:]}")
+        self.step_times.setdefault(f"{manager} {'cold' if cold else 'warm'}", []).append(
+            steps.group(1)
+        )
+        shutil.rmtree(base, ignore_errors=True)
+        return took
+
+    def ccds_env(self, manager: str, cold: bool) -> float:
+        """ccds: render, put our stack in its dependency file, its Makefile targets, import."""
+        base = self.scratch()
+        env = self.env(base / "cache" if cold else None)
+        start = time.perf_counter()
+        answers = {**CCDS_ENV_ANSWERS, "environment_manager": CCDS_MANAGER[manager],
+                   "dependency_file": CCDS_DEP_FILE[manager]}  # fmt: skip
+        project = self.cookiecutter(base, env, answers)
+        add_stack(project, CCDS_DEP_FILE[manager], self.index)
+        python = project / ".venv/bin/python"
+        if manager == "venv":
+            # create_environment is virtualenvwrapper's mkvirtualenv (not installed here): the same
+            # with venv, then ccds's own `make requirements` with the new env's python.
+            run([f"python{PY}", "-m", "venv", ".venv"], project, env)
+            run(["make", "requirements", f"PYTHON_INTERPRETER={python}"], project, env)
+        else:
+            run(["make", "create_environment"], project, env)
+            run(["make", "requirements"], project, env)
+            if manager == "poetry":  # poetry keeps its envs in its cache folder
+                python = Path(run([BIN / "poetry", "env", "info", "-e"], project, env).strip())
+        run([python, "-c", STACK_IMPORT], project, env)
+        took = time.perf_counter() - start
+        if manager == "poetry":
+            run([BIN / "poetry", "env", "remove", "--all"], project, env)
+        shutil.rmtree(base, ignore_errors=True)
+        return took
+
+    def floor(self, manager: str) -> Callable[[], tuple[float, float]]:
+        """The manager's own install alone on a ready project (lock file there), warm cache;
+        returns (install, install + first import of the stack)."""
+        project = self.scratch() / "p"
+        self.copier(project, self.env(), self.our_answers(manager))
+        cmd: Cmd = {
+            "uv": [BIN / "uv", "sync"],
+            "poetry": [BIN / "poetry", "install"],
+            "venv": ["sh", "-c", f"python{PY} -m venv .venv && .venv/bin/python -m pip install -q -r requirements-dev.txt"],
+        }[manager]  # fmt: skip
+
+        def once() -> tuple[float, float]:
+            shutil.rmtree(project / ".venv")
+            start = time.perf_counter()
+            run(cmd, project, self.env())
+            installed = time.perf_counter() - start
+            run([project / ".venv/bin/python", "-c", STACK_IMPORT], project, self.env())
+            return installed, time.perf_counter() - start
+
+        return once
+
+    def render(self, runs: int) -> None:
+        print("render", flush=True)
+        env = self.env()
+        # Default answers on both sides (ours: uv, sklearn, MNIST starter, CI; ccds: code scaffold,
+        # mkdocs), no environment, no git.
+        quiet = {"create_env": "false", "git_init": "false"}
+
+        def ours() -> float:
+            return timed(lambda: self.copier(self.scratch() / "p", env, quiet))
+
+        def theirs() -> float:
+            return timed(lambda: self.cookiecutter(self.scratch(), env, {"project_name": "bench"}))
+
+        def bare() -> float:
+            return timed(lambda: self.copier(self.scratch() / "p", env, {}, self.bare_template))
+
+        ours(), theirs(), bare()  # warm the file cache and bytecode of each
+        self.add("render.copier-floor", "copier itself: a one-file, one-question template",
+                 [bare() for _ in range(runs)])  # fmt: skip
+        self.add("render.ours", "copier-mlops: `copier copy --defaults` (hook off)", [ours() for _ in range(runs)],
+                 versus="render.ccds")  # fmt: skip
+        self.add(
+            "render.ccds", "ccds: `ccds --no-input` (defaults)", [theirs() for _ in range(runs)]
+        )
+
+    def environments(
+        self, managers: Sequence[str], runs: dict[str, int], cold_runs: dict[str, int]
+    ) -> None:
+        for m in managers:
+            print(f"environment: {m}", flush=True)
+            self.ours_env(m, False), self.ccds_env(m, False)  # fill the warm caches
+            floor = self.floor(m)
+            n = runs[m]
+            floors = [floor() for _ in range(n)]
+            self.add(f"{m}.floor", f"{m}: floor, `{FLOOR_LABEL[m]}` on a ready project (warm)",
+                     [f[0] for f in floors])  # fmt: skip
+            self.add(f"{m}.floor+import", f"{m}: floor + first import of the stack (warm)",
+                     [f[1] for f in floors])  # fmt: skip
+            self.add(f"{m}.ours", f"{m}: copier-mlops, `copier copy --trust` (warm)",
+                     [self.ours_env(m, False) for _ in range(n)], versus=f"{m}.ccds")  # fmt: skip
+            self.add(f"{m}.ccds", f"{m}: ccds render + create_environment + requirements + import (warm)",
+                     [self.ccds_env(m, False) for _ in range(n)])  # fmt: skip
+            if cold_runs.get(m):
+                n = cold_runs[m]
+                self.add(f"{m}.ours.cold", f"{m}: copier-mlops (cold cache)",
+                         [self.ours_env(m, True) for _ in range(n)], versus=f"{m}.ccds.cold")  # fmt: skip
+                self.add(
+                    f"{m}.ccds.cold",
+                    f"{m}: ccds (cold cache)",
+                    [self.ccds_env(m, True) for _ in range(n)],
+                )
+
+    def docker(self) -> None:
+        from tests.docker_support import Buildah, bookworm_rootfs_tarball, missing_tools
+
+        if why := missing_tools():
+            print(f"docker section skipped: {why}")
+            self.docker_skipped = why
+            return
+        print("docker (buildah)", flush=True)
+        buildah = Buildah(self.scratch())  # a private, empty layer cache: the first build is cold
+        buildah.import_rootfs(bookworm_rootfs_tarball(), f"python:{PY}-slim", "python3")
+        buildah.import_uv(uv_version(), f"ghcr.io/astral-sh/uv:{uv_version()}", self.scratch())
+        naive = self.scratch() / "p"
+        self.copier(
+            naive, self.env(), {**OUR_ENV_ANSWERS, "env_manager": "venv", "create_env": "false"}
+        )
+        (naive / "Dockerfile").write_text(NAIVE_DOCKERFILE)
+        (naive / ".dockerignore").unlink()
+        contexts = {"naive": naive}
+        for m in ("venv", "uv", "poetry"):
+            project = self.scratch() / "p"
+            self.copier(project, self.env(), self.our_answers(m, create_env="false"))
+            lock = {"uv": [BIN / "uv", "lock"], "poetry": [BIN / "poetry", "lock"]}.get(m)
+            if lock:
+                run(lock, project, self.env())
+            contexts[m] = project
+        for name, context in contexts.items():
+            label = (
+                "naive: `FROM python:slim` + `pip install` + `COPY .`"
+                if name == "naive"
+                else f"copier-mlops {name}"
+            )
+            first = buildah.build(context, f"bench-{name}").seconds
+            init = next(context.glob("src/*/__init__.py"))
+            init.write_text(init.read_text() + "# a source edit\n")
+            second = buildah.build(context, f"bench-{name}").seconds
+            size = image_size(buildah, f"bench-{name}")
+            vs = "" if name == "naive" else "docker.naive"
+            self.add(f"docker.{name}.size" if name != "naive" else "docker.naive", f"image size, {label}", [size],
+                     versus=vs, unit="MB")  # fmt: skip
+            self.add(
+                f"docker.{name}.first",
+                f"first build, {label}",
+                [first],
+                versus=vs and "docker.naive.first",
+            )
+            self.add(f"docker.{name}.second", f"second build after a source edit, {label}", [second],
+                     versus=vs and "docker.naive.second")  # fmt: skip
+        shutil.rmtree(buildah.root, ignore_errors=True)
+
+
+FLOOR_LABEL = {"uv": "uv sync", "poetry": "poetry install",
+               "venv": f"python{PY} -m venv .venv && pip install -r requirements-dev.txt"}  # fmt: skip
+
+NAIVE_DOCKERFILE = f"""\
+FROM python:{PY}-slim
+# The local stand-in for python:slim is Debian's own Python, which refuses system-wide pip
+# installs (PEP 668); the real python:slim image does not, so this line only undoes that.
+ENV PIP_BREAK_SYSTEM_PACKAGES=1
+RUN pip install numpy pandas scikit-learn matplotlib
+COPY . /app
+WORKDIR /app
+RUN pip install .
+CMD ["python", "-c", "{STACK_IMPORT}"]
+"""
+
+
+def add_stack(project: Path, dependency_file: str, index: str) -> None:
+    """Give the ccds project exactly our stack (its `basic` set would add jupyterlab and more)."""
+    path = project / dependency_file
+    if dependency_file == "requirements.txt":
+        path.write_text(path.read_text() + "".join(f"{p}\n" for p in STACK))
+        return
+    deps = "".join(f'    "{p}",\n' for p in STACK)
+    text = re.sub(r"dependencies = \[\n?", "dependencies = [\n" + deps, path.read_text(), count=1)
+    # Poetry needs the index's simple API as its primary source here (the same one ours uses).
+    text += f'\n[[tool.poetry.source]]\nname = "index"\nurl = "{index}"\npriority = "primary"\n'
+    path.write_text(text)
+
+
+def run(cmd: Cmd, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
+    proc = subprocess.run(
+        [str(c) for c in cmd], cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
+    if proc.returncode:
+        raise RuntimeError(
+            f"{' '.join(map(str, cmd))} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
+    return proc.stdout + proc.stderr
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def image_size(buildah: object, image: str) -> float:
+    """Size in MB (10^6 bytes) of an image: its layers, uncompressed, as `buildah images` sums them."""
+    out = buildah("images", "--format", "{{.Size}}", image)  # type: ignore[operator]
+    number, unit = re.match(r"([\d.]+)\s*([kMG]?B)", out).groups()  # type: ignore[union-attr]
+    return float(number) * {"B": 1e-6, "kB": 1e-3, "MB": 1, "GB": 1e3}[unit]
+
+
+def uv_version() -> str:
+    return run([BIN / "uv", "--version"]).split()[1]
+
+
+def version(cmd: Cmd) -> str:
+    try:
+        return run(cmd).strip().splitlines()[0]
+    except (RuntimeError, OSError, IndexError):
+        return "not installed"
+
+
+def fmt(value: float, unit: str) -> str:
+    return f"{value:.0f} MB" if unit == "MB" else f"{value:.2f} s"
+
+
+# ---------------------------------------------------------------------------- report
+def table(bench: Bench) -> str:
+    keys = {r.key for r in bench.rows}
+    lines = ["| key | measurement | runs | median | min | max | ratio to | above floor |",
+             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in bench.rows:
+        ratio = f"{r.median / bench.row(r.versus).median:.2f}x `{r.versus}`" if r.versus else ""
+        floor = f"{r.key.split('.')[0]}.floor"
+        above = (
+            f"{r.median - bench.row(floor).median:+.2f} s"
+            if floor in keys and r.key != floor
+            else ""
+        )
+        lines.append(f"| `{r.key}` | {r.label} | {len(r.samples)} | {fmt(r.median, r.unit)} | "
+                     f"{fmt(min(r.samples), r.unit)} | {fmt(max(r.samples), r.unit)} | {ratio} | {above} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def targets(bench: Bench) -> list[str]:
+    keys = {r.key for r in bench.rows}
+    out = []
+    if {"render.ours", "render.ccds"} <= keys:
+        ours, ccds = bench.row("render.ours").median, bench.row("render.ccds").median
+        out.append(f"render no slower than ccds: {ours:.2f} s vs {ccds:.2f} s "
+                   f"({ours / ccds:.2f}x): {'met' if ours <= ccds else f'missed by {ours - ccds:.2f} s'}")  # fmt: skip
+    if {"uv.ours", "uv.floor"} <= keys:
+        gap = bench.row("uv.ours").median - bench.row("uv.floor").median
+        out.append(f"uv environment within 1.5 s of `uv sync`'s floor: {gap:+.2f} s: "
+                   f"{'met' if gap <= 1.5 else f'missed by {gap - 1.5:.2f} s'}")  # fmt: skip
+    if {"docker.uv.size", "docker.naive"} <= keys:
+        ours, naive = bench.row("docker.uv.size").median, bench.row("docker.naive").median
+        out.append(f"uv image at most half the naive image: {ours:.0f} MB vs {naive:.0f} MB "
+                   f"({ours / naive:.2f}x): {'met' if ours <= naive / 2 else f'missed by {ours - naive / 2:.0f} MB'}")  # fmt: skip
+    return out
+
+
+def header(load: str, started: datetime) -> str:
+    tools = {
+        "copier-mlops": run(["git", "-C", ROOT, "describe", "--always", "--dirty"]).strip(),
+        "copier": version([BIN / "copier", "--version"]),
+        "ccds": f"cookiecutter-data-science {CCDS_VERSION} (PyPI) with its v{CCDS_VERSION} template",
+        "uv": version([BIN / "uv", "--version"]),
+        "poetry": version([BIN / "poetry", "--version"]),
+        "pip": version([f"python{PY}", "-m", "pip", "--version"]).split(" from ")[0],
+        "Python": version([f"python{PY}", "--version"]),
+        "buildah": version(["buildah", "--version"]),
+    }
+    return (f"- date: {started:%Y-%m-%d %H:%M} (local time); machine: {platform.machine()}, "
+            f"{os.cpu_count()} CPUs, {platform.system()} {platform.release()}\n"
+            f"- load average at start (1, 5, 15 min): {load}\n"
+            + "".join(f"- {k}: {v}\n" for k, v in tools.items()))  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke mode: one run each, render + uv only, no cold cache, no docker")  # fmt: skip
+    parser.add_argument("--ccds-template", help=f"git repository of ccds to export v{CCDS_VERSION} from "
+                        f"(default: clone {CCDS_URL})")  # fmt: skip
+    parser.add_argument("--no-docker", action="store_true", help="skip the image builds")
+    parser.add_argument("--only", choices=["render", "env", "docker"], help="one section only")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument(
+        "--work", type=Path, default=ROOT / ".bench", help="scratch folder (kept for reuse)"
+    )
+    args = parser.parse_args(argv)
+
+    started, t0 = datetime.now(), time.perf_counter()
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    args.work.mkdir(parents=True, exist_ok=True)
+    bench = Bench(Path(tempfile.mkdtemp(prefix="run-", dir=args.work)), args.ccds_template)
+    bench.setup()
+    if args.quick:
+        bench.render(1)
+        bench.environments(["uv"], {"uv": 1}, {})
+    else:
+        if args.only in (None, "render"):
+            bench.render(5)
+        if args.only in (None, "env"):
+            bench.environments(
+                MANAGERS, {"uv": 3, "poetry": 2, "venv": 2}, {"uv": 2, "poetry": 1, "venv": 1}
+            )
+        if args.only in (None, "docker") and not args.no_docker:
+            bench.docker()
+    elapsed = time.perf_counter() - t0
+    steps = "".join(f"- {k}: " + " | ".join(v) + "\n" for k, v in bench.step_times.items())
+    doc = (f"# Benchmarks: copier-mlops vs cookiecutter-data-science\n\n"
+           f"Generated by `{' '.join(['bench/bench.py', *(argv if argv is not None else sys.argv[1:])])}` "
+           f"in {elapsed / 60:.1f} min; do not edit by hand.\n\n"
+           + header(load, started) + "\n## Targets\n\n" + "".join(f"- {t}\n" for t in targets(bench))
+           + "\n## Table\n\n" + table(bench) + "\n\n" + NOTES
+           + "\n## Hook step times (copier-mlops runs, as the hook prints them)\n\n" + steps)  # fmt: skip
+    print("\n" + doc)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(doc, encoding="utf-8")
+    shutil.rmtree(bench.work, ignore_errors=True)
+    return 0
+
+
+NOTES = f"""\
+## How each row is measured
+
+- Every figure is the median of `runs` runs (min and max beside it); ratios and differences
+  compare two medians of this same run.
+- `render`: default answers on both sides, no environment and no git (copier-mlops: uv, sklearn,
+  the MNIST starter, GitHub CI, Dockerfile; ccds: virtualenv, requirements.txt, code scaffold,
+  mkdocs). Both read a local template folder (copier-mlops' working tree, ccds's v{CCDS_VERSION}
+  tag), so no clone is timed.
+- Environment rows: both projects get the same stack ({", ".join(STACK)}) plus pytest and ruff, no
+  git, no CI, no notebook kernel, Python {PY}. copier-mlops: one `copier copy --trust` that renders,
+  creates the environment, installs the project, writes the lock file, imports the package and the
+  stack and runs `pip check`. ccds: `ccds --no-input`, the stack added to its dependency file
+  (`basic` would add jupyterlab and more), `make create_environment`, `make requirements`, then an
+  import of the stack; uv and poetry use pyproject.toml, virtualenv uses requirements.txt.
+  virtualenvwrapper (ccds's `mkvirtualenv`) is not installed here: `python{PY} -m venv` stands in
+  for it, then ccds's own `make requirements` runs with that venv's python. Poetry uses the index's
+  simple API as its primary source on both sides (the index here has no JSON API).
+- floor: the manager's own install command alone, on a project copier-mlops made (lock file
+  present, `.venv` deleted), warm cache. "above floor" = the row's median minus its floor.
+- warm: the user's package caches, filled by one unmeasured run first; cold: empty uv, pip and
+  poetry caches (and poetry virtualenv folder) for that run; the index and the OS file cache stay.
+- Docker rows: buildah (vfs, chroot isolation) with a private, empty layer cache, on local base
+  images (`python:{PY}-slim` = Debian bookworm minbase + python3, the uv image from the uv wheel);
+  one build each, since an image build is minutes. Size = `buildah images` size. Second build =
+  after appending a comment to `src/<package>/__init__.py`. naive = `FROM python:{PY}-slim`,
+  `pip install {" ".join(STACK)}`, `COPY . /app`, `pip install .` in one stage, same source tree.
+"""
+
+
+if __name__ == "__main__":
+    sys.exit(main())

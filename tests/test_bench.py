@@ -1,0 +1,54 @@
+"""Smoke test of bench/bench.py in --quick mode: it runs end to end and writes a sane table.
+
+It asserts the shape of the report, never timings (those depend on the machine and its load).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# ccds's template comes from git: a local mirror when there is one (GitHub is unreachable here).
+CCDS_MIRROR = Path("/work/.mirror/drivendataorg+cookiecutter-data-science/repo")
+
+
+@pytest.mark.slow
+def test_quick_bench_writes_the_table(tmp_path: Path) -> None:
+    out = tmp_path / "benchmarks.md"
+    cmd = [sys.executable, str(ROOT / "bench" / "bench.py"), "--quick", "--out", str(out)]
+    template = os.environ.get("COPIER_MLOPS_CCDS_TEMPLATE") or (
+        str(CCDS_MIRROR) if CCDS_MIRROR.exists() else ""
+    )
+    if template:
+        cmd += ["--ccds-template", template]
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+    doc = out.read_text(encoding="utf-8")
+    assert f"{os.cpu_count()} CPUs" in doc
+    assert re.search(r"load average at start \(1, 5, 15 min\): [\d.]+, [\d.]+, [\d.]+", doc)
+    for tool in ("copier", "uv", "poetry", "ccds"):
+        assert re.search(rf"^- {tool}: \S", doc, re.M), tool
+    rows = {}
+    for line in doc.splitlines():
+        m = re.match(
+            r"\| `([\w.+-]+)` \|[^|]*\| (\d+) \| ([\d.]+) s \| ([\d.]+) s \| ([\d.]+) s \|", line
+        )
+        if m:
+            rows[m.group(1)] = (int(m.group(2)), *map(float, m.group(3, 4, 5)))
+    expected = {"render.copier-floor", "render.ours", "render.ccds", "uv.floor", "uv.floor+import",
+                "uv.ours", "uv.ccds"}  # fmt: skip
+    assert expected <= rows.keys(), doc
+    for key, (runs, median, low, high) in rows.items():
+        assert runs == 1 and 0 < low <= median <= high, (key, rows[key])
+    # Every target that quick mode measures is reported as met or missed, with its numbers.
+    assert re.search(r"render no slower than ccds: [\d.]+ s vs [\d.]+ s .*: (met|missed by)", doc)
+    assert re.search(r"within 1\.5 s of `uv sync`'s floor: [+-][\d.]+ s: (met|missed by)", doc)
+    assert "| `uv.ours` |" in proc.stdout  # the table is printed too
