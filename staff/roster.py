@@ -106,8 +106,8 @@ def read_roster(path: Path, questions: set[str] | None) -> list[Row]:
         raise RosterError(f"roster {path} not found")
     # utf-8-sig: spreadsheets often write a byte-order mark before the header.
     with path.open(encoding="utf-8-sig", newline="") as f:
-        reader = csv.DictReader(f)
-        header = [h.strip() for h in reader.fieldnames or []]
+        reader = csv.reader(f)
+        header = [h.strip() for h in next(reader, [])]
         if "id" not in header:
             raise RosterError(
                 f"{path}: no 'id' column (found: {', '.join(header) or 'nothing'}); the first line "
@@ -121,10 +121,11 @@ def read_roster(path: Path, questions: set[str] | None) -> list[Row]:
                 f"of the template ({', '.join(sorted(questions or ()))}): rename or delete them"
             )
         rows = []
-        end = reader.line_num  # a quoted cell may span lines: report where a row starts
-        for record in reader:
+        end = reader.line_num  # a quoted cell may span lines: report the line a row starts on
+        for cells in reader:
             start, end = end + 1, reader.line_num
-            values = {(k or "").strip(): (v or "").strip() for k, v in record.items() if k}
+            # Short rows (trailing cells left out by some editors) simply lack those answers.
+            values = {k: v.strip() for k, v in zip(header, cells, strict=False) if k}
             if not any(values.values()):
                 continue  # blank line
             answers = {
