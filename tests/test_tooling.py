@@ -64,6 +64,7 @@ def projects(template: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
             "package_index_url": "https://pypi.example.org/simple",
         }
     answers["none"] = {"env_manager": "uv", "ci": "none"}
+    answers["uv-github-noexample"] = {"env_manager": "uv", "ci": "github", "example": "none"}
     return {
         name: render(template, out / name, project_name="Tool Box", python_version="3.12", **a)
         for name, a in answers.items()
@@ -83,7 +84,7 @@ def gitlab(project: Path) -> dict[str, Any]:
 
 def test_github_workflows_validate_against_schema(projects: dict[str, Path]) -> None:
     files = [p / ".github/workflows/ci.yml" for n, p in projects.items() if "-github" in n]
-    assert len(files) == 6
+    assert len(files) == 7
     out = check_jsonschema("vendor.github-workflows", files)
     assert out.returncode == 0, out.stdout + out.stderr
 
@@ -483,7 +484,8 @@ def test_doctor_conda_drift_with_recording_stand_in(
     for spec in conda:
         name, constraint = doctor.split_conda(spec)
         floor = re.search(r"\d+(\.\d+)*", constraint)
-        pinned.append(f"  - {name}={floor[0] + '.7' if floor else '1.0'}")
+        build = "=h0a1b2c3_0" if len(pinned) % 2 else ""  # with and without a build string
+        pinned.append(f"  - {name}={floor[0] + '.7' if floor else '1.0'}{build}")
     healthy = "\n".join(
         [
             *["name: tool-box", "channels:", "  - conda-forge", "dependencies:", *pinned],
@@ -501,7 +503,8 @@ def test_doctor_conda_drift_with_recording_stand_in(
         "tool-box",
         "--no-builds",
     ]
-    drifted = re.sub(r"  - numpy=\S+\n", "", healthy).replace("python=3.12.7", "python=3.11.9")
+    drifted = re.sub(r"  - numpy=\S+\n", "", healthy)
+    drifted = re.sub(r"python=3\.12\.7", "python=3.11.9", drifted)
     export.write_text(drifted, encoding="utf-8")
     report = doctor.Report()
     doctor.lock_conda(report, project, True, [])
@@ -509,3 +512,41 @@ def test_doctor_conda_drift_with_recording_stand_in(
     assert any("numpy>=1.26" in w and "not in the conda environment" in w for w in whats), whats
     assert any("python 3.11.9 is installed" in w for w in whats), whats
     assert all(p.fix.startswith("make env") for p in report.problems)
+
+
+# ---------------------------------------------------------------- Jupyter kernel (fast parts)
+
+
+def test_jupyter_kernel_default_follows_the_example(projects: dict[str, Path]) -> None:
+    """On by default with the MNIST starter (notebooks), off without it; ipykernel follows."""
+    from hooks import kernel
+
+    with_example = projects["uv-github"]
+    without = projects["uv-github-noexample"]
+    for project, wanted in ((with_example, True), (without, False)):
+        pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+        dev = [Requirement(r).name for r in pyproject["dependency-groups"]["dev"]]
+        assert ("ipykernel" in dev) is wanted
+        readme = (project / "README.md").read_text(encoding="utf-8")
+        assert ("## Notebooks: the Jupyter kernel" in readme) is wanted
+        assert kernel.requested(project) == (("tool-box", "Tool Box") if wanted else None)
+    poetry = tomllib.loads((projects["poetry-github"] / "pyproject.toml").read_text("utf-8"))
+    assert "ipykernel" in poetry["tool"]["poetry"]["group"]["dev"]["dependencies"]
+    conda = yaml.safe_load((projects["conda-github"] / "environment.yml").read_text("utf-8"))
+    assert any(str(d).startswith("ipykernel") for d in conda["dependencies"])
+
+
+def test_register_kernel_without_ipykernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A clear error naming the cause and the fix, and no half-written kernel spec."""
+    from hooks.base import HookError
+    from hooks.kernel import register_kernel
+
+    subprocess.run([str(BIN / "uv"), "venv", "-q", str(tmp_path / "bare")], check=True)
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
+    with pytest.raises(HookError) as caught:
+        register_kernel(tmp_path / "bare" / "bin" / "python", "tool-box", "Tool Box (uv)")
+    assert caught.value.what == "ipykernel is not installed in the environment"
+    assert "make env" in caught.value.fix and "--name tool-box" in caught.value.fix
+    assert not (tmp_path / "data").exists()
+    with pytest.raises(HookError, match="cannot name a Jupyter kernel"):
+        register_kernel(tmp_path / "bare" / "bin" / "python", "Bad Name", "x")
