@@ -550,3 +550,48 @@ def test_register_kernel_without_ipykernel(tmp_path: Path, monkeypatch: pytest.M
     assert not (tmp_path / "data").exists()
     with pytest.raises(HookError, match="cannot name a Jupyter kernel"):
         register_kernel(tmp_path / "bare" / "bin" / "python", "Bad Name", "x")
+
+
+# The hygiene hooks of .pre-commit-config.yaml, as their console scripts (pre-commit-hooks from
+# PyPI: pre-commit itself would clone them from GitHub, which this machine cannot reach).
+HYGIENE = [
+    ["trailing-whitespace-fixer"],
+    ["end-of-file-fixer"],
+    ["mixed-line-ending"],
+    ["check-merge-conflict"],
+]
+
+
+@pytest.mark.parametrize("manager", MANAGERS)
+def test_generated_project_passes_its_hygiene_hooks(
+    projects: dict[str, Path], manager: str
+) -> None:
+    """A student's first `pre-commit run --all-files` must not rewrite generated files."""
+    project = projects[f"{manager}-github"]
+    config = hooks_by_id(precommit(project))
+    if not (project / ".git").exists():  # check-merge-conflict asks git where it is
+        subprocess.run(["git", "init", "-q", str(project)], check=True)
+    files = sorted(
+        str(p.relative_to(project))
+        for p in project.rglob("*")
+        if p.is_file() and ".git" not in p.relative_to(project).parts[:1]
+    )
+    before = {f: (project / f).read_bytes() for f in files}
+    by_suffix = {
+        "check-yaml": [f for f in files if f.endswith((".yml", ".yaml"))],
+        "check-toml": [f for f in files if f.endswith(".toml")],
+        "debug-statement-hook": [f for f in files if f.endswith(".py")],
+    }
+    runs = [*HYGIENE, ["check-yaml"], ["check-toml"], ["debug-statement-hook"]]
+    for cmd in runs:
+        hook_id = {
+            "trailing-whitespace-fixer": "trailing-whitespace",
+            "debug-statement-hook": "debug-statements",
+        }.get(cmd[0], cmd[0])
+        assert hook_id in config, hook_id  # only what the config runs
+        targets = by_suffix.get(cmd[0], files)
+        out = subprocess.run(
+            [str(BIN / cmd[0]), *targets], cwd=project, capture_output=True, text=True, check=False
+        )
+        assert out.returncode == 0, (cmd, out.stdout + out.stderr)
+    assert {f: (project / f).read_bytes() for f in files} == before
