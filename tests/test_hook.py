@@ -6,18 +6,22 @@ that every generated file stays in place and that the printed retry command fini
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import select
 import shutil
+import struct
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import COPIER, pip_index_url
+from tests.conftest import COPIER, pip_index_url, render
 
 pytestmark = pytest.mark.slow
 
@@ -44,13 +48,17 @@ def tool_bin(tmp: Path, *tools: str) -> Path:
 
 
 def hook_env(bin_dir: Path | None, **extra: str) -> dict[str, str]:
-    """The caller's environment without the dev venv (its uv/poetry/python must not leak in)."""
+    """The caller's environment without the dev venv (its uv/poetry/python must not leak in).
+
+    Jupyter kernels (jupyter_kernel defaults on with the MNIST example) go to a temp folder.
+    """
     path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and Path(p) != DEV_BIN]
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
     env["PATH"] = os.pathsep.join(([str(bin_dir)] if bin_dir else []) + path)
     env.update(
         UV_PYTHON_DOWNLOADS="never",
         PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring",  # poetry: no keyring prompt
+        JUPYTER_DATA_DIR=str(Path(os.environ.get("TMPDIR", "/tmp")) / "copier-mlops-test-jupyter"),
         **extra,
     )
     return env
@@ -182,6 +190,7 @@ def venv_run(template: Path, work: Path) -> tuple[Path, str, Path]:
         python_version="3.12",
         ml_framework="sklearn",
         extra_dependencies="tqdm pyyaml",
+        jupyter_kernel="false",
     )
     assert proc.returncode == 0, output(proc)
     return dst, output(proc), cwd
@@ -241,20 +250,6 @@ def test_answers_never_reach_a_shell(venv_run: tuple[Path, str, Path], work: Pat
     assert meta.stdout.strip() == HOSTILE
 
 
-def test_make_env_rebuilds_without_copier(venv_run: tuple[Path, str, Path], work: Path) -> None:
-    """`make env` runs the same steps on the finished project; a second run is harmless."""
-    project = venv_run[0]
-    (project / "requirements.lock").unlink()
-    env = hook_env(tool_bin(work))
-    proc = subprocess.run(
-        ["make", "env"], cwd=project, env=env, capture_output=True, text=True, check=False
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "reusing .venv (Python 3.12." in proc.stdout
-    assert sanity_rows(proc.stdout)["sklearn"] == "ok"
-    assert (project / "requirements.lock").is_file()
-
-
 # ---------------------------------------------------------------- uv
 
 
@@ -289,6 +284,22 @@ def test_uv_env(uv_run: tuple[Path, str]) -> None:
     project_tests_pass(project)
 
 
+def test_make_env_rebuilds_from_scratch_without_copier(
+    uv_run: tuple[Path, str], work: Path
+) -> None:
+    """`make env` runs the same steps on the finished project, e.g. after deleting .venv."""
+    project = uv_run[0]
+    shutil.rmtree(project / ".venv")
+    env = hook_env(tool_bin(work, "uv"))
+    proc = subprocess.run(
+        ["make", "env"], cwd=project, env=env, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "created .venv" in proc.stdout
+    assert sanity_rows(proc.stdout)["sklearn"] == "ok"
+    imports_ok(project, ["uv_demo", "sklearn", "tqdm"])
+
+
 # ---------------------------------------------------------------- poetry
 
 
@@ -304,6 +315,7 @@ def poetry_run(template: Path, work: Path) -> tuple[Path, str]:
         python_version=f"{sys.version_info[0]}.{sys.version_info[1]}",
         ml_framework="sklearn",
         package_index_url=pip_index_url(),
+        jupyter_kernel="false",
     )
     assert proc.returncode == 0, output(proc)
     return dst, output(proc)
@@ -391,42 +403,43 @@ def test_no_interpreter_for_python_version(template: Path, work: Path, manager: 
 
 
 def test_failed_install_then_fixed(template: Path, work: Path) -> None:
-    dst = work / "venv-bad-dep"
+    dst = work / "uv-bad-dep"
     bad = "no-such-package-copier-mlops-xyz"
-    env = hook_env(tool_bin(work))
+    env = hook_env(tool_bin(work, "uv"))
     proc = copier_copy(
         template,
         dst,
         env,
         project_name="Bad Dep",
-        env_manager="venv",
+        env_manager="uv",
         python_version=f"{sys.version_info[0]}.{sys.version_info[1]}",
         ml_framework="none",
         example="none",
-        extra_dependencies=bad,
+        extra_dependencies=f"tqdm {bad}",
     )
     text = output(proc)
     assert proc.returncode == 0, text
-    generated_files_in_place(dst, "requirements.txt", "requirements-dev.txt")
+    generated_files_in_place(dst)
     assert "FAILED at step 'install the project and its dependencies'" in text
-    assert f"No matching distribution found for {bad}" in text  # the tool's own words
-    assert f"the package index has no package '{bad}'" in text
-    assert "requirements.txt and pyproject.toml" in text
+    assert f"Because {bad} was not found in the package registry" in text  # the tool's own words
+    assert f"fix: the package index has no package '{bad}'" in text
+    assert "remove it in pyproject.toml" in text
 
-    # The user removes the typo from both files and runs the printed command.
-    for name in ("requirements.txt", "pyproject.toml"):
-        path = dst / name
-        kept = [
-            line
-            for line in path.read_text(encoding="utf-8").splitlines(keepends=True)
-            if bad not in line
-        ]
-        path.write_text("".join(kept), encoding="utf-8")
+    # The user removes the typo and runs the printed command.
+    path = dst / "pyproject.toml"
+    kept = [
+        line
+        for line in path.read_text(encoding="utf-8").splitlines(keepends=True)
+        if bad not in line
+    ]
+    path.write_text("".join(kept), encoding="utf-8")
     proc = run_retry(text, env)
     assert proc.returncode == 0, proc.stdout
-    assert "Environment ready (venv)" in proc.stdout
-    assert (dst / "requirements.lock").is_file()
-    assert sanity_rows(proc.stdout).get("bad_dep") == "ok"
+    assert "Environment ready (uv)" in proc.stdout
+    assert (dst / "uv.lock").is_file()
+    rows = sanity_rows(proc.stdout)
+    assert rows.get("bad_dep") == rows.get("tqdm") == "ok"
+    assert not any(bad.replace("-", "_") in m for m in rows)  # removed, so no longer checked
 
 
 # ---------------------------------------------------------------- conda
@@ -595,4 +608,47 @@ def test_update_does_not_run_the_hook(template: Path, work: Path) -> None:
     assert proc.returncode == 0, text
     assert (dst / "CHANGELOG.md").is_file()  # the update happened
     assert "copier-mlops:" not in text  # neither the git nor the env hook ran
+    assert not (dst / ".venv").exists()
+
+
+# ---------------------------------------------------------------- interactive offer
+
+
+def test_interactive_run_offers_alternatives_when_tool_missing(template: Path, work: Path) -> None:
+    """On a terminal, a missing uv brings up a questionary menu; choosing "Stop" ends cleanly."""
+    dst = render(
+        template, work / "interactive", env_manager="uv", ml_framework="none", example="none"
+    )
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    env = hook_env(tool_bin(work), TERM="xterm")  # no uv on PATH
+    proc = subprocess.Popen(
+        [sys.executable, dst / "tools" / "envsetup"],
+        cwd=dst,
+        env=env,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+    )
+    os.close(slave)
+    seen, answered, deadline = b"", False, time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            seen += chunk
+            if not answered and b"What now?" in seen:
+                time.sleep(0.3)
+                os.write(master, b"\x1b[B\r")  # arrow down to "Stop here", enter
+                answered = True
+        elif proc.poll() is not None:
+            break
+    os.close(master)
+    text = seen.decode("utf-8", "replace")
+    assert proc.wait(timeout=30) == 1, text
+    assert "Use a plain .venv with pip instead" in text and "Stop here: I will install uv" in text
+    assert "FAILED at step 'find the tool': uv is not installed" in text
     assert not (dst / ".venv").exists()
