@@ -356,7 +356,9 @@ def run(args: argparse.Namespace) -> list[Result]:
         raise RosterError("--jobs must be 1 or more")
     local = Path(args.template).expanduser()
     template = str(local.resolve()) if local.exists() else args.template  # else a URL
-    questions = question_names(template)
+    # A remote template: check names against this checkout's copier.yml (the same template),
+    # so a misspelt column fails here instead of being ignored by copier.
+    questions = question_names(template) or question_names(str(TEMPLATE_ROOT))
     answers = {**load_preset(args.preset), **parse_data(args.data)}
     answers["create_env"] = bool(args.create_env)
     if questions is not None:
