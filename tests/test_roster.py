@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import subprocess
 import sys
@@ -144,3 +145,27 @@ def test_roster_reports_each_row_and_the_bad_one(batch: dict[str, object]) -> No
     assert proc.stderr.count("/21] ") == 21
     assert "21 projects: 20 ok, 0 without environment, 1 failed" in proc.stdout
     assert f"line {BAD_LINE}, id s999: failed: Validation error" in proc.stdout
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise() -> None:
+    results = [
+        roster.Result("s1", 2, "ok", "/p/s1", 1.0),
+        roster.Result("s2", 3, "failed", "/p/s2", 0.5, "Validation error for question 'x': no"),
+    ]
+    tty, log = FakeTerminal(), io.StringIO()
+    for stream in (tty, log):
+        progress = roster.Progress(len(results), stream)
+        for res in results:
+            progress.update(res)
+        progress.close()
+    assert "\r\033[K" in tty.getvalue() and "] 2/2  failed 1" in tty.getvalue()
+    assert "#" * 30 in tty.getvalue()  # full bar at the end
+    assert log.getvalue().splitlines() == [
+        "[1/2] s1: ok (1.0s)",
+        "[2/2] s2: FAILED: Validation error for question 'x': no (0.5s)",
+    ]
