@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -180,6 +181,21 @@ def report_failure(project: Path, step: str, exc: HookError) -> None:
     say("  (or `make env` in that folder)")
 
 
+def ensure_project_copy(project: Path) -> None:
+    """Make sure the project has its own copy of this code as tools/envsetup (for `make env`).
+
+    The template ships it as a symlink to hooks/; a checkout without symlink support (Windows
+    git by default) turns that into a small text file, which is replaced by a real copy here.
+    """
+    here = Path(__file__).resolve().parent
+    target = project / "tools" / "envsetup"
+    if target.is_dir():
+        return
+    if target.is_file():
+        target.unlink()
+    shutil.copytree(here, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="envsetup", description=__doc__.splitlines()[0])
     parser.add_argument("command", nargs="?", choices=["env", "git-init"], default="env")
@@ -198,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     project = args.project.resolve()
     if args.command == "git-init":
         return gitinit.main(project, args.author_name, args.author_email)
+    if args.from_copier:
+        ensure_project_copy(project)
     interactive = not args.no_input and sys.stdin is not None and sys.stdin.isatty()
     ok = create_env(project, interactive=interactive)
     return 0 if ok or args.from_copier else 1

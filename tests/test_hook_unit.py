@@ -217,3 +217,15 @@ def test_conda_tool_order(
     monkeypatch.delenv("CONDA_EXE", raising=False)
     monkeypatch.delenv("MAMBA_EXE", raising=False)
     assert Path(conda.find_conda_tool() or "").name == chosen
+
+
+def test_project_gets_a_real_copy_when_the_symlink_did_not_survive(tmp_path: Path) -> None:
+    (tmp_path / "tools").mkdir()
+    (tmp_path / "tools" / "envsetup").write_text(
+        "../../hooks", encoding="utf-8"
+    )  # Windows checkout
+    cli.ensure_project_copy(tmp_path)
+    copied = tmp_path / "tools" / "envsetup"
+    assert (copied / "__main__.py").is_file() and (copied / "managers" / "uv.py").is_file()
+    assert not list(copied.rglob("__pycache__"))
+    cli.ensure_project_copy(tmp_path)  # a real folder is left alone
