@@ -402,6 +402,31 @@ def test_no_interpreter_for_python_version(template: Path, work: Path, manager: 
     assert retry_line(text).endswith("&& python3 tools/envsetup")
 
 
+def test_uv_download_is_announced_and_its_failure_explained(template: Path, work: Path) -> None:
+    """Downloads allowed but no network (a closed local port as uv's Python mirror)."""
+    if have_python("3.14"):
+        pytest.skip("Python 3.14 exists here; this test needs a version that does not")
+    dst = work / "py314-download"
+    env = hook_env(
+        tool_bin(work, "uv"),
+        UV_PYTHON_INSTALL_MIRROR="http://127.0.0.1:9/",
+        UV_PYTHON_INSTALL_DIR=str(work / "uv-pythons"),
+    )
+    env.pop("UV_PYTHON_DOWNLOADS")
+    proc = copier_copy(
+        template, dst, env, env_manager="uv", python_version="3.14", ml_framework="none"
+    )
+    text = output(proc)
+    assert proc.returncode == 0, text
+    generated_files_in_place(dst)
+    assert "No Python 3.14 on this machine: uv downloads a managed Python 3.14 now." in text
+    assert (
+        "FAILED at step 'find Python 3.14': uv could not download Python 3.14 (no network?)" in text
+    )
+    assert "fix: connect to the internet, or install Python 3.14" in text
+    assert not (dst / ".venv").exists()
+
+
 def test_failed_install_then_fixed(template: Path, work: Path) -> None:
     dst = work / "uv-bad-dep"
     bad = "no-such-package-copier-mlops-xyz"
