@@ -212,10 +212,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--author-email", default="")
     args = parser.parse_args(argv)
     project = args.project.resolve()
-    if args.command == "git-init":
-        return gitinit.main(project, args.author_name, args.author_email)
-    if args.from_copier:
-        ensure_project_copy(project)
-    interactive = not args.no_input and sys.stdin is not None and sys.stdin.isatty()
-    ok = create_env(project, interactive=interactive)
-    return 0 if ok or args.from_copier else 1
+    ok = False
+    try:
+        if args.command == "git-init":
+            return gitinit.main(project, args.author_name, args.author_email)
+        if args.from_copier:
+            ensure_project_copy(project)
+        interactive = not args.no_input and sys.stdin is not None and sys.stdin.isatty()
+        ok = create_env(project, interactive=interactive)
+    except BaseException as exc:  # never a non-zero exit under copier: it would delete the project
+        report_failure(project, args.command, HookError(f"unexpected {type(exc).__name__}: {exc}"))
+    return 0 if ok or args.from_copier or args.command == "git-init" else 1

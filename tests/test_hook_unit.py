@@ -229,3 +229,14 @@ def test_project_gets_a_real_copy_when_the_symlink_did_not_survive(tmp_path: Pat
     assert (copied / "__main__.py").is_file() and (copied / "managers" / "uv.py").is_file()
     assert not list(copied.rglob("__pycache__"))
     cli.ensure_project_copy(tmp_path)  # a real folder is left alone
+
+
+def test_exit_status_under_copier_is_always_zero(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """copier deletes the project when a task fails, so --from-copier never exits non-zero."""
+    assert cli.main(["env", "--project", str(tmp_path), "--no-input"]) == 1  # by hand: real status
+    assert cli.main(["env", "--project", str(tmp_path), "--no-input", "--from-copier"]) == 0
+    out = capsys.readouterr().out
+    assert "FAILED at step 'read tools/envsetup.json'" in out
+    assert "python3 tools/envsetup" in out
