@@ -82,8 +82,11 @@ def requested(project: Path) -> tuple[str, str] | None:
     """(slug, project name) when the project asked for a kernel (jupyter_kernel), else None."""
     try:
         config = json.loads((project / CONFIG_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None  # the runner reports a missing or broken config file itself
+    # One type per except: ruff format writes `except (A, B):` differently for 3.14 targets.
+    except OSError:
+        return None  # the runner reports a missing config file itself
+    except ValueError:
+        return None  # ... and a broken one
     if not config.get("jupyter_kernel"):
         return None
     slug = str(config["project_slug"])

@@ -571,11 +571,15 @@ def test_generated_project_passes_its_hygiene_hooks(
     config = hooks_by_id(precommit(project))
     if not (project / ".git").exists():  # check-merge-conflict asks git where it is
         subprocess.run(["git", "init", "-q", str(project)], check=True)
-    files = sorted(
-        str(p.relative_to(project))
-        for p in project.rglob("*")
-        if p.is_file() and ".git" not in p.relative_to(project).parts[:1]
-    )
+    # What pre-commit would hand the hooks: the files git tracks (ignored caches are not).
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert "pyproject.toml" in files and not any(f.startswith(".ruff_cache") for f in files)
     before = {f: (project / f).read_bytes() for f in files}
     by_suffix = {
         "check-yaml": [f for f in files if f.endswith((".yml", ".yaml"))],
