@@ -165,6 +165,8 @@ def test_github_workflow_installs_from_lock_then_lints_and_tests(
         if "docker/build-push-action" in s.get("uses", "")
     )
     assert build["with"]["push"] is False and build["with"]["context"] == "."
+    run = flow["jobs"]["docker"]["steps"][-1]["run"]
+    assert run == 'docker run --rm tool-box:ci python -c "import tool_box"'  # not a training run
 
 
 def test_github_workflow_pins_every_action_to_a_release_commit(projects: dict[str, Path]) -> None:
@@ -238,6 +240,7 @@ def test_gitlab_ci_installs_from_lock_then_lints_and_tests(
     assert re.fullmatch(r"docker:\d+\.\d+\.\d+", docker["image"])
     assert docker["services"] == [docker["image"] + "-dind"]
     assert any(line.startswith("docker build") for line in docker["script"])
+    assert docker["script"][-1].endswith('python -c "import tool_box"')
 
 
 def test_gitlab_ci_variants(projects: dict[str, Path]) -> None:
