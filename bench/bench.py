@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.conftest import pip_index_url  # noqa: E402  (the index rule lives in one place)
-from tests.docker_support import Buildah, bookworm_rootfs_tarball, missing_tools  # noqa: E402
+from tests.docker_support import Buildah, missing_tools, rootfs_tarball, storage_driver  # noqa: E402
 
 BIN = Path(sys.executable).parent  # the dev venv: copier, uv, poetry
 CCDS_URL = "https://github.com/drivendataorg/cookiecutter-data-science"
@@ -288,10 +288,10 @@ class Bench:
             print(f"docker section skipped: {why}")
             return
         print("docker (buildah)", flush=True)
-        # A private, empty layer cache (the first build is cold), on overlay like Docker's overlay2:
-        # vfs copies the whole rootfs for every layer and would time its own copying instead.
-        buildah = Buildah(self.scratch(), driver="overlay")
-        buildah.import_rootfs(bookworm_rootfs_tarball(), f"python:{PY}-slim", "python3")
+        # A private, empty layer cache (the first build is cold); overlay where the kernel allows,
+        # like Docker's overlay2 (vfs copies the whole rootfs per layer: it would time its copying).
+        buildah = Buildah(self.scratch(), storage_driver())
+        buildah.import_rootfs(rootfs_tarball(), f"python:{PY}-slim")
         buildah.import_uv(uv_version(), f"ghcr.io/astral-sh/uv:{uv_version()}", self.scratch())
         naive = self.scratch() / "p"
         self.copier(
@@ -383,7 +383,7 @@ def timed(fn: Callable[[], object]) -> float:
 
 def image_size(buildah: Buildah, image: str) -> float:
     """Size in MB (10^6 bytes) of an image: its layers, uncompressed, as `buildah images` sums them."""
-    out = buildah("images", "--format", "{{.Size}}", image)
+    out = buildah.size(image)
     number, unit = re.match(r"([\d.]+)\s*([kMG]?)B", out, re.I).groups()  # type: ignore[union-attr]
     return float(number) * {"": 1e-6, "K": 1e-3, "M": 1, "G": 1e3}[unit.upper()]
 
@@ -525,7 +525,7 @@ NOTES = f"""\
   present, `.venv` deleted), warm cache. "above floor" = the row's median minus its floor.
 - warm: the user's package caches, filled by one unmeasured run first; cold: empty uv, pip and
   poetry caches (and poetry virtualenv folder) for that run; the index and the OS file cache stay.
-- Docker rows: buildah (overlay storage, chroot isolation) with a private, empty layer cache, on local base
+- Docker rows: buildah (overlay storage where the kernel allows, chroot isolation) with a private, empty layer cache, on local base
   images (`python:{PY}-slim` = Debian bookworm minbase + python3, the uv image from the uv wheel);
   one build each, since an image build is minutes. Size = `buildah images` size. Second build =
   after appending a comment to `src/<package>/__init__.py`. naive = `FROM python:{PY}-slim`,
