@@ -185,7 +185,10 @@ def capture(
             timeout=timeout,
             check=False,
         )
-    except (OSError, subprocess.SubprocessError):
+    # One type per except: ruff format writes `except (A, B):` differently for 3.14 targets.
+    except OSError:
+        return None
+    except subprocess.SubprocessError:  # timeout
         return None
     return out.stdout if out.returncode == 0 else None
 
