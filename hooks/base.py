@@ -6,7 +6,9 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
+import sys
 import tempfile
 from abc import ABC, abstractmethod
 from collections import deque
@@ -191,6 +193,12 @@ def capture(
     except subprocess.SubprocessError:  # timeout
         return None
     return out.stdout if out.returncode == 0 else None
+
+
+def which(name: str) -> str | None:
+    """`name` on PATH, else beside the running Python: copier's own environment, where the
+    README's one command installs uv next to copier."""
+    return shutil.which(name) or shutil.which(name, path=os.path.dirname(sys.executable))
 
 
 def venv_python(venv: Path) -> Path:

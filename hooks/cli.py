@@ -99,7 +99,7 @@ def offer_alternative(manager: Manager, error: HookError, interactive: bool) -> 
     return None
 
 
-def create_env(project: Path, *, interactive: bool) -> bool:
+def create_env(project: Path, *, interactive: bool, commit_lock: bool = False) -> bool:
     """Run every step; print a summary or what failed and how to finish. True on success."""
     started = time.monotonic()
     timings: list[tuple[str, float]] = []
@@ -160,6 +160,9 @@ def create_env(project: Path, *, interactive: bool) -> bool:
     say(f"  activate:  {manager.activation()}")
     say(f"  run tests: {manager.test_command()}")
     say(f"  rebuild:   make env   (or: {' '.join(RETRY)})")
+    committed = gitinit.commit_lock_file(project, manager.lock_file) if commit_lock else None
+    if committed:
+        say(f"  git:       {committed}")
     hint = lock_hint(manager)
     if hint:
         say(f"  next:      {hint}")
@@ -219,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.from_copier:
             ensure_project_copy(project)
         interactive = not args.no_input and sys.stdin is not None and sys.stdin.isatty()
-        ok = create_env(project, interactive=interactive)
+        ok = create_env(project, interactive=interactive, commit_lock=args.from_copier)
     except BaseException as exc:  # never a non-zero exit under copier: it would delete the project
         report_failure(project, args.command, HookError(f"unexpected {type(exc).__name__}: {exc}"))
     return 0 if ok or args.from_copier or args.command == "git-init" else 1

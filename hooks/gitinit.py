@@ -12,6 +12,7 @@ from pathlib import Path
 from .base import HookError, capture, run, say
 
 MESSAGE = "Initial commit from the copier-mlops template"
+LOCK_MESSAGE = "Add the lock file written by the environment hook"
 
 
 def git_init(project: Path, author_name: str = "", author_email: str = "") -> str:
@@ -35,6 +36,27 @@ def git_init(project: Path, author_name: str = "", author_email: str = "") -> st
         commit += ["-c", f"user.name={author_name or 'copier-mlops'}"]
     run([*commit, "commit", "--quiet", "-m", MESSAGE], project)
     return "created a git repository with a first commit of the generated files"
+
+
+def commit_lock_file(project: Path, lock: str) -> str | None:
+    """Commit the lock file on top of our own first commit, so `copier update` (which refuses a
+    dirty tree) works at once. Only in a repository whose last commit is ours; never raises."""
+    git = shutil.which("git")
+    if not git or not (project / lock).is_file():
+        return None
+    head = capture([git, "log", "-1", "--format=%s%n%an%n%ae"], cwd=project)
+    if not head or head.splitlines()[0] != MESSAGE:
+        return None  # not a repository the hook just made: leave the user's history alone
+    if capture([git, "ls-files", "--error-unmatch", lock], cwd=project) is not None:
+        return None
+    _, name, email = [*head.splitlines(), "", ""][:3]
+    try:
+        run([git, "add", "--", lock], project)
+        run([git, "-c", f"user.name={name}", "-c", f"user.email={email}", "commit", "--quiet",
+             "-m", LOCK_MESSAGE, "--", lock], project)  # fmt: skip
+    except HookError:
+        return None
+    return f"committed {lock}"
 
 
 def main(project: Path, author_name: str, author_email: str) -> int:

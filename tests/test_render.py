@@ -15,7 +15,7 @@ import yaml
 from dockerfile_parse import DockerfileParser
 from validate_pyproject import api as vp
 
-from tests.conftest import render
+from tests.conftest import ROOT, render
 
 MANAGERS = ["venv", "conda", "poetry", "uv"]
 FRAMEWORKS = [("none", None), ("sklearn", None)] + [
@@ -95,17 +95,25 @@ def test_matrix_covers_every_pair() -> None:
 
 
 def expected_files(a: dict[str, Any], pkg: str) -> set[str]:
-    """The file set a manager must get (example files are checked by the MNIST tests)."""
+    """Exactly the files a combination of answers must produce."""
     files = {
         ".copier-answers.yml",
         ".gitignore",
+        ".pre-commit-config.yaml",
         ".python-version",
         "Makefile",
         "README.md",
         "pyproject.toml",
         f"src/{pkg}/__init__.py",
+        f"src/{pkg}/doctor.py",
         f"src/{pkg}/py.typed",
         f"tests/test_{pkg}.py",
+        "tools/envsetup.json",
+    }
+    # The environment hook ships with the project (make env runs it without copier).
+    files |= {
+        "tools/envsetup/" + p.relative_to(ROOT / "hooks").as_posix()
+        for p in (ROOT / "hooks").rglob("*.py")
     }
     files |= {
         "venv": {"requirements.txt", "requirements-dev.txt"},
@@ -113,15 +121,19 @@ def expected_files(a: dict[str, Any], pkg: str) -> set[str]:
         "poetry": {"poetry.toml"},
         "uv": set(),
     }[a["env_manager"]]
+    ci = a.get("ci", "github")
+    files |= {"github": {".github/workflows/ci.yml"}, "gitlab": {".gitlab-ci.yml"}, "none": set()}[ci]
     if a["dockerfile"]:
         files |= {"Dockerfile", ".dockerignore"}
     if a["license"] != "none":
         files.add("LICENSE")
+    if a["example"] == "mnist":
+        files |= {f"src/{pkg}/data.py", f"src/{pkg}/eda.py", f"tests/test_{pkg}_data.py",
+                  f"tests/test_{pkg}_eda.py", "notebooks/01_explore_digits.ipynb"}  # fmt: skip
+        if a["ml_framework"] != "none":
+            files |= {f"src/{pkg}/train.py", f"src/{pkg}/evaluate.py", f"src/{pkg}/model.py",
+                      f"tests/test_{pkg}_train.py"}  # fmt: skip
     return files
-
-
-# Files that belong to features outside this test's scope (the MNIST starter, CI, tooling).
-FEATURE_PREFIXES = ("notebooks/", ".github/", ".gitlab-ci.yml", ".pre-commit-config.yaml")
 
 
 def rendered_files(root: Path) -> set[str]:
@@ -136,22 +148,16 @@ def test_render_combination(template: Path, tmp_path: Path, answers: dict[str, A
     files = rendered_files(dst)
 
     # Exactly the expected files: nothing missing, nothing from another manager.
-    core = {
-        f
-        for f in files
-        if not f.startswith(FEATURE_PREFIXES)
-        and not (
-            f.startswith(f"src/{pkg}/")
-            and f not in {f"src/{pkg}/__init__.py", f"src/{pkg}/py.typed"}
-        )
-        and not (f.startswith("tests/") and f != f"tests/test_{pkg}.py")
-    }
-    assert core == expected_files(answers, pkg)
+    assert files == expected_files(answers, pkg)
 
     for rel in files:
         path = dst / rel
         text = path.read_text(encoding="utf-8")
-        assert "{{" not in text and "{%" not in text, f"leftover Jinja in {rel}"
+        if rel.startswith("tools/envsetup/"):  # copied verbatim, never rendered
+            assert text == (ROOT / "hooks" / rel.removeprefix("tools/envsetup/")).read_text()
+            continue
+        # `${{ ... }}` is GitHub Actions' own expression syntax, not Jinja.
+        assert not re.search(r"(?<!\$)\{\{|\{%", text), f"leftover Jinja in {rel}"
         assert ".jinja" not in rel
         if rel.endswith(".toml"):
             tomllib.loads(text)
@@ -207,7 +213,8 @@ def check_manager_files(
     elif manager == "poetry":
         poetry = pyproject["tool"]["poetry"]
         assert poetry["packages"] == [{"include": "digit_lab", "from": "src"}]
-        assert set(poetry["group"]["dev"]["dependencies"]) == {"pytest", "ruff"}
+        dev = {"pytest", "ruff"} | ({"ipykernel"} if a["example"] == "mnist" else set())
+        assert set(poetry["group"]["dev"]["dependencies"]) == dev
         sources = {s["name"]: s for s in poetry.get("source", [])}
         if index:
             assert sources["primary"] == {"name": "primary", "url": index, "priority": "primary"}

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-from ..base import HookError, Manager, capture, clean_env, run, venv_activation, venv_python
+from ..base import (
+    HookError,
+    Manager,
+    capture,
+    clean_env,
+    run,
+    venv_activation,
+    venv_python,
+    which,
+)
 from ..discovery import find_python, install_hint
 
 INSTALL_POETRY = (
@@ -23,7 +31,7 @@ class PoetryManager(Manager):
         return clean_env({"POETRY_VIRTUALENVS_IN_PROJECT": "true"}, drop=POETRY_ENV_DROP)
 
     def find_tool(self) -> str:
-        self.tool = shutil.which("poetry")
+        self.tool = which("poetry")
         if not self.tool:
             raise HookError("Poetry is not installed (not found on PATH)", fix=INSTALL_POETRY)
         version = (capture([self.tool, "--version", "--no-ansi"]) or "").strip()

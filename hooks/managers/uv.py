@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
-from ..base import HookError, Manager, capture, python_version_of, run, venv_activation, venv_python
+from ..base import (
+    HookError,
+    Manager,
+    capture,
+    python_version_of,
+    run,
+    venv_activation,
+    venv_python,
+    which,
+)
 from ..discovery import find_python, install_hint
 
 INSTALL_UV = (
@@ -28,7 +36,7 @@ class UvManager(Manager):
     lock_file = "uv.lock"
 
     def find_tool(self) -> str:
-        self.tool = shutil.which("uv")
+        self.tool = which("uv")
         if not self.tool:
             raise HookError("uv is not installed (not found on PATH)", fix=INSTALL_UV)
         version = (capture([self.tool, "--version"]) or "").strip()
