@@ -7,6 +7,7 @@ Running it in real environments is tests/test_mnist_envs.py (slow).
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -114,9 +115,8 @@ def installed_pythons() -> list[str]:
     for minor in range(10, 15):
         exe = shutil.which(f"python3.{minor}")
         candidates = [exe] if exe else []
-        candidates += sorted(
-            str(p) for p in Path.home().glob(f".pyenv/versions/3.{minor}.*/bin/python3.{minor}")
-        )
+        root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+        candidates += sorted(str(p) for p in root.glob(f"versions/3.{minor}.*/bin/python3.{minor}"))
         for c in candidates:
             ok = subprocess.run([c, "-c", ""], capture_output=True, check=False).returncode == 0
             if ok:
