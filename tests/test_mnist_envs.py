@@ -125,11 +125,11 @@ def uv_project(template: Path, tmp_path_factory: pytest.TempPathFactory) -> tupl
         project_name="Digit Lab",
         env_manager="uv",
         ml_framework="sklearn",
-        python_version="3.12",
+        python_version="3.13",
         example="mnist",
     )
-    env = env_without_venv(UV_PYTHON=find_python("3.12"))
-    timed("uv sync (sklearn, 3.12)", [UV, "sync"], dst, env)
+    env = env_without_venv(UV_PYTHON=find_python("3.13"))
+    timed("uv sync (sklearn, 3.13)", [UV, "sync"], dst, env)
     return dst, env
 
 
