@@ -23,6 +23,7 @@ import yaml
 from dockerfile_parse import DockerfileParser
 
 from tests.conftest import render
+from tests.docker_support import pinned_args
 
 HADOLINT = str(Path(sys.executable).with_name("hadolint"))
 INDEX = "https://pypi.example.org/simple"
@@ -98,18 +99,6 @@ def rendered(template: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     return out
 
 
-def header_args(r: Rendered) -> dict[str, str]:
-    """ARG name -> default, for the ARGs before the first FROM (the pinned versions)."""
-    args = {}
-    for ins in r.instructions:
-        if ins["instruction"] == "FROM":
-            break
-        if ins["instruction"] == "ARG":
-            name, _, default = ins["value"].partition("=")
-            args[name] = default
-    return args
-
-
 def exec_form(ins: dict[str, Any]) -> list[str]:
     value = json.loads(ins["value"])
     assert isinstance(value, list), ins
@@ -143,7 +132,7 @@ def test_hadolint_is_clean(rendered: dict[str, Rendered], name: str) -> None:
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_versions_are_pinned_once_at_the_top(rendered: dict[str, Rendered], name: str) -> None:
     r = rendered[name]
-    args = header_args(r)
+    args = pinned_args(r.path / "Dockerfile")
     manager = r.answers["env_manager"]
     tools = {"uv": "UV_VERSION", "poetry": "POETRY_VERSION", "conda": "MICROMAMBA_VERSION"}
     if manager != "conda":
