@@ -47,6 +47,7 @@ ROOTFS_PRUNE = (
     "usr/share/info",
 )
 STORE_PREFIX = "copier-mlops-buildah-"
+STEP_LINE = re.compile(r"(\[\d+/\d+\] )?STEP \d+/\d+: ")
 IMAGE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -184,19 +185,34 @@ def pinned_args(dockerfile: Path) -> dict[str, str]:
 
 @dataclass
 class Build:
-    """One `buildah build`: its output (steps, "Using cache" lines) and how long it took."""
+    """One `buildah build`: its output lines, when each arrived, and how long it all took."""
 
-    output: str
+    lines: list[tuple[float, str]]  # (seconds since the start, line)
     seconds: float
+
+    @property
+    def output(self) -> str:
+        return "\n".join(line for _, line in self.lines)
+
+    def _step(self, fragment: str) -> int:
+        for i, (_, line) in enumerate(self.lines):
+            if STEP_LINE.match(line) and fragment in line:
+                return i
+        raise AssertionError(f"no build step contains {fragment!r}:\n{self.output}")
 
     def step_cached(self, fragment: str) -> bool:
         """Whether the first step whose instruction contains `fragment` came from the cache."""
-        lines = self.output.splitlines()
-        for i, line in enumerate(lines):
-            if re.match(r"(\[\d+/\d+\] )?STEP \d+/\d+: ", line) and fragment in line:
-                following = next((x for x in lines[i + 1 :] if x.startswith("--> ")), "")
-                return following.startswith("--> Using cache")
-        raise AssertionError(f"no build step contains {fragment!r}:\n{self.output}")
+        i = self._step(fragment)
+        following = next((x for _, x in self.lines[i + 1 :] if x.startswith("--> ")), "")
+        return following.startswith("--> Using cache")
+
+    def step_seconds(self, fragment: str) -> float:
+        """How long that step took: until the next step (or the commit) started."""
+        i = self._step(fragment)
+        end = next(
+            (t for t, x in self.lines[i + 1 :] if STEP_LINE.match(x) or "COMMIT" in x), self.seconds
+        )
+        return end - self.lines[i][0]
 
 
 class Buildah:
@@ -299,8 +315,9 @@ class Buildah:
     # ------------------------------------------------------------------ builds and images
     def build(self, context: Path, tag: str) -> Build:
         """`buildah build --layers` of context/Dockerfile as it is, with the host's network and CA."""
-        start = time.monotonic()
-        output = self(
+        args = [
+            "buildah",
+            *self.global_args,
             "build",
             "--layers",
             "--pull=never",
@@ -311,8 +328,21 @@ class Buildah:
             "--tag",
             tag,
             str(context),
-        )
-        return Build(output, time.monotonic() - start)
+        ]
+        start = time.monotonic()
+        lines = []
+        with subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=self.env
+        ) as proc:
+            assert proc.stdout is not None
+            for raw in proc.stdout:  # timestamped as they arrive, for per-step timings
+                lines.append((time.monotonic() - start, raw.decode(errors="replace").rstrip()))
+        build = Build(lines, time.monotonic() - start)
+        if proc.returncode != 0:
+            raise RuntimeError(
+                f"buildah build {context} failed ({proc.returncode}):\n{build.output}"
+            )
+        return build
 
     def config(self, image: str) -> dict[str, Any]:
         """The OCI configuration of `image` (User, Env, Cmd, WorkingDir, ...)."""

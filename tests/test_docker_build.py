@@ -156,7 +156,11 @@ def image(
     tag = f"localhost/copier-mlops-test/{name}:latest"
     first = buildah.build(project, tag)
     built = Image(name, answers, project, package, tag, first, json.loads(sanity)[-1])
-    REPORT[name] = {"first_build_s": round(first.seconds, 1), "size": buildah.size(tag)}
+    REPORT[name] = {
+        "first_build_s": round(first.seconds, 1),
+        "dependency_step_s": round(first.step_seconds(DEPS_STEP[answers["env_manager"]]), 1),
+        "size": buildah.size(tag),
+    }
     yield built
     if built.rebuilds:
         seconds = built.rebuilds[-1].seconds
