@@ -122,7 +122,9 @@ def expected_files(a: dict[str, Any], pkg: str) -> set[str]:
         "uv": set(),
     }[a["env_manager"]]
     ci = a.get("ci", "github")
-    files |= {"github": {".github/workflows/ci.yml"}, "gitlab": {".gitlab-ci.yml"}, "none": set()}[ci]
+    files |= {"github": {".github/workflows/ci.yml"}, "gitlab": {".gitlab-ci.yml"}, "none": set()}[
+        ci
+    ]
     if a["dockerfile"]:
         files |= {"Dockerfile", ".dockerignore"}
     if a["license"] != "none":
