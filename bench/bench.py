@@ -65,6 +65,7 @@ class Row:
 class Bench:
     work: Path
     ccds_template: str | None
+    with_ccds: bool = True  # False where ccds's template cannot be had (GitHub unreachable)
     index: str = field(default_factory=pip_index_url)
     rows: list[Row] = field(default_factory=list)
     step_times: dict[str, list[str]] = field(default_factory=dict)
@@ -110,6 +111,10 @@ class Bench:
             "_subdirectory: template\nproject_name:\n  type: str\n  default: bench\n"
         )
         (self.bare_template / "template" / "README.md.jinja").write_text("# {{ project_name }}\n")
+        if self.with_ccds:
+            self.setup_ccds()
+
+    def setup_ccds(self) -> None:
         venv = self.work.parent / "ccds-venv"  # reused across runs
         if not (venv / "bin" / "ccds").exists():
             run([sys.executable, "-m", "venv", venv])
@@ -247,14 +252,17 @@ class Bench:
         def bare() -> float:
             return timed(lambda: self.copier(self.scratch() / "p", env, {}, self.bare_template))
 
-        ours(), theirs(), bare()  # warm the file cache and bytecode of each
+        ours(), bare()  # warm the file cache and bytecode of each
+        if self.with_ccds:
+            theirs()
         self.add("render.copier-floor", "copier itself: a one-file, one-question template",
                  [bare() for _ in range(runs)])  # fmt: skip
         self.add("render.ours", "copier-mlops: `copier copy --defaults` (hook off)", [ours() for _ in range(runs)],
-                 versus="render.ccds")  # fmt: skip
-        self.add(
-            "render.ccds", "ccds: `ccds --no-input` (defaults)", [theirs() for _ in range(runs)]
-        )
+                 versus="render.ccds" if self.with_ccds else "")  # fmt: skip
+        if self.with_ccds:
+            self.add(
+                "render.ccds", "ccds: `ccds --no-input` (defaults)", [theirs() for _ in range(runs)]
+            )
 
     def environments(
         self, managers: Sequence[str], runs: dict[str, int], cold_runs: dict[str, int]
@@ -262,7 +270,8 @@ class Bench:
         for m in managers:
             print(f"environment: {m}", flush=True)
             floor = self.floor(m)  # its set-up is a full copier-mlops run: it fills the warm caches
-            self.ccds_env(m, False)  # and ccds's few extra packages (flit_core, python-dotenv)
+            if self.with_ccds:
+                self.ccds_env(m, False)  # and ccds's few extra packages (flit_core, python-dotenv)
             n = runs[m]
             floors = [floor() for _ in range(n)]
             self.add(f"{m}.floor", f"{m}: floor, `{FLOOR_LABEL[m]}` on a ready project (warm)",
@@ -270,10 +279,12 @@ class Bench:
             self.add(f"{m}.floor+import", f"{m}: floor + first import of the stack (warm)",
                      [f[1] for f in floors])  # fmt: skip
             self.add(f"{m}.ours", f"{m}: copier-mlops, `copier copy --trust` (warm)",
-                     [self.ours_env(m, False) for _ in range(n)], versus=f"{m}.ccds")  # fmt: skip
-            self.add(f"{m}.ccds", f"{m}: ccds render + create_environment + requirements + import (warm)",
-                     [self.ccds_env(m, False) for _ in range(n)])  # fmt: skip
-            if cold_runs.get(m):
+                     [self.ours_env(m, False) for _ in range(n)],
+                     versus=f"{m}.ccds" if self.with_ccds else "")  # fmt: skip
+            if self.with_ccds:
+                self.add(f"{m}.ccds", f"{m}: ccds render + create_environment + requirements + import (warm)",
+                         [self.ccds_env(m, False) for _ in range(n)])  # fmt: skip
+            if cold_runs.get(m) and self.with_ccds:
                 n = cold_runs[m]
                 self.add(f"{m}.ours.cold", f"{m}: copier-mlops (cold cache)",
                          [self.ours_env(m, True) for _ in range(n)], versus=f"{m}.ccds.cold")  # fmt: skip
@@ -463,6 +474,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ccds-template", help=f"git repository of ccds to export v{CCDS_VERSION} from "
                         f"(default: clone {CCDS_URL})")  # fmt: skip
     parser.add_argument("--no-docker", action="store_true", help="skip the image builds")
+    parser.add_argument("--no-ccds", action="store_true",
+                        help="measure copier-mlops alone (where ccds's template cannot be fetched)")  # fmt: skip
     parser.add_argument("--only", choices=["render", "env", "docker"], help="one section only")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument(
@@ -473,7 +486,8 @@ def main(argv: list[str] | None = None) -> int:
     started, t0 = datetime.now(), time.perf_counter()
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     args.work.mkdir(parents=True, exist_ok=True)
-    bench = Bench(Path(tempfile.mkdtemp(prefix="run-", dir=args.work)), args.ccds_template)
+    bench = Bench(Path(tempfile.mkdtemp(prefix="run-", dir=args.work)), args.ccds_template,
+                  with_ccds=not args.no_ccds)  # fmt: skip
     try:
         bench.setup()
         if args.quick:
