@@ -88,10 +88,11 @@ class Config:
 
 _REQ = r"([A-Za-z0-9][A-Za-z0-9._-]*)"
 # How pip, uv, Poetry and conda say that a requirement does not exist on the index.
+# Tools wrap long messages to the terminal's width, so words may be split by any whitespace.
 MISSING_PACKAGE = [
-    re.compile(rf"No matching distribution found for {_REQ}"),
-    re.compile(rf"Because {_REQ} was not found in the package registry"),
-    re.compile(rf"depends on {_REQ} \([^)]*\) which doesn't match any versions"),
+    re.compile(rf"No\s+matching\s+distribution\s+found\s+for\s+{_REQ}"),
+    re.compile(rf"Because\s+{_REQ}\s+was\s+not\s+found\s+in\s+the\s+package\s+registry"),
+    re.compile(rf"depends\s+on\s+{_REQ}\s+\([^)]*\)\s+which\s+doesn't\s+match\s+any\s+versions"),
     re.compile(rf"PackagesNotFoundError:[^\n]*\n(?:\s*\n)*\s*-\s*{_REQ}"),
 ]
 
