@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .base import WINDOWS, capture
+from .base import WINDOWS, HookError, capture
 
 PROBE = "import sys; print('%d.%d.%d' % sys.version_info[:3]); print(sys.executable)"
 
@@ -107,3 +107,16 @@ def install_hint(version: str) -> str:
     else:
         hints.append(f"your system's package manager (e.g. `apt install python{version}-venv`)")
     return "install Python " + version + " with " + ", or ".join(hints)
+
+
+def require_python(version: str) -> Discovery:
+    """find_python, or a HookError naming what was found instead and how to install `version`."""
+    found = find_python(version)
+    if not found.python:
+        others = ", ".join(found.other_versions()) or "none"
+        raise HookError(
+            f"no Python {version} found on this machine (Python versions found: {others})",
+            why="looked at: " + "; ".join(found.tried),
+            fix=f"{install_hint(version)}; the hook never switches to another version by itself",
+        )
+    return found

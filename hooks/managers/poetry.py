@@ -14,7 +14,7 @@ from ..base import (
     venv_python,
     which,
 )
-from ..discovery import find_python, install_hint
+from ..discovery import require_python
 
 INSTALL_POETRY = (
     "install Poetry 2 (`pipx install poetry`, or see https://python-poetry.org/docs/#installation)"
@@ -39,14 +39,7 @@ class PoetryManager(Manager):
 
     def find_interpreter(self) -> str:
         want = self.config.python_version
-        found = find_python(want)
-        if not found.python:
-            others = ", ".join(found.other_versions()) or "none"
-            raise HookError(
-                f"no Python {want} found on this machine (Python versions found: {others})",
-                why="looked at: " + "; ".join(found.tried),
-                fix=f"{install_hint(want)}; the hook never switches to another version by itself",
-            )
+        found = require_python(want)
         self.interpreter = found.python
         return f"Python {found.full_version} at {found.python}"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..base import HookError, Manager, capture, python_version_of, run, venv_activation, venv_python
-from ..discovery import find_python, install_hint
+from ..discovery import require_python
 
 
 class VenvManager(Manager):
@@ -18,14 +18,7 @@ class VenvManager(Manager):
 
     def find_interpreter(self) -> str:
         want = self.config.python_version
-        found = find_python(want)
-        if not found.python:
-            others = ", ".join(found.other_versions()) or "none"
-            raise HookError(
-                f"no Python {want} found on this machine (Python versions found: {others})",
-                why="looked at: " + "; ".join(found.tried),
-                fix=f"{install_hint(want)}; the hook never switches to another version by itself",
-            )
+        found = require_python(want)
         self.interpreter = found.python
         # Debian/Ubuntu split venv's pip bootstrap into a separate package.
         if capture([found.python, "-c", "import venv, ensurepip"]) is None:
