@@ -258,9 +258,14 @@ class Manager(ABC):
     def lock(self) -> str:
         """Write (or confirm) the lock file."""
 
-    @abstractmethod
+    @property
+    def venv(self) -> Path:
+        """The in-project environment folder (uv, venv and Poetry via poetry.toml)."""
+        return self.project / ".venv"
+
     def env_python(self) -> Path:
-        """The new environment's own interpreter."""
+        """The new environment's own interpreter (conda overrides: its env lives elsewhere)."""
+        return venv_python(self.venv)
 
     @abstractmethod
     def check_command(self) -> list[str]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from ..base import (
     HookError,
     Manager,
@@ -11,7 +9,6 @@ from ..base import (
     clean_env,
     run,
     venv_activation,
-    venv_python,
     which,
 )
 from ..discovery import require_python
@@ -42,9 +39,6 @@ class PoetryManager(Manager):
         found = require_python(want)
         self.interpreter = found.python
         return f"Python {found.full_version} at {found.python}"
-
-    def env_python(self) -> Path:
-        return venv_python(self.project / ".venv")
 
     def create(self) -> str:
         assert self.tool is not None and self.interpreter is not None

@@ -13,7 +13,6 @@ from ..base import (
     python_version_of,
     run,
     venv_activation,
-    venv_python,
     which,
 )
 from ..discovery import find_python, install_hint
@@ -87,13 +86,6 @@ class UvManager(Manager):
             )
         self.interpreter = path
         return f"Python {python_version_of(path)} at {path} (downloaded by uv)"
-
-    @property
-    def venv(self) -> Path:
-        return self.project / ".venv"
-
-    def env_python(self) -> Path:
-        return venv_python(self.venv)
 
     def create(self) -> str:
         assert self.tool is not None and self.interpreter is not None

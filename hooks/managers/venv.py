@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from ..base import HookError, Manager, capture, python_version_of, run, venv_activation, venv_python
+from ..base import HookError, Manager, capture, python_version_of, run, venv_activation
 from ..discovery import require_python
 
 
@@ -28,13 +26,6 @@ class VenvManager(Manager):
                 fix=f"install them (Debian/Ubuntu: `apt install python{want}-venv`)",
             )
         return f"Python {found.full_version} at {found.python}"
-
-    @property
-    def venv(self) -> Path:
-        return self.project / ".venv"
-
-    def env_python(self) -> Path:
-        return venv_python(self.venv)
 
     def create(self) -> str:
         assert self.interpreter is not None
