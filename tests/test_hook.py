@@ -237,6 +237,17 @@ def test_venv_sanity_table_and_imports(venv_run: tuple[Path, str, Path]) -> None
     imports_ok(project, ["venv_demo", "numpy", "sklearn", "tqdm", "yaml"])
 
 
+def test_venv_install_leaves_byte_compiling_to_the_first_import(
+    venv_run: tuple[Path, str, Path],
+) -> None:
+    """pip's compile-everything step took half the install (pip --no-compile); the sanity
+    import compiles what it uses, and nothing compiles packages that nobody imports."""
+    site = next((venv_run[0] / ".venv" / "lib").glob("python3.*/site-packages"))
+    assert (site / "pandas" / "tests" / "__init__.py").is_file()  # shipped, never imported
+    assert not list((site / "pandas" / "tests").rglob("*.pyc"))
+    assert list((site / "pandas" / "__pycache__").glob("__init__.*.pyc"))  # the sanity import's
+
+
 def test_venv_project_tests_pass(venv_run: tuple[Path, str, Path]) -> None:
     project_tests_pass(venv_run[0])
 

@@ -45,7 +45,12 @@ class VenvManager(Manager):
             args = ["-r", "requirements-dev.txt"]
         else:  # fallback for a uv/poetry/conda project built with plain pip
             args = ["-e", ".", *self.config.dev_dependencies]
-        run([py, "-m", "pip", "install", "--disable-pip-version-check", *args], self.project)
+        # --no-compile: pip would byte-compile every file of every package (scipy alone is
+        # thousands), about half of the install's time; the sanity import compiles what is used.
+        run(
+            [py, "-m", "pip", "install", "--disable-pip-version-check", "--no-compile", *args],
+            self.project,
+        )
         return "installed the project (editable) with its runtime and dev dependencies"
 
     def lock(self) -> str:
