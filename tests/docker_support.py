@@ -201,10 +201,26 @@ class Build:
         raise AssertionError(f"no build step contains {fragment!r}:\n{self.output}")
 
     def step_cached(self, fragment: str) -> bool:
-        """Whether the first step whose instruction contains `fragment` came from the cache."""
-        i = self._step(fragment)
-        following = next((x for _, x in self.lines[i + 1 :] if x.startswith("--> ")), "")
-        return following.startswith("--> Using cache")
+        """Whether the first step whose instruction contains `fragment` came from the cache.
+
+        buildah interleaves stages: a COPY --from step may wait while another stage's steps
+        print. Each step (but FROM) ends with `--> <id>`, after `--> Using cache <id>` when it was
+        cached; such lines belong to the newest step still open.
+        """
+        target = self._step(fragment)
+        open_steps: list[int] = []
+        cached: set[int] = set()
+        for i, (_, line) in enumerate(self.lines):
+            step = STEP_LINE.match(line)
+            if step:
+                if not line[step.end() :].startswith("FROM "):
+                    open_steps.append(i)
+            elif line.startswith("--> ") and open_steps:
+                if line.startswith("--> Using cache "):
+                    cached.add(open_steps[-1])
+                else:
+                    open_steps.pop()
+        return target in cached
 
     def step_seconds(self, fragment: str) -> float:
         """How long that step took: until the next step (or the commit) started."""

@@ -212,9 +212,19 @@ def test_runtime_is_non_root_and_checks_the_sanity_import(
     else:
         assert users[-1] == "1000:1000"
         copies = [x["value"] for x in final if x["instruction"] == "COPY"]
-        # Only the built environment reaches the final image: no tool, no source, no cache.
-        assert len(copies) == 1 and copies[0].startswith("--from=builder ")
-        assert re.search(r"/(\.venv|venv) ", copies[0])
+        # Only the dependency environment, then the project's wheel, reach the final image (in
+        # that order: a source edit replaces only the wheel's layer); no tool, source or cache.
+        assert len(copies) == 2, copies
+        assert copies[0].startswith("--from=deps ") and re.search(r"/(\.venv|venv) ", copies[0])
+        assert copies[1] == "--from=wheel /dist/ /tmp/dist/"
+        install = next(
+            x["value"] for x in final if x["instruction"] == "RUN" and "/tmp/dist/" in x["value"]
+        )
+        assert (
+            "--no-deps" in install
+            and "--no-index" in install
+            and install.endswith("rm -r /tmp/dist")
+        )
     # The same sanity import as the hook runs at build time, as that user.
     run = [x for x in final if x["instruction"] == "RUN" and "sanity import ok" in x["value"]]
     assert len(run) == 1
