@@ -74,16 +74,16 @@ class Bench:
     def scratch(self) -> Path:
         return Path(tempfile.mkdtemp(dir=self.work))
 
-    def env(self, cold_cache: Path | None = None) -> dict[str, str]:
-        """Tool environment; with `cold_cache`, every package cache (and poetry's venvs) starts empty."""
+    def env(self, cache: Path | None = None) -> dict[str, str]:
+        """Tool environment; with `cache`, every package cache (and poetry's venvs) lives there."""
         # Without PYTHONDONTWRITEBYTECODE (set on some CI machines, rare on users' ones): every
         # first import then writes its bytecode, as it does for a user.
         drop = ("VIRTUAL_ENV", "CONDA_PREFIX", "PYTHONDONTWRITEBYTECODE")
         env = {k: v for k, v in os.environ.items() if k not in drop}
         env |= {"PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}", "UV_PYTHON_DOWNLOADS": "never"}
-        if cold_cache is not None:
-            env |= {"UV_CACHE_DIR": f"{cold_cache}/uv", "PIP_CACHE_DIR": f"{cold_cache}/pip",
-                    "POETRY_CACHE_DIR": f"{cold_cache}/poetry"}  # fmt: skip
+        if cache is not None:
+            env |= {"UV_CACHE_DIR": f"{cache}/uv", "PIP_CACHE_DIR": f"{cache}/pip",
+                    "POETRY_CACHE_DIR": f"{cache}/poetry"}  # fmt: skip
         return env
 
     def add(
@@ -174,27 +174,25 @@ class Bench:
         return answers
 
     # ------------------------------------------------------------------------ measurements
-    def ours_env(self, manager: str, cold: bool) -> float:
-        """Generate + create env + sanity import of the stack, all by `copier copy --trust`."""
+    def ours_env(self, manager: str, cache: Path, keep: Path | None = None) -> float:
+        """Generate + create env + sanity import of the stack, all by `copier copy --trust`.
+        With `keep` (the first, cold run), the project is made there and kept: the floor's."""
         base = self.scratch()
         start = time.perf_counter()
-        out = self.copier(
-            base / "p", self.env(base / "cache" if cold else None), self.our_answers(manager)
-        )
+        out = self.copier(keep or base / "p", self.env(cache), self.our_answers(manager))
         took = time.perf_counter() - start
         steps = re.search(r"time per step: (.*)", out)
         if not steps:
             raise RuntimeError(f"the hook did not finish:\n{out[-3000:]}")
-        self.step_times.setdefault(f"{manager} {'cold' if cold else 'warm'}", []).append(
-            steps.group(1)
-        )
+        warmth = "cold" if keep else "warm"  # the run that keeps the project is the first one
+        self.step_times.setdefault(f"{manager} {warmth}", []).append(steps.group(1))
         shutil.rmtree(base, ignore_errors=True)
         return took
 
-    def ccds_env(self, manager: str, cold: bool) -> float:
+    def ccds_env(self, manager: str, cache: Path) -> float:
         """ccds: render, put our stack in its dependency file, its Makefile targets, import."""
         base = self.scratch()
-        env = self.env(base / "cache" if cold else None)
+        env = self.env(cache)
         start = time.perf_counter()
         answers = {**CCDS_ENV_ANSWERS, "environment_manager": CCDS_MANAGER[manager],
                    "dependency_file": CCDS_DEP_FILE[manager]}  # fmt: skip
@@ -218,26 +216,20 @@ class Bench:
         shutil.rmtree(base, ignore_errors=True)
         return took
 
-    def floor(self, manager: str) -> Callable[[], tuple[float, float]]:
+    def floor(self, manager: str, project: Path, cache: Path) -> tuple[float, float]:
         """The manager's own install alone on a ready project (lock file there), warm cache;
         returns (install, install + first import of the stack)."""
-        project = self.scratch() / "p"
-        self.copier(project, self.env(), self.our_answers(manager))
         cmd: Cmd = {
             "uv": [BIN / "uv", "sync"],
             "poetry": [BIN / "poetry", "install"],
             "venv": ["sh", "-c", f"python{PY} -m venv .venv && .venv/bin/python -m pip install -q --no-compile -r requirements-dev.txt"],
         }[manager]  # fmt: skip
-
-        def once() -> tuple[float, float]:
-            shutil.rmtree(project / ".venv")
-            start = time.perf_counter()
-            run(cmd, project, self.env())
-            installed = time.perf_counter() - start
-            run([project / ".venv/bin/python", "-c", STACK_IMPORT], project, self.env())
-            return installed, time.perf_counter() - start
-
-        return once
+        shutil.rmtree(project / ".venv")
+        start = time.perf_counter()
+        run(cmd, project, self.env(cache))
+        installed = time.perf_counter() - start
+        run([project / ".venv/bin/python", "-c", STACK_IMPORT], project, self.env(cache))
+        return installed, time.perf_counter() - start
 
     def render(self, runs: int) -> None:
         print("render", flush=True)
@@ -267,35 +259,31 @@ class Bench:
                 "render.ccds", "ccds: `ccds --no-input` (defaults)", [theirs() for _ in range(runs)]
             )
 
-    def environments(
-        self, managers: Sequence[str], runs: dict[str, int], cold_runs: dict[str, int]
-    ) -> None:
+    def environments(self, managers: Sequence[str], runs: dict[str, int]) -> None:
+        """Per manager and side: one run with empty package caches (cold), which fills them for
+        the warm runs after it; the user's own caches are never read."""
         for m in managers:
             print(f"environment: {m}", flush=True)
-            floor = self.floor(m)  # its set-up is a full copier-mlops run: it fills the warm caches
-            if self.with_ccds:
-                self.ccds_env(m, False)  # and ccds's few extra packages (flit_core, python-dotenv)
+            ours_cache, ccds_cache, project = (self.scratch() for _ in range(3))
+            ours_cold = self.ours_env(m, ours_cache, keep=project / "p")  # the floor's project
+            ccds_cold = self.ccds_env(m, ccds_cache) if self.with_ccds else 0.0
             n = runs[m]
-            floors = [floor() for _ in range(n)]
+            floors = [self.floor(m, project / "p", ours_cache) for _ in range(n)]
             self.add(f"{m}.floor", f"{m}: floor, `{FLOOR_LABEL[m]}` on a ready project (warm)",
                      [f[0] for f in floors])  # fmt: skip
             self.add(f"{m}.floor+import", f"{m}: floor + first import of the stack (warm)",
                      [f[1] for f in floors])  # fmt: skip
             self.add(f"{m}.ours", f"{m}: copier-mlops, `copier copy --trust` (warm)",
-                     [self.ours_env(m, False) for _ in range(n)],
+                     [self.ours_env(m, ours_cache) for _ in range(n)],
                      versus=f"{m}.ccds" if self.with_ccds else "")  # fmt: skip
             if self.with_ccds:
                 self.add(f"{m}.ccds", f"{m}: ccds render + create_environment + requirements + import (warm)",
-                         [self.ccds_env(m, False) for _ in range(n)])  # fmt: skip
-            if cold_runs.get(m) and self.with_ccds:
-                n = cold_runs[m]
-                self.add(f"{m}.ours.cold", f"{m}: copier-mlops (cold cache)",
-                         [self.ours_env(m, True) for _ in range(n)], versus=f"{m}.ccds.cold")  # fmt: skip
-                self.add(
-                    f"{m}.ccds.cold",
-                    f"{m}: ccds (cold cache)",
-                    [self.ccds_env(m, True) for _ in range(n)],
-                )
+                         [self.ccds_env(m, ccds_cache) for _ in range(n)])  # fmt: skip
+            self.add(f"{m}.ours.cold", f"{m}: copier-mlops (cold cache)", [ours_cold],
+                     versus=f"{m}.ccds.cold" if self.with_ccds else "")  # fmt: skip
+            if self.with_ccds:
+                self.add(f"{m}.ccds.cold", f"{m}: ccds (cold cache)", [ccds_cold])
+            shutil.rmtree(project, ignore_errors=True)
 
     def docker(self) -> None:
         if why := missing_tools():
@@ -504,14 +492,14 @@ def main(argv: list[str] | None = None) -> int:
         section("setup", bench.setup)
         if args.quick:
             section("render", lambda: bench.render(1))
-            section("environments", lambda: bench.environments(["uv"], {"uv": 1}, {}))
+            section("environments", lambda: bench.environments(["uv"], {"uv": 1}))
         else:
             if args.only in (None, "render"):
                 section("render", lambda: bench.render(3))
             if args.only in (None, "env"):
-                runs, cold = {"uv": 3, "poetry": 2, "venv": 2}, {"uv": 2, "poetry": 1, "venv": 1}
+                runs = {"uv": 3, "poetry": 2, "venv": 2}
                 for m in MANAGERS:
-                    section(m, lambda m=m: bench.environments([m], runs, cold))
+                    section(m, lambda m=m: bench.environments([m], runs))
             if args.only in (None, "docker") and not args.no_docker:
                 section("docker", bench.docker)
     finally:
@@ -555,8 +543,9 @@ NOTES = f"""\
   runs. "above floor" = the row's median minus its floor. floor+import adds the stack's first
   import (it byte-compiles what it imports), which every environment row includes.
 - The machine's PYTHONDONTWRITEBYTECODE is unset for every tool, as on a user's machine.
-- warm: the user's package caches, filled by one unmeasured run first; cold: empty uv, pip and
-  poetry caches (and poetry virtualenv folder) for that run; the index and the OS file cache stay.
+- cold: each side's first run per manager, with empty uv, pip and poetry caches (and poetry
+  virtualenv folder) of its own; warm: the runs after it, on the caches it filled. The user's own
+  caches are never read. The index and the OS file cache stay.
 - Docker rows: buildah (overlay storage where the kernel allows, chroot isolation) with a private, empty layer cache, on local base
   images (`python:{PY}-slim` = Debian bookworm minbase + python3, the uv image from the uv wheel);
   one build each, since an image build is minutes. Size = `buildah images` size. Second build =
