@@ -545,7 +545,10 @@ NOTES = f"""\
 - The machine's PYTHONDONTWRITEBYTECODE is unset for every tool, as on a user's machine.
 - cold: each side's first run per manager, with empty uv, pip and poetry caches (and poetry
   virtualenv folder) of its own; warm: the runs after it, on the caches it filled. The user's own
-  caches are never read. The index and the OS file cache stay.
+  caches are never read. The index and the OS file cache stay. On this machine the index (a
+  proxy of PyPI) sends no cache headers, so pip's HTTP cache stores nothing (its cache folder
+  stays empty): pip's warm runs download again like its cold ones, and for venv the warm/cold
+  difference is noise; uv and poetry keep every wheel they download, so theirs is real.
 - Docker rows: buildah (overlay storage where the kernel allows, chroot isolation) with a private, empty layer cache, on local base
   images (`python:{PY}-slim` = Debian bookworm minbase + python3, the uv image from the uv wheel);
   one build each, since an image build is minutes. Size = `buildah images` size. Second build =
