@@ -1,4 +1,4 @@
-"""Shared helpers: render the template with copier's API, find the index pip uses."""
+"""Shared helpers: render the template with copier's API, run a command, find the index pip uses."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,25 @@ def render(template: Path, dst: Path, **answers: Any) -> Path:
         quiet=True,
     )
     return dst
+
+
+def run_captured(
+    cmd: Sequence[str | os.PathLike[str]],
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run `cmd` with no stdin (nothing may wait for a prompt), its output captured as UTF-8
+    text; the exit status is left to the test."""
+    return subprocess.run(
+        [str(c) for c in cmd],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
 
 
 def pip_index_url() -> str:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import pip_index_url, render
+from tests.conftest import pip_index_url, render, run_captured
 
 pytestmark = pytest.mark.slow
 
@@ -92,16 +92,7 @@ def copier_copy(
     for key, value in answers.items():
         args += ["--data", f"{key}={value}"]
     t0 = time.monotonic()
-    proc = subprocess.run(
-        [*args, str(src), str(dst)],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    proc = run_captured([*args, src, dst], cwd=cwd, env=env)
     TIMES[dst.name] = time.monotonic() - t0
     print(proc.stdout[-6000:], proc.stderr[-6000:], sep="\n")
     return proc

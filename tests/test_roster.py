@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from staff import roster
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_captured
 
 SCRIPT = ROOT / "staff" / "roster.py"
 PRESET = ROOT / "presets" / "mnist-course.yml"
@@ -21,15 +21,7 @@ BAD_LINE = 9  # the bad row sits among the good ones, not at the end
 
 
 def run_roster(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    return run_captured([sys.executable, SCRIPT, *args], cwd=cwd)
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:

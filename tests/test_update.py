@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from migrations import answers as migration
-from tests.conftest import COPIER, ROOT
+from tests.conftest import COPIER, ROOT, run_captured
 
 DEV_BIN = Path(sys.executable).parent
 IDENTITY = ["-c", "user.name=Course Staff", "-c", "user.email=staff@example.org"]
@@ -73,16 +73,7 @@ def tool_env(tmp: Path) -> dict[str, str]:
 def copier(
     *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [COPIER, *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    proc = run_captured([COPIER, *args], cwd=cwd, env=env)
     print(proc.stdout[-4000:], proc.stderr[-4000:], sep="\n")
     return proc
 
