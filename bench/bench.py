@@ -224,11 +224,12 @@ class Bench:
             "poetry": [BIN / "poetry", "install"],
             "venv": ["sh", "-c", f"python{PY} -m venv .venv && .venv/bin/python -m pip install -q --no-compile -r requirements-dev.txt"],
         }[manager]  # fmt: skip
+        env = self.env(cache)
         shutil.rmtree(project / ".venv")
         start = time.perf_counter()
-        run(cmd, project, self.env(cache))
+        run(cmd, project, env)
         installed = time.perf_counter() - start
-        run([project / ".venv/bin/python", "-c", STACK_IMPORT], project, self.env(cache))
+        run([project / ".venv/bin/python", "-c", STACK_IMPORT], project, env)
         return installed, time.perf_counter() - start
 
     def render(self, runs: int) -> None:
