@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from hooks import base, cli, discovery, probe
 from hooks.managers import conda, uv
 

@@ -6,8 +6,10 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
-from ..base import WINDOWS, HookError, Manager, capture, run
+from ..base import WINDOWS, HookError, Manager, capture, query, run
+from ..checks import Report, last_line
 
 INSTALL_CONDA = (
     "install Miniforge (https://conda-forge.org/download/, gives `conda` and `mamba`) "
@@ -65,7 +67,9 @@ class CondaManager(Manager):
 
     def prefix(self) -> Path | None:
         """Where the named env lives, from `env list --json` (None when it does not exist)."""
-        assert self.tool is not None
+        self.tool = self.tool or find_conda_tool()
+        if self.tool is None:
+            raise HookError("none of mamba, micromamba or conda is installed", fix=INSTALL_CONDA)
         out = capture([self.tool, "env", "list", "--json"])
         try:
             envs = json.loads(out or "{}").get("envs", [])
@@ -113,7 +117,8 @@ class CondaManager(Manager):
     def install(self) -> str:
         return "done by the step before: environment.yml's pip section installs the project (-e .)"
 
-    def lock(self) -> str:
+    def lock(self, refresh: bool = False) -> str:
+        self.tool = self.tool or find_conda_tool()
         assert self.tool is not None
         out = run(
             [self.tool, "env", "export", "-n", self.config.project_slug],
@@ -129,9 +134,6 @@ class CondaManager(Manager):
         )
         return "wrote environment.lock.yml"
 
-    def check_command(self) -> list[str]:
-        return [str(self.env_python()), "-m", "pip", "check", "--disable-pip-version-check"]
-
     def location(self) -> str:
         prefix = self.prefix()
         return f"{self.config.project_slug} ({prefix})" if prefix else self.config.project_slug
@@ -139,8 +141,39 @@ class CondaManager(Manager):
     def activation(self) -> str:
         return f"{self.flavour} activate {self.config.project_slug}"
 
-    def test_command(self) -> str:
-        return "make test   (or, activated: python -m pytest)"
+    def fix_import(self, distribution: str, version: str) -> str:
+        slug = self.config.project_slug
+        return f"conda install -n {slug} --force-reinstall {distribution}   (or: make env)"
+
+    def check_lock(self, report: Report, found: dict[str, Any] | None) -> None:
+        """environment.yml against the environment, by conda's own parser and matcher
+        (`conda compare`; mamba and micromamba have no such command)."""
+        report.section("Conda environment vs environment.yml (conda compare)")
+        conda = shutil.which("conda") or os.environ.get("CONDA_EXE")
+        if not conda:
+            report.problem(
+                "conda is not on PATH: cannot compare the environment with environment.yml",
+                "install Miniforge (https://conda-forge.org/download/), or use a shell where "
+                "`conda` works",
+            )
+            return
+        slug = self.config.project_slug
+        code, out, err = query(
+            [conda, "compare", "--json", "-n", slug, "environment.yml"], self.project
+        )
+        try:
+            messages = [str(m) for m in json.loads(out)]
+        except ValueError:
+            report.problem(f"`conda compare` failed: {last_line(err or out)}", self.fix_env())
+            return
+        drift = [m for m in messages if not m.startswith("Success")]
+        for message in drift:
+            report.problem(f"{message} (environment.yml vs the environment {slug})", self.fix_env())
+        if code == 0 and not drift:
+            report.ok("every package of environment.yml is in the environment (conda compare)")
 
     def alternatives(self) -> list[str]:
         return ["venv"]
+
+
+MANAGER = CondaManager

@@ -11,9 +11,7 @@ import os
 import re
 from pathlib import Path
 
-from .base import HookError, display, run
-
-CONFIG_FILE = Path("tools") / "envsetup.json"
+from .base import Config, HookError, display, run
 
 
 def kernel_command(python: Path, slug: str, display_name: str) -> list[str]:
@@ -78,26 +76,8 @@ def register_kernel(python: Path, slug: str, display_name: str) -> Path:
     return spec
 
 
-def requested(project: Path) -> tuple[str, str] | None:
-    """(slug, project name) when the project asked for a kernel (jupyter_kernel), else None."""
-    try:
-        config = json.loads((project / CONFIG_FILE).read_text(encoding="utf-8"))
-    # One type per except: ruff format writes `except (A, B):` differently for 3.14 targets.
-    except OSError:
-        return None  # the runner reports a missing config file itself
-    except ValueError:
-        return None  # ... and a broken one
-    if not config.get("jupyter_kernel"):
-        return None
-    slug = str(config["project_slug"])
-    return slug, str(config.get("project_name") or slug)
-
-
-def kernel_step(project: Path, python: Path, manager: str) -> str:
-    """The hook's step: register the kernel "<project name> (<manager>)" for `python`."""
-    wanted = requested(project)
-    if wanted is None:
-        return "no Jupyter kernel requested"
-    slug, name = wanted
-    spec = register_kernel(python, slug, f"{name} ({manager})")
+def kernel_step(config: Config, python: Path, manager: str) -> str:
+    """The set-up's step: register the kernel "<project name> (<manager>)" for `python`."""
+    name = config.project_name
+    spec = register_kernel(python, config.project_slug, f"{name} ({manager})")
     return f"Jupyter kernel '{name} ({manager})' registered in {spec.parent}"

@@ -1,7 +1,11 @@
-"""Command line: `env` (default) creates and checks the environment; `git-init` makes the repo.
+"""Command line of the environment tool, run from the project folder with any Python 3.10+:
 
-python tools/envsetup                 # in a generated project (what `make env` runs)
-python hooks/__main__.py env --from-copier   # copier's task: never exits non-zero
+python tools/envtool setup     # create or update the environment, lock, probe (`make env`)
+python tools/envtool doctor    # check it; says how to fix each problem (`make doctor`)
+python tools/envtool lock      # re-resolve and write the lock file (`make lock`)
+python tools/envtool git-init  # `git init` + first commit (copier's task)
+
+copier's tasks run the project's own copy (`setup --from-copier`: never exits non-zero).
 """
 
 from __future__ import annotations
@@ -9,17 +13,28 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import shutil
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from . import gitinit, kernel, probe
-from .base import WINDOWS, Config, HookError, Manager, capture, missing_package, run, say
-from .managers import MANAGERS, manager_for
+from . import doctor, gitinit, kernel
+from .base import (
+    CONFIG_FILE,
+    RESULT_FILE,
+    WINDOWS,
+    Config,
+    HookError,
+    Manager,
+    capture,
+    missing_package,
+    say,
+)
+from .managers import manager_class, manager_for
 
-RETRY = ["py", "tools\\envsetup"] if WINDOWS else ["python3", "tools/envsetup"]
+TOOL = ["py", "tools\\envtool"] if WINDOWS else ["python3", "tools/envtool"]
+RETRY = [*TOOL, "setup"]
 
 
 def retry_command(project: Path) -> str:
@@ -28,43 +43,31 @@ def retry_command(project: Path) -> str:
 
 
 def sanity_import(manager: Manager) -> str:
-    """Import the package and every declared dependency with the env's Python; then pip check."""
-    config = manager.config
-    args = {
-        "package": config.package_name,
-        "distribution": config.project_slug,
-        "hints": config.import_hints,
-    }
-    # -I: neither the project folder nor PYTHONPATH may stand in for the installed package.
-    cmd = [manager.env_python(), "-I", Path(probe.__file__).resolve(), json.dumps(args)]
-    out = run(cmd, config.project, echo=False, what="the sanity import could not run")
-    lines = [line for line in out.splitlines() if line.startswith(probe.MARKER)]
-    if not lines:
-        raise HookError("the sanity import printed no report", why=out[-2000:])
-    report = json.loads(lines[-1][len(probe.MARKER) :])
-    rows = report.get("rows", [])
-    say(f"    Python {report.get('python')} ({report.get('executable')})")
+    """The probe: the package and every declared dependency import, no broken requirement."""
+    report = doctor.run_probe(manager)
+    rows = report["imports"]
+    say(f"    Python {report['python']} ({report['executable']})")
     width = max([len(r["module"]) for r in rows] + [6])
     say(f"    {'import'.ljust(width)}  {'version':<12}  result")
     for r in rows:
         result = "ok" if not r["error"] else "FAILED: " + r["error"]
         say(f"    {r['module'].ljust(width)}  {(r['version'] or '-'):<12}  {result}")
     failed = [r["module"] for r in rows if r["error"]]
-    if report.get("error") or failed:
+    if report["errors"] or failed:
         raise HookError(
-            "sanity import failed: " + (", ".join(failed) or report.get("error", "")),
+            "sanity import failed: " + (", ".join(failed) or "; ".join(report["errors"])),
             why="\n".join(f"{r['module']}: {r['error']}" for r in rows if r["error"])
-            or report.get("error", ""),
+            or "; ".join(report["errors"]),
             fix="install what is missing (check its name in pyproject.toml); for a package whose "
             "import name differs from its name, add {'req': NAME, 'import': MODULE} to "
-            "`dependencies` in tools/envsetup.json",
+            "`dependencies` in tools/envtool.json",
         )
-    run(
-        manager.check_command(),
-        config.project,
-        what="the installed packages have conflicting requirements",
-        fix="pin compatible versions in pyproject.toml, then run the command below",
-    )
+    if report.get("broken"):
+        raise HookError(
+            "the installed packages have conflicting requirements",
+            why="\n".join(report["broken"]),
+            fix="pin compatible versions in pyproject.toml, then run the command below",
+        )
     return f"{len(rows)} imports ok, dependency check passed"
 
 
@@ -95,15 +98,16 @@ def offer_alternative(manager: Manager, error: HookError, interactive: bool) -> 
     }
     answer = questionary.select(f"{error.what}. What now?", choices=[*choices, stop]).ask()
     if answer in choices:
-        return MANAGERS[choices[answer]](manager.config)
+        return manager_class(choices[answer])(manager.config)
     return None
 
 
-def create_env(project: Path, *, interactive: bool, commit_lock: bool = False) -> bool:
-    """Run every step; print a summary or what failed and how to finish. True on success."""
+def setup(project: Path, *, interactive: bool, commit_lock: bool = False) -> dict[str, Any]:
+    """Run every step; print a summary or what failed and how to finish. Returns the result
+    (also written to tools/envtool-result.json for roster, bench and other programs)."""
     started = time.monotonic()
-    timings: list[tuple[str, float]] = []
-    step = "read tools/envsetup.json"
+    result: dict[str, Any] = {"status": "failed", "project": str(project), "steps": []}
+    step = f"read {CONFIG_FILE.as_posix()}"
     try:
         config = Config.load(project)
         manager = manager_for(config)
@@ -116,11 +120,11 @@ def create_env(project: Path, *, interactive: bool, commit_lock: bool = False) -
             ("write the lock file", lambda: manager.lock()),
             ("sanity import", lambda: sanity_import(manager)),
         ]
-        if kernel.requested(project):
+        if config.jupyter_kernel:
             steps.append(
                 (
                     "register the Jupyter kernel",
-                    lambda: kernel.kernel_step(project, manager.env_python(), manager.name),
+                    lambda: kernel.kernel_step(config, manager.env_python(), manager.name),
                 )
             )
         i = 0
@@ -142,23 +146,26 @@ def create_env(project: Path, *, interactive: bool, commit_lock: bool = False) -
                     raise
                 manager = other
                 continue
-            timings.append((step, time.monotonic() - t0))
-            say(f"    {note}  [{timings[-1][1]:.1f}s]")
+            seconds = time.monotonic() - t0
+            result["steps"].append({"name": step, "seconds": round(seconds, 2)})
+            say(f"    {note}  [{seconds:.1f}s]")
             i += 1
     except HookError as exc:
-        report_failure(project, step, exc)
-        return False
+        return failure(project, result, step, exc)
     except Exception as exc:  # a bug must not cost the user their project either
-        report_failure(project, step, HookError(f"unexpected error: {type(exc).__name__}: {exc}"))
-        return False
+        return failure(
+            project, result, step, HookError(f"unexpected error: {type(exc).__name__}: {exc}")
+        )
     except KeyboardInterrupt:
-        report_failure(project, step, HookError("interrupted"))
-        return False
+        return failure(project, result, step, HookError("interrupted"))
     total = time.monotonic() - started
+    result.update(status="ok", manager=manager.name, seconds=round(total, 2))
+    result.update(location=manager.location(), activate=manager.activation())
+    result.update(test=manager.test_command())
     say(f"\nEnvironment ready ({manager.name}) in {total:.1f}s")
-    say(f"  location:  {manager.location()}")
-    say(f"  activate:  {manager.activation()}")
-    say(f"  run tests: {manager.test_command()}")
+    say(f"  location:  {result['location']}")
+    say(f"  activate:  {result['activate']}")
+    say(f"  run tests: {result['test']}")
     say(f"  rebuild:   make env   (or: {' '.join(RETRY)})")
     committed = gitinit.commit_lock_file(project, manager.lock_file) if commit_lock else None
     if committed:
@@ -166,11 +173,17 @@ def create_env(project: Path, *, interactive: bool, commit_lock: bool = False) -
     hint = lock_hint(manager)
     if hint:
         say(f"  next:      {hint}")
-    say("  time per step: " + ", ".join(f"{name} {sec:.1f}s" for name, sec in timings))
-    return True
+    say(
+        "  time per step: " + ", ".join(f"{s['name']} {s['seconds']:.1f}s" for s in result["steps"])
+    )
+    return result
 
 
-def report_failure(project: Path, step: str, exc: HookError) -> None:
+def failure(project: Path, result: dict[str, Any], step: str, exc: HookError) -> dict[str, Any]:
+    """Print what failed, why and how to finish; the same goes into the result."""
+    result.update(
+        failed_step=step, reason=exc.what, why=exc.why, fix=exc.fix, retry=retry_command(project)
+    )
     say(f"\nFAILED at step '{step}': {exc.what}")
     if exc.why:
         say("  why (last lines of output):")
@@ -182,26 +195,38 @@ def report_failure(project: Path, step: str, exc: HookError) -> None:
     say("  After fixing it, finish the setup with:")
     say(f"    {retry_command(project)}")
     say("  (or `make env` in that folder)")
+    return result
 
 
-def ensure_project_copy(project: Path) -> None:
-    """Make sure the project has its own copy of this code as tools/envsetup (for `make env`).
+def write_result(path: Path, result: dict[str, Any]) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:  # a read-only folder must not turn a working env into a failure
+        say(f"  (could not write {path}: {exc})")
 
-    The template ships it as a symlink to hooks/; a checkout without symlink support (Windows
-    git by default) turns that into a small text file, which is replaced by a real copy here.
-    """
-    here = Path(__file__).resolve().parent
-    target = project / "tools" / "envsetup"
-    if target.is_dir():
-        return
-    if target.is_file():
-        target.unlink()
-    shutil.copytree(here, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+
+def lock(project: Path) -> int:
+    """Re-resolve and write the lock file: the one writer of it besides the set-up."""
+    try:
+        manager = manager_for(Config.load(project))
+        manager.find_tool()
+        say(f"  {manager.lock(refresh=True)}")
+    except HookError as exc:
+        say(f"lock failed: {exc.what}")
+        for line in exc.why.splitlines()[-10:]:
+            say(f"    | {line}")
+        if exc.fix:
+            say(f"  fix: {exc.fix}")
+        return 1
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="envsetup", description=__doc__.splitlines()[0])
-    parser.add_argument("command", nargs="?", choices=["env", "git-init"], default="env")
+    parser = argparse.ArgumentParser(prog="envtool", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "command", nargs="?", choices=["setup", "doctor", "lock", "git-init"], default="setup"
+    )
     parser.add_argument(
         "--project", type=Path, default=Path.cwd(), help="the generated project (default: .)"
     )
@@ -211,18 +236,26 @@ def main(argv: list[str] | None = None) -> int:
         help="exit 0 even on failure (copier would delete the project)",
     )
     parser.add_argument("--no-input", action="store_true", help="never ask questions")
+    parser.add_argument(
+        "--result", type=Path, help=f"where setup writes its JSON result (default: {RESULT_FILE})"
+    )
     parser.add_argument("--author-name", default="")
     parser.add_argument("--author-email", default="")
     args = parser.parse_args(argv)
     project = args.project.resolve()
-    ok = False
+    if args.command == "doctor":
+        return doctor.doctor(project)
+    if args.command == "lock":
+        return lock(project)
+    result: dict[str, Any] = {"status": "failed", "steps": []}
     try:
         if args.command == "git-init":
             return gitinit.main(project, args.author_name, args.author_email)
-        if args.from_copier:
-            ensure_project_copy(project)
         interactive = not args.no_input and sys.stdin is not None and sys.stdin.isatty()
-        ok = create_env(project, interactive=interactive, commit_lock=args.from_copier)
+        result = setup(project, interactive=interactive, commit_lock=args.from_copier)
     except BaseException as exc:  # never a non-zero exit under copier: it would delete the project
-        report_failure(project, args.command, HookError(f"unexpected {type(exc).__name__}: {exc}"))
-    return 0 if ok or args.from_copier or args.command == "git-init" else 1
+        failure(project, result, args.command, HookError(f"unexpected {type(exc).__name__}: {exc}"))
+    if args.command == "git-init":
+        return 0
+    write_result(args.result or project / RESULT_FILE, result)
+    return 0 if result["status"] == "ok" or args.from_copier else 1

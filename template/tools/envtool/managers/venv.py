@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from ..base import HookError, Manager, capture, python_version_of, run, venv_activation
+from typing import Any
+
+from ..base import HookError, Manager, capture, python_version_of, run
+from ..checks import Report, compare_with_lock
 from ..discovery import require_python
 
 
@@ -10,6 +13,8 @@ class VenvManager(Manager):
     name = "venv"
     lock_file = "requirements.lock"
     dependency_files = "requirements.txt and pyproject.toml"
+    requirement_files = ("requirements.txt", "requirements-dev.txt")
+    pins_lock = True
 
     def find_tool(self) -> str:
         return "Python's own venv and pip (no extra tool needed)"
@@ -53,7 +58,7 @@ class VenvManager(Manager):
         )
         return "installed the project (editable) with its runtime and dev dependencies"
 
-    def lock(self) -> str:
+    def lock(self, refresh: bool = False) -> str:
         out = run(
             [
                 self.env_python(),
@@ -75,14 +80,27 @@ class VenvManager(Manager):
         )
         return f"wrote requirements.lock ({len(out.split())} packages)"
 
-    def check_command(self) -> list[str]:
-        return [str(self.env_python()), "-m", "pip", "check", "--disable-pip-version-check"]
+    def check_lock(self, report: Report, found: dict[str, Any] | None) -> None:
+        report.section("Lock file (requirements.lock)")
+        if not (self.project / "requirements.lock").is_file():
+            report.problem(
+                "requirements.lock is missing", f"{self.config.commands['lock']}   (or: make lock)"
+            )
+            return
+        if found is None:
+            return
+        lacking = [r["requirement"] for r in found.get("declared", []) if not r.get("locked", True)]
+        if lacking:
+            report.problem(
+                f"requirements.lock is out of date: it lacks {', '.join(lacking)}", self.fix_lock()
+            )
+        else:
+            report.ok("requirements.lock pins every declared dependency")
+        fix = (
+            f"{self.env_python()} -m pip install -r requirements.lock   (back to the lock), or: "
+            f"{self.config.commands['lock']}   (or: make lock; records the environment as it is)"
+        )
+        compare_with_lock(report, found, self.config.project_slug, exact=True, fix=fix)
 
-    def location(self) -> str:
-        return str(self.venv)
 
-    def activation(self) -> str:
-        return venv_activation(".venv")
-
-    def test_command(self) -> str:
-        return "make test   (or: .venv/bin/python -m pytest)"
+MANAGER = VenvManager

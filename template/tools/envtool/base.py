@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-CONFIG_FILE = Path("tools") / "envsetup.json"
+CONFIG_FILE = Path("tools") / "envtool.json"
+RESULT_FILE = Path("tools") / "envtool-result.json"
 TAIL_LINES = 25
 WINDOWS = os.name == "nt"
 
@@ -34,13 +35,17 @@ class HookError(Exception):
 
 @dataclass(frozen=True)
 class Config:
-    """The answers the hook needs, read from the project's tools/envsetup.json."""
+    """The answers the tool needs, read from the project's tools/envtool.json (copier renders it
+    from copier.yml: the manager's user commands come from there too)."""
 
     project: Path
     env_manager: str
     python_version: str
     project_slug: str
     package_name: str
+    project_name: str = ""
+    jupyter_kernel: bool = False
+    commands: dict[str, str] = field(default_factory=dict)
     dependencies: list[dict[str, str]] = field(default_factory=list)
     dev_dependencies: list[str] = field(default_factory=list)
 
@@ -71,6 +76,9 @@ class Config:
             python_version=str(data["python_version"]),
             project_slug=str(data["project_slug"]),
             package_name=str(data["package_name"]),
+            project_name=str(data.get("project_name") or data["project_slug"]),
+            jupyter_kernel=bool(data.get("jupyter_kernel")),
+            commands={str(k): str(v) for k, v in (data.get("commands") or {}).items()},
             dependencies=list(data.get("dependencies") or []),
             dev_dependencies=[str(d) for d in data.get("dev_dependencies") or []],
         )
@@ -78,12 +86,9 @@ class Config:
     @property
     def import_hints(self) -> dict[str, str]:
         """Normalised distribution name -> import name, from copier's `dependencies` list."""
-        hints: dict[str, str] = {}
-        for dep in self.dependencies:
-            name = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", dep.get("req", ""))
-            if name and dep.get("import"):
-                hints[re.sub(r"[-_.]+", "-", name.group(0)).lower()] = dep["import"]
-        return hints
+        return {
+            d["name"]: d["import"] for d in self.dependencies if d.get("name") and d.get("import")
+        }
 
 
 _REQ = r"([A-Za-z0-9][A-Za-z0-9._-]*)"
@@ -175,11 +180,19 @@ def capture(
     cmd: Sequence[str | os.PathLike[str]], cwd: Path | None = None, timeout: float = 60
 ) -> str | None:
     """stdout of a quick query command, or None when it cannot run or fails."""
+    code, out, _ = query(cmd, cwd, timeout)
+    return out if code == 0 else None
+
+
+def query(
+    cmd: Sequence[str | os.PathLike[str]], cwd: Path | None = None, timeout: float = 300
+) -> tuple[int, str, str]:
+    """(exit status, stdout, stderr) of a command run quietly; 127 when it cannot run."""
     try:
         out = subprocess.run(
             [str(c) for c in cmd],
             cwd=cwd,
-            env=clean_env(),
+            env=clean_env({"NO_COLOR": "1", "UV_NO_PROGRESS": "1"}),
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
@@ -189,11 +202,11 @@ def capture(
             check=False,
         )
     # One type per except: ruff format writes `except (A, B):` differently for 3.14 targets.
-    except OSError:
-        return None
-    except subprocess.SubprocessError:  # timeout
-        return None
-    return out.stdout if out.returncode == 0 else None
+    except OSError as exc:
+        return 127, "", str(exc)
+    except subprocess.SubprocessError as exc:  # timeout
+        return 127, "", str(exc)
+    return out.returncode, out.stdout, out.stderr
 
 
 def which(name: str) -> str | None:
@@ -231,6 +244,8 @@ class Manager(ABC):
     name: str = ""
     lock_file: str | None = None
     dependency_files: str = "pyproject.toml"
+    requirement_files: tuple[str, ...] = ()  # read by the doctor besides pyproject.toml
+    pins_lock = False  # whether the probe reads the lock's pins (a pip freeze, poetry.lock)
 
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -255,8 +270,8 @@ class Manager(ABC):
         """Install the project (editable) with its runtime and dev dependencies."""
 
     @abstractmethod
-    def lock(self) -> str:
-        """Write (or confirm) the lock file."""
+    def lock(self, refresh: bool = False) -> str:
+        """Write the lock file (set-up: confirm the one the install wrote; refresh: re-resolve)."""
 
     @property
     def venv(self) -> Path:
@@ -267,21 +282,35 @@ class Manager(ABC):
         """The new environment's own interpreter (conda overrides: its env lives elsewhere)."""
         return venv_python(self.venv)
 
-    @abstractmethod
-    def check_command(self) -> list[str]:
-        """The dependency-consistency check (`pip check` or the manager's equivalent)."""
-
-    @abstractmethod
     def location(self) -> str:
-        """Where the environment lives, for the summary."""
+        """Where the environment lives, for the summary and the doctor."""
+        return str(self.venv)
 
-    @abstractmethod
     def activation(self) -> str:
-        """How to activate it in the user's shell."""
+        """How to activate it in the user's shell (conda overrides)."""
+        return venv_activation(".venv")
+
+    def test_command(self) -> str:
+        return f"{self.config.commands.get('test', 'make test')}   (or: make test)"
+
+    def fix_env(self) -> str:
+        """The doctor's fix for a missing or incomplete environment."""
+        return f"{self.config.commands.get('env', 'make env')}   (or: make env)"
+
+    def fix_lock(self) -> str:
+        """The doctor's fix for a lock file out of step with the dependency files."""
+        return self.fix_env()
+
+    def fix_import(self, distribution: str, version: str) -> str:
+        """The doctor's fix for one installed package that does not import."""
+        return (
+            f"{self.env_python()} -m pip install --force-reinstall --no-deps "
+            f"{distribution}=={version}"
+        )
 
     @abstractmethod
-    def test_command(self) -> str:
-        """How to run the project's tests in it."""
+    def check_lock(self, report: Any, found: dict[str, Any] | None) -> None:
+        """The doctor's lock-file checks (`found`: the probe's report, None without an env)."""
 
     def alternatives(self) -> list[str]:
         """Other managers that could build this project when the tool is missing."""

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from ..base import (
-    HookError,
-    Manager,
-    capture,
-    clean_env,
-    run,
-    venv_activation,
-    which,
-)
+from typing import Any
+
+from ..base import HookError, Manager, capture, clean_env, query, run, venv_activation, which
+from ..checks import Report, compare_with_lock, last_line
 from ..discovery import require_python
 
 INSTALL_POETRY = (
@@ -23,6 +18,7 @@ POETRY_ENV_DROP = ("CONDA_PREFIX", "CONDA_DEFAULT_ENV")
 class PoetryManager(Manager):
     name = "poetry"
     lock_file = "poetry.lock"
+    pins_lock = True
 
     def _env(self) -> dict[str, str]:
         return clean_env({"POETRY_VIRTUALENVS_IN_PROJECT": "true"}, drop=POETRY_ENV_DROP)
@@ -60,27 +56,43 @@ class PoetryManager(Manager):
         )
         return "poetry install installed the project, its dependencies and the dev group"
 
-    def lock(self) -> str:
+    def lock(self, refresh: bool = False) -> str:
         assert self.tool is not None
-        if not (self.project / "poetry.lock").exists():
+        if refresh or not (self.project / "poetry.lock").exists():
             run([self.tool, "lock", "--no-interaction", "--no-ansi"], self.project, env=self._env())
+            return "poetry lock wrote poetry.lock"
         return "poetry.lock written by poetry install"
-
-    def check_command(self) -> list[str]:
-        py = self.env_python()
-        if capture([py, "-c", "import pip"]) is not None:
-            return [str(py), "-m", "pip", "check", "--disable-pip-version-check"]
-        assert self.tool is not None
-        return [self.tool, "check", "--lock", "--no-ansi"]
-
-    def location(self) -> str:
-        return str(self.project / ".venv")
 
     def activation(self) -> str:
         return venv_activation(".venv") + "   (or: `poetry run <command>` without activating)"
 
-    def test_command(self) -> str:
-        return "poetry run pytest   (or: make test)"
+    def fix_lock(self) -> str:
+        return f"{self.config.commands['lock']}, then {self.config.commands['env']}   (or: make lock env)"
+
+    def check_lock(self, report: Report, found: dict[str, Any] | None) -> None:
+        report.section("Lock file (poetry.lock)")
+        if not (self.project / "poetry.lock").is_file():
+            report.problem("poetry.lock is missing", self.fix_lock())
+            return
+        poetry = which("poetry")
+        if poetry is None:
+            report.problem("poetry is not on PATH", INSTALL_POETRY)
+        else:
+            code, out, err = query([poetry, "check", "--lock", "--no-ansi"], self.project)
+            if code:
+                report.problem(
+                    f"poetry.lock is out of date with pyproject.toml: {last_line(out + err)}",
+                    self.fix_lock(),
+                )
+                return
+            report.ok("poetry.lock matches pyproject.toml (poetry check --lock)")
+        if found is not None:
+            compare_with_lock(
+                report, found, self.config.project_slug, exact=False, fix=self.fix_env()
+            )
 
     def alternatives(self) -> list[str]:
         return ["venv"]
+
+
+MANAGER = PoetryManager

@@ -5,16 +5,19 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from ..base import (
     HookError,
     Manager,
     capture,
     python_version_of,
+    query,
     run,
     venv_activation,
     which,
 )
+from ..checks import Report, last_line
 from ..discovery import find_python, install_hint
 
 INSTALL_UV = (
@@ -115,24 +118,54 @@ class UvManager(Manager):
         )
         return "uv sync installed the project (editable), its dependencies and the dev group"
 
-    def lock(self) -> str:
+    def lock(self, refresh: bool = False) -> str:
         assert self.tool is not None
-        if not (self.project / "uv.lock").exists():
+        if refresh or not (self.project / "uv.lock").exists():
             run([self.tool, "lock"], self.project)
+            return "uv lock wrote uv.lock"
         return "uv.lock written by uv sync"
-
-    def check_command(self) -> list[str]:
-        assert self.tool is not None
-        return [self.tool, "pip", "check", "--python", str(self.env_python())]
-
-    def location(self) -> str:
-        return str(self.venv)
 
     def activation(self) -> str:
         return venv_activation(".venv") + "   (optional: `uv run <command>` needs no activation)"
 
-    def test_command(self) -> str:
-        return "uv run pytest   (or: make test)"
+    def fix_lock(self) -> str:
+        return f"{self.config.commands['lock']}, then {self.config.commands['env']}   (or: make lock env)"
+
+    def fix_import(self, distribution: str, version: str) -> str:
+        return f"uv sync --reinstall-package {distribution}"
+
+    def check_lock(self, report: Report, found: dict[str, Any] | None) -> None:
+        report.section("Lock file (uv.lock)")
+        uv = which("uv")
+        if uv is None:
+            report.problem("uv is not on PATH", INSTALL_UV)
+            return
+        if not (self.project / "uv.lock").is_file():
+            report.problem("uv.lock is missing", self.fix_lock())
+            return
+        code, _, err = query([uv, "lock", "--check"], self.project)
+        if code:
+            report.problem(
+                f"uv.lock is out of date with pyproject.toml: {last_line(err)}", self.fix_lock()
+            )
+            return
+        report.ok("uv.lock matches pyproject.toml (uv lock --check)")
+        if found is None:
+            return
+        code, out, err = query([uv, "sync", "--locked", "--dry-run"], self.project)
+        lines = (out + err).splitlines()
+        changes = [line.strip() for line in lines if line.startswith((" + ", " - ", " ~ "))]
+        if code:
+            report.problem(f"uv sync --locked --dry-run failed: {last_line(err)}", self.fix_env())
+        elif changes:
+            report.problem(
+                f"the environment differs from uv.lock: {', '.join(changes)}", self.fix_env()
+            )
+        else:
+            report.ok("the environment matches uv.lock (uv sync --locked --dry-run: no changes)")
 
     def alternatives(self) -> list[str]:
         return ["venv"]
+
+
+MANAGER = UvManager
