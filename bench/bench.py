@@ -27,8 +27,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import pip_index_url  # noqa: E402  (the index rule lives in one place)
-from tests.docker_support import Buildah, missing_tools, rootfs_tarball, storage_driver  # noqa: E402
+# The dev helpers bench and tests share (buildah, the package index); bench never imports tests/.
+from devsupport import (  # noqa: E402
+    Buildah,
+    manager_choices,
+    missing_tools,
+    pip_index_url,
+    read_result,
+    rootfs_tarball,
+    storage_driver,
+)
 
 BIN = Path(sys.executable).parent  # the dev venv: copier, uv, poetry
 CCDS_URL = "https://github.com/drivendataorg/cookiecutter-data-science"
@@ -36,7 +44,8 @@ CCDS_VERSION = "2.3.0"
 STACK = ["numpy", "pandas", "scikit-learn", "matplotlib"]
 STACK_IMPORT = "import numpy, pandas, sklearn, matplotlib"
 PY = "3.11"  # the Python of Debian bookworm's python3: the only slim base image we can build
-MANAGERS = ("uv", "poetry", "venv")
+# copier.yml's managers, but conda: none can be installed here.
+MANAGERS = tuple(m for m in manager_choices() if m != "conda")
 CCDS_MANAGER = {"uv": "uv", "poetry": "poetry", "venv": "virtualenv"}
 CCDS_DEP_FILE = {"uv": "pyproject.toml", "poetry": "pyproject.toml", "venv": "requirements.txt"}
 # Both sides with the same stack, pytest and ruff, and no extras (no git, CI, notebooks, docs).
@@ -100,7 +109,7 @@ class Bench:
     def setup(self) -> None:
         """Our template as a plain folder (no git clone in the timings); ccds from PyPI + its template."""
         self.ours = self.work / "copier-mlops"
-        for name in ("copier.yml", "template", "hooks"):
+        for name in ("copier.yml", "template"):
             src, dst = ROOT / name, self.ours / name
             if src.is_dir():
                 shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
@@ -181,11 +190,12 @@ class Bench:
         start = time.perf_counter()
         out = self.copier(keep or base / "p", self.env(cache), self.our_answers(manager))
         took = time.perf_counter() - start
-        steps = re.search(r"time per step: (.*)", out)
-        if not steps:
-            raise RuntimeError(f"the hook did not finish:\n{out[-3000:]}")
+        result = read_result(keep or base / "p")
+        if result.get("status") != "ok":
+            raise RuntimeError(f"the set-up did not finish: {result}\n{out[-3000:]}")
+        steps = ", ".join(f"{s['name']} {s['seconds']:.1f}s" for s in result["steps"])
         warmth = "cold" if keep else "warm"  # the run that keeps the project is the first one
-        self.step_times.setdefault(f"{manager} {warmth}", []).append(steps.group(1))
+        self.step_times.setdefault(f"{manager} {warmth}", []).append(steps)
         shutil.rmtree(base, ignore_errors=True)
         return took
 

@@ -34,11 +34,12 @@ from typing import Any, TextIO
 import yaml  # copier's own dependency
 
 TEMPLATE_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(TEMPLATE_ROOT / "template" / "tools"))  # the environment tool: `envtool`
+from envtool.base import RESULT_FILE  # noqa: E402
+
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 COLUMN_ALIASES = {"name": "author_name", "email": "author_email"}
 LOG_DIR = "roster-logs"
-# What the environment hook prints when it could not finish (the project itself is in place).
-ENV_FAILED = "FAILED at step '"
 
 
 class RosterError(Exception):
@@ -172,7 +173,7 @@ def copier_command(template: str, vcs_ref: str | None, data_file: Path, dst: Pat
 def failure_reason(output: str) -> str:
     """The line of copier's output that says what went wrong."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
-    for marker in ("Validation error for question", ENV_FAILED, "Error:", "error:"):
+    for marker in ("Validation error for question", "Error:", "error:"):
         hits = [line for line in lines if marker in line]
         if hits:
             return hits[-1].removeprefix("ValueError: ")
@@ -224,9 +225,22 @@ def generate(
     log.write_text(f"$ {' '.join(cmd)}\n{output}", encoding="utf-8")
     if code != 0:
         return result("failed", failure_reason(output), str(log))
-    if ENV_FAILED in output:
-        return result("env_failed", failure_reason(output), str(log))
+    env = env_result(dst)
+    if env.get("status") == "failed":
+        reason = f"environment step '{env.get('failed_step')}' failed: {env.get('reason')}"
+        return result(
+            "env_failed", reason + (f" (fix: {env['fix']})" if env.get("fix") else ""), str(log)
+        )
     return result("ok", log=str(log))
+
+
+def env_result(project: Path) -> dict[str, Any]:
+    """The environment tool's machine-readable result ({} when the set-up did not run)."""
+    try:
+        data: dict[str, Any] = json.loads((project / RESULT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data
 
 
 # ------------------------------------------------------------------------------ progress

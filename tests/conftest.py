@@ -13,8 +13,15 @@ from typing import Any
 import pytest
 from copier import run_copy
 
+from devsupport import copier_config, manager_choices, pip_index_url, read_result
+
+__all__ = ["pip_index_url", "read_result"]  # re-exported: the tests import them from here
+
 ROOT = Path(__file__).resolve().parents[1]
 COPIER = str(Path(sys.executable).with_name("copier"))
+TOOL = ROOT / "template" / "tools" / "envtool"  # the environment tool, copied into each project
+COPIER_YML = copier_config()
+MANAGERS = manager_choices()  # copier.yml's env_manager choices: the one list of managers
 
 # Answers that keep a render side-effect free: no environment, no git repository.
 QUIET = {"create_env": False, "git_init": False}
@@ -52,29 +59,11 @@ def run_captured(
     )
 
 
-def pip_index_url() -> str:
-    """The simple-index URL pip is configured with (pip's own default when none is set)."""
-    for key in ("PIP_INDEX_URL",):
-        if os.environ.get(key):
-            return os.environ[key]
-    out = subprocess.run(
-        [sys.executable, "-m", "pip", "config", "get", "global.index-url"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return (
-        out.stdout.strip()
-        if out.returncode == 0 and out.stdout.strip()
-        else "https://pypi.org/simple"
-    )
-
-
 @pytest.fixture(scope="session")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the working tree (no .git): renders see uncommitted edits and are fast."""
     dst = tmp_path_factory.mktemp("template-src")
-    for name in ("copier.yml", "template", "hooks", "migrations"):  # migrations: for _migrations
+    for name in ("copier.yml", "template", "migrations"):  # migrations: for _migrations
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__"))

@@ -12,7 +12,7 @@ import tomllib
 import yaml
 from copier import run_copy
 
-from tests.conftest import COPIER, QUIET, render
+from tests.conftest import COPIER, MANAGERS, QUIET, render
 
 BAD = [
     ("project_name", "   ", "cannot be empty"),
@@ -95,7 +95,7 @@ HOSTILE_DESCRIPTION = (
 HOSTILE_AUTHOR = 'O\'Brien "Bob" \\ Ñúñez 🐍 {{ y }}'
 
 
-@pytest.mark.parametrize("manager", ["venv", "conda", "poetry", "uv"])
+@pytest.mark.parametrize("manager", MANAGERS)
 def test_hostile_text_round_trips(template: Path, tmp_path: Path, manager: str) -> None:
     dst = render(
         template,

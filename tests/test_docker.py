@@ -22,12 +22,11 @@ import tomllib
 import yaml
 from dockerfile_parse import DockerfileParser
 
-from tests.conftest import render
-from tests.docker_support import pinned_args
+from devsupport import pinned_args
+from tests.conftest import MANAGERS, render
 
 HADOLINT = str(Path(sys.executable).with_name("hadolint"))
 INDEX = "https://pypi.example.org/simple"
-MANAGERS = ["venv", "uv", "poetry", "conda"]
 FRAMEWORKS = [
     ("none", "cpu"),
     ("sklearn", "cpu"),

@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 from dockerfile_parse import DockerfileParser
 
-from tests import docker_support
+import devsupport as docker_support
+from devsupport import Build, Buildah
 from tests.conftest import pip_index_url, render
-from tests.docker_support import Build, Buildah
 
 pytestmark = pytest.mark.slow
 

@@ -159,11 +159,11 @@ def generated_files_in_place(project: Path, *names: str) -> None:
         "README.md",
         "Makefile",
         ".copier-answers.yml",
-        "tools/envsetup.json",
+        "tools/envtool.json",
         *names,
     ):
         assert (project / name).is_file(), f"{name} was lost"
-    assert (project / "tools" / "envsetup" / "__main__.py").is_file()
+    assert (project / "tools" / "envtool" / "__main__.py").is_file()
 
 
 @pytest.fixture(scope="module")
@@ -426,7 +426,7 @@ def test_no_interpreter_for_python_version(template: Path, work: Path, manager: 
     assert "no Python 3.14 found on this machine" in text
     assert "fix: install Python 3.14" in text
     assert not (dst / ".venv").exists()  # never a silent switch to another version
-    assert retry_line(text).endswith("&& python3 tools/envsetup")
+    assert retry_line(text).endswith("&& python3 tools/envtool setup")
 
 
 def test_uv_download_is_announced_and_its_failure_explained(template: Path, work: Path) -> None:
@@ -678,7 +678,7 @@ def test_interactive_run_offers_alternatives_when_tool_missing(template: Path, w
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     env = hook_env(tool_bin(work), TERM="xterm")  # no uv on PATH
     proc = subprocess.Popen(
-        [launcher(), dst / "tools" / "envsetup"],
+        [launcher(), dst / "tools" / "envtool", "setup"],
         cwd=dst,
         env=env,
         stdin=slave,

@@ -1,4 +1,4 @@
-"""Fast unit tests of the hook's logic: interpreter discovery, import names, messages."""
+"""Fast unit tests of the environment tool: interpreter discovery, the probe, messages, result."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from hooks import base, cli, discovery, probe
-from hooks.managers import conda, uv
+from envtool import base, cli, discovery, probe
+from envtool.managers import conda, uv
+
+from tests.conftest import read_result
 
 HERE_VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
 # The real interpreter behind the test venv's python (a symlink into a venv would not run).
@@ -37,37 +39,46 @@ def executable(path: Path, text: str) -> Path:
     ],
 )
 def test_requirement_name(req: str, name: str | None) -> None:
-    assert probe.requirement_name(req) == name
+    parsed = probe.parse(req)
+    assert (parsed.name if parsed else None) == name
 
 
 def test_requirement_applies_skips_extras() -> None:
-    assert probe.applies("numpy>=1")
-    assert not probe.applies('pytest ; extra == "test"')
-    assert not probe.applies("pytest; extra=='dev'")
+    assert probe.parse("numpy>=1")
+    assert probe.parse('pytest ; extra == "test"') is None
+    assert probe.parse("pytest; extra=='dev'") is None
+
+
+class FakeDist:
+    """What module_for reads of an installed distribution: top_level.txt, else its files."""
+
+    def __init__(self, top: list[str], files: list[str] = ()) -> None:  # type: ignore[assignment]
+        self.top, self.files = top, [Path(f) for f in files]
+
+    def read_text(self, name: str) -> str | None:
+        return "\n".join(self.top) if self.top else None
 
 
 def test_import_name_order() -> None:
     hints = {"scikit-learn": "sklearn", "pyyaml": "yaml"}
-    top = {
-        "pyyaml": ["_yaml", "yaml"],
-        "beautifulsoup4": ["bs4"],
-        "tqdm": ["tqdm"],
-        "attrs": ["attr", "attrs"],
-    }
-    assert probe.import_name("scikit-learn", hints, top) == "sklearn"  # hint wins
-    assert probe.import_name("PyYAML", hints, top) == "yaml"  # normalised before lookup
-    assert probe.import_name("beautifulsoup4", {}, top) == "bs4"  # from installed metadata
-    assert probe.import_name("attrs", {}, top) == "attrs"  # the dist's own name when provided
-    assert probe.import_name("python-dotenv", {}, {}) == "python_dotenv"  # last resort
+    pyyaml = FakeDist(["_yaml", "yaml"])
+    assert probe.module_for(FakeDist(["sklearn"]), "scikit-learn", hints) == "sklearn"  # hint
+    assert probe.module_for(pyyaml, "PyYAML", hints) == "yaml"  # normalised before lookup
+    assert probe.module_for(FakeDist(["bs4"]), "beautifulsoup4", {}) == "bs4"  # metadata
+    assert probe.module_for(FakeDist(["attr", "attrs"]), "attrs", {}) == "attrs"  # own name
+    assert probe.module_for(FakeDist([]), "python-dotenv", {}) == "python_dotenv"  # last resort
+    # Not built by setuptools (no top_level.txt): its packages, from the files it installed.
+    flit = FakeDist([], ["tomli_w/__init__.py", "tomli_w/_writer.py", "x-1.0.dist-info/RECORD"])
+    assert probe.module_for(flit, "tomli-w", {}) == "tomli_w"
 
 
 def test_import_hints_come_from_copier_dependencies(tmp_path: Path) -> None:
     (tmp_path / "tools").mkdir()
-    (tmp_path / "tools" / "envsetup.json").write_text(
+    (tmp_path / "tools" / "envtool.json").write_text(
         '{"env_manager": "uv", "python_version": "3.12", "project_slug": "a-b",'
         ' "package_name": "a_b",'
-        ' "dependencies": [{"req": "scikit-learn>=1.4", "import": "sklearn"},'
-        ' {"req": "PyYAML[extra]>=6", "import": "yaml"}]}',
+        ' "dependencies": [{"req": "scikit-learn>=1.4", "name": "scikit-learn", "import": "sklearn"},'
+        ' {"req": "PyYAML[extra]>=6", "name": "pyyaml", "import": "yaml"}]}',
         encoding="utf-8",
     )
     config = base.Config.load(tmp_path)
@@ -75,11 +86,29 @@ def test_import_hints_come_from_copier_dependencies(tmp_path: Path) -> None:
 
 
 def test_probe_reports_failed_import_by_name() -> None:
-    report = probe.probe("json", "no-such-dist-for-probe", {})
-    assert report["rows"][0]["module"] == "json" and not report["rows"][0]["error"]
-    assert "not installed" in report["error"]
-    row = probe.try_import("no_such_module_for_probe", None)
+    report = probe.probe({"package": "json", "distribution": "no-such-dist-for-probe"})
+    assert report["imports"][0]["module"] == "json" and not report["imports"][0]["error"]
+    assert report["imports"][0]["origin"].endswith("__init__.py")  # where it came from
+    assert any("not installed" in e for e in report["errors"])
+    row = probe.try_import("no_such_module_for_probe", "", "")
     assert row["error"].startswith("ModuleNotFoundError")
+    assert probe.failed({"imports": [row]}) and not probe.failed(report)
+
+
+def test_probe_finds_broken_requirements_and_declared_ones(tmp_path: Path) -> None:
+    """pip check's finding from metadata, and pyproject.toml read with a real TOML parser."""
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "x"\nrequires-python = ">=3.10"\n'
+        'dependencies = ["pytest>=1", "no-such-dist-xyz>=1"]\n'
+        '[dependency-groups]\ndev = ["packaging>=999"]\n',
+        encoding="utf-8",
+    )
+    report = probe.probe({"package": "json", "distribution": "x", "project": str(tmp_path)})
+    rows = {r["name"]: r for r in report["declared"]}
+    assert rows["pytest"]["ok"] and rows["pytest"]["installed"]
+    assert not rows["no-such-dist-xyz"]["ok"] and not rows["no-such-dist-xyz"]["installed"]
+    assert rows["packaging"]["installed"] and not rows["packaging"]["ok"]
+    assert report["python_ok"] is True and "pytest" in report["distributions"]
 
 
 def test_config_errors_say_what_to_do(tmp_path: Path) -> None:
@@ -87,7 +116,7 @@ def test_config_errors_say_what_to_do(tmp_path: Path) -> None:
         base.Config.load(tmp_path)
     assert "copier-mlops" in info.value.fix
     (tmp_path / "tools").mkdir()
-    (tmp_path / "tools" / "envsetup.json").write_text('{"env_manager": "uv"}', encoding="utf-8")
+    (tmp_path / "tools" / "envtool.json").write_text('{"env_manager": "uv"}', encoding="utf-8")
     with pytest.raises(base.HookError, match="python_version"):
         base.Config.load(tmp_path)
 
@@ -121,7 +150,7 @@ def test_run_failure_carries_the_tail(tmp_path: Path) -> None:
 def test_retry_command_quotes_the_path() -> None:
     cmd = cli.retry_command(Path("/tmp/my prøject/x'y"))
     if os.name != "nt":
-        assert cmd == "cd '/tmp/my prøject/x'\"'\"'y' && python3 tools/envsetup"
+        assert cmd == "cd '/tmp/my prøject/x'\"'\"'y' && python3 tools/envtool setup"
 
 
 def test_activation_per_shell() -> None:
@@ -218,24 +247,27 @@ def test_conda_tool_order(
     assert Path(conda.find_conda_tool() or "").name == chosen
 
 
-def test_project_gets_a_real_copy_when_the_symlink_did_not_survive(tmp_path: Path) -> None:
-    (tmp_path / "tools").mkdir()
-    (tmp_path / "tools" / "envsetup").write_text(
-        "../../hooks", encoding="utf-8"
-    )  # Windows checkout
-    cli.ensure_project_copy(tmp_path)
-    copied = tmp_path / "tools" / "envsetup"
-    assert (copied / "__main__.py").is_file() and (copied / "managers" / "uv.py").is_file()
-    assert not list(copied.rglob("__pycache__"))
-    cli.ensure_project_copy(tmp_path)  # a real folder is left alone
+def test_tool_is_real_files_in_the_template_not_a_symlink() -> None:
+    """Windows git checks symlinks out as text files: the template holds the real package."""
+    from tests.conftest import TOOL
+
+    assert TOOL.is_dir() and not TOOL.is_symlink()
+    assert (TOOL / "__main__.py").is_file() and (TOOL / "managers" / "uv.py").is_file()
+    assert not [p for p in TOOL.rglob("*") if p.is_symlink()]
 
 
 def test_exit_status_under_copier_is_always_zero(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """copier deletes the project when a task fails, so --from-copier never exits non-zero."""
-    assert cli.main(["env", "--project", str(tmp_path), "--no-input"]) == 1  # by hand: real status
-    assert cli.main(["env", "--project", str(tmp_path), "--no-input", "--from-copier"]) == 0
+    assert (
+        cli.main(["setup", "--project", str(tmp_path), "--no-input"]) == 1
+    )  # by hand: real status
+    assert cli.main(["setup", "--project", str(tmp_path), "--no-input", "--from-copier"]) == 0
     out = capsys.readouterr().out
-    assert "FAILED at step 'read tools/envsetup.json'" in out
-    assert "python3 tools/envsetup" in out
+    assert "FAILED at step 'read tools/envtool.json'" in out
+    assert "python3 tools/envtool setup" in out
+    # ... and the same, machine-readable, for roster and bench.
+    result = read_result(tmp_path)
+    assert result["status"] == "failed" and result["failed_step"] == "read tools/envtool.json"
+    assert "missing" in result["reason"] and result["fix"] and result["steps"] == []

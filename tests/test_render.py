@@ -15,9 +15,8 @@ import yaml
 from dockerfile_parse import DockerfileParser
 from validate_pyproject import api as vp
 
-from tests.conftest import ROOT, render
+from tests.conftest import COPIER_YML, MANAGERS, TOOL, render
 
-MANAGERS = ["venv", "conda", "poetry", "uv"]
 FRAMEWORKS = [("none", None), ("sklearn", None)] + [
     (fw, acc) for fw in ("pytorch", "tensorflow") for acc in ("cpu", "cuda")
 ]
@@ -105,16 +104,12 @@ def expected_files(a: dict[str, Any], pkg: str) -> set[str]:
         "README.md",
         "pyproject.toml",
         f"src/{pkg}/__init__.py",
-        f"src/{pkg}/doctor.py",
         f"src/{pkg}/py.typed",
         f"tests/test_{pkg}.py",
-        "tools/envsetup.json",
+        "tools/envtool.json",
     }
-    # The environment hook ships with the project (make env runs it without copier).
-    files |= {
-        "tools/envsetup/" + p.relative_to(ROOT / "hooks").as_posix()
-        for p in (ROOT / "hooks").rglob("*.py")
-    }
+    # The environment tool ships with the project (make env runs it without copier).
+    files |= {"tools/envtool/" + p.relative_to(TOOL).as_posix() for p in TOOL.rglob("*.py")}
     files |= {
         "venv": {"requirements.txt", "requirements-dev.txt"},
         "conda": {"environment.yml"},
@@ -155,8 +150,8 @@ def test_render_combination(template: Path, tmp_path: Path, answers: dict[str, A
     for rel in files:
         path = dst / rel
         text = path.read_text(encoding="utf-8")
-        if rel.startswith("tools/envsetup/"):  # copied verbatim, never rendered
-            assert text == (ROOT / "hooks" / rel.removeprefix("tools/envsetup/")).read_text()
+        if rel.startswith("tools/envtool/"):  # copied verbatim, never rendered
+            assert text == (TOOL / rel.removeprefix("tools/envtool/")).read_text()
             continue
         # `${{ ... }}` is GitHub Actions' own expression syntax, not Jinja.
         assert not re.search(r"(?<!\$)\{\{|\{%", text), f"leftover Jinja in {rel}"
@@ -191,7 +186,8 @@ def check_manager_files(
 ) -> None:
     index = a["package_index_url"]
     manager = a["env_manager"]
-    torch_index = "download.pytorch.org/whl/" + ("cu128" if a["accelerator"] == "cuda" else "cpu")
+    cuda_tag = "cu" + COPIER_YML["cuda_version"]["default"].replace(".", "")
+    torch_index = "download.pytorch.org/whl/" + (cuda_tag if a["accelerator"] == "cuda" else "cpu")
     if manager == "venv":
         lines = (dst / "requirements.txt").read_text().splitlines()
         assert [x for x in lines if x and not x.startswith(("#", "-"))] == reqs

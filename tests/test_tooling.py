@@ -8,14 +8,12 @@ own settings resolution to show that they use pyproject.toml's [tool.ruff].
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -23,10 +21,9 @@ import tomllib
 import yaml
 from packaging.requirements import Requirement
 
-from tests.conftest import render
+from tests.conftest import MANAGERS, render
 
 BIN = Path(sys.executable).parent
-MANAGERS = ["uv", "poetry", "venv", "conda"]
 INSTALL_FROM_LOCK = {
     "uv": ["uv sync --locked"],
     "poetry": ["poetry check --lock", "poetry install"],
@@ -375,16 +372,6 @@ def test_precommit_ruff_uses_pyproject_settings(projects: dict[str, Path], manag
 # ---------------------------------------------------------------- the doctor (no environment)
 
 
-def load_doctor(project: Path) -> ModuleType:
-    path = next((project / "src").glob("*/doctor.py"))
-    spec = importlib.util.spec_from_file_location(f"doctor_{project.name}", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_doctor_without_an_environment(projects: dict[str, Path], tmp_path: Path) -> None:
     """Run before any env exists (as `make doctor` would, with python3): names the problem."""
     project = projects["uv-github"]
@@ -398,7 +385,7 @@ def test_doctor_without_an_environment(projects: dict[str, Path], tmp_path: Path
     }
     env.pop("VIRTUAL_ENV", None)
     out = subprocess.run(
-        [sys.executable, "src/tool_box/doctor.py"],
+        [sys.executable, "tools/envtool", "doctor"],
         cwd=project,
         env=env,
         capture_output=True,
@@ -414,107 +401,84 @@ def test_doctor_without_an_environment(projects: dict[str, Path], tmp_path: Path
 
 
 @pytest.mark.parametrize("manager", MANAGERS)
-def test_doctor_reads_pyproject_without_tomllib(projects: dict[str, Path], manager: str) -> None:
-    """Python 3.10 has no tomllib: the fallback reader gets the same answers from our files."""
+def test_doctor_reads_the_declared_requirements(projects: dict[str, Path], manager: str) -> None:
+    """The probe reads pyproject.toml (and a venv project's requirements files) with a real
+    TOML parser: runtime and dev requirements of every manager's layout."""
+    from envtool import probe
+    from envtool.managers import manager_class
+
     project = projects[f"{manager}-github"]
-    doctor = load_doctor(project)
-    text = (project / "pyproject.toml").read_text(encoding="utf-8")
-    assert doctor.declared(project, doctor._read_toml_minimal(text)) == doctor.declared(
-        project, tomllib.loads(text)
-    )
-    runtime, dev = doctor.declared(project, tomllib.loads(text))
+    files = [f for f in manager_class(manager).requirement_files if (project / f).is_file()]
+    declared = probe.declared_requirements(project, files)
+    runtime = [r for group, r in declared if group == "runtime"]
+    dev = [r for group, r in declared if group == "dev"]
     assert "numpy>=1.26" in runtime
     assert any(d.startswith("pytest") for d in dev) and any(d.startswith("ruff") for d in dev)
 
 
-def test_doctor_version_rules(projects: dict[str, Path]) -> None:
-    doctor = load_doctor(projects["conda-github"])
-    cases = [
-        ("2.1.3", ">=1.26", True),
-        ("1.25.2", ">=1.26", False),
-        ("3.12.1", "=3.12", True),  # conda: 3.12.*
-        ("3.13.0", "=3.12", False),
-        ("1.4.2", ">=1.4,<2", True),
-        ("2.0", ">=1.4,<2", False),
-        ("0.17.6", "~=0.17.0", True),
-        ("8.3.0", "", True),
-    ]
-    for version, spec, expected in cases:
-        assert doctor.satisfies(version, spec) is expected, (version, spec)
-    assert doctor.split_requirement("Foo_Bar[x] >= 1.0 ; python_version >= '3.8'") == (
-        "Foo_Bar",
-        ">= 1.0",
-        "python_version >= '3.8'",
-    )
-
-
 CONDA_STAND_IN = """#!{python}
 # Recording stand-in for conda (none can be installed here): logs its arguments, answers
-# `env list --json` and `env export` from the files the test wrote.
+# `env list --json` and `compare --json` (conda's own messages) from the files the test wrote.
 import json, os, sys
 from pathlib import Path
 log = Path(os.environ["STANDIN_LOG"])
-log.write_text(log.read_text() + json.dumps(sys.argv[1:]) + "\\n" if log.exists() else json.dumps(sys.argv[1:]) + "\\n")
-if sys.argv[1:3] == ["env", "export"]:
-    print(Path(os.environ["STANDIN_EXPORT"]).read_text(), end="")
+log.write_text((log.read_text() if log.exists() else "") + json.dumps(sys.argv[1:]) + "\\n")
+if sys.argv[1:2] == ["compare"]:
+    messages = json.loads(Path(os.environ["STANDIN_COMPARE"]).read_text())
+    print(json.dumps(messages))
+    sys.exit(0 if messages[0].startswith("Success") else 1)
 elif sys.argv[1:3] == ["env", "list"]:
     print(json.dumps({{"envs": []}}))
 """
 
 
 def test_doctor_conda_drift_with_recording_stand_in(
-    projects: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    projects: dict[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    """environment.yml against the env: conda's own `conda compare` (its parser and MatchSpec),
+    each of its findings a problem with the fix; no environment: it says so first."""
+    from envtool import doctor
+
     project = projects["conda-github"]
-    doctor = load_doctor(project)
-    conda, pip = doctor.read_environment_yml((project / "environment.yml").read_text("utf-8"))
-    assert "python=3.12" in conda and "numpy>=1.26" in conda and "pytest>=8" in conda
-    assert pip[-1] == "-e ."
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     stand_in = bin_dir / "conda"
     stand_in.write_text(CONDA_STAND_IN.format(python=sys.executable), encoding="utf-8")
     stand_in.chmod(0o755)
-    export = tmp_path / "export.yml"
-    log = tmp_path / "log"
+    answers, log = tmp_path / "compare.json", tmp_path / "log"
     monkeypatch.setenv("PATH", str(bin_dir))
-    monkeypatch.delenv("CONDA_EXE", raising=False)
-    monkeypatch.delenv("MAMBA_EXE", raising=False)
-    monkeypatch.setenv("STANDIN_EXPORT", str(export))
+    for var in ("CONDA_EXE", "MAMBA_EXE", "CONDA_PREFIX", "VIRTUAL_ENV"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("STANDIN_COMPARE", str(answers))
     monkeypatch.setenv("STANDIN_LOG", str(log))
-    # An export as conda writes it: every conda package pinned (`name=version`), pip ones below.
-    pinned = []
-    for spec in conda:
-        name, constraint = doctor.split_conda(spec)
-        floor = re.search(r"\d+(\.\d+)*", constraint)
-        build = "=h0a1b2c3_0" if len(pinned) % 2 else ""  # with and without a build string
-        pinned.append(f"  - {name}={floor[0] + '.7' if floor else '1.0'}{build}")
-    healthy = "\n".join(
-        [
-            *["name: tool-box", "channels:", "  - conda-forge", "dependencies:", *pinned],
-            *["  - pip:", "      - tool-box==0.1.0", "prefix: /opt/conda/envs/tool-box", ""],
-        ]
-    )
-    export.write_text(healthy, encoding="utf-8")
+    answers.write_text(json.dumps(["Success. All the packages in the specification file are "
+                                   "present in the environment with matching version and build string."]))  # fmt: skip
     report = doctor.Report()
-    doctor.lock_conda(report, project, True, [])
+    manager = doctor.manager_for(doctor.Config.load(project))
+    manager.check_lock(report, None)
     assert report.problems == [], report.problems
     assert json.loads(log.read_text().splitlines()[-1]) == [
-        "env",
-        "export",
-        "-n",
-        "tool-box",
-        "--no-builds",
-    ]
-    drifted = re.sub(r"  - numpy=\S+\n", "", healthy)
-    drifted = re.sub(r"python=3\.12\.7", "python=3.11.9", drifted)
-    export.write_text(drifted, encoding="utf-8")
+        "compare", "--json", "-n", "tool-box", "environment.yml"
+    ]  # fmt: skip
+    answers.write_text(json.dumps([
+        "numpy not found",
+        "python found but mismatch. Specification pkg: python=3.12, Running pkg: python==3.11.9=h0_0",
+    ]))  # fmt: skip
     report = doctor.Report()
-    doctor.lock_conda(report, project, True, [])
+    manager.check_lock(report, None)
     whats = [p.what for p in report.problems]
-    assert any("numpy>=1.26" in w and "not in the conda environment" in w for w in whats), whats
-    assert any("python 3.11.9 is installed" in w for w in whats), whats
-    assert all(p.fix.startswith("make env") for p in report.problems)
+    assert any(w.startswith("numpy not found") for w in whats), whats
+    assert any("python found but mismatch" in w and "3.11.9" in w for w in whats), whats
+    assert all("make env" in p.fix for p in report.problems)
+    # The whole doctor: no environment named tool-box -> that problem, and the comparison.
+    capsys.readouterr()
+    assert doctor.doctor(project) == 1
+    out = capsys.readouterr().out
+    assert "FAIL  the conda environment tool-box does not exist" in out
+    assert "FAIL  numpy not found" in out and "Traceback" not in out
 
 
 # ---------------------------------------------------------------- Jupyter kernel (fast parts)
@@ -522,7 +486,7 @@ def test_doctor_conda_drift_with_recording_stand_in(
 
 def test_jupyter_kernel_default_follows_the_example(projects: dict[str, Path]) -> None:
     """On by default with the MNIST starter (notebooks), off without it; ipykernel follows."""
-    from hooks import kernel
+    from envtool.base import Config
 
     with_example = projects["uv-github"]
     without = projects["uv-github-noexample"]
@@ -532,7 +496,8 @@ def test_jupyter_kernel_default_follows_the_example(projects: dict[str, Path]) -
         assert ("ipykernel" in dev) is wanted
         readme = (project / "README.md").read_text(encoding="utf-8")
         assert ("## Notebooks: the Jupyter kernel" in readme) is wanted
-        assert kernel.requested(project) == (("tool-box", "Tool Box") if wanted else None)
+        config = Config.load(project)
+        assert config.jupyter_kernel is wanted and config.project_name == "Tool Box"
     poetry = tomllib.loads((projects["poetry-github"] / "pyproject.toml").read_text("utf-8"))
     assert "ipykernel" in poetry["tool"]["poetry"]["group"]["dev"]["dependencies"]
     conda = yaml.safe_load((projects["conda-github"] / "environment.yml").read_text("utf-8"))
@@ -541,8 +506,8 @@ def test_jupyter_kernel_default_follows_the_example(projects: dict[str, Path]) -
 
 def test_register_kernel_without_ipykernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A clear error naming the cause and the fix, and no half-written kernel spec."""
-    from hooks.base import HookError
-    from hooks.kernel import register_kernel
+    from envtool.base import HookError
+    from envtool.kernel import register_kernel
 
     subprocess.run([str(BIN / "uv"), "venv", "-q", str(tmp_path / "bare")], check=True)
     monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
