@@ -197,6 +197,97 @@ def test_update_does_not_rerun_the_environment_hook(updated: dict[str, object]) 
     assert venv_cfg.stat().st_mtime_ns == updated["venv_mtime"], "the environment was recreated"
 
 
+# ------------------------------------------------------------------ v0.1.0 -> the envtool layout
+V010 = "eb3ec8ae6fb49aaad2637755f7d9911ba6bb2b8c"  # main when 0.1.0's layout was current
+
+
+@pytest.fixture(scope="module")
+def from_v010(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """A project of the real v0.1.0 (tools/envsetup/, src/<pkg>/doctor.py), used as a student
+    would (the old tool run, so Python left bytecode beside it) and edited, then updated to the
+    working tree's layout (tools/envtool/)."""
+    tmp = tmp_path_factory.mktemp("from-v010")
+    env = tool_env(tmp)
+    repo = tmp / "template"
+    repo.mkdir()
+    archive = subprocess.run(
+        ["git", "archive", V010, "copier.yml", "template", "hooks", "migrations"],
+        cwd=ROOT, capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    subprocess.run(["tar", "x"], input=archive, cwd=repo, check=True)
+    git(repo, "init", "--quiet", "-b", "main")
+    commit(repo, "release 0.1.0", tag="v0.1.0")
+    project = tmp / "project"
+    gen = copier(
+        "copy", "--trust", "--defaults", "--vcs-ref", "v0.1.0",
+        "--data", "env_manager=uv", "--data", "ml_framework=none", "--data", "example=none",
+        "--data", "ci=none", "--data", "jupyter_kernel=false", "--data", "git_init=true",
+        str(repo), str(project),
+        env=env,
+    )  # fmt: skip
+    assert gen.returncode == 0, gen.stderr
+    assert (project / "tools" / "envsetup" / "__main__.py").is_file()
+    assert (project / "src" / "my_ml_project" / "doctor.py").is_file()
+    # The student ran the old tool and doctor (bytecode written, as on any machine by default).
+    writes = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    for cmd in (["make", "env"], ["make", "doctor"]):
+        assert run_captured(cmd, cwd=project, env=writes).returncode == 0
+    assert list((project / "tools" / "envsetup").rglob("*.pyc"))
+    init = project / "src" / "my_ml_project" / "__init__.py"
+    init.write_text(init.read_text(encoding="utf-8") + USER_FUNCTION, encoding="utf-8")
+    readme = project / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    readme.write_text(text.replace("# My ML Project\n", USER_TITLE + "\n", 1), encoding="utf-8")
+    commit(project, "student work")
+
+    # The new release: the working tree, as the next tag of the same repository.
+    for name in ("copier.yml", "template", "hooks", "migrations"):
+        shutil.rmtree(repo / name, ignore_errors=True)
+        (repo / name).unlink(missing_ok=True)
+    current = template_repo(tmp / "current")
+    for name in ("copier.yml", "template", "migrations"):
+        shutil.move(current / name, repo / name)
+    commit(repo, "release 0.2.0", tag="v0.2.0")
+    upd = copier("update", "--trust", "--defaults", cwd=project, env=env)
+    assert upd.returncode == 0, upd.stderr
+    return {"project": project, "proc": upd, "env": env}
+
+
+@pytest.mark.slow
+def test_update_from_v010_replaces_the_old_tool(from_v010: dict[str, object]) -> None:
+    project = Path(str(from_v010["project"]))
+    assert answers_of(project)["_commit"] == "v0.2.0"
+    # The old tool and doctor are gone, bytecode and all; the new tool is there.
+    assert not (project / "tools" / "envsetup").exists()
+    assert not (project / "tools" / "envsetup.json").exists()
+    package = project / "src" / "my_ml_project"
+    assert not (package / "doctor.py").exists() and not list(package.rglob("doctor*"))
+    assert (project / "tools" / "envtool" / "__main__.py").is_file()
+    assert sorted(p.name for p in package.iterdir() if p.name != "__pycache__") == [
+        "__init__.py", "py.typed"
+    ]  # fmt: skip
+    # The student's edits are kept.
+    assert USER_FUNCTION.strip() in (package / "__init__.py").read_text(encoding="utf-8")
+    assert (project / "README.md").read_text(encoding="utf-8").count(USER_TITLE + "\n") == 1
+    assert "python3 tools/envtool" in (project / "Makefile").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_update_from_v010_then_env_and_doctor_work(from_v010: dict[str, object]) -> None:
+    project = Path(str(from_v010["project"]))
+    env = from_v010["env"]
+    assert isinstance(env, dict)
+    made = run_captured(["make", "env"], cwd=project, env=env)
+    assert made.returncode == 0 and "Environment ready (uv)" in made.stdout, made.stdout[-3000:]
+    for cmd in (["make", "doctor"], ["python3", "tools/envtool", "doctor"]):
+        proc = run_captured(cmd, cwd=project, env=env)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        assert "Everything looks healthy." in proc.stdout
+    # What the update changed is the template's files only; the result file is ignored.
+    status = git(project, "status", "--porcelain", "--untracked-files=all").splitlines()
+    assert not [line for line in status if "envtool-result" in line or "notes" in line]
+
+
 # ------------------------------------------------------------------ the 0.1.0 migration
 def pre_release_template(repo: Path) -> None:
     """The template as it was before 0.1.0 added `ci` and `jupyter_kernel`: never asked, not
