@@ -410,12 +410,14 @@ class Buildah:
         """The OCI configuration of `image` (User, Env, Cmd, WorkingDir, ...)."""
         return dict(json.loads(self("inspect", "--type", "image", image))["OCIv1"]["config"])
 
-    def run(self, image: str, *cmd: str) -> str:
-        """Run `cmd` (the image's CMD if none) offline in a new container of `image`, as its USER."""
+    def run(self, image: str, *cmd: str, volumes: tuple[str, ...] = ()) -> str:
+        """Run `cmd` (the image's CMD if none) offline in a new container of `image`, as its USER
+        (`volumes`: host:container[:options] bind mounts)."""
         cmd = cmd or tuple(self.config(image)["Cmd"])
         ctr = self("from", "--pull=never", image)
+        mounts = [f"--volume={v}" for v in volumes]
         try:
-            return self("run", "--network", "none", ctr, "--", *cmd)
+            return self("run", "--network", "none", *mounts, ctr, "--", *cmd)
         finally:
             self("rm", ctr)
 

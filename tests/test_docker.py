@@ -224,19 +224,35 @@ def test_runtime_is_non_root_and_checks_the_sanity_import(
             and "--no-index" in install
             and install.endswith("rm -r /tmp/dist")
         )
-    # The same sanity import as the hook runs at build time, as that user.
-    run = [x for x in final if x["instruction"] == "RUN" and "sanity import ok" in x["value"]]
+    # The environment tool's probe runs at build time, as that user, from a bind mount of the
+    # project's own tools/envtool/probe.py (the tool never reaches an image layer).
+    run = [x for x in final if x["instruction"] == "RUN" and "/tmp/probe.py" in x["value"]]
     assert len(run) == 1
     assert final.index(run[0]) > max(i for i, x in enumerate(final) if x["instruction"] == "USER")
-    code = exec_form(run[0])[-1]
-    assert code.startswith("import " + ", ".join(expected_imports(r)) + ";")
+    args = probe_step(run[0])
+    assert args[args.index("python") :][:3] == ["python", "-I", "/tmp/probe.py"]
+    probe_args = json.loads(args[-1])
+    assert [probe_args["package"], *probe_args["imports"]] == expected_imports(r)
+    pyproject = tomllib.loads((r.path / "pyproject.toml").read_text(encoding="utf-8"))
+    assert probe_args["distribution"] == pyproject["project"]["name"]
     cmd = exec_form(next(x for x in reversed(final) if x["instruction"] == "CMD"))
     package = expected_imports(r)[0]
     if r.answers["example"] == "mnist" and r.answers["ml_framework"] != "none":
         assert cmd == ["python", "-m", f"{package}.train"]
         assert (r.path / "src" / package / "train.py").is_file()
     else:
-        assert cmd == ["python", "-c", code]
+        assert cmd == [
+            "python",
+            "-c",
+            f"import {package}; print('{package}', {package}.__version__)",
+        ]
+
+
+def probe_step(ins: dict[str, Any]) -> list[str]:
+    """The exec-form arguments of the probe's RUN, after checking its one bind mount."""
+    flags, _, exec_part = ins["value"].partition(" [")
+    assert flags == "--mount=type=bind,source=tools/envtool/probe.py,target=/tmp/probe.py", flags
+    return [str(v) for v in json.loads("[" + exec_part)]
 
 
 @pytest.mark.parametrize("name", list(VARIANTS))

@@ -25,7 +25,7 @@ from dockerfile_parse import DockerfileParser
 
 import devsupport as docker_support
 from devsupport import Build, Buildah
-from tests.conftest import pip_index_url, render
+from tests.conftest import MANAGERS, TOOL, pip_index_url, render
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +40,7 @@ DEPS_STEP = {
 # the package index as a build argument, and the rebuild check). Per manager the rebuild variant
 # comes first, so its first build starts with cold caches.
 BUILT: dict[str, dict[str, Any]] = {}
-for _manager in ("venv", "uv", "poetry"):
+for _manager in (m for m in MANAGERS if m != "conda"):  # no conda image can be made here
     BUILT[f"{_manager}-sklearn"] = {
         "env_manager": _manager,
         "ml_framework": "sklearn",
@@ -77,7 +77,7 @@ class Image:
     package: str
     tag: str
     first: Build
-    sanity_code: str
+    probe_args: str
     rebuilds: list[Build] = field(default_factory=list)
 
 
@@ -152,10 +152,12 @@ def image(
     if answers["env_manager"] == "uv":
         version = docker_support.pinned_args(project / "Dockerfile")["UV_VERSION"]
         buildah.import_uv(version, f"ghcr.io/astral-sh/uv:{version}", tmp_path_factory.mktemp("uv"))
-    sanity = next(i["value"] for i in dockerfile.structure if "sanity import ok" in i["value"])
+    probe = next(i["value"] for i in dockerfile.structure if "/tmp/probe.py" in i["value"])
     tag = f"localhost/copier-mlops-test/{name}:latest"
     first = buildah.build(project, tag)
-    built = Image(name, answers, project, package, tag, first, json.loads(sanity)[-1])
+    built = Image(
+        name, answers, project, package, tag, first, json.loads(probe.partition(" ")[2])[-1]
+    )
     REPORT[name] = {
         "first_build_s": round(first.seconds, 1),
         "dependency_step_s": round(first.step_seconds(DEPS_STEP[answers["env_manager"]]), 1),
@@ -175,18 +177,24 @@ def test_image_runs_the_sanity_import_as_non_root(image: Image, buildah: Buildah
     config = buildah.config(image.tag)
     assert config["User"] == "1000:1000" and config["WorkingDir"] == "/app"
     assert buildah.run(image.tag, "id", "-u") == "1000"
-    # The build already ran the sanity import (a failing one fails the build); run it again.
-    out = buildah.run(image.tag, "python", "-c", image.sanity_code)
-    assert out.startswith("sanity import ok:"), out
-    assert f"{image.package} 0.1.0" in out  # installed metadata: the package itself, not a path
+    # The build already ran the probe (a failing one fails the build); run it again, as the
+    # image's user, from the same file mounted read-only.
+    volume = f"{TOOL / 'probe.py'}:/tmp/probe.py:ro"
+    out = buildah.run(
+        image.tag, "python", "-I", "/tmp/probe.py", image.probe_args, volumes=(volume,)
+    )
+    line = next(x for x in out.splitlines() if x.startswith("ENVTOOL-PROBE "))
+    report = json.loads(line.removeprefix("ENVTOOL-PROBE "))
+    imports = {row["module"]: row for row in report["imports"]}
+    assert not [row for row in report["imports"] if row["error"]] and not report["broken"]
+    assert imports[image.package]["version"] == "0.1.0"  # installed metadata, not a source path
+    assert "/site-packages/" in imports[image.package]["origin"]
     expected = {"numpy", "pandas", "matplotlib"} | (
         {"sklearn"} if image.answers["ml_framework"] == "sklearn" else set()
     )
-    assert {part.split()[0] for part in out.split(":", 1)[1].split(", ")} == {
-        image.package
-    } | expected
+    assert set(imports) == {image.package} | expected
     if config["Cmd"][:2] == ["python", "-c"]:
-        assert buildah.run(image.tag) == out  # the default command is that same import
+        assert buildah.run(image.tag) == f"{image.package} 0.1.0"  # the default command
 
 
 def test_image_has_no_host_state_tools_or_caches(image: Image, buildah: Buildah) -> None:
