@@ -1,12 +1,17 @@
-"""Shared helpers: render the template with copier's API, run a command, find the index pip uses."""
+"""The one copy of each test helper: render the template (copier's API) or copy it (copier's CLI,
+timed), run a command, an environment without the dev venv, find a Python, the index pip uses."""
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+import sysconfig
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +23,10 @@ from devsupport import copier_config, manager_choices, pip_index_url, read_resul
 __all__ = ["pip_index_url", "read_result"]  # re-exported: the tests import them from here
 
 ROOT = Path(__file__).resolve().parents[1]
-COPIER = str(Path(sys.executable).with_name("copier"))
+DEV_BIN = Path(sys.executable).parent  # the dev venv's tools: copier, uv, poetry, ruff
+COPIER = str(DEV_BIN / "copier")
+PYENV_VERSIONS = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+TIMES: dict[str, float] = {}  # what each timed command took, printed at the end (-s or -rA)
 TOOL = ROOT / "template" / "tools" / "envtool"  # the environment tool, copied into each project
 COPIER_YML = copier_config()
 MANAGERS = manager_choices()  # copier.yml's env_manager choices: the one list of managers
@@ -57,6 +65,99 @@ def run_captured(
         stdin=subprocess.DEVNULL,
         check=False,
     )
+
+
+def timed(
+    label: str, cmd: Sequence[str | os.PathLike[str]], **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
+    """run_captured, its duration added to TIMES[label] (reported at the end of the session)."""
+    t0 = time.monotonic()
+    proc = run_captured(cmd, **kwargs)
+    TIMES[label] = TIMES.get(label, 0.0) + time.monotonic() - t0
+    return proc
+
+
+@pytest.fixture(scope="session", autouse=True)
+def report_times() -> Iterator[None]:
+    yield
+    for label, seconds in TIMES.items():
+        print(f"[time] {label}: {seconds:.1f}s")
+
+
+@functools.cache
+def find_python(version: str) -> str | None:
+    """A working interpreter of `version` ("3.12"): on PATH, else in pyenv's versions folder."""
+    candidates = [shutil.which(f"python{version}")]
+    candidates += sorted(str(p) for p in PYENV_VERSIONS.glob(f"{version}.*/bin/python{version}"))
+    for exe in filter(None, candidates):
+        if subprocess.run([exe, "-c", ""], capture_output=True, check=False).returncode == 0:
+            return exe
+    return None
+
+
+def tool_bin(tmp: Path, *tools: str) -> Path:
+    """A folder with just the named dev-venv tools (uv, poetry), to put on PATH."""
+    bin_dir = tmp / ("bin-" + "-".join(tools or ("none",)))
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    for tool in tools:
+        link = bin_dir / tool
+        if not link.exists():
+            link.symlink_to(DEV_BIN / tool)
+    return bin_dir
+
+
+def env_without_dev_venv(bin_dir: Path | None, **extra: str) -> dict[str, str]:
+    """The caller's environment without the dev venv (its uv/poetry/python must not leak in),
+    with `bin_dir` (see tool_bin) first on PATH; no Python downloads, no keyring prompt, and
+    Jupyter kernels in a temp folder unless `extra` says where."""
+    path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and Path(p) != DEV_BIN]
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    env["PATH"] = os.pathsep.join(([str(bin_dir)] if bin_dir else []) + path)
+    env.update(
+        UV_PYTHON_DOWNLOADS="never",
+        PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring",  # poetry: no keyring prompt
+        JUPYTER_DATA_DIR=str(Path(tempfile.gettempdir()) / "copier-mlops-test-jupyter"),
+        **extra,
+    )
+    return env
+
+
+@functools.cache
+def launcher() -> Path:
+    """A Python that imports copier (the dev venv's packages, through a .pth file) but has no
+    uv or poetry beside it. The tool also looks for tools beside the Python running copier (where
+    the README's command installs uv), so with the dev venv's own Python the tests could not
+    hide a tool: with this one, PATH alone decides, as each test sets it."""
+    home = Path(tempfile.mkdtemp(prefix="copier-launcher-"))
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(home)], check=True)
+    site = next(home.glob("lib/python*/site-packages"))
+    (site / "dev-venv.pth").write_text(sysconfig.get_paths()["purelib"] + "\n", encoding="utf-8")
+    return home / "bin" / "python"
+
+
+def copier_cli() -> list[str]:
+    return [str(launcher()), "-m", "copier"]
+
+
+def copier_copy(
+    src: Path, dst: Path, env: dict[str, str], cwd: Path | None = None, **answers: str
+) -> subprocess.CompletedProcess[str]:
+    """`copier copy --trust --defaults` with the real CLI (tasks run), timed, output printed."""
+    args = [*copier_cli(), "copy", "--trust", "--defaults"]
+    for key, value in answers.items():
+        args += ["--data", f"{key}={value}"]
+    proc = timed(f"copier copy [{dst.name}]", [*args, src, dst], cwd=cwd, env=env)
+    print(proc.stdout[-6000:], proc.stderr[-6000:], sep="\n")
+    return proc
+
+
+def copier_run(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Any other copier command (update, copy with --vcs-ref, ...), output printed."""
+    proc = run_captured([*copier_cli(), *args], cwd=cwd, env=env)
+    print(proc.stdout[-4000:], proc.stderr[-4000:], sep="\n")
+    return proc
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,7 @@ import pytest
 import tomllib
 import yaml
 
-from tests.conftest import ROOT
-from tests.test_update import copier, tool_env
+from tests.conftest import ROOT, copier_run, env_without_dev_venv, read_result, tool_bin
 
 PRESETS = sorted((ROOT / "presets").glob("*.yml"))
 QUESTIONS: dict[str, Any] = {
@@ -55,7 +54,7 @@ def rendered(template: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     projects = {}
     for preset in PRESETS:
         dst = out / preset.stem
-        proc = copier(
+        proc = copier_run(
             "copy", "--trust", "--defaults", "--data-file", str(preset), *QUIET,
             str(template), str(dst),
         )  # fmt: skip
@@ -104,7 +103,7 @@ def test_validators_refuse_the_stdlib_name_the_course_preset_avoids(
     preset = load(ROOT / "presets" / "mnist-course.yml")
     bad = tmp_path / "bad.yml"
     bad.write_text(yaml.safe_dump({**preset, "package_name": "numbers"}), encoding="utf-8")
-    proc = copier(
+    proc = copier_run(
         "copy", "--trust", "--defaults", "--data-file", str(bad), *QUIET,
         str(template), str(tmp_path / "out"),
     )  # fmt: skip
@@ -123,8 +122,8 @@ def test_course_preset_creates_a_working_env(template: Path, tmp_path: Path) -> 
     Jupyter kernel, git) is the preset's.
     """
     dst = tmp_path / "numbers-env"
-    env = tool_env(tmp_path)
-    proc = copier(
+    env = env_without_dev_venv(tool_bin(tmp_path, "uv"), JUPYTER_DATA_DIR=str(tmp_path / "jupyter"))
+    proc = copier_run(
         "copy", "--trust", "--defaults",
         "--data-file", str(ROOT / "presets" / "mnist-course.yml"),
         "--data", "ml_framework=sklearn",
@@ -135,6 +134,7 @@ def test_course_preset_creates_a_working_env(template: Path, tmp_path: Path) -> 
     assert proc.returncode == 0, output[-3000:]
     assert "FAILED at step" not in output, output[-3000:]
     assert "Environment ready (uv)" in output
+    assert read_result(dst)["status"] == "ok"
     python = dst / ".venv" / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
     tests = subprocess.run(
         [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider"],

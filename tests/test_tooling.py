@@ -4,6 +4,11 @@ CI files are validated against the GitHub Actions / GitLab CI JSON schemas that 
 ships (offline) and read for the manager's install-from-lock, ruff and pytest steps. The
 pre-commit config is validated by pre-commit itself, and its ruff hooks are run through ruff's
 own settings resolution to show that they use pyproject.toml's [tool.ruff].
+
+Jupyter kernel and `make doctor` on real environments, made by the real `copier copy --trust`.
+
+One uv project (with jupyter_kernel) and one venv project; each doctor test walks one project
+through healthy -> broken -> repaired, so the projects are created once.
 """
 
 from __future__ import annotations
@@ -21,7 +26,17 @@ import tomllib
 import yaml
 from packaging.requirements import Requirement
 
-from tests.conftest import MANAGERS, render
+from tests.conftest import (
+    DEV_BIN,
+    MANAGERS,
+    copier_copy,
+    env_without_dev_venv,
+    find_python,
+    read_result,
+    render,
+    timed,
+    tool_bin,
+)
 
 BIN = Path(sys.executable).parent
 INSTALL_FROM_LOCK = {
@@ -567,3 +582,201 @@ def test_generated_project_passes_its_hygiene_hooks(
         )
         assert out.returncode == 0, (cmd, out.stdout + out.stderr)
     assert {f: (project / f).read_bytes() for f in files} == before
+
+
+# ---------------------------------------------------------------- Jupyter kernel and make doctor on real environments (slow)
+def environment(tmp: Path, *tools: str) -> dict[str, str]:
+    """PATH without the dev venv (only the named tools of it), a private Jupyter data folder."""
+    return env_without_dev_venv(tool_bin(tmp, *tools), JUPYTER_DATA_DIR=str(tmp / "jupyter-data"))
+
+
+def generate(template: Path, dst: Path, env: dict[str, str], **answers: str) -> str:
+    answers = {"git_init": "false", "python_version": "3.11", **answers}
+    proc = copier_copy(template, dst, env, **answers)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "Environment ready" in text, text[-5000:]
+    result = read_result(dst)
+    assert result["status"] == "ok" and result["manager"] == answers["env_manager"], result
+    return text
+
+
+def doctor(project: Path, env: dict[str, str], label: str) -> tuple[int, str]:
+    """`make doctor`'s exit status (make's own 2 when the doctor exits 1) and output."""
+    proc = timed(
+        f"make doctor ({label})", ["make", "--no-print-directory", "doctor"], cwd=project, env=env
+    )
+    text = proc.stdout + proc.stderr
+    print(f"--- make doctor ({label}) -> {proc.returncode}\n{text}")
+    assert "Traceback" not in text
+    return proc.returncode, text
+
+
+def assert_problem(text: str, what: str, fix: str) -> None:
+    """`what` is reported as a FAIL line whose fix line follows and contains `fix`."""
+    lines = text.splitlines()
+    hits = [i for i, line in enumerate(lines) if "FAIL" in line and what in line]
+    assert hits, f"no FAIL line with {what!r}:\n{text}"
+    assert any(fix in lines[i + 1] and "fix:" in lines[i + 1] for i in hits), (what, fix, text)
+
+
+# ---------------------------------------------------------------- uv (+ Jupyter kernel)
+
+
+@pytest.fixture(scope="module")
+def uv_project(
+    template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, str]]:
+    tmp = tmp_path_factory.mktemp("tooling-uv")
+    env = environment(tmp, "uv")
+    dst = tmp / "uv-kernel"
+    generate(
+        template,
+        dst,
+        env,
+        project_name="Tool Kit",
+        env_manager="uv",
+        ml_framework="none",
+        example="none",
+        jupyter_kernel="true",
+    )
+    return dst, env
+
+
+@pytest.mark.slow
+def test_hook_registers_a_working_kernel(uv_project: tuple[Path, dict[str, str]]) -> None:
+    project, env = uv_project
+    spec_file = Path(env["JUPYTER_DATA_DIR"]) / "kernels" / "tool-kit" / "kernel.json"
+    spec = json.loads(spec_file.read_text(encoding="utf-8"))
+    python = project / ".venv" / "bin" / "python"
+    assert spec["argv"][0] == str(python)
+    assert spec["display_name"] == "Tool Kit (uv)"
+    # Start it the way Jupyter and VS Code do (jupyter_client, by kernel name) and ask it
+    # which interpreter runs the notebook code.
+    code = (
+        "from jupyter_client.manager import start_new_kernel\n"
+        "km, kc = start_new_kernel(kernel_name='tool-kit', startup_timeout=120)\n"
+        "out = []\n"
+        "kc.execute_interactive('import sys, numpy; print(sys.prefix)', timeout=120,\n"
+        "    output_hook=lambda m: out.append(m['content'].get('text', '')))\n"
+        "kc.stop_channels(); km.shutdown_kernel(now=True)\n"
+        "print('KERNEL-PREFIX', ''.join(out).strip())\n"
+    )
+    proc = timed("kernel start + execute", [str(python), "-c", code], env=env, cwd=project)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    prefix = proc.stdout.split("KERNEL-PREFIX", 1)[1].strip()
+    assert Path(prefix) == project / ".venv"
+
+
+@pytest.mark.slow
+def test_doctor_uv_healthy_then_broken(uv_project: tuple[Path, dict[str, str]]) -> None:
+    project, env = uv_project
+    uv = str(DEV_BIN / "uv")
+    python = str(project / ".venv" / "bin" / "python")
+
+    code, text = doctor(project, env, "uv healthy")
+    assert code == 0 and "Everything looks healthy." in text
+    assert "ok    the environment matches uv.lock" in text
+    assert "ok    import numpy" in text and "ok    import tool_kit" in text
+
+    # Run from a shell where another environment is active: says so, checks the project's anyway.
+    proc = timed(
+        "doctor with another env active",
+        [sys.executable, "tools/envtool", "doctor"],
+        cwd=project,
+        env={**env, "VIRTUAL_ENV": str(DEV_BIN.parent)},
+    )
+    other = proc.stdout + proc.stderr
+    assert proc.returncode == 1
+    assert_problem(other, "is not the project's environment", "source .venv/bin/activate")
+    assert "1 problem(s) found" in other and "ok    import numpy" in other
+
+    # Break 1: a dependency uninstalled behind uv's back.
+    subprocess.run([uv, "pip", "uninstall", "--python", python, "pandas"], env=env, check=True)
+    code, text = doctor(project, env, "uv pandas uninstalled")
+    assert code != 0 and "problem(s) found" in text
+    assert_problem(text, "pandas is declared (pandas>=2.1) but not installed", "uv sync")
+    assert_problem(text, "the environment differs from uv.lock: + pandas==", "uv sync")
+    subprocess.run([uv, "sync", "--locked"], cwd=project, env=env, check=True)
+
+    # Break 2: a dependency added to pyproject.toml by hand, without `uv lock`.
+    pyproject = project / "pyproject.toml"
+    original = pyproject.read_text(encoding="utf-8")
+    pyproject.write_text(
+        original.replace('    "numpy>=1.26",\n', '    "numpy>=1.26",\n    "tqdm>=4",\n')
+    )
+    try:
+        code, text = doctor(project, env, "uv stale lock")
+        assert code != 0 and "problem(s) found" in text
+        assert_problem(text, "uv.lock is out of date with pyproject.toml", "uv lock")
+        assert_problem(text, "tqdm is declared (tqdm>=4) but not installed", "uv sync")
+    finally:
+        pyproject.write_text(original, encoding="utf-8")
+
+
+# ---------------------------------------------------------------- venv
+
+
+@pytest.fixture(scope="module")
+def venv_project(
+    template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, str]]:
+    if not find_python("3.11"):
+        pytest.skip("no Python 3.11 here for the venv manager")
+    tmp = tmp_path_factory.mktemp("tooling-venv")
+    env = environment(tmp)
+    dst = tmp / "venv-doctor"
+    generate(
+        template,
+        dst,
+        env,
+        project_name="Venv Doc",
+        env_manager="venv",
+        ml_framework="none",
+        example="none",
+        jupyter_kernel="false",
+    )
+    return dst, env
+
+
+@pytest.mark.slow
+def test_doctor_venv_healthy_then_broken(venv_project: tuple[Path, dict[str, str]]) -> None:
+    project, env = venv_project
+    python = str(project / ".venv" / "bin" / "python")
+    assert not (Path(env["JUPYTER_DATA_DIR"]) / "kernels").exists()  # jupyter_kernel=false
+
+    code, text = doctor(project, env, "venv healthy")
+    assert code == 0 and "Everything looks healthy." in text
+    assert "ok    requirements.lock pins every declared dependency" in text
+    assert "ok    installed versions match the lock file" in text
+
+    # Break 1: a dependency uninstalled.
+    subprocess.run([python, "-m", "pip", "uninstall", "-q", "-y", "pandas"], env=env, check=True)
+    code, text = doctor(project, env, "venv pandas uninstalled")
+    assert code != 0 and "problem(s) found" in text
+    assert_problem(text, "pandas is declared (pandas>=2.1) but not installed", "make env")
+    assert_problem(text, "pandas locked but not installed", "-m pip install -r requirements.lock")
+    subprocess.run(
+        [python, "-m", "pip", "install", "-q", "-r", "requirements.lock"],
+        cwd=project,
+        env=env,
+        check=True,
+    )
+
+    # Break 2: pyproject.toml gains a dependency the lock does not pin, and a pin drifts.
+    pyproject = project / "pyproject.toml"
+    lock = project / "requirements.lock"
+    originals = {p: p.read_text(encoding="utf-8") for p in (pyproject, lock)}
+    pyproject.write_text(
+        originals[pyproject].replace('    "numpy>=1.26",\n', '    "numpy>=1.26",\n    "tqdm>=4",\n')
+    )
+    numpy_pin = re.search(r"(?m)^numpy==(\S+)$", originals[lock])
+    assert numpy_pin, originals[lock]
+    lock.write_text(originals[lock].replace(numpy_pin[0], "numpy==1.26.0"), encoding="utf-8")
+    try:
+        code, text = doctor(project, env, "venv stale lock")
+        assert code != 0 and "problem(s) found" in text
+        assert_problem(text, "requirements.lock is out of date: it lacks tqdm>=4", "make env")
+        assert_problem(text, f"numpy {numpy_pin[1]} installed, 1.26.0 locked", "make lock")
+    finally:
+        for path, text in originals.items():
+            path.write_text(text, encoding="utf-8")

@@ -6,7 +6,6 @@ tags releases in it, generates a project, changes the template and updates the p
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -16,9 +15,8 @@ import pytest
 import yaml
 
 from migrations import answers as migration
-from tests.conftest import COPIER, ROOT, run_captured
+from tests.conftest import ROOT, copier_run, env_without_dev_venv, run_captured, tool_bin
 
-DEV_BIN = Path(sys.executable).parent
 IDENTITY = ["-c", "user.name=Course Staff", "-c", "user.email=staff@example.org"]
 HOOK_BANNER = "copier-mlops: creating the"  # first line the environment hook prints
 GIT_BANNER = "copier-mlops: git repository"  # first line the git-init task prints
@@ -55,27 +53,8 @@ def template_repo(dst: Path) -> Path:
 
 
 def tool_env(tmp: Path) -> dict[str, str]:
-    """The caller's environment with only uv from the dev venv on PATH (no dev python/pip)."""
-    bin_dir = tmp / "bin"
-    bin_dir.mkdir(exist_ok=True)
-    if not (bin_dir / "uv").exists():
-        (bin_dir / "uv").symlink_to(DEV_BIN / "uv")
-    path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and Path(p) != DEV_BIN]
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
-    env.update(
-        PATH=os.pathsep.join([str(bin_dir), *path]),
-        UV_PYTHON_DOWNLOADS="never",  # only interpreters that exist here
-        JUPYTER_DATA_DIR=str(tmp / "jupyter"),  # a registered kernel stays in the test folder
-    )
-    return env
-
-
-def copier(
-    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    proc = run_captured([COPIER, *args], cwd=cwd, env=env)
-    print(proc.stdout[-4000:], proc.stderr[-4000:], sep="\n")
-    return proc
+    """Only uv of the dev venv on PATH; a registered kernel stays in the test folder."""
+    return env_without_dev_venv(tool_bin(tmp, "uv"), JUPYTER_DATA_DIR=str(tmp / "jupyter"))
 
 
 def answers_of(project: Path) -> dict[str, object]:
@@ -101,7 +80,7 @@ def updated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     project = tmp / "project"
     # create_env on with uv and a small dependency set: the hook really runs at generation, so
     # "it did not run again" below is a real observation, not a consequence of create_env=false.
-    gen = copier(
+    gen = copier_run(
         "copy", "--trust", "--defaults", "--vcs-ref", "v0.1.0",
         "--data", "env_manager=uv", "--data", "ml_framework=none", "--data", "example=none",
         "--data", "ci=none", "--data", "jupyter_kernel=false", "--data", "create_env=true",
@@ -138,7 +117,7 @@ def updated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
         f.write(TEMPLATE_IGNORE + "\n")
     commit(repo, "release 0.2.0", tag="v0.2.0")
 
-    upd = copier("update", "--trust", "--defaults", cwd=project, env=env)
+    upd = copier_run("update", "--trust", "--defaults", cwd=project, env=env)
     return {
         "project": project,
         "proc": upd,
@@ -218,7 +197,7 @@ def from_v010(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     git(repo, "init", "--quiet", "-b", "main")
     commit(repo, "release 0.1.0", tag="v0.1.0")
     project = tmp / "project"
-    gen = copier(
+    gen = copier_run(
         "copy", "--trust", "--defaults", "--vcs-ref", "v0.1.0",
         "--data", "env_manager=uv", "--data", "ml_framework=none", "--data", "example=none",
         "--data", "ci=none", "--data", "jupyter_kernel=false", "--data", "git_init=true",
@@ -248,7 +227,7 @@ def from_v010(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     for name in ("copier.yml", "template", "migrations"):
         shutil.move(current / name, repo / name)
     commit(repo, "release 0.2.0", tag="v0.2.0")
-    upd = copier("update", "--trust", "--defaults", cwd=project, env=env)
+    upd = copier_run("update", "--trust", "--defaults", cwd=project, env=env)
     assert upd.returncode == 0, upd.stderr
     return {"project": project, "proc": upd, "env": env}
 
@@ -306,7 +285,7 @@ def test_migration_runs_exactly_when_crossing_its_version(tmp_path: Path) -> Non
     pre_release_template(repo)
     commit(repo, "pre-release snapshot")  # untagged: copier calls it 0.0.0.post1.dev0+<hash>
     project = tmp_path / "project"
-    gen = copier(
+    gen = copier_run(
         "copy", "--trust", "--defaults", "--vcs-ref", "HEAD",
         "--data", "create_env=false", "--data", "git_init=true",
         str(repo), str(project),
@@ -316,7 +295,7 @@ def test_migration_runs_exactly_when_crossing_its_version(tmp_path: Path) -> Non
 
     (repo / "copier.yml").write_text(current_config, encoding="utf-8")
     commit(repo, "release 0.1.0", tag="v0.1.0")
-    first = copier("update", "--trust", "--defaults", cwd=project)
+    first = copier_run("update", "--trust", "--defaults", cwd=project)
     assert first.returncode == 0, first.stderr
     assert MIGRATION_BANNER in first.stdout
     answers = answers_of(project)
@@ -330,7 +309,7 @@ def test_migration_runs_exactly_when_crossing_its_version(tmp_path: Path) -> Non
     with (repo / "template" / "README.md.jinja").open("a", encoding="utf-8") as f:
         f.write("\nA fix from 0.1.1.\n")
     commit(repo, "release 0.1.1", tag="v0.1.1")
-    second = copier("update", "--trust", "--defaults", cwd=project)
+    second = copier_run("update", "--trust", "--defaults", cwd=project)
     assert second.returncode == 0, second.stderr
     assert MIGRATION_BANNER not in second.stdout + second.stderr
     assert "Running task" not in second.stderr

@@ -1,101 +1,51 @@
-"""The post-generation hook end to end: the real `copier copy --trust` CLI, real uv/poetry/pip.
+"""The environment tool (tools/envtool) end to end: the real `copier copy --trust` CLI, real uv/poetry/pip.
 
 Each project is generated once (module fixtures) and checked several ways. Failure paths check
 that every generated file stays in place and that the printed retry command finishes the job.
+
+Fast unit tests of the environment tool: interpreter discovery, the probe, messages, result.
 """
 
 from __future__ import annotations
 
 import fcntl
-import functools
 import json
 import os
 import re
 import select
 import shutil
+import stat
 import struct
 import subprocess
 import sys
-import sysconfig
-import tempfile
 import termios
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from envtool import base, cli, discovery, probe
+from envtool.managers import conda, uv
 
-from tests.conftest import pip_index_url, render, run_captured
-
-pytestmark = pytest.mark.slow
-
-DEV_BIN = Path(sys.executable).parent
-PYENV_VERSIONS = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-TIMES: dict[str, float] = {}  # what each env creation took, printed at the end (-s or -rA)
+from tests.conftest import (
+    DEV_BIN,
+    copier_cli,
+    copier_copy,
+    env_without_dev_venv,
+    find_python,
+    launcher,
+    pip_index_url,
+    read_result,
+    render,
+    tool_bin,
+)
 
 
 def have_python(version: str) -> bool:
-    return bool(shutil.which(f"python{version}")) or any(
-        PYENV_VERSIONS.glob(f"{version}.*/bin/python{version}")
-    )
-
-
-@functools.cache
-def launcher() -> Path:
-    """A Python that imports copier (the dev venv's packages, through a .pth file) but has no
-    uv or poetry beside it. The hook also looks for tools beside the Python running copier (where
-    the README's command installs uv), so with the dev venv's own Python the tests could not
-    hide a tool: with this one, PATH alone decides, as each test sets it."""
-    home = Path(tempfile.mkdtemp(prefix="copier-launcher-"))
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(home)], check=True)
-    site = next(home.glob("lib/python*/site-packages"))
-    (site / "dev-venv.pth").write_text(sysconfig.get_paths()["purelib"] + "\n", encoding="utf-8")
-    return home / "bin" / "python"
-
-
-def copier_cli() -> list[str]:
-    return [str(launcher()), "-m", "copier"]
-
-
-def tool_bin(tmp: Path, *tools: str) -> Path:
-    """A folder with just the named dev-venv tools (uv, poetry), to put on PATH."""
-    bin_dir = tmp / ("bin-" + "-".join(tools or ("none",)))
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    for tool in tools:
-        link = bin_dir / tool
-        if not link.exists():
-            link.symlink_to(DEV_BIN / tool)
-    return bin_dir
+    return find_python(version) is not None
 
 
 def hook_env(bin_dir: Path | None, **extra: str) -> dict[str, str]:
-    """The caller's environment without the dev venv (its uv/poetry/python must not leak in).
-
-    Jupyter kernels (jupyter_kernel defaults on with the MNIST example) go to a temp folder.
-    """
-    path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and Path(p) != DEV_BIN]
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
-    env["PATH"] = os.pathsep.join(([str(bin_dir)] if bin_dir else []) + path)
-    env.update(
-        UV_PYTHON_DOWNLOADS="never",
-        PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring",  # poetry: no keyring prompt
-        JUPYTER_DATA_DIR=str(Path(os.environ.get("TMPDIR", "/tmp")) / "copier-mlops-test-jupyter"),
-        **extra,
-    )
-    return env
-
-
-def copier_copy(
-    src: Path, dst: Path, env: dict[str, str], cwd: Path | None = None, **answers: str
-) -> subprocess.CompletedProcess[str]:
-    args = [*copier_cli(), "copy", "--trust", "--defaults"]
-    for key, value in answers.items():
-        args += ["--data", f"{key}={value}"]
-    t0 = time.monotonic()
-    proc = run_captured([*args, src, dst], cwd=cwd, env=env)
-    TIMES[dst.name] = time.monotonic() - t0
-    print(proc.stdout[-6000:], proc.stderr[-6000:], sep="\n")
-    return proc
+    return env_without_dev_venv(bin_dir, **extra)
 
 
 def output(proc: subprocess.CompletedProcess[str]) -> str:
@@ -171,13 +121,6 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("hook")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def report_times() -> Iterator[None]:
-    yield
-    for name, seconds in TIMES.items():
-        print(f"copier copy + hook [{name}]: {seconds:.1f}s")
-
-
 # ---------------------------------------------------------------- venv (+ hostile input, odd path)
 
 HOSTILE = 'Robust "quotes" $(touch pwned) `touch pwned2`; rm -rf ./canary && echo hacked'
@@ -208,6 +151,7 @@ def venv_run(template: Path, work: Path) -> tuple[Path, str, Path]:
     return dst, output(proc), cwd
 
 
+@pytest.mark.slow
 def test_venv_env_created_and_locked(venv_run: tuple[Path, str, Path]) -> None:
     project, text, _ = venv_run
     assert "Environment ready (venv)" in text, text
@@ -219,6 +163,7 @@ def test_venv_env_created_and_locked(venv_run: tuple[Path, str, Path]) -> None:
     assert "Python 3.12." in text  # the exact version asked for (only pyenv provides it here)
 
 
+@pytest.mark.slow
 def test_venv_sanity_table_and_imports(venv_run: tuple[Path, str, Path]) -> None:
     project, text, _ = venv_run
     rows = sanity_rows(text)
@@ -228,6 +173,7 @@ def test_venv_sanity_table_and_imports(venv_run: tuple[Path, str, Path]) -> None
     imports_ok(project, ["venv_demo", "numpy", "sklearn", "tqdm", "yaml"])
 
 
+@pytest.mark.slow
 def test_venv_install_leaves_byte_compiling_to_the_first_import(
     venv_run: tuple[Path, str, Path],
 ) -> None:
@@ -239,10 +185,12 @@ def test_venv_install_leaves_byte_compiling_to_the_first_import(
     assert list((site / "pandas" / "__pycache__").glob("__init__.*.pyc"))  # the sanity import's
 
 
+@pytest.mark.slow
 def test_venv_project_tests_pass(venv_run: tuple[Path, str, Path]) -> None:
     project_tests_pass(venv_run[0])
 
 
+@pytest.mark.slow
 def test_venv_git_repository_first_commit(venv_run: tuple[Path, str, Path]) -> None:
     project = venv_run[0]
     log = subprocess.run(
@@ -260,6 +208,7 @@ def test_venv_git_repository_first_commit(venv_run: tuple[Path, str, Path]) -> N
     assert ".venv/" not in tracked
 
 
+@pytest.mark.slow
 def test_answers_never_reach_a_shell(venv_run: tuple[Path, str, Path], work: Path) -> None:
     project, _, cwd = venv_run
     assert (cwd / "canary").read_text(encoding="utf-8") == "still here"
@@ -299,6 +248,7 @@ def uv_run(template: Path, work: Path) -> tuple[Path, str]:
     return dst, output(proc)
 
 
+@pytest.mark.slow
 def test_uv_env(uv_run: tuple[Path, str]) -> None:
     project, text = uv_run
     assert "Environment ready (uv)" in text, text
@@ -311,6 +261,7 @@ def test_uv_env(uv_run: tuple[Path, str]) -> None:
     project_tests_pass(project)
 
 
+@pytest.mark.slow
 def test_make_env_rebuilds_from_scratch_without_copier(
     uv_run: tuple[Path, str], work: Path
 ) -> None:
@@ -348,6 +299,7 @@ def poetry_run(template: Path, work: Path) -> tuple[Path, str]:
     return dst, output(proc)
 
 
+@pytest.mark.slow
 def test_poetry_env(poetry_run: tuple[Path, str]) -> None:
     project, text = poetry_run
     assert "Environment ready (poetry)" in text, text
@@ -362,6 +314,7 @@ def test_poetry_env(poetry_run: tuple[Path, str]) -> None:
 # ---------------------------------------------------------------- failure paths and retries
 
 
+@pytest.mark.slow
 def test_uv_missing_tool_then_missing_python_then_retry(template: Path, work: Path) -> None:
     """uv absent -> files kept, fix named; then no Python 3.13 visible -> same; then it works."""
     if not have_python("3.13"):
@@ -407,6 +360,7 @@ def test_uv_missing_tool_then_missing_python_then_retry(template: Path, work: Pa
     project_tests_pass(dst)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("manager", ["venv", "uv"])
 def test_no_interpreter_for_python_version(template: Path, work: Path, manager: str) -> None:
     if have_python("3.14"):
@@ -429,6 +383,7 @@ def test_no_interpreter_for_python_version(template: Path, work: Path, manager: 
     assert retry_line(text).endswith("&& python3 tools/envtool setup")
 
 
+@pytest.mark.slow
 def test_uv_download_is_announced_and_its_failure_explained(template: Path, work: Path) -> None:
     """Downloads allowed but no network (a closed local port as uv's Python mirror)."""
     if have_python("3.14"):
@@ -454,6 +409,7 @@ def test_uv_download_is_announced_and_its_failure_explained(template: Path, work
     assert not (dst / ".venv").exists()
 
 
+@pytest.mark.slow
 def test_failed_install_then_fixed(template: Path, work: Path) -> None:
     dst = work / "uv-bad-dep"
     bad = "no-such-package-copier-mlops-xyz"
@@ -522,9 +478,11 @@ else:
 '''
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("present", "chosen"), [(("conda",), "conda"), (("conda", "micromamba"), "micromamba")]
 )
+@pytest.mark.slow
 def test_conda_commands_with_recording_stand_in(
     template: Path, work: Path, present: tuple[str, ...], chosen: str
 ) -> None:
@@ -568,10 +526,12 @@ def test_conda_commands_with_recording_stand_in(
     assert update in calls and calls.count(create) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     not any(shutil.which(t) for t in ("mamba", "micromamba", "conda")),
     reason="no conda, mamba or micromamba on PATH (none is installable on this machine)",
 )
+@pytest.mark.slow
 def test_conda_real(template: Path, work: Path) -> None:
     dst = work / "conda-real"
     proc = copier_copy(
@@ -592,6 +552,7 @@ def test_conda_real(template: Path, work: Path) -> None:
 # ---------------------------------------------------------------- git and copier update
 
 
+@pytest.mark.slow
 def test_git_init_skipped_inside_a_repository(template: Path, work: Path) -> None:
     outer = work / "outer-repo"
     outer.mkdir()
@@ -604,6 +565,7 @@ def test_git_init_skipped_inside_a_repository(template: Path, work: Path) -> Non
     assert "creating the" not in output(proc)  # create_env false: no env hook
 
 
+@pytest.mark.slow
 def test_git_init_skipped_without_git(template: Path, work: Path) -> None:
     empty = work / "empty-bin"
     empty.mkdir()
@@ -616,6 +578,7 @@ def test_git_init_skipped_without_git(template: Path, work: Path) -> None:
     generated_files_in_place(dst)
 
 
+@pytest.mark.slow
 def test_update_does_not_run_the_hook(template: Path, work: Path) -> None:
     if not have_python("3.13"):
         pytest.skip("Python 3.13 is not installed here")
@@ -669,6 +632,7 @@ def test_update_does_not_run_the_hook(template: Path, work: Path) -> None:
 # ---------------------------------------------------------------- interactive offer
 
 
+@pytest.mark.slow
 def test_interactive_run_offers_alternatives_when_tool_missing(template: Path, work: Path) -> None:
     """On a terminal, a missing uv brings up a questionary menu; choosing "Stop" ends cleanly."""
     dst = render(
@@ -707,3 +671,264 @@ def test_interactive_run_offers_alternatives_when_tool_missing(template: Path, w
     assert "Use a plain .venv with pip instead" in text and "Stop here: I will install uv" in text
     assert "FAILED at step 'find the tool': uv is not installed" in text
     assert not (dst / ".venv").exists()
+
+
+# ---------------------------------------------------------------- unit tests (fast)
+HERE_VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
+# The real interpreter behind the test venv's python (a symlink into a venv would not run).
+REAL_PYTHON = Path(getattr(sys, "_base_executable", sys.executable)).resolve()
+
+
+def executable(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return path
+
+
+# ---------------------------------------------------------------- import names
+
+
+@pytest.mark.parametrize(
+    ("req", "name"),
+    [
+        ("numpy>=1.26", "numpy"),
+        ("scikit-learn>=1.4", "scikit-learn"),
+        ("uvicorn[standard]==0.30.0", "uvicorn"),
+        ("zope.interface ; python_version >= '3'", "zope.interface"),
+        ("  tqdm", "tqdm"),
+        ("", None),
+    ],
+)
+def test_requirement_name(req: str, name: str | None) -> None:
+    parsed = probe.parse(req)
+    assert (parsed.name if parsed else None) == name
+
+
+def test_requirement_applies_skips_extras() -> None:
+    assert probe.parse("numpy>=1")
+    assert probe.parse('pytest ; extra == "test"') is None
+    assert probe.parse("pytest; extra=='dev'") is None
+
+
+class FakeDist:
+    """What module_for reads of an installed distribution: top_level.txt, else its files."""
+
+    def __init__(self, top: list[str], files: list[str] = ()) -> None:  # type: ignore[assignment]
+        self.top, self.files = top, [Path(f) for f in files]
+
+    def read_text(self, name: str) -> str | None:
+        return "\n".join(self.top) if self.top else None
+
+
+def test_import_name_order() -> None:
+    hints = {"scikit-learn": "sklearn", "pyyaml": "yaml"}
+    pyyaml = FakeDist(["_yaml", "yaml"])
+    assert probe.module_for(FakeDist(["sklearn"]), "scikit-learn", hints) == "sklearn"  # hint
+    assert probe.module_for(pyyaml, "PyYAML", hints) == "yaml"  # normalised before lookup
+    assert probe.module_for(FakeDist(["bs4"]), "beautifulsoup4", {}) == "bs4"  # metadata
+    assert probe.module_for(FakeDist(["attr", "attrs"]), "attrs", {}) == "attrs"  # own name
+    assert probe.module_for(FakeDist([]), "python-dotenv", {}) == "python_dotenv"  # last resort
+    # Not built by setuptools (no top_level.txt): its packages, from the files it installed.
+    flit = FakeDist([], ["tomli_w/__init__.py", "tomli_w/_writer.py", "x-1.0.dist-info/RECORD"])
+    assert probe.module_for(flit, "tomli-w", {}) == "tomli_w"
+
+
+def test_import_hints_come_from_copier_dependencies(tmp_path: Path) -> None:
+    (tmp_path / "tools").mkdir()
+    (tmp_path / "tools" / "envtool.json").write_text(
+        '{"env_manager": "uv", "python_version": "3.12", "project_slug": "a-b",'
+        ' "package_name": "a_b",'
+        ' "dependencies": [{"req": "scikit-learn>=1.4", "name": "scikit-learn", "import": "sklearn"},'
+        ' {"req": "PyYAML[extra]>=6", "name": "pyyaml", "import": "yaml"}]}',
+        encoding="utf-8",
+    )
+    config = base.Config.load(tmp_path)
+    assert config.import_hints == {"scikit-learn": "sklearn", "pyyaml": "yaml"}
+
+
+def test_probe_reports_failed_import_by_name() -> None:
+    report = probe.probe({"package": "json", "distribution": "no-such-dist-for-probe"})
+    assert report["imports"][0]["module"] == "json" and not report["imports"][0]["error"]
+    assert report["imports"][0]["origin"].endswith("__init__.py")  # where it came from
+    assert any("not installed" in e for e in report["errors"])
+    row = probe.try_import("no_such_module_for_probe", "", "")
+    assert row["error"].startswith("ModuleNotFoundError")
+    assert probe.failed({"imports": [row]}) and not probe.failed(report)
+
+
+def test_probe_finds_broken_requirements_and_declared_ones(tmp_path: Path) -> None:
+    """pip check's finding from metadata, and pyproject.toml read with a real TOML parser."""
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "x"\nrequires-python = ">=3.10"\n'
+        'dependencies = ["pytest>=1", "no-such-dist-xyz>=1"]\n'
+        '[dependency-groups]\ndev = ["packaging>=999"]\n',
+        encoding="utf-8",
+    )
+    report = probe.probe({"package": "json", "distribution": "x", "project": str(tmp_path)})
+    rows = {r["name"]: r for r in report["declared"]}
+    assert rows["pytest"]["ok"] and rows["pytest"]["installed"]
+    assert not rows["no-such-dist-xyz"]["ok"] and not rows["no-such-dist-xyz"]["installed"]
+    assert rows["packaging"]["installed"] and not rows["packaging"]["ok"]
+    assert report["python_ok"] is True and "pytest" in report["distributions"]
+
+
+def test_config_errors_say_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(base.HookError, match="missing") as info:
+        base.Config.load(tmp_path)
+    assert "copier-mlops" in info.value.fix
+    (tmp_path / "tools").mkdir()
+    (tmp_path / "tools" / "envtool.json").write_text('{"env_manager": "uv"}', encoding="utf-8")
+    with pytest.raises(base.HookError, match="python_version"):
+        base.Config.load(tmp_path)
+
+
+# ---------------------------------------------------------------- failure messages
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "ERROR: No matching distribution found for no-such-pkg-xyz\n",
+        "  cause: Because no-such-pkg-xyz was not found in the package registry and you require",
+        "Because x depends on no-such-pkg-xyz (*) which doesn't match any versions, version ...",
+        "PackagesNotFoundError: The following packages are not available from current channels:"
+        "\n\n  - no-such-pkg-xyz\n",
+    ],
+)
+def test_missing_package_is_named(output: str) -> None:
+    assert base.missing_package(output) == "no-such-pkg-xyz"
+
+
+def test_run_failure_carries_the_tail(tmp_path: Path) -> None:
+    code = "import sys\nfor i in range(100): print('line', i)\nsys.exit(3)"
+    with pytest.raises(base.HookError) as info:
+        base.run([sys.executable, "-c", code], tmp_path, echo=False)
+    assert "exit status 3" in info.value.what
+    assert info.value.why.splitlines()[-1] == "line 99"
+    assert len(info.value.why.splitlines()) == base.TAIL_LINES
+
+
+def test_retry_command_quotes_the_path() -> None:
+    cmd = cli.retry_command(Path("/tmp/my prøject/x'y"))
+    if os.name != "nt":
+        assert cmd == "cd '/tmp/my prøject/x'\"'\"'y' && python3 tools/envtool setup"
+
+
+def test_activation_per_shell() -> None:
+    assert base.venv_activation(".venv", "posix") == "source .venv/bin/activate"
+    assert base.venv_activation(".venv", "fish") == "source .venv/bin/activate.fish"
+    assert base.venv_activation(".venv", "powershell") == ".venv\\Scripts\\Activate.ps1"
+    assert base.venv_activation(".venv", "cmd") == ".venv\\Scripts\\activate.bat"
+
+
+def test_uv_downloads_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("UV_OFFLINE", raising=False)
+    monkeypatch.delenv("UV_PYTHON_DOWNLOADS", raising=False)
+    assert uv.downloads_allowed()
+    monkeypatch.setenv("UV_PYTHON_DOWNLOADS", "never")
+    assert not uv.downloads_allowed()
+    monkeypatch.setenv("UV_PYTHON_DOWNLOADS", "automatic")
+    monkeypatch.setenv("UV_OFFLINE", "1")
+    assert not uv.downloads_allowed()
+
+
+# ---------------------------------------------------------------- interpreter discovery
+
+
+def test_finds_python_on_path(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / f"python{HERE_VERSION}").symlink_to(REAL_PYTHON)
+    found = discovery.find_python(
+        HERE_VERSION, {"PATH": str(bin_dir), "PYENV_ROOT": str(tmp_path / "none")}
+    )
+    assert found.python is not None
+    assert found.full_version.startswith(HERE_VERSION + ".")
+    assert found.tried[0] == str(bin_dir / f"python{HERE_VERSION}")
+
+
+def test_finds_python_in_pyenv_versions(tmp_path: Path) -> None:
+    """pyenv's shims serve only the selected version, so its versions folder is searched."""
+    version_dir = tmp_path / "pyenv" / "versions" / f"{HERE_VERSION}.99" / "bin"
+    version_dir.mkdir(parents=True)
+    (version_dir / f"python{HERE_VERSION}").symlink_to(REAL_PYTHON)
+    (tmp_path / "pyenv" / "versions" / f"{HERE_VERSION}-dev").mkdir()  # not an exact version
+    found = discovery.find_python(
+        HERE_VERSION, {"PATH": str(tmp_path / "empty"), "PYENV_ROOT": str(tmp_path / "pyenv")}
+    )
+    assert found.python is not None
+    assert str(version_dir / f"python{HERE_VERSION}") in found.tried
+
+
+def test_broken_shim_is_skipped_not_trusted(tmp_path: Path) -> None:
+    """A `python3.X` that fails (like a pyenv shim for another version) is not an answer."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    executable(
+        bin_dir / "python3.99",
+        "#!/bin/sh\necho 'pyenv: python3.99: command not found' >&2\nexit 127\n",
+    )
+    found = discovery.find_python(
+        "3.99", {"PATH": str(bin_dir), "PYENV_ROOT": str(tmp_path / "none")}
+    )
+    assert found.python is None
+    assert str(bin_dir / "python3.99") in found.tried
+
+
+def test_never_switches_to_another_version(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").symlink_to(REAL_PYTHON)
+    found = discovery.find_python(
+        "3.99", {"PATH": str(bin_dir), "PYENV_ROOT": str(tmp_path / "none")}
+    )
+    assert found.python is None
+    assert HERE_VERSION in found.other_versions()  # reported, not used
+
+
+# ---------------------------------------------------------------- conda tool choice
+
+
+@pytest.mark.parametrize(
+    ("present", "chosen"),
+    [
+        (["conda"], "conda"),
+        (["conda", "micromamba"], "micromamba"),
+        (["conda", "micromamba", "mamba"], "mamba"),
+    ],
+)
+def test_conda_tool_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, present: list[str], chosen: str
+) -> None:
+    for name in present:
+        executable(tmp_path / name, "#!/bin/sh\nexit 0\n")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("CONDA_EXE", raising=False)
+    monkeypatch.delenv("MAMBA_EXE", raising=False)
+    assert Path(conda.find_conda_tool() or "").name == chosen
+
+
+def test_tool_is_real_files_in_the_template_not_a_symlink() -> None:
+    """Windows git checks symlinks out as text files: the template holds the real package."""
+    from tests.conftest import TOOL
+
+    assert TOOL.is_dir() and not TOOL.is_symlink()
+    assert (TOOL / "__main__.py").is_file() and (TOOL / "managers" / "uv.py").is_file()
+    assert not [p for p in TOOL.rglob("*") if p.is_symlink()]
+
+
+def test_exit_status_under_copier_is_always_zero(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """copier deletes the project when a task fails, so --from-copier never exits non-zero."""
+    assert (
+        cli.main(["setup", "--project", str(tmp_path), "--no-input"]) == 1
+    )  # by hand: real status
+    assert cli.main(["setup", "--project", str(tmp_path), "--no-input", "--from-copier"]) == 0
+    out = capsys.readouterr().out
+    assert "FAILED at step 'read tools/envtool.json'" in out
+    assert "python3 tools/envtool setup" in out
+    # ... and the same, machine-readable, for roster and bench.
+    result = read_result(tmp_path)
+    assert result["status"] == "failed" and result["failed_step"] == "read tools/envtool.json"
+    assert "missing" in result["reason"] and result["fix"] and result["steps"] == []
