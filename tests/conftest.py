@@ -117,8 +117,8 @@ def env_without_dev_venv(bin_dir: Path | None, **extra: str) -> dict[str, str]:
         UV_PYTHON_DOWNLOADS="never",
         PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring",  # poetry: no keyring prompt
         JUPYTER_DATA_DIR=str(Path(tempfile.gettempdir()) / "copier-mlops-test-jupyter"),
-        **extra,
     )
+    env.update(extra)
     return env
 
 
