@@ -269,9 +269,19 @@ class Manager(ABC):
     def install(self) -> str:
         """Install the project (editable) with its runtime and dev dependencies."""
 
-    @abstractmethod
+    lock_args: tuple[str, ...] = ()  # the tool's own lock command (uv, poetry)
+
+    def tool_env(self) -> dict[str, str]:
+        """The environment the manager's tool runs in."""
+        return clean_env()
+
     def lock(self, refresh: bool = False) -> str:
         """Write the lock file (set-up: confirm the one the install wrote; refresh: re-resolve)."""
+        assert self.tool is not None and self.lock_file is not None
+        if refresh or not (self.project / self.lock_file).exists():
+            run([self.tool, *self.lock_args], self.project, env=self.tool_env())
+            return f"{self.name} {' '.join(self.lock_args)} wrote {self.lock_file}"
+        return f"{self.lock_file} written by the install"
 
     @property
     def venv(self) -> Path:
@@ -299,7 +309,8 @@ class Manager(ABC):
 
     def fix_lock(self) -> str:
         """The doctor's fix for a lock file out of step with the dependency files."""
-        return self.fix_env()
+        commands = self.config.commands
+        return f"{commands['lock']}, then {commands['env']}   (or: make lock env)"
 
     def fix_import(self, distribution: str, version: str) -> str:
         """The doctor's fix for one installed package that does not import."""

@@ -145,6 +145,9 @@ class CondaManager(Manager):
         slug = self.config.project_slug
         return f"conda install -n {slug} --force-reinstall {distribution}   (or: make env)"
 
+    def fix_lock(self) -> str:
+        return self.fix_env()  # the set-up writes the lock from the environment it made
+
     def check_lock(self, report: Report, found: dict[str, Any] | None) -> None:
         """environment.yml against the environment, by conda's own parser and matcher
         (`conda compare`; mamba and micromamba have no such command)."""

@@ -18,9 +18,10 @@ POETRY_ENV_DROP = ("CONDA_PREFIX", "CONDA_DEFAULT_ENV")
 class PoetryManager(Manager):
     name = "poetry"
     lock_file = "poetry.lock"
+    lock_args = ("lock", "--no-interaction", "--no-ansi")
     pins_lock = True
 
-    def _env(self) -> dict[str, str]:
+    def tool_env(self) -> dict[str, str]:
         return clean_env({"POETRY_VIRTUALENVS_IN_PROJECT": "true"}, drop=POETRY_ENV_DROP)
 
     def find_tool(self) -> str:
@@ -41,7 +42,7 @@ class PoetryManager(Manager):
         run(
             [self.tool, "env", "use", "--no-interaction", "--no-ansi", self.interpreter],
             self.project,
-            env=self._env(),
+            env=self.tool_env(),
         )
         return "Poetry's environment is .venv (poetry.toml keeps it in the project)"
 
@@ -50,24 +51,14 @@ class PoetryManager(Manager):
         run(
             [self.tool, "install", "--no-interaction", "--no-ansi"],
             self.project,
-            env=self._env(),
+            env=self.tool_env(),
             fix="check the dependencies and [[tool.poetry.source]] in pyproject.toml; "
             "if poetry.lock is out of date, run `poetry lock`",
         )
         return "poetry install installed the project, its dependencies and the dev group"
 
-    def lock(self, refresh: bool = False) -> str:
-        assert self.tool is not None
-        if refresh or not (self.project / "poetry.lock").exists():
-            run([self.tool, "lock", "--no-interaction", "--no-ansi"], self.project, env=self._env())
-            return "poetry lock wrote poetry.lock"
-        return "poetry.lock written by poetry install"
-
     def activation(self) -> str:
         return venv_activation(".venv") + "   (or: `poetry run <command>` without activating)"
-
-    def fix_lock(self) -> str:
-        return f"{self.config.commands['lock']}, then {self.config.commands['env']}   (or: make lock env)"
 
     def check_lock(self, report: Report, found: dict[str, Any] | None) -> None:
         report.section("Lock file (poetry.lock)")

@@ -36,6 +36,7 @@ def downloads_allowed() -> bool:
 class UvManager(Manager):
     name = "uv"
     lock_file = "uv.lock"
+    lock_args = ("lock",)
 
     def find_tool(self) -> str:
         self.tool = which("uv")
@@ -118,18 +119,8 @@ class UvManager(Manager):
         )
         return "uv sync installed the project (editable), its dependencies and the dev group"
 
-    def lock(self, refresh: bool = False) -> str:
-        assert self.tool is not None
-        if refresh or not (self.project / "uv.lock").exists():
-            run([self.tool, "lock"], self.project)
-            return "uv lock wrote uv.lock"
-        return "uv.lock written by uv sync"
-
     def activation(self) -> str:
         return venv_activation(".venv") + "   (optional: `uv run <command>` needs no activation)"
-
-    def fix_lock(self) -> str:
-        return f"{self.config.commands['lock']}, then {self.config.commands['env']}   (or: make lock env)"
 
     def fix_import(self, distribution: str, version: str) -> str:
         return f"uv sync --reinstall-package {distribution}"

@@ -80,6 +80,9 @@ class VenvManager(Manager):
         )
         return f"wrote requirements.lock ({len(out.split())} packages)"
 
+    def fix_lock(self) -> str:
+        return self.fix_env()  # the set-up writes the lock from the environment it made
+
     def check_lock(self, report: Report, found: dict[str, Any] | None) -> None:
         report.section("Lock file (requirements.lock)")
         if not (self.project / "requirements.lock").is_file():
