@@ -90,29 +90,12 @@ class CondaManager(Manager):
         assert self.tool is not None
         name = self.config.project_slug
         fix = "check the packages in environment.yml (conda-forge names; others go under `pip:`)"
-        if self.prefix() is not None:
-            run(
-                [
-                    self.tool,
-                    "env",
-                    "update",
-                    "-n",
-                    name,
-                    "-f",
-                    "environment.yml",
-                    "--prune",
-                    *self.yes,
-                ],
-                self.project,
-                fix=fix,
-            )
-            return f"updated the existing environment {name}"
-        run(
-            [self.tool, "env", "create", "-n", name, "-f", "environment.yml", *self.yes],
-            self.project,
-            fix=fix,
-        )
-        return f"created the environment {name}"
+        update = self.prefix() is not None
+        prune = ["--prune"] if update else []
+        action = "update" if update else "create"
+        run([self.tool, "env", action, "-n", name, "-f", "environment.yml", *prune, *self.yes],
+            self.project, fix=fix)  # fmt: skip
+        return f"{'updated the existing' if update else 'created the'} environment {name}"
 
     def install(self) -> str:
         return "done by the step before: environment.yml's pip section installs the project (-e .)"
