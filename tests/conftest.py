@@ -160,6 +160,16 @@ def copier_run(
     return proc
 
 
+def project_tests_pass(project: Path, env: dict[str, str] | None = None) -> str:
+    """Run a generated project's own tests with its .venv's Python; return pytest's output."""
+    python = project / ".venv" / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    proc = run_captured([python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project, env)
+    assert proc.returncode == 0 and " passed" in proc.stdout, (
+        proc.stdout[-3000:] + proc.stderr[-2000:]
+    )
+    return proc.stdout
+
+
 @pytest.fixture(scope="session")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the working tree (no .git): renders see uncommitted edits and are fast."""

@@ -28,14 +28,17 @@ from envtool.managers import conda, uv
 
 from tests.conftest import (
     DEV_BIN,
+    TOOL,
     copier_cli,
     copier_copy,
     env_without_dev_venv,
     find_python,
     launcher,
     pip_index_url,
+    project_tests_pass,
     read_result,
     render,
+    run_captured,
     tool_bin,
 )
 
@@ -75,17 +78,6 @@ def env_python(project: Path) -> Path:
 def imports_ok(project: Path, modules: list[str]) -> None:
     code = "import importlib, sys\nfor m in sys.argv[1:]: importlib.import_module(m)"
     subprocess.run([env_python(project), "-I", "-c", code, *modules], check=True, cwd="/")
-
-
-def project_tests_pass(project: Path) -> None:
-    proc = subprocess.run(
-        [env_python(project), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
 
 def sanity_rows(text: str) -> dict[str, str]:
@@ -169,7 +161,7 @@ def test_venv_sanity_table_and_imports(venv_run: tuple[Path, str, Path]) -> None
     rows = sanity_rows(text)
     for module in ("venv_demo", "numpy", "pandas", "matplotlib", "sklearn", "tqdm", "yaml"):
         assert rows.get(module) == "ok", rows
-    assert "No broken requirements found" in text  # pip check ran
+    assert "imports ok, dependency check passed" in text  # the probe's pip check ran
     imports_ok(project, ["venv_demo", "numpy", "sklearn", "tqdm", "yaml"])
 
 
@@ -256,7 +248,7 @@ def test_uv_env(uv_run: tuple[Path, str]) -> None:
     assert "Python 3.13." in text
     rows = sanity_rows(text)
     assert all(rows.get(m) == "ok" for m in ("uv_demo", "numpy", "sklearn", "tqdm")), rows
-    assert "All installed packages are compatible" in text  # uv pip check
+    assert "imports ok, dependency check passed" in text  # the probe's pip check ran
     imports_ok(project, ["uv_demo", "numpy", "sklearn", "tqdm"])
     project_tests_pass(project)
 
@@ -770,6 +762,28 @@ def test_probe_finds_broken_requirements_and_declared_ones(tmp_path: Path) -> No
     assert not rows["no-such-dist-xyz"]["ok"] and not rows["no-such-dist-xyz"]["installed"]
     assert rows["packaging"]["installed"] and not rows["packaging"]["ok"]
     assert report["python_ok"] is True and "pytest" in report["distributions"]
+
+
+def test_probe_reports_a_broken_requirement_like_pip_check(tmp_path: Path) -> None:
+    """An installed distribution whose requirement is missing or the wrong version: reported,
+    and the probe exits 1 (the Docker build step fails on it)."""
+    for name, requires in (("fake-a", "no-such-dep-xyz>=1"), ("fake-b", "pytest<1")):
+        info = tmp_path / f"{name.replace('-', '_')}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\nRequires-Dist: {requires}\n"
+        )
+    args = json.dumps({"package": "json", "distribution": "fake-a"})
+    proc = run_captured(
+        [sys.executable, TOOL / "probe.py", args], env={**os.environ, "PYTHONPATH": str(tmp_path)}
+    )
+    report = json.loads(proc.stdout.split(probe.MARKER, 1)[1])
+    assert proc.returncode == 1, proc.stderr
+    broken = "\n".join(report["broken"])
+    assert "fake-b 1.0 requires pytest<1, but " in broken
+    assert (
+        "fake-a requires no-such-dep-xyz>=1, which is not installed" in broken
+    )  # the project's own
 
 
 def test_config_errors_say_what_to_do(tmp_path: Path) -> None:
