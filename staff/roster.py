@@ -118,18 +118,18 @@ def decode_roster(path: Path) -> str:
     plain "CSV" on Western Windows). UTF-8 is tried first because Windows-1252 decodes almost any
     bytes, while non-ASCII Windows-1252 text is practically never valid UTF-8."""
     data = path.read_bytes()
-    for bom, encoding in (
-        (codecs.BOM_UTF8, "utf-8-sig"),
-        (codecs.BOM_UTF16_LE, "utf-16"),
-        (codecs.BOM_UTF16_BE, "utf-16"),
+    for bom, codec, label in (
+        (codecs.BOM_UTF8, "utf-8-sig", "UTF-8"),  # the codec drops the mark
+        (codecs.BOM_UTF16_LE, "utf-16", "UTF-16"),
+        (codecs.BOM_UTF16_BE, "utf-16", "UTF-16"),
     ):
         if data.startswith(bom):
             try:
-                return data.decode(encoding)
+                return data.decode(codec)
             except UnicodeDecodeError as exc:
                 raise RosterError(
-                    f"{path} starts with a {encoding.upper()} byte-order mark but byte "
-                    f"{exc.start} is not {encoding.upper()}: {SAVE_AS_UTF8}"
+                    f"{path} starts with a {label} byte-order mark but is not {label} text "
+                    f"(byte {exc.start}): {SAVE_AS_UTF8}"
                 ) from None
     if b"\x00" in data:
         raise RosterError(
