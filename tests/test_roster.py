@@ -190,7 +190,10 @@ def test_roster_reads_what_excel_saves(tmp_path: Path, encoding: str, delimiter:
     [
         (b"id,name\r\ns1,Bad \x81 byte\r\n", "neither UTF-8 nor Windows-1252 (cp1252)"),
         ("id,name\r\ns1,Zoë\r\n".encode("utf-16-le"), "NUL bytes"),
-        (b"\xef\xbb\xbfid,name\r\ns1,Zo\xeb\r\n", "starts with a UTF-8 byte-order mark but is not UTF-8"),
+        (
+            b"\xef\xbb\xbfid,name\r\ns1,Zo\xeb\r\n",
+            "starts with a UTF-8 byte-order mark but is not UTF-8",
+        ),
     ],
 )
 def test_undecodable_roster_exits_2_naming_file_and_encoding(
