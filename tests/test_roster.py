@@ -135,7 +135,7 @@ def test_roster_reports_each_row_and_the_bad_one(batch: dict[str, object]) -> No
         assert [r["id"] for r in csv.DictReader(f)] == [r["id"] for r in report]
     # Progress (stderr is not a terminal: one line per project) and the final summary.
     assert proc.stderr.count("/21] ") == 21
-    assert "21 projects: 20 ok, 0 without environment, 1 failed" in proc.stdout
+    assert "21 projects: 20 ok, 0 already there, 0 without environment, 1 failed" in proc.stdout
     assert f"line {BAD_LINE}, id s999: failed: Validation error" in proc.stdout
 
 
