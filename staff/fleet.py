@@ -325,7 +325,7 @@ def update_project(name: str, project: Path, opts: Options) -> Result:
 
 def update_checked(project: Path, res: Result, opts: Options) -> Result:
     if not project.is_dir():
-        res.detail = "missing folder (deleted or moved?)"
+        res.detail = "not a folder" if project.exists() else "missing folder (deleted or moved?)"
         return res
     top = git(project, "rev-parse", "--show-toplevel", check=False).strip()
     if not top or Path(top).resolve() != project.resolve():
@@ -388,6 +388,7 @@ def run_update(repo: Path, res: Result, opts: Options, label: Path) -> Result:
     if opts.commit and not opts.dry_run:
         git(repo, "add", "--all")
         message = COMMIT_MESSAGE.format(to=res.to_version, frm=res.from_version)
+        # --no-verify: a student's own pre-commit hooks (ruff...) judge their code, not ours.
         git(repo, *identity(repo), "commit", "--quiet", "--no-verify", "-m", message)
         res.detail = "committed"
     elif not opts.dry_run:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from staff import fleet
-from tests.conftest import ROOT, run_captured
+from tests.conftest import COPIER, ROOT, run_captured
 from tests.test_update import answers_of, commit, git, template_repo
 
 FLEET = ROOT / "staff" / "fleet.py"
@@ -290,3 +290,51 @@ def test_help_describes_statuses() -> None:
     assert proc.returncode == 0
     for word in ("updated", "conflicts", "current", "dirty", "failed", "--dry-run", "make env"):
         assert word in proc.stdout
+
+
+@pytest.mark.slow
+def test_revert_no_commit_and_copier_errors(tmp_path: Path) -> None:
+    repo = template_repo(tmp_path / "template")
+    commit(repo, "release 0.1.0", tag="v0.1.0")
+    out = tmp_path / "projects"
+    for name in ("conflicted", "reviewed"):
+        gen = run_captured([COPIER, "copy", "--trust", "--defaults", "--data", "create_env=false",
+                            "--data", "git_init=true", str(repo), str(out / name)])  # fmt: skip
+        assert gen.returncode == 0, gen.stderr
+    conflicted, reviewed = out / "conflicted", out / "reviewed"
+    with (conflicted / ".gitignore").open("a", encoding="utf-8") as f:
+        f.write(STUDENT_IGNORE + "\n")
+    commit(conflicted, "student: ignore my scratch folder")
+    with (repo / "template" / ".gitignore.jinja").open("a", encoding="utf-8") as f:
+        f.write(TEMPLATE_IGNORE + "\n")
+    commit(repo, "release 0.2.0", tag="v0.2.0")
+    before = snapshot(conflicted)
+
+    revert = run_py(FLEET, str(conflicted), "--on-conflict", "revert", "--report",
+                    str(tmp_path / "r1"))  # fmt: skip
+    assert revert.returncode == 1
+    (row,) = json.loads((tmp_path / "r1.json").read_text(encoding="utf-8"))
+    assert (row["status"], row["conflicts"]) == ("conflicts", [".gitignore"])
+    assert "reverted" in row["detail"]
+    assert snapshot(conflicted) == before  # back at the student's last commit, nothing else
+
+    bogus = run_py(FLEET, str(conflicted), "--vcs-ref", "v9.9.9", "--report", str(tmp_path / "r2"))
+    assert bogus.returncode == 1
+    (row,) = json.loads((tmp_path / "r2.json").read_text(encoding="utf-8"))
+    assert row["status"] == "failed" and "v9.9.9" in Path(row["log"]).read_text(encoding="utf-8")
+    assert snapshot(conflicted) == before
+
+    head = git(reviewed, "rev-parse", "HEAD")
+    first = run_py(FLEET, str(reviewed), "--no-commit", "--report", str(tmp_path / "r3"))
+    assert first.returncode == 0
+    (row,) = json.loads((tmp_path / "r3.json").read_text(encoding="utf-8"))
+    assert row["status"] == "updated" and "--no-commit" in row["detail"]
+    assert git(reviewed, "rev-parse", "HEAD") == head  # not committed
+    assert TEMPLATE_IGNORE in (reviewed / ".gitignore").read_text(encoding="utf-8")
+    pending = snapshot(reviewed)
+    again = run_py(FLEET, str(reviewed), "--report", str(tmp_path / "r4"))
+    assert again.returncode == 0  # an update waiting for review is not the student's dirt
+    (row,) = json.loads((tmp_path / "r4.json").read_text(encoding="utf-8"))
+    assert (row["status"], row["to_version"]) == ("updated", "v0.2.0")
+    assert "not committed yet" in row["detail"]
+    assert snapshot(reviewed) == pending
