@@ -22,9 +22,10 @@ requirements*.txt, .python-version, poetry.toml) are flagged: their owners run `
 --dry-run does the same update in a throwaway clone of each project and reports what would
 happen; the projects are not touched. Running again is safe: updated projects are `current`,
 conflicted ones are reported again (unresolved) and left as they are.
-Report: fleet-report.json and .csv (beside the projects, or --report), copier's output per
-project in fleet-logs/ID.log. Exit status: 0 every project updated or current, 1 some need a
-look (conflicts, dirty, failed), 2 nothing was attempted (bad arguments).
+Report: fleet-report.json and .csv (in the folder of projects given, else the current folder;
+or --report), copier's output per project in fleet-logs/ beside it. Exit status: 0 every
+project updated or current, 1 some need a look (conflicts, dirty, failed), 2 nothing was
+attempted (bad arguments).
 """
 
 from __future__ import annotations
@@ -491,7 +492,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--report",
         type=Path,
-        help="report path without suffix (default: fleet-report beside the projects)",
+        help="report path without suffix (default: fleet-report in the folder of projects)",
     )
     return parser
 
