@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from copier import run_copy
 
 from devsupport import copier_config, manager_choices, pip_index_url, read_result
@@ -168,6 +169,46 @@ def project_tests_pass(project: Path, env: dict[str, str] | None = None) -> str:
         proc.stdout[-3000:] + proc.stderr[-2000:]
     )
     return proc.stdout
+
+
+# ---------------------------------------------------------------- template releases (git)
+IDENTITY = ["-c", "user.name=Course Staff", "-c", "user.email=staff@example.org"]
+
+
+def git(cwd: Path, *args: str) -> str:
+    out = subprocess.run(
+        ["git", *IDENTITY, *args], cwd=cwd, capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0, f"git {' '.join(args)} failed in {cwd}:\n{out.stderr}"
+    return out.stdout
+
+
+def commit(repo: Path, message: str, tag: str | None = None) -> None:
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "-m", message)
+    if tag:
+        git(repo, "tag", tag)
+
+
+def template_repo(dst: Path) -> Path:
+    """The template's files (as copier reads them from a clone) in a fresh git repository."""
+    dst.mkdir(parents=True)
+    for name in ("copier.yml", "template", "migrations"):
+        src = ROOT / name
+        if src.is_dir():
+            ignore = shutil.ignore_patterns("__pycache__")
+            shutil.copytree(src, dst / name, symlinks=True, ignore=ignore)
+        else:
+            shutil.copy2(src, dst / name)
+    git(dst, "init", "--quiet", "-b", "main")
+    return dst
+
+
+def answers_of(project: Path) -> dict[str, object]:
+    answers: dict[str, object] = yaml.safe_load(
+        (project / ".copier-answers.yml").read_text(encoding="utf-8")
+    )
+    return answers
 
 
 @pytest.fixture(scope="session")
