@@ -1,7 +1,8 @@
 """The generated project's own tooling: CI workflows, pre-commit config, the doctor (fast parts).
 
 CI files are validated against the GitHub Actions / GitLab CI JSON schemas that check-jsonschema
-ships (offline) and read for the manager's install-from-lock, ruff and pytest steps. The
+ships (offline) and read for the manager's install-from-lock, ruff and pytest steps; GitHub
+workflows, the template repository's own included, also pass actionlint. The
 pre-commit config is validated by pre-commit itself, and its ruff hooks are run through ruff's
 own settings resolution to show that they use pyproject.toml's [tool.ruff].
 """
@@ -22,8 +23,9 @@ import pytest
 import tomllib
 import yaml
 from packaging.requirements import Requirement
+from packaging.version import Version
 
-from tests.conftest import render
+from tests.conftest import ROOT, render
 
 BIN = Path(sys.executable).parent
 MANAGERS = ["uv", "poetry", "venv", "conda"]
@@ -33,6 +35,10 @@ INSTALL_FROM_LOCK = {
     "venv": ["pip install -r requirements.lock", "pip install -r requirements-dev.txt"],
     "conda": [],  # GitHub: setup-micromamba's environment-file; GitLab: micromamba create
 }
+
+
+# The template repository's own CI (.github/workflows at the root, not in template/).
+OWN_WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 
 
 def check_jsonschema(
@@ -71,6 +77,24 @@ def projects(template: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     }
 
 
+def github_workflows(projects: dict[str, Path]) -> list[Path]:
+    """Every GitHub workflow we ship: each generated project's, then the template's own."""
+    generated = [p / ".github/workflows/ci.yml" for n, p in projects.items() if "-github" in n]
+    assert len(generated) == 7 and OWN_WORKFLOWS
+    return generated + OWN_WORKFLOWS
+
+
+def actionlint(files: list[Path]) -> subprocess.CompletedProcess[str]:
+    # -shellcheck= / -pyflakes=: the same checks on every machine (neither tool is installable
+    # from the package index, and GitHub's runners have shellcheck).
+    return subprocess.run(
+        [str(BIN / "actionlint"), "-no-color", "-shellcheck=", "-pyflakes=", *map(str, files)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def workflow(project: Path) -> dict[str, Any]:
     return yaml.safe_load((project / ".github/workflows/ci.yml").read_text(encoding="utf-8"))
 
@@ -83,10 +107,26 @@ def gitlab(project: Path) -> dict[str, Any]:
 
 
 def test_github_workflows_validate_against_schema(projects: dict[str, Path]) -> None:
-    files = [p / ".github/workflows/ci.yml" for n, p in projects.items() if "-github" in n]
-    assert len(files) == 7
-    out = check_jsonschema("vendor.github-workflows", files)
+    out = check_jsonschema("vendor.github-workflows", github_workflows(projects))
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_github_workflows_pass_actionlint(projects: dict[str, Path], tmp_path: Path) -> None:
+    out = actionlint(github_workflows(projects))
+    assert out.returncode == 0, out.stdout + out.stderr
+    # ... and actionlint can fail here: a matrix key that does not exist, an unknown runner.
+    text = OWN_WORKFLOWS[0].read_text(encoding="utf-8")
+    assert "${{ matrix.python }}" in text and "runs-on: ubuntu-24.04" in text
+    broken = tmp_path / OWN_WORKFLOWS[0].name
+    broken.write_text(
+        text.replace("${{ matrix.python }}", "${{ matrix.pyhton }}").replace(
+            "runs-on: ubuntu-24.04", "runs-on: ubuntu-24.40"
+        ),
+        encoding="utf-8",
+    )
+    out = actionlint([broken])
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "pyhton" in out.stdout and "ubuntu-24.40" in out.stdout, out.stdout
 
 
 def test_gitlab_ci_validates_against_schema(projects: dict[str, Path]) -> None:
@@ -170,17 +210,60 @@ def test_github_workflow_installs_from_lock_then_lints_and_tests(
 
 
 def test_github_workflow_pins_every_action_to_a_release_commit(projects: dict[str, Path]) -> None:
-    for name, project in projects.items():
-        if "-github" not in name:
-            continue
-        text = (project / ".github/workflows/ci.yml").read_text(encoding="utf-8")
+    for path in github_workflows(projects):
+        text = path.read_text(encoding="utf-8")
         uses = re.findall(r"uses:\s*(\S+)(.*)", text)
         assert uses
         for ref, comment in uses:
             # A full commit SHA (tags can move) and the release it is, for people and Dependabot.
             assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", ref), ref
-            assert re.fullmatch(r"\s*# v\d+\.\d+\.\d+", comment), (ref, comment)
-        assert "runs-on: ubuntu-24.04" in text  # a fixed runner image, not ubuntu-latest
+            assert re.fullmatch(r"\s*# v\d+\.\d+\.\d+", comment), (path, ref, comment)
+        assert "-latest" not in text and "ubuntu-24.04" in text  # fixed runner images
+
+
+def test_own_ci_runs_the_readme_tests_everywhere_with_real_conda() -> None:
+    """The template's CI: every python_version choice on Linux, both ends on macOS and Windows,
+    conda from Miniforge (conda-forge only), the README's test command, images built as root."""
+    from tests.test_readme import readme_command
+
+    flow = yaml.safe_load(OWN_WORKFLOWS[0].read_text(encoding="utf-8"))
+    assert flow["permissions"] == {"contents": "read"} and flow["concurrency"]["group"]
+    assert all(job["timeout-minutes"] <= 90 for job in flow["jobs"].values())
+    copier_yml = yaml.safe_load((ROOT / "copier.yml").read_text(encoding="utf-8"))
+    pythons = copier_yml["python_version"]["choices"]
+    test = flow["jobs"]["test"]
+    matrix = test["strategy"]["matrix"]
+    cells = {(os_, py) for os_ in matrix["os"] for py in matrix["python"]}
+    cells |= {(cell["os"], cell["python"]) for cell in matrix["include"]}
+    for os_prefix in ("ubuntu-", "macos-", "windows-"):
+        ran = sorted((py for os_, py in cells if os_.startswith(os_prefix)), key=Version)
+        assert ran[0] == pythons[0] and ran[-1] == pythons[-1], (os_prefix, ran)
+    assert sorted(py for os_, py in cells if os_.startswith("ubuntu-")) == pythons
+    steps = test["steps"]
+    conda = next(s for s in steps if "conda-incubator/setup-miniconda@" in s.get("uses", ""))
+    assert re.fullmatch(r"\d+\.\d+\.\d+-\d+", conda["with"]["miniforge-version"])
+    assert conda["with"]["channels"] == "conda-forge"
+    assert conda["with"]["conda-remove-defaults"] == "true"
+    assert conda["with"]["activate-environment"] == ""  # `python` stays the matrix Python
+    setup_python = next(s for s in steps if "actions/setup-python@" in s.get("uses", ""))
+    assert setup_python["with"]["cache"] == "pip"
+    assert setup_python["with"]["python-version"].splitlines()[-1] == "${{ matrix.python }}"
+    assert steps.index(conda) < steps.index(setup_python)  # setup-python's python comes first
+    command = readme_command("test-command")
+    runs = {s.get("if"): s["run"] for s in steps if "-m pytest" in s.get("run", "")}
+    assert runs == {
+        "runner.os != 'Windows'": command,
+        "runner.os == 'Windows'": command.replace("python3 ", "python ").replace(
+            ".venv/bin/", ".venv\\Scripts\\"
+        ),
+    }
+    images = flow["jobs"]["images"]
+    assert images["runs-on"].startswith("ubuntu-")
+    assert any(
+        "apt-get install" in s.get("run", "") and "buildah" in s["run"] for s in images["steps"]
+    )
+    assert images["steps"][-1]["run"].startswith("sudo ")  # debootstrap and buildah need root
+    assert images["steps"][-1]["run"].endswith("-m pytest tests/test_docker_build.py")
 
 
 def test_github_workflow_versions_and_indexes(projects: dict[str, Path]) -> None:
