@@ -18,14 +18,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import tomllib
 import yaml
 from dockerfile_parse import DockerfileParser
 
-from tests.conftest import render
+from tests.conftest import dev_tool, render
 from tests.docker_support import pinned_args
 
-HADOLINT = str(Path(sys.executable).with_name("hadolint"))
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
+
+HADOLINT = dev_tool("hadolint")
 INDEX = "https://pypi.example.org/simple"
 MANAGERS = ["venv", "uv", "poetry", "conda"]
 FRAMEWORKS = [

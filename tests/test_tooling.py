@@ -20,14 +20,25 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-import tomllib
 import yaml
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from tests.conftest import ROOT, render
+from tests.conftest import (
+    ROOT,
+    WINDOWS,
+    dev_tool,
+    link_dev_tool,
+    posix_only,
+    render,
+    venv_python,
+)
 
-BIN = Path(sys.executable).parent
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
+
 MANAGERS = ["uv", "poetry", "venv", "conda"]
 INSTALL_FROM_LOCK = {
     "uv": ["uv sync --locked"],
@@ -45,7 +56,7 @@ def check_jsonschema(
     schema: str, files: list[Path], *extra: str
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(BIN / "check-jsonschema"), "--builtin-schema", schema, *extra, *map(str, files)],
+        [dev_tool("check-jsonschema"), "--builtin-schema", schema, *extra, *map(str, files)],
         capture_output=True,
         text=True,
         check=False,
@@ -88,7 +99,7 @@ def actionlint(files: list[Path]) -> subprocess.CompletedProcess[str]:
     # -shellcheck= / -pyflakes=: the same checks on every machine (neither tool is installable
     # from the package index, and GitHub's runners have shellcheck).
     return subprocess.run(
-        [str(BIN / "actionlint"), "-no-color", "-shellcheck=", "-pyflakes=", *map(str, files)],
+        [dev_tool("actionlint"), "-no-color", "-shellcheck=", "-pyflakes=", *map(str, files)],
         capture_output=True,
         text=True,
         check=False,
@@ -357,7 +368,7 @@ def hooks_by_id(config: dict[str, Any]) -> dict[str, tuple[str, str, dict[str, A
 def test_precommit_config_is_valid(projects: dict[str, Path]) -> None:
     files = [projects[f"{m}-github"] / ".pre-commit-config.yaml" for m in MANAGERS]
     out = subprocess.run(
-        [str(BIN / "pre-commit"), "validate-config", *map(str, files)],
+        [dev_tool("pre-commit"), "validate-config", *map(str, files)],
         capture_output=True,
         text=True,
         check=False,
@@ -367,7 +378,7 @@ def test_precommit_config_is_valid(projects: dict[str, Path]) -> None:
     bad = files[0].parent / "bad-pre-commit.yaml"
     bad.write_text(files[0].read_text(encoding="utf-8").replace("    rev:", "    revision:", 1))
     bad_out = subprocess.run(
-        [str(BIN / "pre-commit"), "validate-config", str(bad)], capture_output=True, check=False
+        [dev_tool("pre-commit"), "validate-config", str(bad)], capture_output=True, check=False
     )
     assert bad_out.returncode != 0
 
@@ -426,7 +437,7 @@ def test_precommit_ruff_uses_pyproject_settings(projects: dict[str, Path], manag
     assert ruff_requirement(pyproject).specifier.contains(rev), (rev, ruff_requirement(pyproject))
     settings = pyproject["tool"]["ruff"]
     target = f"{settings['target-version'][2]}.{settings['target-version'][3:]}"
-    ruff = str(BIN / "ruff")
+    ruff = dev_tool("ruff")
     for hook_id in HOOK_ENTRIES:
         args = hooks[hook_id][2].get("args", [])
         # ... it passes no setting of its own (only behaviour flags) ...
@@ -473,10 +484,15 @@ def test_doctor_without_an_environment(projects: dict[str, Path], tmp_path: Path
     project = projects["uv-github"]
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    (bin_dir / "uv").symlink_to(BIN / "uv")
+    link_dev_tool(bin_dir, "uv")
     env = {
         **os.environ,
-        "PATH": f"{bin_dir}{os.pathsep}/usr/bin:/bin",
+        # The system's own folders only (Windows: System32).
+        "PATH": os.pathsep.join(
+            [str(bin_dir), os.path.join(os.environ["SYSTEMROOT"], "System32")]
+            if WINDOWS
+            else [str(bin_dir), "/usr/bin", "/bin"]
+        ),
         "UV_PYTHON_DOWNLOADS": "never",
     }
     env.pop("VIRTUAL_ENV", None)
@@ -545,6 +561,7 @@ elif sys.argv[1:3] == ["env", "list"]:
 """
 
 
+@posix_only("a #! script standing in for conda")
 def test_doctor_conda_drift_with_recording_stand_in(
     projects: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -627,15 +644,15 @@ def test_register_kernel_without_ipykernel(tmp_path: Path, monkeypatch: pytest.M
     from hooks.base import HookError
     from hooks.kernel import register_kernel
 
-    subprocess.run([str(BIN / "uv"), "venv", "-q", str(tmp_path / "bare")], check=True)
+    subprocess.run([dev_tool("uv"), "venv", "-q", str(tmp_path / "bare")], check=True)
     monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
     with pytest.raises(HookError) as caught:
-        register_kernel(tmp_path / "bare" / "bin" / "python", "tool-box", "Tool Box (uv)")
+        register_kernel(venv_python(tmp_path / "bare"), "tool-box", "Tool Box (uv)")
     assert caught.value.what == "ipykernel is not installed in the environment"
     assert "make env" in caught.value.fix and "--name tool-box" in caught.value.fix
     assert not (tmp_path / "data").exists()
     with pytest.raises(HookError, match="cannot name a Jupyter kernel"):
-        register_kernel(tmp_path / "bare" / "bin" / "python", "Bad Name", "x")
+        register_kernel(venv_python(tmp_path / "bare"), "Bad Name", "x")
 
 
 # The hygiene hooks of .pre-commit-config.yaml, as their console scripts (pre-commit-hooks from
@@ -681,7 +698,7 @@ def test_generated_project_passes_its_hygiene_hooks(
         assert hook_id in config, hook_id  # only what the config runs
         targets = by_suffix.get(cmd[0], files)
         out = subprocess.run(
-            [str(BIN / cmd[0]), *targets], cwd=project, capture_output=True, text=True, check=False
+            [dev_tool(cmd[0]), *targets], cwd=project, capture_output=True, text=True, check=False
         )
         assert out.returncode == 0, (cmd, out.stdout + out.stderr)
     assert {f: (project / f).read_bytes() for f in files} == before

@@ -16,9 +16,8 @@ import pytest
 import yaml
 
 from migrations import answers as migration
-from tests.conftest import COPIER, ROOT, run_captured
+from tests.conftest import COPIER, DEV_BIN, ROOT, link_dev_tool, run_captured
 
-DEV_BIN = Path(sys.executable).parent
 IDENTITY = ["-c", "user.name=Course Staff", "-c", "user.email=staff@example.org"]
 HOOK_BANNER = "copier-mlops: creating the"  # first line the environment hook prints
 GIT_BANNER = "copier-mlops: git repository"  # first line the git-init task prints
@@ -58,8 +57,7 @@ def tool_env(tmp: Path) -> dict[str, str]:
     """The caller's environment with only uv from the dev venv on PATH (no dev python/pip)."""
     bin_dir = tmp / "bin"
     bin_dir.mkdir(exist_ok=True)
-    if not (bin_dir / "uv").exists():
-        (bin_dir / "uv").symlink_to(DEV_BIN / "uv")
+    link_dev_tool(bin_dir, "uv")
     path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and Path(p) != DEV_BIN]
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
     env.update(
