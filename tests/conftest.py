@@ -19,14 +19,30 @@ import pytest
 import yaml
 from copier import run_copy
 
+# Re-exported: the tool's own rule for a venv's python (bin/python, or Scripts/python.exe).
+from envtool import discovery
+from envtool.base import venv_python as venv_python
+
 from devsupport import copier_config, manager_choices, pip_index_url, read_result
 
-__all__ = ["pip_index_url", "read_result"]  # re-exported: the tests import them from here
+__all__ = ["pip_index_url", "read_result", "venv_python"]  # the tests import them from here
 
 ROOT = Path(__file__).resolve().parents[1]
-DEV_BIN = Path(sys.executable).parent  # the dev venv's tools: copier, uv, poetry, ruff
-COPIER = str(DEV_BIN / "copier")
-PYENV_VERSIONS = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+DEV_BIN = Path(sys.executable).parent  # the test venv's bin/ (Scripts/ on Windows)
+WINDOWS = sys.platform == "win32"
+
+
+def program(folder: Path, name: str) -> str:
+    """`folder`'s program `name` (name.exe on Windows: a path needs the suffix there)."""
+    return str(folder / (f"{name}.exe" if WINDOWS else name))
+
+
+def dev_tool(name: str) -> str:
+    """The test venv's program `name` (copier, uv, ruff...)."""
+    return program(DEV_BIN, name)
+
+
+COPIER = dev_tool("copier")
 TIMES: dict[str, float] = {}  # what each timed command took, printed at the end (-s or -rA)
 TOOL = ROOT / "template" / "tools" / "envtool"  # the environment tool, copied into each project
 COPIER_YML = copier_config()
@@ -34,6 +50,18 @@ MANAGERS = manager_choices()  # copier.yml's env_manager choices: the one list o
 
 # Answers that keep a render side-effect free: no environment, no git repository.
 QUIET = {"create_env": False, "git_init": False}
+
+
+def posix_only(needs: str) -> pytest.MarkDecorator:
+    """Skip on Windows a test that needs `needs`, which only POSIX systems have."""
+    return pytest.mark.skipif(WINDOWS, reason=f"{needs}: POSIX only, not on Windows")
+
+
+def link_dev_tool(bin_dir: Path, tool: str) -> None:
+    """Link the test venv's `tool` (uv, poetry) into `bin_dir`, to put just that tool on PATH."""
+    target = Path(dev_tool(tool))
+    if not (bin_dir / target.name).exists():
+        (bin_dir / target.name).symlink_to(target)
 
 
 def render(template: Path, dst: Path, **answers: Any) -> Path:
@@ -87,13 +115,10 @@ def report_times() -> Iterator[None]:
 
 @functools.cache
 def find_python(version: str) -> str | None:
-    """A working interpreter of `version` ("3.12"): on PATH, else in pyenv's versions folder."""
-    candidates = [shutil.which(f"python{version}")]
-    candidates += sorted(str(p) for p in PYENV_VERSIONS.glob(f"{version}.*/bin/python{version}"))
-    for exe in filter(None, candidates):
-        if subprocess.run([exe, "-c", ""], capture_output=True, check=False).returncode == 0:
-            return exe
-    return None
+    """An interpreter of `version` ("3.12"), found as the tool finds one (PATH, pyenv's
+    versions folder, Windows' py launcher), or None."""
+    found = discovery.find_python(version).python
+    return str(found) if found else None
 
 
 def tool_bin(tmp: Path, *tools: str) -> Path:
@@ -101,9 +126,7 @@ def tool_bin(tmp: Path, *tools: str) -> Path:
     bin_dir = tmp / ("bin-" + "-".join(tools or ("none",)))
     bin_dir.mkdir(parents=True, exist_ok=True)
     for tool in tools:
-        link = bin_dir / tool
-        if not link.exists():
-            link.symlink_to(DEV_BIN / tool)
+        link_dev_tool(bin_dir, tool)
     return bin_dir
 
 
@@ -131,9 +154,9 @@ def launcher() -> Path:
     hide a tool: with this one, PATH alone decides, as each test sets it."""
     home = Path(tempfile.mkdtemp(prefix="copier-launcher-"))
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(home)], check=True)
-    site = next(home.glob("lib/python*/site-packages"))
+    site = next(home.glob("lib/python*/site-packages"), home / "Lib" / "site-packages")  # Windows
     (site / "dev-venv.pth").write_text(sysconfig.get_paths()["purelib"] + "\n", encoding="utf-8")
-    return home / "bin" / "python"
+    return venv_python(home)
 
 
 def copier_cli() -> list[str]:
@@ -163,7 +186,7 @@ def copier_run(
 
 def project_tests_pass(project: Path, env: dict[str, str] | None = None) -> str:
     """Run a generated project's own tests with its .venv's Python; return pytest's output."""
-    python = project / ".venv" / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    python = venv_python(project / ".venv")
     proc = run_captured([python, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project, env)
     assert proc.returncode == 0 and " passed" in proc.stdout, (
         proc.stdout[-3000:] + proc.stderr[-2000:]

