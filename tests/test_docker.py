@@ -341,12 +341,7 @@ def test_dockerignore_keeps_host_state_out(rendered: dict[str, Rendered]) -> Non
 
 # ---------------------------------------------------------------- images built with buildah (slow)
 PYTHON = docker_support.DEBIAN_PYTHON
-# The step that installs the dependencies (it must come from the cache after a source edit).
-DEPS_STEP = {
-    "venv": "pip install --no-cache-dir -r requirements.txt",
-    "uv": "uv sync --locked --no-install-project",
-    "poetry": "poetry install --only main --no-root",
-}
+# DEPS_STEP (above): the step that must come from the cache after a source edit.
 # Built here: every buildable manager, for ml_framework none and sklearn (with the MNIST starter,
 # the package index as a build argument, and the rebuild check). Per manager the rebuild variant
 # comes first, so its first build starts with cold caches.

@@ -224,7 +224,6 @@ def test_without_the_example_nothing_of_it_is_rendered(template: Path, tmp_path:
 UV = dev_tool("uv")
 # The local CPU wheel; the PyTorch CPU index has the same build (macOS wheels carry no +cpu).
 TORCH = "2.13.0" if sys.platform == "darwin" else "2.13.0+cpu"
-PKG = "digit_lab"
 DEAD_MIRROR = "file:///nonexistent-mnist-mirror/"
 TIMINGS: dict[str, float] = {}  # accuracies reached (times go to conftest's TIMES)
 
