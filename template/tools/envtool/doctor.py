@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from . import probe as probe_module
-from .base import Config, HookError, Manager, run, say
+from .base import Config, HookError, Manager, query, say
 from .checks import Report
 from .managers import manager_for
 
@@ -36,13 +36,11 @@ def run_probe(manager: Manager, *, full: bool = False) -> dict[str, Any]:
             args["lock_file"] = manager.lock_file
     python = manager.env_python()
     cmd = [python, "-I", Path(probe_module.__file__).resolve(), json.dumps(args)]
-    try:
-        out = run(cmd, config.project, echo=False, what="the probe failed")
-    except HookError as exc:
-        out = exc.why  # it exits 1 when an import fails; the report says which
+    # Exit status 1 only says that an import failed: the report says which.
+    _, out, err = query(cmd, config.project, timeout=900)
     lines = [line for line in out.splitlines() if line.startswith(probe_module.MARKER)]
     if not lines:
-        raise HookError("the probe printed no report", why=out[-2000:])
+        raise HookError("the probe printed no report", why=(out + err)[-2000:])
     report: dict[str, Any] = json.loads(lines[-1][len(probe_module.MARKER) :])
     return report
 
