@@ -59,8 +59,9 @@ def sanity_import(manager: Manager) -> str:
             why="\n".join(f"{r['module']}: {r['error']}" for r in rows if r["error"])
             or "; ".join(report["errors"]),
             fix="install what is missing (check its name in pyproject.toml); for a package whose "
-            "import name differs from its name, add {'req': NAME, 'import': MODULE} to "
-            "`dependencies` in tools/envtool.json",
+            'import name differs from its name, add {"req": "pyyaml>=6", "name": "pyyaml", '
+            '"import": "yaml"} (its requirement, name and module) to '
+            f"`dependencies` in {CONFIG_FILE.as_posix()}",
         )
     if report.get("broken"):
         raise HookError(
