@@ -25,7 +25,17 @@ from envtool.base import venv_python as venv_python
 
 from devsupport import copier_config, manager_choices, pip_index_url, read_result
 
-__all__ = ["pip_index_url", "read_result", "venv_python"]  # the tests import them from here
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
+
+__all__ = [
+    "pip_index_url",
+    "read_result",
+    "tomllib",
+    "venv_python",
+]  # the tests import them from here
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV_BIN = Path(sys.executable).parent  # the test venv's bin/ (Scripts/ on Windows)

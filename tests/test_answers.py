@@ -11,12 +11,7 @@ import pytest
 import yaml
 from copier import run_copy
 
-from tests.conftest import COPIER, MANAGERS, QUIET, render
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # Python 3.10
-    import tomli as tomllib
+from tests.conftest import COPIER, MANAGERS, QUIET, render, tomllib
 
 BAD = [
     ("project_name", "   ", "cannot be empty"),

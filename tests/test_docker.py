@@ -33,12 +33,7 @@ from dockerfile_parse import DockerfileParser
 
 import devsupport as docker_support
 from devsupport import Build, Buildah, pinned_args
-from tests.conftest import MANAGERS, TOOL, WINDOWS, dev_tool, pip_index_url, render
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # Python 3.10
-    import tomli as tomllib
+from tests.conftest import MANAGERS, TOOL, WINDOWS, dev_tool, pip_index_url, render, tomllib
 
 HADOLINT = dev_tool("hadolint")
 INDEX = "https://pypi.example.org/simple"

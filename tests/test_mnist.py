@@ -31,14 +31,10 @@ from tests.conftest import (
     program,
     render,
     timed,
+    tomllib,
     tool_bin,
     venv_python,
 )
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # Python 3.10
-    import tomli as tomllib
 
 RUFF = str(Path(sys.executable).with_name("ruff"))
 PKG = "digit_lab"

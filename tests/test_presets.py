@@ -16,13 +16,9 @@ from tests.conftest import (
     env_without_dev_venv,
     project_tests_pass,
     read_result,
+    tomllib,
     tool_bin,
 )
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # Python 3.10
-    import tomli as tomllib
 
 PRESETS = sorted((ROOT / "presets").glob("*.yml"))
 QUESTIONS: dict[str, Any] = {

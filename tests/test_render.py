@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import itertools
 import re
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,12 +14,7 @@ import yaml
 from dockerfile_parse import DockerfileParser
 from validate_pyproject import api as vp
 
-from tests.conftest import COPIER_YML, MANAGERS, TOOL, render
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # Python 3.10
-    import tomli as tomllib
+from tests.conftest import COPIER_YML, MANAGERS, TOOL, render, tomllib
 
 FRAMEWORKS = [("none", None), ("sklearn", None)] + [
     (fw, acc) for fw in ("pytorch", "tensorflow") for acc in ("cpu", "cuda")

@@ -41,14 +41,10 @@ from tests.conftest import (
     read_result,
     render,
     timed,
+    tomllib,
     tool_bin,
     venv_python,
 )
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # Python 3.10
-    import tomli as tomllib
 
 INSTALL_FROM_LOCK = {
     "uv": ["uv sync --locked"],
