@@ -48,6 +48,7 @@ class Config:
     commands: dict[str, str] = field(default_factory=dict)
     dependencies: list[dict[str, str]] = field(default_factory=list)
     dev_dependencies: list[str] = field(default_factory=list)
+    conda_provides: list[str] = field(default_factory=list)  # a hybrid's conda half
 
     @classmethod
     def load(cls, project: Path) -> Config:
@@ -81,6 +82,7 @@ class Config:
             commands={str(k): str(v) for k, v in (data.get("commands") or {}).items()},
             dependencies=list(data.get("dependencies") or []),
             dev_dependencies=[str(d) for d in data.get("dev_dependencies") or []],
+            conda_provides=[str(d) for d in data.get("conda_provides") or []],
         )
 
     @property
@@ -185,14 +187,18 @@ def capture(
 
 
 def query(
-    cmd: Sequence[str | os.PathLike[str]], cwd: Path | None = None, timeout: float = 300
+    cmd: Sequence[str | os.PathLike[str]],
+    cwd: Path | None = None,
+    timeout: float = 300,
+    env: Mapping[str, str] | None = None,
 ) -> tuple[int, str, str]:
-    """(exit status, stdout, stderr) of a command run quietly; 127 when it cannot run."""
+    """(exit status, stdout, stderr) of a command run quietly (`env`: variables on top of the
+    tool's clean environment); 127 when it cannot run."""
     try:
         out = subprocess.run(
             [str(c) for c in cmd],
             cwd=cwd,
-            env=clean_env({"NO_COLOR": "1", "UV_NO_PROGRESS": "1"}),
+            env=clean_env({"NO_COLOR": "1", "UV_NO_PROGRESS": "1", **(env or {})}),
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,

@@ -26,6 +26,9 @@ def run_probe(manager: Manager, *, full: bool = False) -> dict[str, Any]:
         "distribution": config.project_slug,
         "hints": config.import_hints,
         "imports": [d["import"] for d in config.dependencies if d.get("import")],
+        "provided": {
+            d["name"]: d["import"] for d in config.dependencies if d.get("owner") == "conda"
+        },
     }
     if full:
         args["project"] = str(config.project)

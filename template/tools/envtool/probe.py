@@ -10,6 +10,8 @@ import fails or a requirement is broken, so a Docker build step fails on it.
 
 Arguments (JSON): package, distribution, hints {distribution: module}, and optionally
 imports [module...] (used when the distribution is not installed or `packaging` is missing),
+provided {distribution: module} (a conda hybrid's conda-owned packages the project does not
+declare, such as the CUDA framework build: imported too),
 project (folder with pyproject.toml), requirement_files [...], lock_file (poetry.lock,
 requirements.lock).
 """
@@ -209,6 +211,9 @@ def probe(args: dict[str, Any]) -> dict[str, Any]:
                 modules.setdefault(module_for(dist, req.name, hints), (req.name, dist.version))
             elif req:
                 report["broken"].append(f"{distribution} requires {req}, which is not installed")
+        for name, module in args.get("provided", {}).items():
+            dist = dists.get(canonical(name))
+            modules.setdefault(module, (name, dist.version if dist else ""))
     else:
         report["errors"].append(f"the project ({distribution}) is not installed")
         modules.update({m: (m, "") for m in args.get("imports", [])})

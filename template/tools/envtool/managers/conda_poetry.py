@@ -1,0 +1,104 @@
+"""conda + Poetry: conda creates the env (Python, Poetry, the CUDA build), Poetry installs into it
+(virtualenvs.create false: poetry.toml), after a dry run proves it leaves conda's packages alone."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ..base import HookError, query, run
+from ..checks import Report, last_line
+from .conda import CondaHybrid, canonical, conda_owned
+
+# How `poetry install --dry-run` lists what it would do: "  - Updating numpy (2.3.4 -> 2.3.5)".
+OPERATION = re.compile(
+    r"^\s*-\s+(Installing|Updating|Downgrading|Removing)\s+(\S+)\s+\(([^)]*)\)", re.MULTILINE
+)
+
+
+class CondaPoetryManager(CondaHybrid):
+    name = "conda-poetry"
+    python_tool = "poetry"
+    python_lock = "poetry.lock"
+    lock_args = ("lock", "--no-interaction", "--no-ansi")
+    pins_lock = True
+
+    def python_env(self, prefix: Path) -> dict[str, str]:
+        # Poetry uses the active conda env (CONDA_PREFIX) and, with creation off, never makes
+        # a virtualenv of its own (poetry.toml says so too, for Poetry run by hand).
+        return {**super().python_env(prefix), "POETRY_VIRTUALENVS_CREATE": "false"}
+
+    def install_python_side(self, prefix: Path) -> str:
+        assert self.py_tool is not None
+        env = self.python_env(prefix)
+        fix = (
+            "check the dependencies and [[tool.poetry.source]] in pyproject.toml; if poetry.lock "
+            "is out of date, run `make lock`"
+        )
+        if not (self.project / "poetry.lock").exists():
+            run([self.py_tool, *self.lock_args], self.project, env=env, fix=fix)
+        # Poetry cannot be told to leave a package alone: see first what it would touch.
+        plan = run(
+            [self.py_tool, "install", "--dry-run", "--no-interaction", "--no-ansi"],
+            self.project,
+            env=env,
+            fix=fix,
+            echo=False,
+        )
+        clash = [
+            f"{name} ({change})"
+            for _, name, change in OPERATION.findall(plan)
+            if canonical(name) in self.conda_before
+        ]
+        if clash:
+            slug = self.config.project_slug
+            names = " ".join(c.split()[0] for c in clash)
+            raise HookError(
+                f"poetry install would replace packages conda installed: {', '.join(clash)}",
+                why="poetry.lock pins other versions of them than conda installed; Poetry would "
+                "put PyPI copies over conda's",
+                fix="let conda provide the versions poetry.lock pins (`conda install -n "
+                f"{slug} -c conda-forge {names}` with those versions, e.g. numpy=2.3.5), or "
+                f"pin conda's versions in pyproject.toml and run `make lock`",
+            )
+        run([self.py_tool, "install", "--no-interaction", "--no-ansi"], self.project, env=env,
+            fix=fix)  # fmt: skip
+        return f"poetry install installed the project, its dependencies and dev group into {prefix}"
+
+    def python_side_check(self, report: Report, prefix: Path) -> None:
+        try:
+            poetry = self.py_tool or self.tool_in_env(prefix)
+        except HookError as exc:
+            report.problem(exc.what, exc.fix)
+            return
+        if not (self.project / "poetry.lock").is_file():
+            report.problem("poetry.lock is missing", self.fix_lock())
+            return
+        env = self.python_env(prefix)
+        code, out, err = query([poetry, "check", "--lock", "--no-ansi"], self.project, env=env)
+        if code:
+            report.problem(
+                f"poetry.lock is out of date with pyproject.toml: {last_line(out + err)}",
+                self.fix_lock(),
+            )
+            return
+        report.ok("poetry.lock matches pyproject.toml (poetry check --lock)")
+        plan = [poetry, "install", "--dry-run", "--no-interaction", "--no-ansi"]
+        code, out, err = query(plan, self.project, env=env)
+        owned = conda_owned(prefix)
+        pending = [f"{n} ({c})" for _, n, c in OPERATION.findall(out) if canonical(n) not in owned]
+        if code:
+            report.problem(
+                f"poetry install --dry-run failed: {last_line(out + err)}", self.fix_env()
+            )
+        elif pending:
+            report.problem(
+                f"the environment differs from poetry.lock: {', '.join(pending)}", self.fix_env()
+            )
+        else:
+            report.ok(
+                "Poetry's packages match poetry.lock (poetry install --dry-run: nothing to do)"
+            )
+
+
+MANAGER = CondaPoetryManager

@@ -1,0 +1,73 @@
+"""conda + uv: conda creates the env (Python, uv, the CUDA build), uv installs into its prefix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..base import HookError, query, run
+from ..checks import Report, last_line
+from .conda import CondaHybrid, conda_owned
+
+
+class CondaUvManager(CondaHybrid):
+    name = "conda-uv"
+    python_tool = "uv"
+    python_lock = "uv.lock"
+    lock_args = ("lock",)
+
+    def python_env(self, prefix: Path) -> dict[str, str]:
+        # The conda prefix is uv's project environment: never a .venv beside it (uv #7829).
+        return {**super().python_env(prefix), "UV_PROJECT_ENVIRONMENT": str(prefix)}
+
+    def sync_args(self) -> list[str]:
+        """--inexact: never prune what uv did not install (conda's packages, uv PR #6834);
+        --no-install-package: leave every distribution conda installed as it is, even where
+        uv.lock pins another version of it (numpy under pandas, say)."""
+        args = ["sync", "--inexact", "--no-python-downloads"]
+        for name in sorted(self.conda_before):
+            args += ["--no-install-package", name]
+        return args
+
+    def install_python_side(self, prefix: Path) -> str:
+        assert self.py_tool is not None
+        run(
+            [self.py_tool, *self.sync_args()],
+            self.project,
+            env=self.python_env(prefix),
+            fix="check the package names and versions in pyproject.toml ([project] dependencies)",
+        )
+        return f"uv sync installed the project (editable) and its dependencies into {prefix}"
+
+    def python_side_check(self, report: Report, prefix: Path) -> None:
+        try:
+            uv = self.py_tool or self.tool_in_env(prefix)
+        except HookError as exc:
+            report.problem(exc.what, exc.fix)
+            return
+        if not (self.project / "uv.lock").is_file():
+            report.problem("uv.lock is missing", self.fix_lock())
+            return
+        env = self.python_env(prefix)
+        code, _, err = query([uv, "lock", "--check"], self.project, env=env)
+        if code:
+            report.problem(
+                f"uv.lock is out of date with pyproject.toml: {last_line(err)}", self.fix_lock()
+            )
+            return
+        report.ok("uv.lock matches pyproject.toml (uv lock --check)")
+        self.conda_before = conda_owned(prefix)
+        dry = [uv, *self.sync_args(), "--locked", "--dry-run"]
+        code, out, err = query(dry, self.project, env=env)
+        lines = (out + err).splitlines()
+        changes = [line.strip() for line in lines if line.startswith((" + ", " - ", " ~ "))]
+        if code:
+            report.problem(f"uv sync --dry-run failed: {last_line(err)}", self.fix_env())
+        elif changes:
+            report.problem(
+                f"the environment differs from uv.lock: {', '.join(changes)}", self.fix_env()
+            )
+        else:
+            report.ok("uv's packages match uv.lock (uv sync --inexact --locked --dry-run)")
+
+
+MANAGER = CondaUvManager

@@ -1,0 +1,340 @@
+"""conda + Poetry and conda + uv (env_manager conda-poetry, conda-uv): the Python half for real.
+
+No conda exists here, so a recording stand-in (NOT conda) answers the conda commands and makes
+the "conda environment": a plain venv at <root>/envs/<name> (not a .venv, not in the project)
+holding numpy, pip and a marker distribution installed before, which it records as conda's the
+way conda does (conda-meta/<name>-<version>-<build>.json listing their files, INSTALLER "conda"),
+and the env's own uv/Poetry (linked from the test venv, as environment.yml has conda install
+them). Then the real uv/Poetry install the project into that prefix through `copier copy
+--trust`, and the tests check that conda's packages are untouched, file by file. The real conda
+test runs where conda exists (the template's own CI, with Miniforge).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import shutil
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from envtool.managers import conda as conda_module
+
+from tests.conftest import (
+    DEV_BIN,
+    copier_copy,
+    env_without_dev_venv,
+    find_python,
+    pip_index_url,
+    posix_only,
+    read_result,
+    render,
+    run_captured,
+    tomllib,
+)
+
+PYTHON = "3.12"
+
+STAND_IN = r'''#!{python}
+"""Recording stand-in for conda: NOT conda. Logs its arguments; `env create` makes a venv with
+packages it records as conda's (conda-meta), as a conda env holds them."""
+import base64, hashlib, json, os, subprocess, sys
+from pathlib import Path
+root = Path(os.environ["STANDIN_ROOT"])
+with open(root / "calls.jsonl", "a") as log:
+    log.write(json.dumps({{"args": sys.argv[1:], "cwd": os.getcwd()}}) + "\n")
+args = sys.argv[1:]
+envs = root / "envs"
+if args == ["--version"]:
+    print("conda 0.0.0 (stand-in)")
+elif args[:2] == ["env", "list"]:
+    print(json.dumps({{"envs": [str(p) for p in sorted(envs.glob("*"))]}}))
+elif args[:2] == ["env", "create"]:
+    assert Path("environment.yml").is_file()
+    prefix = envs / args[args.index("-n") + 1]
+    subprocess.run([os.environ["STANDIN_PYTHON"], "-m", "venv", str(prefix)], check=True)
+    py = prefix / "bin" / "python"
+    pkgs = os.environ["STANDIN_PACKAGES"].split()
+    subprocess.run([str(py), "-m", "pip", "install", "-q", *pkgs], check=True)
+    (prefix / "conda-meta").mkdir()
+    (prefix / "conda-meta" / "history").write_text("==> stand-in <==\n")
+    site = next(prefix.glob("lib/python*/site-packages"))
+    snapshot = {{}}
+    for info in sorted(site.glob("*.dist-info")):
+        name, version = info.name[: -len(".dist-info")].rsplit("-", 1)
+        files = [line.split(",")[0] for line in (info / "RECORD").read_text().splitlines()]
+        rel = [str((site / f).resolve().relative_to(prefix.resolve())) for f in files]
+        record = {{"name": name, "version": version, "files": rel}}
+        (prefix / "conda-meta" / f"{{name}}-{{version}}-standin_0.json").write_text(json.dumps(record))
+        (info / "INSTALLER").write_text("conda\n")
+        digest = hashlib.sha256()
+        for f in sorted(rel):
+            digest.update(f.encode() + (prefix / f).read_bytes())
+        snapshot[name] = {{"version": version, "files": digest.hexdigest()}}
+    (root / "conda-owned.json").write_text(json.dumps(snapshot))
+    for tool in os.environ["STANDIN_TOOLS"].split():
+        (prefix / "bin" / tool).symlink_to(os.path.join(os.environ["STANDIN_DEV_BIN"], tool))
+elif args[:2] == ["env", "update"]:
+    assert (envs / args[args.index("-n") + 1]).is_dir()
+elif args[0] == "list" and "--explicit" in args:
+    print("# This file may be used to create an environment using:")
+    print("# $ conda create --name <env> --file <this file>")
+    print("# platform: linux-64")
+    print("@EXPLICIT")
+    print("https://conda.anaconda.org/conda-forge/linux-64/python-3.12.0-stand_in.conda#00ff")
+else:
+    sys.exit("stand-in: unexpected command " + " ".join(args))
+'''
+
+
+def marker_wheel(folder: Path) -> Path:
+    """A minimal wheel, `conda-marker` 1.0: a distribution no index has, so nothing replaces it
+    unless something removes or rewrites what was installed."""
+    files = {
+        "conda_marker.py": b"MARK = 'installed before, by conda'\n",
+        "conda_marker-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: conda-marker\nVersion: 1.0\n",
+        "conda_marker-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = ""
+    for name, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record += f"{name},sha256={digest},{len(data)}\n"
+    record += "conda_marker-1.0.dist-info/RECORD,,\n"
+    wheel = folder / "conda_marker-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+        zf.writestr("conda_marker-1.0.dist-info/RECORD", record)
+    return wheel
+
+
+def stand_in(root: Path, tool: str, numpy: str) -> dict[str, str]:
+    """A PATH with the recording stand-in as `conda`, and what it needs to make an env."""
+    bin_dir = root / "bin"
+    bin_dir.mkdir(parents=True)
+    script = bin_dir / "conda"
+    script.write_text(STAND_IN.format(python=sys.executable), encoding="utf-8")
+    script.chmod(0o755)
+    python = find_python(PYTHON)
+    assert python
+    env = env_without_dev_venv(
+        bin_dir,
+        STANDIN_ROOT=str(root),
+        STANDIN_PYTHON=python,
+        STANDIN_PACKAGES=f"{numpy} {marker_wheel(root)}",
+        STANDIN_TOOLS=tool,
+        STANDIN_DEV_BIN=str(DEV_BIN),
+    )
+    for var in ("CONDA_EXE", "MAMBA_EXE", "CONDA_PREFIX", "CONDA_DEFAULT_ENV"):
+        env.pop(var, None)
+    return env
+
+
+def calls(root: Path) -> list[list[str]]:
+    lines = (root / "calls.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line)["args"] for line in lines]
+
+
+def conda_state(prefix: Path) -> dict[str, dict[str, str]]:
+    """What conda's records say now: each recorded distribution's version and its files' hash."""
+    state = {}
+    for record in (prefix / "conda-meta").glob("*.json"):
+        data = json.loads(record.read_text(encoding="utf-8"))
+        digest = hashlib.sha256()
+        for f in sorted(data["files"]):
+            path = prefix / f
+            digest.update(f.encode() + (path.read_bytes() if path.exists() else b"MISSING"))
+        state[data["name"]] = {"version": data["version"], "files": digest.hexdigest()}
+    return state
+
+
+def run_in(prefix: Path, code: str) -> str:
+    proc = run_captured([prefix / "bin" / "python", "-I", "-c", code], cwd=Path("/"))
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not find_python(PYTHON):
+        pytest.skip(f"Python {PYTHON} is not installed here")
+    return tmp_path_factory.mktemp("hybrid")
+
+
+def hybrid_copy(
+    template: Path, work: Path, manager: str, numpy: str = "numpy", **answers: str
+) -> tuple[Path, Path, str]:
+    tool = manager.split("-")[1]
+    root = work / f"stand-in-{manager}-{len(list(work.iterdir()))}"
+    env = stand_in(root, tool, numpy)
+    dst = work / f"{manager}-project-{len(list(work.iterdir()))}"
+    data = {
+        "project_name": "Hybrid Demo",
+        "env_manager": manager,
+        "python_version": PYTHON,
+        "ml_framework": "none",
+        "example": "none",
+        "jupyter_kernel": "false",
+        "git_init": "false",
+        "package_index_url": pip_index_url(),
+        **answers,
+    }
+    proc = copier_copy(template, dst, env, **data)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return dst, root, proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+@posix_only("a #! script standing in for conda")
+@pytest.mark.parametrize("manager", ["conda-uv", "conda-poetry"])
+def test_hybrid_installs_into_the_conda_env_and_leaves_condas_packages(
+    template: Path, work: Path, manager: str
+) -> None:
+    tool = manager.split("-")[1]
+    # uv leaves conda's numpy alone even where uv.lock pins another one (--no-install-package);
+    # for Poetry, conda's numpy is the version the lock takes (see the refusal test below).
+    numpy = "numpy==2.2.6" if tool == "uv" else "numpy"
+    project, root, text = hybrid_copy(template, work, manager, numpy=numpy)
+    assert f"Environment ready ({manager})" in text, text
+    prefix = root / "envs" / "hybrid-demo"
+    slug = "hybrid-demo"
+    # conda's commands, exactly and in order (queries of the env list aside).
+    assert [c for c in calls(root) if c[:2] != ["env", "list"] and c != ["--version"]] == [
+        ["env", "create", "-n", slug, "-f", "environment.yml"],
+        ["list", "-n", slug, "--explicit", "--md5"],
+    ]
+    # Untouched: same versions and the same bytes in every file conda's records list.
+    before = json.loads((root / "conda-owned.json").read_text(encoding="utf-8"))
+    assert {"numpy", "pip", "conda_marker"} <= set(before)
+    assert conda_state(prefix) == before
+    assert run_in(prefix, "import numpy; print(numpy.__version__)") == before["numpy"]["version"]
+    # The project and its dependencies import from the conda prefix; no .venv anywhere.
+    out = run_in(
+        prefix, "import hybrid_demo, pandas, matplotlib, conda_marker; print(hybrid_demo.__file__)"
+    )
+    assert Path(out).is_relative_to(project / "src")
+    assert not (project / ".venv").exists()
+    assert (project / f"{tool}.lock").is_file()
+    assert (project / "conda-linux-64.lock").read_text().startswith("# This file may be used")
+    result = read_result(project)
+    assert result["status"] == "ok" and str(prefix) in result["location"]
+    assert "conda activate hybrid-demo" in result["activate"]
+    # The doctor checks both halves and finds the env healthy.
+    doctor = run_captured(
+        [sys.executable, project / "tools" / "envtool", "doctor"], project, env=stand_in_env(root)
+    )
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    assert "none replaced by a PyPI copy" in doctor.stdout
+    assert f"{tool}.lock matches pyproject.toml" in doctor.stdout
+
+
+def stand_in_env(root: Path) -> dict[str, str]:
+    env = env_without_dev_venv(root / "bin", STANDIN_ROOT=str(root))
+    for var in ("CONDA_EXE", "MAMBA_EXE", "CONDA_PREFIX", "CONDA_DEFAULT_ENV"):
+        env.pop(var, None)
+    return env
+
+
+@pytest.mark.slow
+@posix_only("a #! script standing in for conda")
+def test_poetry_refuses_to_replace_a_conda_package(template: Path, work: Path) -> None:
+    """conda's numpy is older than poetry.lock's: Poetry would put a PyPI copy over it, so the
+    set-up stops before, names the package, keeps the project and conda's numpy."""
+    project, root, text = hybrid_copy(template, work, "conda-poetry", numpy="numpy==2.2.6")
+    assert "FAILED at step 'install the project and its dependencies'" in text, text
+    assert "poetry install would replace packages conda installed: numpy (2.2.6 ->" in text
+    assert "conda install -n hybrid-demo -c conda-forge numpy" in text
+    assert (project / "pyproject.toml").is_file() and (project / "environment.yml").is_file()
+    prefix = root / "envs" / "hybrid-demo"
+    assert conda_state(prefix) == json.loads((root / "conda-owned.json").read_text())
+
+
+@posix_only("a PATH without conda")
+def test_conda_missing_keeps_the_project_and_names_the_fix(template: Path, work: Path) -> None:
+    bin_dir = work / "no-conda-bin"
+    bin_dir.mkdir()
+    env = stand_in_env(work / "nowhere")
+    env["PATH"] = str(bin_dir) + ":" + "/usr/bin:/bin"
+    dst = work / "no-conda"
+    proc = copier_copy(template, dst, env, env_manager="conda-uv", git_init="false")
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 0, text
+    assert "FAILED at step 'find the tool'" in text
+    assert "Miniforge" in text and "micromamba" in text
+    assert f"cd {dst} && python3 tools/envtool setup" in text
+    assert (dst / "environment.yml").is_file() and (dst / "uv.lock").exists() is False
+
+
+# ---------------------------------------------------------------- fast: the rules themselves
+
+
+def test_base_like_prefix_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("CONDA_ROOT", "MAMBA_ROOT_PREFIX", "CONDA_DEFAULT_ENV", "CONDA_PREFIX"):
+        monkeypatch.delenv(var, raising=False)
+    env = tmp_path / "envs" / "demo"
+    (env / "conda-meta").mkdir(parents=True)
+    (env / "conda-meta" / "history").write_text("")
+    (env / "conda-meta" / "python-3.12.0-h_0.json").write_text("{}")
+    assert conda_module.base_reason(env) is None
+    base = tmp_path / "miniforge3"
+    (base / "conda-meta").mkdir(parents=True)
+    (base / "conda-meta" / "history").write_text("")
+    (base / "conda-meta" / "conda-25.1.1-py312_0.json").write_text("{}")
+    assert "conda itself is installed" in (conda_module.base_reason(base) or "")
+    monkeypatch.setenv("CONDA_PREFIX", str(env))
+    monkeypatch.setenv("CONDA_DEFAULT_ENV", "base")
+    assert "CONDA_DEFAULT_ENV=base" in (conda_module.base_reason(env) or "")
+
+
+def test_replaced_names_the_installer(tmp_path: Path) -> None:
+    site = tmp_path / "lib" / "python3.12" / "site-packages"
+    info = site / "numpy-2.2.6.dist-info"
+    info.mkdir(parents=True)
+    (info / "RECORD").write_text("numpy/__init__.py,,\n")
+    (tmp_path / "conda-meta").mkdir()
+    rel = "lib/python3.12/site-packages/numpy-2.2.6.dist-info/RECORD"
+    (tmp_path / "conda-meta" / "numpy-2.2.6-py312_0.json").write_text(json.dumps({"files": [rel]}))
+    before = conda_module.conda_owned(tmp_path)
+    assert set(before) == {"numpy"}
+    assert conda_module.replaced(tmp_path, before) == []
+    shutil.rmtree(info)
+    new = site / "numpy-2.3.5.dist-info"
+    new.mkdir()
+    (new / "INSTALLER").write_text("uv\n")
+    assert conda_module.replaced(tmp_path, before) == [
+        "numpy 2.2.6 (conda's) was replaced by 2.3.5 (uv)"
+    ]
+
+
+@pytest.mark.parametrize("manager", ["conda-poetry", "conda-uv"])
+def test_split_is_written_once_and_each_package_has_one_owner(
+    template: Path, tmp_path: Path, manager: str
+) -> None:
+    import yaml
+
+    dst = render(
+        template,
+        tmp_path / "p",
+        env_manager=manager,
+        python_version="3.12",
+        ml_framework="pytorch",
+        accelerator="cuda",
+    )
+    env = yaml.safe_load((dst / "environment.yml").read_text())
+    assert env["channels"] == ["conda-forge", "nodefaults"]
+    tool = {"conda-poetry": "poetry>=2.1", "conda-uv": "uv>=0.8"}[manager]
+    # Everything conda installs; no pip section: the Python packages are pyproject.toml's.
+    assert env["dependencies"] == ["python=3.12", "pip", tool, "pytorch-gpu>=2.4"]
+    text = (dst / "pyproject.toml").read_text()
+    pyproject = tomllib.loads(text)
+    names = [d.split(">")[0] for d in pyproject["project"]["dependencies"]]
+    assert names == ["numpy", "pandas", "matplotlib", "scikit-learn"]  # torch is conda's
+    assert "download.pytorch.org" not in text  # no PyPI torch source either
+    config: dict[str, Any] = json.loads((dst / "tools" / "envtool.json").read_text())
+    assert config["conda_provides"] == ["python", "pip", manager.split("-")[1], "torch"]
+    owners = {d["name"]: d["owner"] for d in config["dependencies"]}
+    assert owners["torch"] == "conda" and owners["numpy"] == "python"
