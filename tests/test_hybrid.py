@@ -42,9 +42,36 @@ PYTHON = "3.12"
 STAND_IN = r'''#!{python}
 """Recording stand-in for conda: NOT conda. Logs its arguments; `env create` makes a venv with
 packages it records as conda's (conda-meta), as a conda env holds them."""
-import base64, hashlib, json, os, subprocess, sys
+import hashlib, json, os, subprocess, sys
 from pathlib import Path
 root = Path(os.environ["STANDIN_ROOT"])
+
+
+def record(prefix, names=None):
+    """Record dist-infos as conda does (conda-meta/<name>-<version>-<build>.json with their
+    files, INSTALLER "conda"), all of them or those of `names`; snapshot what is recorded."""
+    site = next(prefix.glob("lib/python*/site-packages"))
+    for info in sorted(site.glob("*.dist-info")):
+        name, version = info.name[: -len(".dist-info")].rsplit("-", 1)
+        if names is not None and name not in names:
+            continue
+        for old in (prefix / "conda-meta").glob(f"{{name}}-*-standin_0.json"):
+            old.unlink()
+        files = [line.split(",")[0] for line in (info / "RECORD").read_text().splitlines()]
+        rel = [str((site / f).resolve().relative_to(prefix.resolve())) for f in files]
+        entry = {{"name": name, "version": version, "files": rel}}
+        (prefix / "conda-meta" / f"{{name}}-{{version}}-standin_0.json").write_text(json.dumps(entry))
+        (info / "INSTALLER").write_text("conda\n")
+    snapshot = {{}}
+    for entry in (prefix / "conda-meta").glob("*.json"):
+        data = json.loads(entry.read_text())
+        digest = hashlib.sha256()
+        for f in sorted(data["files"]):
+            digest.update(f.encode() + (prefix / f).read_bytes())
+        snapshot[data["name"]] = {{"version": data["version"], "files": digest.hexdigest()}}
+    (root / "conda-owned.json").write_text(json.dumps(snapshot))
+
+
 with open(root / "calls.jsonl", "a") as log:
     log.write(json.dumps({{"args": sys.argv[1:], "cwd": os.getcwd()}}) + "\n")
 args = sys.argv[1:]
@@ -62,22 +89,15 @@ elif args[:2] == ["env", "create"]:
     subprocess.run([str(py), "-m", "pip", "install", "-q", *pkgs], check=True)
     (prefix / "conda-meta").mkdir()
     (prefix / "conda-meta" / "history").write_text("==> stand-in <==\n")
-    site = next(prefix.glob("lib/python*/site-packages"))
-    snapshot = {{}}
-    for info in sorted(site.glob("*.dist-info")):
-        name, version = info.name[: -len(".dist-info")].rsplit("-", 1)
-        files = [line.split(",")[0] for line in (info / "RECORD").read_text().splitlines()]
-        rel = [str((site / f).resolve().relative_to(prefix.resolve())) for f in files]
-        record = {{"name": name, "version": version, "files": rel}}
-        (prefix / "conda-meta" / f"{{name}}-{{version}}-standin_0.json").write_text(json.dumps(record))
-        (info / "INSTALLER").write_text("conda\n")
-        digest = hashlib.sha256()
-        for f in sorted(rel):
-            digest.update(f.encode() + (prefix / f).read_bytes())
-        snapshot[name] = {{"version": version, "files": digest.hexdigest()}}
-    (root / "conda-owned.json").write_text(json.dumps(snapshot))
+    record(prefix)
     for tool in os.environ["STANDIN_TOOLS"].split():
         (prefix / "bin" / tool).symlink_to(os.path.join(os.environ["STANDIN_DEV_BIN"], tool))
+elif args[0] == "install":
+    prefix = envs / args[args.index("-n") + 1]
+    specs = [a.replace("=", "==") for a in args[1:] if "=" in a]
+    py = prefix / "bin" / "python"
+    subprocess.run([str(py), "-m", "pip", "install", "-q", *specs], check=True)
+    record(prefix, {{s.split("=")[0] for s in specs}})
 elif args[:2] == ["env", "update"]:
     assert (envs / args[args.index("-n") + 1]).is_dir()
 elif args[0] == "list" and "--explicit" in args:
@@ -246,10 +266,23 @@ def test_poetry_refuses_to_replace_a_conda_package(template: Path, work: Path) -
     set-up stops before, names the package, keeps the project and conda's numpy."""
     project, root, text = hybrid_copy(template, work, "conda-poetry", numpy="numpy==2.2.6")
     assert "FAILED at step 'install the project and its dependencies'" in text, text
-    assert "poetry install would replace packages conda installed: numpy (2.2.6 ->" in text
-    assert "conda install -n hybrid-demo -c conda-forge numpy" in text
+    assert "poetry install would replace packages conda installed: 2.2.6 -> " in text
     assert (project / "pyproject.toml").is_file() and (project / "environment.yml").is_file()
     prefix = root / "envs" / "hybrid-demo"
+    assert conda_state(prefix) == json.loads((root / "conda-owned.json").read_text())
+    # The printed fix, as typed (conda: the stand-in, which records the new numpy as conda's),
+    # then the printed retry: Poetry now finds conda's numpy at the locked version.
+    fix = next(line for line in text.splitlines() if line.strip().startswith("fix: "))
+    command = fix.split("fix: have conda install the versions poetry.lock pins: ")[1]
+    command = command.split("   (then")[0]
+    assert command.startswith("conda install -n hybrid-demo -c conda-forge numpy=")
+    env = stand_in_env(root)
+    assert run_captured(["bash", "-c", command], project, env=env).returncode == 0
+    retry = text.splitlines()[
+        text.splitlines().index("  After fixing it, finish the setup with:") + 1
+    ]
+    proc = run_captured(["bash", "-c", retry.strip()], env=env)
+    assert proc.returncode == 0 and "Environment ready (conda-poetry)" in proc.stdout, proc.stdout
     assert conda_state(prefix) == json.loads((root / "conda-owned.json").read_text())
 
 

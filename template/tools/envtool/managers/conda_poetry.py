@@ -10,9 +10,11 @@ from ..base import HookError, query, run
 from ..checks import Report, last_line
 from .conda import CondaHybrid, canonical, conda_owned
 
-# How `poetry install --dry-run` lists what it would do: "  - Updating numpy (2.3.4 -> 2.3.5)".
+# How `poetry install --dry-run` lists what it would do: "  - Updating numpy (2.3.4 -> 2.3.5)";
+# what it leaves alone ends in ": Skipped for the following reason: Already installed".
 OPERATION = re.compile(
-    r"^\s*-\s+(Installing|Updating|Downgrading|Removing)\s+(\S+)\s+\(([^)]*)\)", re.MULTILINE
+    r"^\s*-\s+(?:Installing|Updating|Downgrading|Removing)\s+(\S+)\s+\(([^)]*)\)(?!: Skipped)",
+    re.MULTILINE,
 )
 
 
@@ -45,21 +47,24 @@ class CondaPoetryManager(CondaHybrid):
             fix=fix,
             echo=False,
         )
-        clash = [
-            f"{name} ({change})"
-            for _, name, change in OPERATION.findall(plan)
+        clash = {
+            name: change.split("->")[-1].strip()
+            for name, change in OPERATION.findall(plan)
             if canonical(name) in self.conda_before
-        ]
+        }
         if clash:
             slug = self.config.project_slug
-            names = " ".join(c.split()[0] for c in clash)
+            wanted = " ".join(f"{name}={version}" for name, version in clash.items())
             raise HookError(
-                f"poetry install would replace packages conda installed: {', '.join(clash)}",
+                "poetry install would replace packages conda installed: "
+                + ", ".join(
+                    f"{self.conda_before[canonical(n)].version} -> {v} of {n}"
+                    for n, v in clash.items()
+                ),
                 why="poetry.lock pins other versions of them than conda installed; Poetry would "
                 "put PyPI copies over conda's",
-                fix="let conda provide the versions poetry.lock pins (`conda install -n "
-                f"{slug} -c conda-forge {names}` with those versions, e.g. numpy=2.3.5), or "
-                f"pin conda's versions in pyproject.toml and run `make lock`",
+                fix=f"have conda install the versions poetry.lock pins: conda install -n {slug} "
+                f"-c conda-forge {wanted}   (then run the command below)",
             )
         run([self.py_tool, "install", "--no-interaction", "--no-ansi"], self.project, env=env,
             fix=fix)  # fmt: skip
@@ -86,7 +91,7 @@ class CondaPoetryManager(CondaHybrid):
         plan = [poetry, "install", "--dry-run", "--no-interaction", "--no-ansi"]
         code, out, err = query(plan, self.project, env=env)
         owned = conda_owned(prefix)
-        pending = [f"{n} ({c})" for _, n, c in OPERATION.findall(out) if canonical(n) not in owned]
+        pending = [f"{n} ({c})" for n, c in OPERATION.findall(out) if canonical(n) not in owned]
         if code:
             report.problem(
                 f"poetry install --dry-run failed: {last_line(out + err)}", self.fix_env()
