@@ -73,6 +73,8 @@ DEPS_STEP = {
     "uv": "uv sync --locked --no-install-project",
     "poetry": "poetry install --only main --no-root",
     "conda": "micromamba install",
+    "conda-uv": "uv sync --locked --inexact --no-install-project",
+    "conda-poetry": "poetry install --only main --no-root",
 }
 # Files that hold the dependencies, per manager: the only ones copied before that step.
 DEPS_FILES = {
@@ -80,6 +82,9 @@ DEPS_FILES = {
     "uv": set(),
     "poetry": {"pyproject.toml", "poetry.lock"},
     "conda": {"environment.yml"},
+    # conda's half, then the Python half's lock: both before the source.
+    "conda-uv": {"environment.yml", "pyproject.toml", "uv.lock"},
+    "conda-poetry": {"environment.yml", "pyproject.toml", "poetry.lock"},
 }
 
 
@@ -145,7 +150,8 @@ def test_versions_are_pinned_once_at_the_top(rendered: dict[str, Rendered], name
     args = pinned_args(r.path / "Dockerfile")
     manager = r.answers["env_manager"]
     tools = {"uv": "UV_VERSION", "poetry": "POETRY_VERSION", "conda": "MICROMAMBA_VERSION"}
-    if manager != "conda":
+    tools |= {"conda-uv": "MICROMAMBA_VERSION", "conda-poetry": "MICROMAMBA_VERSION"}
+    if not manager.startswith("conda"):
         assert args["PYTHON_VERSION"] == r.answers["python_version"]
     if manager in tools:
         assert re.fullmatch(r"\d+\.\d+\.\d+", args[tools[manager]]), args
@@ -217,7 +223,7 @@ def test_runtime_is_non_root_and_checks_the_sanity_import(
     final = r.final_stage()
     users = [x["value"] for x in final if x["instruction"] == "USER"]
     assert users and users[-1] not in {"root", "0", "0:0"}
-    if r.answers["env_manager"] == "conda":
+    if r.answers["env_manager"].startswith("conda"):
         assert users[-1] == "$MAMBA_USER"  # the micromamba image's own unprivileged user
     else:
         assert users[-1] == "1000:1000"
@@ -243,7 +249,13 @@ def test_runtime_is_non_root_and_checks_the_sanity_import(
     args = probe_step(run[0])
     assert args[args.index("python") :][:3] == ["python", "-I", "/tmp/probe.py"]
     probe_args = json.loads(args[-1])
-    assert [probe_args["package"], *probe_args["imports"]] == expected_imports(r)
+    # A hybrid's conda-owned framework build is not in pyproject.toml; the probe imports it too.
+    config = json.loads((r.path / "tools" / "envtool.json").read_text(encoding="utf-8"))
+    provided = {d["name"]: d["import"] for d in config["dependencies"] if d["owner"] == "conda"}
+    if r.answers["env_manager"] in ("conda-uv", "conda-poetry"):
+        assert probe_args["provided"] == provided
+    imports = [m for m in probe_args["imports"] if m not in probe_args.get("provided", {}).values()]
+    assert [probe_args["package"], *imports] == expected_imports(r)
     pyproject = tomllib.loads((r.path / "pyproject.toml").read_text(encoding="utf-8"))
     assert probe_args["distribution"] == pyproject["project"]["name"]
     cmd = exec_form(next(x for x in reversed(final) if x["instruction"] == "CMD"))
@@ -284,7 +296,7 @@ def test_gpu_settings_only_for_cuda(rendered: dict[str, Rendered], name: str) ->
         assert ("--gpus all" in make.stdout) == cuda
 
 
-@pytest.mark.parametrize("name", [n for n in VARIANTS if n.startswith("conda-")])
+@pytest.mark.parametrize("name", [n for n, a in VARIANTS.items() if a["env_manager"] == "conda"])
 def test_conda_step_keeps_a_valid_environment_file(
     rendered: dict[str, Rendered], name: str, tmp_path: Path
 ) -> None:
@@ -341,7 +353,8 @@ PYTHON = docker_support.DEBIAN_PYTHON
 # the package index as a build argument, and the rebuild check). Per manager the rebuild variant
 # comes first, so its first build starts with cold caches.
 BUILT: dict[str, dict[str, Any]] = {}
-for _manager in (m for m in MANAGERS if m != "conda"):  # no conda image can be made here
+# No conda image can be made here (conda, conda-poetry, conda-uv: micromamba's image).
+for _manager in (m for m in MANAGERS if not m.startswith("conda")):
     BUILT[f"{_manager}-sklearn"] = {
         "env_manager": _manager,
         "ml_framework": "sklearn",
@@ -359,6 +372,10 @@ UNBUILDABLE = {
     "conda-sklearn-cpu": "conda variant: its base image mambaorg/micromamba cannot be pulled (no "
     "registry reachable) and no conda/mamba/micromamba can be installed here to make a stand-in",
     "conda-pytorch-cuda": "conda CUDA variant: no image registry and no conda here",
+    "conda-uv-sklearn-cpu": "conda + uv variant: its base image mambaorg/micromamba cannot be "
+    "pulled and no micromamba can be installed here to make one",
+    "conda-poetry-tensorflow-cpu": "conda + Poetry variant: its base image mambaorg/micromamba "
+    "cannot be pulled and no micromamba can be installed here to make one",
     "venv-pytorch-cuda": "CUDA variant: the PyTorch CUDA wheel index (download.pytorch.org) is not "
     "reachable from here",
     "uv-pytorch-cuda": "CUDA variant: the PyTorch CUDA wheel index (download.pytorch.org) is not "

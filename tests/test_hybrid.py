@@ -371,3 +371,35 @@ def test_split_is_written_once_and_each_package_has_one_owner(
     assert config["conda_provides"] == ["python", "pip", manager.split("-")[1], "torch"]
     owners = {d["name"]: d["owner"] for d in config["dependencies"]}
     assert owners["torch"] == "conda" and owners["numpy"] == "python"
+
+
+@posix_only("a venv's bin/python")
+def test_image_guard_fails_when_a_conda_package_is_replaced(tmp_path: Path) -> None:
+    """The Dockerfile's guard (python -m envtool.managers.conda guard <install>): an install
+    that rewrites a package conda's records list fails the step, naming it."""
+    prefix = tmp_path / "env"
+    run_captured([sys.executable, "-m", "venv", prefix]).check_returncode()
+    wheel = marker_wheel(tmp_path)
+    python = prefix / "bin" / "python"
+    run_captured([python, "-m", "pip", "install", "-q", wheel]).check_returncode()
+    site = next(prefix.glob("lib/python*/site-packages"))
+    info = site / "conda_marker-1.0.dist-info"
+    files = [
+        f"{site.relative_to(prefix)}/{line.split(',')[0]}"
+        for line in (info / "RECORD").read_text().splitlines()
+    ]
+    (prefix / "conda-meta").mkdir()
+    record = {"name": "conda_marker", "version": "1.0", "files": files}
+    (prefix / "conda-meta" / "conda_marker-1.0-0.json").write_text(json.dumps(record))
+    tools = Path(conda_module.__file__).parents[2]
+    env = {"PYTHONPATH": str(tools), "PATH": f"{prefix / 'bin'}:/usr/bin:/bin"}
+    guard = [python, "-m", "envtool.managers.conda", "guard"]
+    harmless = run_captured([*guard, python, "-c", "print('nothing installed')"], env=env)
+    assert harmless.returncode == 0, harmless.stdout + harmless.stderr
+    assert "guard: 1 conda packages" in harmless.stdout
+    reinstall = [python, "-m", "pip", "install", "-q", "--force-reinstall", wheel]
+    # conda's copy differs from the wheel's (as conda's own RECORDs do): a reinstall shows.
+    (info / "RECORD").write_text((info / "RECORD").read_text() + "# conda's copy\n")
+    proc = run_captured([*guard, *reinstall], env=env)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "guard: conda_marker 1.0 (conda's) was replaced by 1.0 (pip)" in proc.stdout

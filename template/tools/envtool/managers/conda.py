@@ -8,6 +8,7 @@ import os
 import platform
 import re
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -498,4 +499,30 @@ def conda_owned_names(manager: CondaHybrid) -> set[str]:
     return set(conda_owned(prefix)) if prefix else set()
 
 
+def guard(command: list[str]) -> int:
+    """`python -m envtool.managers.conda guard <uv or poetry command>` (the image build): run the
+    Python half's install in this interpreter's environment, the same way the set-up does (uv:
+    --no-install-package for each of conda's packages), and fail if one of them was replaced."""
+    prefix = Path(sys.prefix)
+    before = conda_owned(prefix)
+    env = dict(os.environ)
+    if Path(command[0]).name.startswith("uv"):
+        env["UV_PROJECT_ENVIRONMENT"] = str(prefix)
+        command = [
+            *command,
+            *(a for name in sorted(before) for a in ("--no-install-package", name)),
+        ]
+    else:
+        env["POETRY_VIRTUALENVS_CREATE"] = "false"
+    say(f"guard: {len(before)} conda packages in {prefix}; running {' '.join(command)}")
+    code = subprocess.run(command, env=env, check=False).returncode
+    problems = replaced(prefix, before)
+    for problem in problems:
+        say(f"guard: {problem}")
+    return code or (1 if problems else 0)
+
+
 MANAGER = CondaManager
+
+if __name__ == "__main__" and sys.argv[1:2] == ["guard"]:
+    sys.exit(guard(sys.argv[2:]))
