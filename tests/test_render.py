@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,7 +90,7 @@ def test_matrix_covers_every_pair() -> None:
     covered = set().union(*(set(_pairs(r)) for r in MATRIX))
     missing = set(_all_pairs(MATRIX)) - covered
     assert not missing, f"pairs never rendered: {sorted(missing)[:10]}"
-    assert len(MATRIX) == 4 * 6 * 2 * 2
+    assert len(MATRIX) == len(MANAGERS) * 6 * 2 * 2  # every manager of copier.yml, hybrids too
 
 
 def expected_files(a: dict[str, Any], pkg: str) -> set[str]:
@@ -114,6 +115,8 @@ def expected_files(a: dict[str, Any], pkg: str) -> set[str]:
         "conda": {"environment.yml"},
         "poetry": {"poetry.toml"},
         "uv": set(),
+        "conda-poetry": {"environment.yml", "poetry.toml"},
+        "conda-uv": {"environment.yml"},
     }[a["env_manager"]]
     ci = a.get("ci", "github")
     files |= {"github": {".github/workflows/ci.yml"}, "gitlab": {".gitlab-ci.yml"}, "none": set()}[
@@ -167,8 +170,10 @@ def test_render_combination(template: Path, tmp_path: Path, answers: dict[str, A
     reqs = pyproject["project"]["dependencies"]
     names = {re.split(r"[\[<>=!~]", r)[0] for r in reqs}
     fw_pkg = {"pytorch": "torch", "tensorflow": "tensorflow", "sklearn": "scikit-learn"}
+    # A hybrid's CUDA framework build is conda's (environment.yml), never pyproject.toml's too.
+    conda_fw = answers["env_manager"].startswith("conda-") and answers["accelerator"] == "cuda"
     if answers["ml_framework"] in fw_pkg:
-        assert fw_pkg[answers["ml_framework"]] in names
+        assert (fw_pkg[answers["ml_framework"]] in names) != conda_fw
     if answers["extra_dependencies"]:
         assert {"seaborn", "tqdm", "pyyaml"} <= names
     assert pyproject["project"]["requires-python"] == f">={answers['python_version']}"
@@ -207,6 +212,8 @@ def check_manager_files(
         assert "numpy>=1.26" in deps and "numpy>=1.26" not in pip_section
         if a["extra_dependencies"]:
             assert "seaborn" in pip_section
+    elif manager in ("conda-poetry", "conda-uv"):
+        check_hybrid_files(dst, a, pyproject, reqs)
     elif manager == "poetry":
         poetry = pyproject["tool"]["poetry"]
         assert poetry["packages"] == [{"include": "digit_lab", "from": "src"}]
@@ -232,3 +239,30 @@ def check_manager_files(
             assert torch_index in tidx["url"]
             assert uv["sources"]["torch"][0]["index"] == tidx["name"]
         assert pyproject["dependency-groups"]["dev"]
+
+
+def check_hybrid_files(
+    dst: Path, a: dict[str, Any], pyproject: dict[str, Any], reqs: list[str]
+) -> None:
+    """conda's half (environment.yml) and the Python half (pyproject.toml): one owner each."""
+    manager, fw = a["env_manager"], a["ml_framework"]
+    env = yaml.safe_load((dst / "environment.yml").read_text())
+    assert env["name"] == "digit-lab" and env["channels"] == ["conda-forge", "nodefaults"]
+    tool = {"conda-poetry": "poetry>=2.1", "conda-uv": "uv>=0.8"}[manager]
+    cuda = {"pytorch": ["pytorch-gpu>=2.4"], "tensorflow": ["tensorflow-gpu>=2.16"]}
+    conda_fw = cuda.get(fw, []) if a["accelerator"] == "cuda" else []
+    assert env["dependencies"] == [f"python={a['python_version']}", "pip", tool, *conda_fw]
+    names = {re.split(r"[\[<>=!~]", r)[0] for r in reqs}
+    conda_owned = {"pip", "poetry", "uv"} | ({"torch", "tensorflow"} if conda_fw else set())
+    assert "numpy" in names and not names & conda_owned
+    config = json.loads((dst / "tools" / "envtool.json").read_text())
+    assert config["conda_provides"] == ["python", "pip", tool.split(">")[0]] + (
+        [{"pytorch": "torch", "tensorflow": "tensorflow"}[fw]] if conda_fw else []
+    )
+    if manager == "conda-poetry":
+        assert pyproject["tool"]["poetry"]["packages"] == [{"include": "digit_lab", "from": "src"}]
+        # Poetry installs into the conda env, never a virtualenv of its own.
+        assert tomllib.loads((dst / "poetry.toml").read_text())["virtualenvs"] == {"create": False}
+    else:
+        assert pyproject["dependency-groups"]["dev"]
+        assert not (dst / "poetry.toml").exists()
