@@ -51,7 +51,11 @@ INSTALL_FROM_LOCK = {
     "poetry": ["poetry check --lock", "poetry install"],
     "venv": ["pip install -r requirements.lock", "pip install -r requirements-dev.txt"],
     "conda": [],  # GitHub: setup-micromamba's environment-file; GitLab: micromamba create
+    # The project's own set-up: conda creates the env, then Poetry/uv install into it, guarded.
+    "conda-poetry": ["tools/envtool setup --no-input"],
+    "conda-uv": ["tools/envtool setup --no-input"],
 }
+HYBRIDS = ("conda-poetry", "conda-uv")
 
 
 # The template repository's own CI (.github/workflows at the root, not in template/).
@@ -97,7 +101,7 @@ def projects(template: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
 def github_workflows(projects: dict[str, Path]) -> list[Path]:
     """Every GitHub workflow we ship: each generated project's, then the template's own."""
     generated = [p / ".github/workflows/ci.yml" for n, p in projects.items() if "-github" in n]
-    assert len(generated) == 7 and OWN_WORKFLOWS
+    assert len(generated) == len(MANAGERS) + 3 and OWN_WORKFLOWS
     return generated + OWN_WORKFLOWS
 
 
@@ -148,7 +152,7 @@ def test_github_workflows_pass_actionlint(projects: dict[str, Path], tmp_path: P
 
 def test_gitlab_ci_validates_against_schema(projects: dict[str, Path]) -> None:
     files = [p / ".gitlab-ci.yml" for n, p in projects.items() if "-gitlab" in n]
-    assert len(files) == 6
+    assert len(files) == len(MANAGERS) + 2
     out = check_jsonschema("vendor.gitlab-ci", files, "--data-transform", "gitlab-ci")
     assert out.returncode == 0, out.stdout + out.stderr
 
@@ -192,6 +196,8 @@ def test_github_workflow_installs_from_lock_then_lints_and_tests(
         "poetry": "actions/setup-python@",
         "venv": "actions/setup-python@",
         "conda": "mamba-org/setup-micromamba@",
+        "conda-poetry": "conda-incubator/setup-miniconda@",
+        "conda-uv": "conda-incubator/setup-miniconda@",
     }[manager]
     setup_step = next(s for s in test["steps"] if setup in s.get("uses", ""))
     # The cache each manager's docs recommend.
@@ -200,9 +206,21 @@ def test_github_workflow_installs_from_lock_then_lints_and_tests(
         "poetry": ("cache", "poetry"),
         "venv": ("cache", "pip"),
         "conda": ("cache-environment", True),
+        "conda-poetry": ("conda-remove-defaults", "true"),  # conda-forge only
+        "conda-uv": ("conda-remove-defaults", "true"),
     }[manager]
     assert setup_step["with"][cache[0]] == cache[1]
-    if manager == "conda":
+    if manager in HYBRIDS:
+        # The same Miniforge action, commit and version as the template's own CI.
+        own = (ROOT / ".github" / "workflows" / "tests.yml").read_text(encoding="utf-8")
+        assert setup_step["uses"] in own
+        assert setup_step["with"]["channels"] == "conda-forge"
+        assert f"miniforge-version: {setup_step['with']['miniforge-version']}" in own
+        assert test["defaults"]["run"]["shell"] == "bash -el {0}"  # where `conda` works
+        install_step = next(s for s in test["steps"] if "tools/envtool setup" in s.get("run", ""))
+        if manager == "conda-uv":
+            assert install_step["env"] == {"UV_LOCKED": "1"}  # uv.lock is checked, not rewritten
+    elif manager == "conda":
         assert setup_step["with"]["environment-file"] == "environment.yml"
         assert test["defaults"]["run"]["shell"] == "bash -el {0}"  # activates the env
     else:
@@ -331,6 +349,8 @@ def test_gitlab_ci_installs_from_lock_then_lints_and_tests(
         "poetry": r"python:3\.12-slim-\w+",
         "venv": r"python:3\.12-slim-\w+",
         "conda": r"mambaorg/micromamba:\d+\.\d+\.\d+",
+        "conda-poetry": r"condaforge/miniforge3:\d+\.\d+\.\d+-\d+",
+        "conda-uv": r"condaforge/miniforge3:\d+\.\d+\.\d+-\d+",
     }[manager]
     assert re.fullmatch(expected, image), image
     if manager == "poetry":
@@ -408,6 +428,8 @@ def test_precommit_hooks_per_manager(projects: dict[str, Path], manager: str) ->
             "poetry": {"poetry-lock", "poetry-check"},
             "venv": set(),
             "conda": set(),
+            "conda-poetry": {"poetry-lock", "poetry-check"},
+            "conda-uv": {"uv-lock"},
         }[manager]
     )
     if manager == "uv":
