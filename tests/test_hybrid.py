@@ -250,6 +250,32 @@ def test_hybrid_installs_into_the_conda_env_and_leaves_condas_packages(
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
     assert "none replaced by a PyPI copy" in doctor.stdout
     assert f"{tool}.lock matches pyproject.toml" in doctor.stdout
+    assert "conda's packages match conda-linux-64.lock" in doctor.stdout
+
+    # `make lock`: both locks, one writer each: conda re-solves environment.yml and writes its
+    # explicit lock, then the tool writes its own.
+    n = len(calls(root))
+    (project / f"{tool}.lock").unlink()
+    lock = run_captured(
+        [sys.executable, project / "tools" / "envtool", "lock"], project, env=stand_in_env(root)
+    )
+    assert lock.returncode == 0, lock.stdout + lock.stderr
+    assert [c for c in calls(root)[n:] if c[:2] != ["env", "list"] and c != ["--version"]] == [
+        ["env", "update", "-n", slug, "-f", "environment.yml", "--prune"],
+        ["list", "-n", slug, "--explicit", "--md5"],
+    ]
+    assert (project / f"{tool}.lock").is_file()
+    assert f"{tool} wrote {tool}.lock" in lock.stdout
+
+    # A PyPI copy over one of conda's packages: the doctor names it and the fix.
+    pip = [prefix / "bin" / "python", "-m", "pip", "install", "-q", "--force-reinstall"]
+    run_captured([*pip, next(root.glob("conda_marker-*.whl"))]).check_returncode()
+    doctor = run_captured(
+        [sys.executable, project / "tools" / "envtool", "doctor"], project, env=stand_in_env(root)
+    )
+    assert doctor.returncode == 1
+    assert "another installer rewrote: conda_marker 1.0" in doctor.stdout
+    assert "fix: conda install -n hybrid-demo --force-reinstall conda_marker" in doctor.stdout
 
 
 def stand_in_env(root: Path) -> dict[str, str]:
@@ -403,3 +429,47 @@ def test_image_guard_fails_when_a_conda_package_is_replaced(tmp_path: Path) -> N
     proc = run_captured([*guard, *reinstall], env=env)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "guard: conda_marker 1.0 (conda's) was replaced by 1.0 (pip)" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("answers", "message"),
+    [
+        (
+            {"env_manager": "conda-uv", "ml_framework": "pytorch", "accelerator": "cuda",
+             "extra_dependencies": "tqdm torch>=2.5"},
+            "conda provides torch in this project",
+        ),
+        ({"env_manager": "conda-poetry", "extra_dependencies": "poetry"}, "conda provides poetry"),
+        ({"env_manager": "conda-uv", "project_slug": "base"}, '"base" is conda\'s own environment'),
+    ],
+)  # fmt: skip
+def test_copier_refuses_a_package_on_both_sides(
+    template: Path, tmp_path: Path, answers: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        render(template, tmp_path / "p", **answers)
+    assert not (tmp_path / "p").exists()
+
+
+def test_cpu_hybrid_takes_the_framework_from_the_index(template: Path, tmp_path: Path) -> None:
+    dst = render(template, tmp_path / "p", env_manager="conda-uv", ml_framework="pytorch",
+                 extra_dependencies="tqdm")  # fmt: skip
+    reqs = tomllib.loads((dst / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert "torch>=2.4" in reqs and "tqdm" in reqs
+
+
+@posix_only("a #! script standing in for conda")
+def test_setup_refuses_a_conda_package_added_to_pyproject(template: Path, tmp_path: Path) -> None:
+    """pyproject.toml edited by hand to ask uv for torch, which conda provides (CUDA build):
+    the set-up stops before creating anything, names it and keeps the project."""
+    dst = render(template, tmp_path / "p", env_manager="conda-uv", ml_framework="pytorch",
+                 accelerator="cuda")  # fmt: skip
+    pyproject = dst / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('"numpy>=1.26",', '"numpy>=1.26", "torch",'))
+    root = tmp_path / "stand-in"
+    env = stand_in(root, "uv", "numpy")
+    proc = run_captured([sys.executable, dst / "tools" / "envtool", "setup"], dst, env=env)
+    assert proc.returncode == 1
+    assert "FAILED at step 'find the tool': pyproject.toml asks uv for torch" in proc.stdout
+    assert "remove torch from pyproject.toml's dependencies" in proc.stdout
+    assert calls(root) == [["--version"]]  # nothing created
