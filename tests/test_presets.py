@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from tests.conftest import (
     ROOT,
     copier_run,
     env_without_dev_venv,
+    pip_index_url,
     project_tests_pass,
     read_result,
     tomllib,
@@ -40,8 +42,9 @@ def choice_values(question: dict[str, Any]) -> list[Any] | None:
     return list(choices.values()) if isinstance(choices, dict) else list(choices)
 
 
-def test_both_presets_exist() -> None:
-    assert {p.name for p in PRESETS} >= {"mnist-course.yml", "team-default.yml"}
+def test_presets_exist() -> None:
+    names = {p.name for p in PRESETS}
+    assert names >= {"mnist-course.yml", "team-default.yml", "numbers-env-conda-poetry.yml"}
 
 
 @pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.stem)
@@ -91,6 +94,21 @@ def test_course_preset_project(rendered: dict[str, Path]) -> None:
     assert (project / "src" / "numbers_env" / "__init__.py").is_file()
     assert (project / "src" / "numbers_env" / "train.py").is_file()  # the MNIST starter
     assert not (project / "Dockerfile").exists() and not (project / ".github").exists()
+
+
+def test_conda_poetry_preset_is_the_exercise_as_written(rendered: dict[str, Path]) -> None:
+    """conda env numbers-env with Python and Poetry; Poetry's side: the exercise's packages."""
+    project = rendered["numbers-env-conda-poetry"]
+    env = yaml.safe_load((project / "environment.yml").read_text(encoding="utf-8"))
+    assert env["name"] == "numbers-env"
+    assert env["channels"] == ["conda-forge", "nodefaults"]
+    assert env["dependencies"] == ["python=3.12", "pip", "poetry>=2.1"]
+    names = {d.split(">")[0].split("=")[0] for d in dependencies(project)}
+    assert names == {"numpy", "pandas", "matplotlib", "seaborn", "scikit-learn", "tensorflow"}
+    poetry_toml = tomllib.loads((project / "poetry.toml").read_text(encoding="utf-8"))
+    assert poetry_toml["virtualenvs"] == {"create": False}  # into numbers-env, no .venv
+    assert (project / "src" / "numbers_env" / "train.py").is_file()
+    assert "conda activate numbers-env" in (project / "README.md").read_text(encoding="utf-8")
 
 
 def test_team_preset_project(rendered: dict[str, Path]) -> None:
@@ -151,3 +169,40 @@ def test_course_preset_creates_a_working_env(template: Path, tmp_path: Path) -> 
         check=False,
     )
     assert seaborn.returncode == 0, seaborn.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="a #! script stands in for conda: POSIX only")
+def test_conda_poetry_preset_creates_a_working_env(template: Path, tmp_path: Path) -> None:
+    """The conda + Poetry preset end to end, with a recording stand-in for conda (none can be
+    installed here) and the real Poetry installing into its environment. Overrides: TensorFlow
+    becomes scikit-learn (its wheels are GBs), and Poetry's primary source is the simple index
+    this machine serves (design.md); the rest is the preset's, kernel and git included."""
+    from tests.test_hybrid import conda_state, stand_in
+
+    root = tmp_path / "conda"
+    env = stand_in(root, "poetry", "numpy")
+    env["JUPYTER_DATA_DIR"] = str(tmp_path / "jupyter")
+    dst = tmp_path / "numbers-env"
+    proc = copier_run(
+        "copy", "--trust", "--defaults",
+        "--data-file", str(ROOT / "presets" / "numbers-env-conda-poetry.yml"),
+        "--data", "ml_framework=sklearn", "--data", f"package_index_url={pip_index_url()}",
+        str(template), str(dst),
+        env=env,
+    )  # fmt: skip
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "Environment ready (conda-poetry)" in output, output[-4000:]
+    prefix = root / "envs" / "numbers-env"
+    assert conda_state(prefix) == json.loads((root / "conda-owned.json").read_text())
+    assert not (dst / ".venv").exists() and (dst / "poetry.lock").is_file()
+    kernel = json.loads(next((tmp_path / "jupyter").rglob("kernel.json")).read_text())
+    assert kernel["argv"][0] == str(prefix / "bin" / "python")
+    python = prefix / "bin" / "python"
+    tests = subprocess.run(
+        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=dst, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert tests.returncode == 0 and " passed" in tests.stdout, tests.stdout[-3000:]
+    seaborn = subprocess.run([str(python), "-I", "-c", "import seaborn, numbers_env"], check=False)
+    assert seaborn.returncode == 0
