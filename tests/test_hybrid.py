@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import shutil
 import sys
 import zipfile
@@ -473,3 +474,39 @@ def test_setup_refuses_a_conda_package_added_to_pyproject(template: Path, tmp_pa
     assert "FAILED at step 'find the tool': pyproject.toml asks uv for torch" in proc.stdout
     assert "remove torch from pyproject.toml's dependencies" in proc.stdout
     assert calls(root) == [["--version"]]  # nothing created
+
+
+# ---------------------------------------------------------------- real conda (the template's CI)
+REAL_CONDA = any(shutil.which(t) for t in ("mamba", "micromamba", "conda"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not REAL_CONDA,
+    reason="no conda, mamba or micromamba on PATH (none is installable on this machine); runs in "
+    ".github/workflows/tests.yml, which installs Miniforge",
+)
+@pytest.mark.parametrize("manager", ["conda-poetry", "conda-uv"])
+def test_hybrid_with_real_conda(template: Path, tmp_path: Path, manager: str) -> None:
+    """copier copy with real conda, then real Poetry/uv into its env; the doctor checks both."""
+    slug = f"hybrid-real-{manager.split('-')[1]}-{os.getpid()}"
+    dst = tmp_path / slug
+    env = env_without_dev_venv(None)
+    try:
+        proc = copier_copy(
+            template, dst, env, project_name=slug, env_manager=manager, python_version=PYTHON,
+            ml_framework="none", example="none", jupyter_kernel="false", git_init="false",
+            package_index_url=pip_index_url(),
+        )  # fmt: skip
+        text = proc.stdout + proc.stderr
+        assert proc.returncode == 0 and f"Environment ready ({manager})" in text, text
+        assert not (dst / ".venv").exists()
+        assert (dst / f"{manager.split('-')[1]}.lock").is_file()
+        assert list(dst.glob("conda-*.lock")), "no explicit conda lock"
+        doctor = run_captured([sys.executable, dst / "tools" / "envtool", "doctor"], dst, env=env)
+        assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+        assert "none replaced by a PyPI copy" in doctor.stdout
+    finally:
+        conda = shutil.which("conda") or shutil.which("mamba") or shutil.which("micromamba")
+        assert conda
+        run_captured([conda, "env", "remove", "-n", slug, "--yes"], env=env)

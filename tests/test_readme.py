@@ -96,13 +96,15 @@ def test_readme_generate_command_as_written(tmp_path: Path) -> None:
     assert status.stdout == ""
 
 
-# One combination per manager; conda cannot be installed here, so its project is installed with
-# pip into a throwaway venv from the same pyproject.toml (the dependencies are identical).
+# One combination per manager; conda cannot be installed here, so its project (and a hybrid's)
+# is installed with pip into a throwaway venv from the same pyproject.toml.
 PER_MANAGER = [
     {"env_manager": "venv", "ml_framework": "sklearn", "example": "mnist"},
     {"env_manager": "uv", "ml_framework": "none", "example": "none"},
     {"env_manager": "poetry", "ml_framework": "sklearn", "example": "none"},
     {"env_manager": "conda", "ml_framework": "none", "example": "mnist"},
+    {"env_manager": "conda-poetry", "ml_framework": "sklearn", "example": "mnist"},
+    {"env_manager": "conda-uv", "ml_framework": "none", "example": "none"},
 ]
 
 

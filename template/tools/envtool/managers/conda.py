@@ -329,24 +329,30 @@ class CondaHybrid(CondaManager):
         return name
 
     # ---- the Python half
+    def bin_dirs(self, prefix: Path) -> list[Path]:
+        """Where a conda env keeps programs (as `conda activate` puts them on PATH)."""
+        if WINDOWS:
+            return [prefix, prefix / "Library" / "bin", prefix / "Scripts"]
+        return [prefix / "bin"]
+
     def tool_in_env(self, prefix: Path) -> str:
         """The env's own Poetry/uv, which environment.yml has conda install."""
-        folder = prefix / ("Scripts" if WINDOWS else "bin")
-        exe = folder / (f"{self.python_tool}.exe" if WINDOWS else self.python_tool)
-        if not exe.exists():
+        name = f"{self.python_tool}.exe" if WINDOWS else self.python_tool
+        found = [d / name for d in self.bin_dirs(prefix) if (d / name).exists()]
+        if not found:
             slug = self.config.project_slug
             raise HookError(
                 f"{self.python_tool} is not installed in the conda environment {slug}",
-                why=f"looked for {exe}; environment.yml lists it, so conda installs it there",
+                why=f"looked in {', '.join(map(str, self.bin_dirs(prefix)))}; environment.yml "
+                "lists it, so conda installs it there",
                 fix=f"put `- {self.python_tool}` back under dependencies in environment.yml, or "
                 f"install it now: conda install -n {slug} -c conda-forge {self.python_tool}",
             )
-        return str(exe)
+        return str(found[0])
 
     def python_env(self, prefix: Path) -> dict[str, str]:
         """What `conda activate` sets for the tool: the env first on PATH, CONDA_PREFIX."""
-        folder = prefix / ("Scripts" if WINDOWS else "bin")
-        path = os.pathsep.join([str(folder), os.environ.get("PATH", "")])
+        path = os.pathsep.join([*map(str, self.bin_dirs(prefix)), os.environ.get("PATH", "")])
         return clean_env(
             {
                 "PATH": path,
