@@ -44,8 +44,8 @@ CCDS_VERSION = "2.3.0"
 STACK = ["numpy", "pandas", "scikit-learn", "matplotlib"]
 STACK_IMPORT = "import numpy, pandas, sklearn, matplotlib"
 PY = "3.11"  # the Python of Debian bookworm's python3: the only slim base image we can build
-# copier.yml's managers, but conda: none can be installed here.
-MANAGERS = tuple(m for m in manager_choices() if m != "conda")
+# copier.yml's managers, but conda and its hybrids (conda-poetry, conda-uv): no conda here.
+MANAGERS = tuple(m for m in manager_choices() if not m.startswith("conda"))
 CCDS_MANAGER = {"uv": "uv", "poetry": "poetry", "venv": "virtualenv"}
 CCDS_DEP_FILE = {"uv": "pyproject.toml", "poetry": "pyproject.toml", "venv": "requirements.txt"}
 # Both sides with the same stack, pytest and ruff, and no extras (no git, CI, notebooks, docs).

@@ -122,7 +122,7 @@ def test_hostile_text_round_trips(template: Path, tmp_path: Path, manager: str) 
     init = (dst / "src/hostile_name_1/__init__.py").read_text(encoding="utf-8")
     assert ast.get_docstring(ast.parse(init), clean=False) == HOSTILE_DESCRIPTION
 
-    if manager == "conda":
+    if manager.startswith("conda"):  # conda and its hybrids
         text = (dst / "environment.yml").read_text(encoding="utf-8")
         yaml.safe_load(text)
         assert text.splitlines()[0] == f"# Hostile {{{{ name }}}} #1 ✓: {HOSTILE_DESCRIPTION}"
