@@ -16,6 +16,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import zipfile
@@ -91,8 +92,17 @@ elif args[:2] == ["env", "create"]:
     (prefix / "conda-meta").mkdir()
     (prefix / "conda-meta" / "history").write_text("==> stand-in <==\n")
     record(prefix)
+    if (root / "make-it-base-like").exists():  # once: conda itself in it, as only base has
+        (root / "make-it-base-like").unlink()
+        (prefix / "conda-meta" / "conda-25.1.1-py312_0.json").write_text('{{"files": []}}')
     for tool in os.environ["STANDIN_TOOLS"].split():
         (prefix / "bin" / tool).symlink_to(os.path.join(os.environ["STANDIN_DEV_BIN"], tool))
+elif args[:2] == ["env", "remove"]:
+    import shutil
+    shutil.rmtree(envs / args[args.index("-n") + 1])
+elif args[0] == "install" and args[-1] in ("poetry", "uv"):  # the tool: the test venv's
+    prefix = envs / args[args.index("-n") + 1]
+    (prefix / "bin" / args[-1]).symlink_to(os.path.join(os.environ["STANDIN_DEV_BIN"], args[-1]))
 elif args[0] == "install":
     prefix = envs / args[args.index("-n") + 1]
     specs = [a.replace("=", "==") for a in args[1:] if "=" in a]
@@ -152,7 +162,11 @@ def stand_in(root: Path, tool: str, numpy: str) -> dict[str, str]:
     )
     for var in ("CONDA_EXE", "MAMBA_EXE", "CONDA_PREFIX", "CONDA_DEFAULT_ENV"):
         env.pop(var, None)
+    STAND_IN_ENVS[root] = env
     return env
+
+
+STAND_IN_ENVS: dict[Path, dict[str, str]] = {}
 
 
 def calls(root: Path) -> list[list[str]]:
@@ -280,6 +294,10 @@ def test_hybrid_installs_into_the_conda_env_and_leaves_condas_packages(
 
 
 def stand_in_env(root: Path) -> dict[str, str]:
+    """The environment a stand-in was made with (a later command, a retry), or one with the
+    stand-in on PATH alone."""
+    if root in STAND_IN_ENVS:
+        return dict(STAND_IN_ENVS[root])
     env = env_without_dev_venv(root / "bin", STANDIN_ROOT=str(root))
     for var in ("CONDA_EXE", "MAMBA_EXE", "CONDA_PREFIX", "CONDA_DEFAULT_ENV"):
         env.pop(var, None)
@@ -311,6 +329,56 @@ def test_poetry_refuses_to_replace_a_conda_package(template: Path, work: Path) -
     proc = run_captured(["bash", "-c", retry.strip()], env=env)
     assert proc.returncode == 0 and "Environment ready (conda-poetry)" in proc.stdout, proc.stdout
     assert conda_state(prefix) == json.loads((root / "conda-owned.json").read_text())
+
+
+def fix_and_retry(text: str, env: dict[str, str], cwd: Path) -> str:
+    """Run the printed fix's command as typed, then the printed retry; the retry's output."""
+    fix = next(line for line in text.splitlines() if line.strip().startswith("fix: "))
+    command = re.search(r"\((conda env remove -n \S+)\)|now: (conda install .+)$", fix)
+    assert command, fix
+    typed = command.group(1) or command.group(2)
+    assert run_captured(["bash", "-c", typed], cwd, env=env).returncode == 0, typed
+    lines = text.splitlines()
+    retry = lines[lines.index("  After fixing it, finish the setup with:") + 1].strip()
+    proc = run_captured(["bash", "-c", retry], env=env)
+    return proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+@posix_only("a #! script standing in for conda")
+def test_base_like_env_is_refused_then_the_fix_works(template: Path, work: Path) -> None:
+    """The env the set-up would install into has conda itself in it (base, or a copy): it stops
+    before uv runs, keeps the project, and its fix (remove that env, retry) works."""
+    root = work / "stand-in-base-like"
+    env = stand_in(root, "uv", "numpy")
+    (root / "make-it-base-like").touch()
+    dst = work / "base-like"
+    proc = copier_copy(template, dst, env, env_manager="conda-uv", python_version=PYTHON,
+                       ml_framework="none", example="none", jupyter_kernel="false",
+                       git_init="false")  # fmt: skip
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 0, text
+    assert "FAILED at step 'install the project and its dependencies': refusing to install" in text
+    assert "conda itself is installed in it" in text
+    assert not (dst / "uv.lock").exists() and (dst / "environment.yml").is_file()
+    again = fix_and_retry(text, stand_in_env(root), dst)
+    assert "Environment ready (conda-uv)" in again, again
+
+
+@pytest.mark.slow
+@posix_only("a #! script standing in for conda")
+def test_tool_missing_from_the_env_then_the_fix_works(template: Path, work: Path) -> None:
+    root = work / "stand-in-no-tool"
+    env = stand_in(root, "", "numpy")  # the env gets no uv
+    dst = work / "no-tool"
+    proc = copier_copy(template, dst, env, env_manager="conda-uv", python_version=PYTHON,
+                       ml_framework="none", example="none", jupyter_kernel="false",
+                       git_init="false")  # fmt: skip
+    text = proc.stdout + proc.stderr
+    assert "uv is not installed in the conda environment my-ml-project" in text, text
+    assert "conda install -n my-ml-project -c conda-forge uv" in text
+    again = fix_and_retry(text, stand_in_env(root), dst)
+    assert "Environment ready (conda-uv)" in again, again
 
 
 @posix_only("a PATH without conda")

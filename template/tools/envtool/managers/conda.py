@@ -300,13 +300,14 @@ class CondaHybrid(CondaManager):
             )
         reason = base_reason(prefix)
         if reason:
+            slug = self.config.project_slug
             raise HookError(
                 f"refusing to install into {prefix}: {reason}",
-                why="the base environment holds conda itself; packages installed there by "
-                f"{self.python_tool} can break conda",
-                fix=f"keep the project's own environment (named {self.config.project_slug}): "
-                "`conda deactivate` until no environment is active, and check that no "
-                f"`envs_dirs` entry makes {self.config.project_slug} resolve to the base prefix",
+                why="that is conda's base environment (or a copy of it, with conda inside); "
+                f"{self.python_tool} installing there can break conda itself",
+                fix=f"give the project an environment of its own: `conda deactivate` until no "
+                f"environment is active; if {slug} is a copy of base, remove it (conda env "
+                f"remove -n {slug}) so that the command below creates a clean one",
             )
         return prefix
 
@@ -402,6 +403,9 @@ class CondaHybrid(CondaManager):
 
     def install(self) -> str:
         prefix = self.env_prefix()
+        if os.environ.get("CONDA_DEFAULT_ENV") == "base":
+            say(f"    note: base is active in this shell; the set-up installs into {prefix}, "
+                f"not base (activate it: conda activate {self.config.project_slug})")  # fmt: skip
         self.py_tool = self.tool_in_env(prefix)
         self.conda_before = conda_owned(prefix)
         note = self.install_python_side(prefix)
