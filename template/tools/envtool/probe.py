@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 MARKER = "ENVTOOL-PROBE "
-NOT_INSTALLED = "not installed"
 
 try:
     from packaging.requirements import InvalidRequirement, Requirement
