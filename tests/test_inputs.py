@@ -90,8 +90,13 @@ def jinja(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
     return Worker(src_path=str(template), dst_path=tmp_path_factory.mktemp("w")).jinja_env
 
 
+COMPILED: dict[str, Any] = {}
+
+
 def evaluate(jinja: Any, expr: str, **answers: Any) -> str:
-    return str(jinja.from_string(expr).render(**PLAIN, **answers)).strip()
+    if expr not in COMPILED:
+        COMPILED[expr] = jinja.from_string(expr)
+    return str(COMPILED[expr].render(**PLAIN, **answers)).strip()
 
 
 def derived(jinja: Any, project_name: str) -> tuple[str, str, str]:
@@ -185,7 +190,7 @@ def interactive_copy(template: Path, dst: Path, first_answer: str) -> tuple[int,
             seen, last = seen + chunk, time.monotonic()
         elif proc.poll() is not None:
             break
-        elif time.monotonic() - last > 0.8:  # the prompt is waiting for a key
+        elif time.monotonic() - last > 0.5:  # the prompt is waiting for a key
             if not typed and b"project's name" in seen:
                 os.write(master, b"\x15" + first_answer.encode() + b"\r")  # Ctrl-U clears
                 typed = True
