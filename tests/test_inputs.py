@@ -8,28 +8,38 @@ names (copier's own environment and filters, thousands of evaluations in a secon
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
-import select
-import struct
+import shutil
 import subprocess
 import sys
-import termios
 import time
 import unicodedata
 from pathlib import Path
 from typing import Any
 
 import pytest
-import tomllib
 import yaml
 from copier import run_copy
 from dockerfile_parse import DockerfileParser
 from packaging.requirements import InvalidRequirement, Requirement
 
-from tests.conftest import COPIER, QUIET, ROOT, render, run_captured
+from tests.conftest import (
+    COPIER,
+    QUIET,
+    ROOT,
+    dev_tool,
+    posix_only,
+    render,
+    run_captured,
+    venv_python,
+)
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
 
 CONFIG: dict[str, Any] = yaml.safe_load((ROOT / "copier.yml").read_text(encoding="utf-8"))
 PLAIN = {
@@ -60,7 +70,7 @@ def parse_all(dst: Path) -> int:
             for line in text.splitlines():
                 if line.strip() and not line.startswith(("#", "-")):
                     Requirement(line)
-        elif name == "Makefile":
+        elif name == "Makefile" and shutil.which("make"):
             proc = run_captured(["make", "-n", "-f", path, "help"], cwd=dst)
             assert "missing separator" not in proc.stderr, proc.stderr
         count += 1
@@ -163,14 +173,22 @@ def test_accepted_defaults_render_files_that_parse(
     assert len(packages) == 1 and packages[0].isidentifier() and packages[0] not in reserved()
     assert parse_all(dst) > 20
     assert (
-        tomllib.loads((dst / "pyproject.toml").read_text())["project"]["name"]
-        == dst.joinpath(".copier-answers.yml").read_text().split("project_slug: ")[1].split()[0]
+        tomllib.loads((dst / "pyproject.toml").read_text("utf-8"))["project"]["name"]
+        == dst.joinpath(".copier-answers.yml")
+        .read_text("utf-8")
+        .split("project_slug: ")[1]
+        .split()[0]
     )
 
 
 def interactive_copy(template: Path, dst: Path, first_answer: str) -> tuple[int, str]:
     """`copier copy --trust` on a pseudo-terminal: clear the offered project name, type ours,
     then press Enter at every later question (each proposed default is accepted as offered)."""
+    import fcntl
+    import select
+    import struct
+    import termios
+
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
     proc = subprocess.Popen(
@@ -202,6 +220,7 @@ def interactive_copy(template: Path, dst: Path, first_answer: str) -> tuple[int,
     return code, seen.decode("utf-8", "replace")
 
 
+@posix_only("a pseudo-terminal (pty, termios)")
 @pytest.mark.parametrize(
     ("name", "package"),
     [("numbers", "numbers_project"), ("Keras", "keras_project"), ("__main__", "main"),
@@ -464,7 +483,7 @@ def probe_venv(tmp_path: Path, *paths: Path) -> Path:
     installs do, through .pth files); returns its Python."""
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
-    python = venv / "bin" / "python"
+    python = venv_python(venv)
     site = subprocess.run(
         [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         capture_output=True, text=True, check=True,
@@ -507,18 +526,18 @@ def test_environment_modules_cover_a_real_sklearn_environment(tmp_path: Path) ->
     """The stored list against a real environment: the scikit-learn stack, the dev tools and the
     build tools, installed from the index; every importable top-level module must be listed
     (or be a standard-library module)."""
-    uv = Path(sys.executable).with_name("uv")
+    uv = dev_tool("uv")
     venv = tmp_path / "venv"
     env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
     subprocess.run([uv, "venv", "-q", "--python", sys.executable, venv], check=True, env=env)
     stack = ["numpy", "pandas", "matplotlib", "scikit-learn", "pytest", "ruff", "ipykernel",
              "pip", "setuptools", "wheel", "hatchling"]  # fmt: skip
     subprocess.run(
-        [uv, "pip", "install", "-q", "--python", venv / "bin" / "python", *stack],
+        [uv, "pip", "install", "-q", "--python", venv_python(venv), *stack],
         check=True, env=env,
     )  # fmt: skip
     out = subprocess.run(
-        [venv / "bin" / "python", "-c",
+        [venv_python(venv), "-c",
          "import importlib.metadata as m; print('\\n'.join(m.packages_distributions()))"],
         capture_output=True, text=True, check=True,
     ).stdout.split()  # fmt: skip
@@ -568,7 +587,7 @@ def test_ci_takes_index_credentials_from_a_secret(
     url = "https://pypi.example.org/simple"
     dst = render(template, tmp_path / "p", ci=ci, env_manager=manager, package_index_url=url)
     path = dst / (".github/workflows/ci.yml" if ci == "github" else ".gitlab-ci.yml")
-    text = path.read_text()
+    text = path.read_text("utf-8")
     config = yaml.safe_load(text)
     if ci == "github":
         steps = config["jobs"]["test"]["steps"]
@@ -626,7 +645,7 @@ def test_first_commit_holds_only_what_the_template_wrote(template: Path, tmp_pat
     for rel in ("notes.txt", "data.csv", "src/numbers_project/scratch.py"):
         assert rel in proc.stdout
     # Untouched: still there, still untracked.
-    assert all((dst / rel).read_text() == content for rel, content in own.items())
+    assert all((dst / rel).read_text("utf-8") == content for rel, content in own.items())
 
 
 def test_answers_never_hold_credentials_anywhere(template: Path, tmp_path: Path) -> None:
@@ -653,7 +672,7 @@ def test_hook_sanity_import_fails_when_another_module_answers(
     )  # fmt: skip
     assert proc.returncode == 0 and "Environment ready" in proc.stdout, proc.stdout + proc.stderr
     settings = dst / "tools" / "envsetup.json"
-    config = json.loads(settings.read_text())
+    config = json.loads(settings.read_text("utf-8"))
     config["package_name"] = "numpy"
     settings.write_text(json.dumps(config))
     again = run_captured([sys.executable, dst / "tools" / "envsetup", "--no-input"], cwd=dst)
