@@ -154,6 +154,17 @@ def test_every_derived_default_passes_its_validator(jinja: Any) -> None:
 
 
 @pytest.mark.parametrize(
+    "python",
+    [sys.executable, "/usr/bin/python3.15", "/usr/bin/python3.9", "/opt/py/bin/python3",
+     "C:\\Python314\\python.exe", "/home/u/.copier-mlops/bin/python", ""],
+)  # fmt: skip
+def test_python_version_default_is_always_a_choice(jinja: Any, python: str) -> None:
+    """Whatever Python runs copier (newer, older, unversioned name), the default is offered."""
+    version = evaluate(jinja, CONFIG["python_version"]["default"], _copier_python=python)
+    assert version in CONFIG["python_version"]["choices"]
+
+
+@pytest.mark.parametrize(
     ("name", "package"),
     [("numbers", "numbers_project"), ("Keras", "keras_project"), ("class", "class_project"),
      ("joblib", "joblib_project"), ("__main__", "main"), ("123", "ml_123"),
