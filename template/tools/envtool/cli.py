@@ -242,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--author-name", default="")
     parser.add_argument("--author-email", default="")
+    parser.add_argument("--template", default="", help="git-init: the template copier rendered")
+    parser.add_argument("--answers-file", default=".copier-answers.yml")
     args = parser.parse_args(argv)
     project = args.project.resolve()
     if args.command == "doctor":
@@ -251,7 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {"status": "failed", "steps": []}
     try:
         if args.command == "git-init":
-            return gitinit.main(project, args.author_name, args.author_email)
+            return gitinit.main(
+                project, args.author_name, args.author_email, args.template, args.answers_file
+            )
         interactive = not args.no_input and sys.stdin is not None and sys.stdin.isatty()
         result = setup(project, interactive=interactive, commit_lock=args.from_copier)
     except BaseException as exc:  # never a non-zero exit under copier: it would delete the project
