@@ -13,7 +13,7 @@ from typing import Any
 
 from . import probe as probe_module
 from .base import Config, HookError, Manager, query, say
-from .checks import Report
+from .checks import Report, last_line
 from .managers import manager_for
 
 
@@ -48,8 +48,14 @@ def run_probe(manager: Manager, *, full: bool = False) -> dict[str, Any]:
 
 
 def active_environment() -> Path | None:
-    """The environment this shell has activated, if any."""
-    active = os.environ.get("VIRTUAL_ENV") or os.environ.get("CONDA_PREFIX")
+    """The environment this shell has activated, if any (conda's base, which `conda init`
+    activates in every shell, does not count: it is no choice the user made)."""
+    conda = (
+        os.environ.get("CONDA_PREFIX")
+        if os.environ.get("CONDA_DEFAULT_ENV", "base") != "base"
+        else None
+    )
+    active = os.environ.get("VIRTUAL_ENV") or conda
     return Path(active) if active else None
 
 
@@ -150,7 +156,7 @@ def doctor(project: Path) -> int:
         try:
             found = run_probe(manager, full=True)
         except HookError as exc:
-            report.problem(f"{exc.what}: {exc.why.strip().splitlines()[-1:]}", manager.fix_env())
+            report.problem(f"{exc.what}: {last_line(exc.why)}", manager.fix_env())
         if found is not None:
             check_probe(report, manager, found)
     manager.check_lock(report, found)
