@@ -32,6 +32,42 @@ class HookError(Exception):
         self.fix = fix
 
 
+CONFIG_HELP = (
+    'e.g. "env_manager": "uv", "python_version": "3.12", "dependencies": '
+    '[{"req": "numpy>=1.26", "import": "numpy"}], "dev_dependencies": ["pytest>=8"]'
+)
+MANAGER_NAMES = ("uv", "venv", "poetry", "conda")
+
+
+def config_problems(data: object) -> list[str]:
+    """What is wrong with the types of tools/envsetup.json, checked before anything is installed."""
+    if not isinstance(data, dict):
+        return [f"it must be a JSON object, not {type(data).__name__}"]
+    problems = []
+    for key in ("env_manager", "python_version", "project_slug", "package_name"):
+        if not isinstance(data.get(key), str) or not data[key]:
+            problems.append(f'"{key}" must be a non-empty string (it is {data.get(key)!r})')
+    if isinstance(data.get("env_manager"), str) and data["env_manager"] not in MANAGER_NAMES:
+        problems.append(f'"env_manager" must be one of {", ".join(MANAGER_NAMES)}')
+    version = data.get("python_version")
+    if isinstance(version, str) and not re.fullmatch(r"3\.\d+", version):
+        problems.append(f'"python_version" must look like "3.12" (it is {version!r})')
+    deps = data.get("dependencies", [])
+    if not isinstance(deps, list) or not all(
+        isinstance(d, dict)
+        and all(isinstance(d.get(k, ""), str) for k in ("req", "import", "conda"))
+        and d.get("req")
+        for d in deps
+    ):
+        problems.append('"dependencies" must be a list of {"req": "...", "import": "..."} objects')
+    dev = data.get("dev_dependencies", [])
+    if not isinstance(dev, list) or not all(isinstance(d, str) for d in dev):
+        problems.append('"dev_dependencies" must be a list of strings')
+    if not isinstance(data.get("jupyter_kernel", False), bool):
+        problems.append('"jupyter_kernel" must be true or false')
+    return problems
+
+
 @dataclass(frozen=True)
 class Config:
     """The answers the hook needs, read from the project's tools/envsetup.json."""
@@ -56,23 +92,21 @@ class Config:
             ) from exc
         except ValueError as exc:
             raise HookError(f"{path} is not valid JSON", why=str(exc)) from exc
-        missing = [
-            k
-            for k in ("env_manager", "python_version", "project_slug", "package_name")
-            if not data.get(k)
-        ]
-        if missing:
+        problems = config_problems(data)
+        if problems:
             raise HookError(
-                f"{path} lacks {', '.join(missing)}", fix="restore it with `copier update`"
+                f"{path} is not what tools/envsetup expects: " + "; ".join(problems),
+                fix=f"correct it ({CONFIG_HELP}); `git diff {CONFIG_FILE.as_posix()}` shows what "
+                f"changed, `git checkout {CONFIG_FILE.as_posix()}` restores the generated one",
             )
         return cls(
             project=project,
-            env_manager=str(data["env_manager"]),
-            python_version=str(data["python_version"]),
-            project_slug=str(data["project_slug"]),
-            package_name=str(data["package_name"]),
+            env_manager=data["env_manager"],
+            python_version=data["python_version"],
+            project_slug=data["project_slug"],
+            package_name=data["package_name"],
             dependencies=list(data.get("dependencies") or []),
-            dev_dependencies=[str(d) for d in data.get("dev_dependencies") or []],
+            dev_dependencies=list(data.get("dev_dependencies") or []),
         )
 
     @property
@@ -134,7 +168,7 @@ def run(
     On a non-zero exit raise HookError with the tail of the output as the reason.
     """
     args = [str(c) for c in cmd]
-    print(f"  $ {display(args)}", flush=True)
+    say(f"  $ {display(args)}")
     lines: list[str] = []
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as errfile:
@@ -153,13 +187,18 @@ def run(
         except OSError as exc:
             raise HookError(what or f"could not start {args[0]}", why=str(exc), fix=fix) from exc
         assert proc.stdout is not None
-        for line in proc.stdout:
-            line = line.rstrip("\n")
-            lines.append(line)
-            tail.append(line)
-            if echo:
-                print(f"    {line}", flush=True)
-        code = proc.wait()
+        try:
+            for line in proc.stdout:
+                line = line.rstrip("\n")
+                lines.append(line)
+                tail.append(line)
+                if echo:
+                    say(f"    {line}")
+            code = proc.wait()
+        except BaseException:  # a signal or Ctrl-C: stop the tool too, then report
+            proc.kill()
+            proc.wait()
+            raise
         errfile.seek(0)
         tail.extend(errfile.read().splitlines())
     if code:
@@ -196,10 +235,64 @@ def capture(
     return out.stdout if out.returncode == 0 else None
 
 
+# Where the README's generate command installs copier and uv (a venv that is not on PATH).
+TOOL_HOME = Path.home() / ".copier-mlops"
+TOOL_BIN = TOOL_HOME / ("Scripts" if WINDOWS else "bin")
+
+
 def which(name: str) -> str | None:
-    """`name` on PATH, else beside the running Python: copier's own environment, where the
-    README's one command installs uv next to copier."""
-    return shutil.which(name) or shutil.which(name, path=os.path.dirname(sys.executable))
+    """`name` on PATH, else beside the running Python (copier's own environment), else in the
+    README's install folder: `python3 tools/envsetup` then finds what copier's run found."""
+    for folder in (None, os.path.dirname(sys.executable), str(TOOL_BIN)):
+        found = shutil.which(name, path=folder)
+        if found:
+            return found
+    return None
+
+
+def shell_quote(text: str, shell: str | None = None) -> str:
+    """`text` as one word of the user's shell (POSIX quoting; double quotes on Windows)."""
+    shell = shell or user_shell()
+    if shell in ("powershell", "cmd"):
+        return f'"{text}"' if re.search(r'[\s&()^%!;,\'"]', text) else text
+    return shlex.quote(text)
+
+
+def command_for(name: str, found: str) -> str:
+    """How the user types tool `name` (found at `found`) in a new terminal: the bare name when
+    their PATH finds this very program, else its full path."""
+    on_path = shutil.which(name)
+    if on_path and os.path.realpath(on_path) == os.path.realpath(found):
+        return name
+    return shell_quote(found)
+
+
+def path_line(folder: str, shell: str | None = None) -> str:
+    """The one line that puts `folder` on PATH in the user's shell for every new terminal.
+    Appended, not prepended: the folder may be a venv, whose python must not hide the system's."""
+    shell = shell or user_shell()
+    if shell == "fish":
+        return f"fish_add_path --append {shlex.quote(folder)}"
+    if shell in ("powershell", "cmd"):
+        ps = (
+            "[Environment]::SetEnvironmentVariable('Path', "
+            f"[Environment]::GetEnvironmentVariable('Path', 'User') + ';{folder}', 'User')"
+        )
+        return ps if shell == "powershell" else f'powershell -NoProfile -Command "{ps}"'
+    rc = "~/.zshrc" if Path(os.environ.get("SHELL", "")).name == "zsh" else "~/.bashrc"
+    line = f'export PATH="$PATH:{folder}"'
+    return f"echo {shlex.quote(line)} >> {rc}"
+
+
+def path_advice(name: str, found: str) -> str | None:
+    """One sentence, when `name` is not on the user's PATH: where it is, and the line to fix it."""
+    if command_for(name, found) == name:
+        return None
+    folder = os.path.dirname(found)
+    return (
+        f"{name} is not on your PATH (it is in {folder}); the commands here use its full path. "
+        f"To type just `{name}` in new terminals, run once: {path_line(folder)}"
+    )
 
 
 def venv_python(venv: Path) -> Path:
@@ -287,6 +380,15 @@ class Manager(ABC):
         """Other managers that could build this project when the tool is missing."""
         return []
 
+    def tool_command(self) -> str:
+        """How the user types this manager's tool in a new terminal (its full path when their
+        PATH does not find it, e.g. uv installed by the README's command)."""
+        return command_for(self.name, self.tool) if self.tool else self.name
+
+    def path_advice(self) -> str | None:
+        """How to put the tool on PATH, when it is not."""
+        return path_advice(self.name, self.tool) if self.tool else None
+
 
 def python_version_of(python: Path | str) -> str | None:
     """`major.minor.micro` of an interpreter, or None when it does not run."""
@@ -297,4 +399,8 @@ def python_version_of(python: Path | str) -> str | None:
 
 
 def say(text: str = "") -> None:
-    print(text, flush=True)
+    """Print a line; never fail (after SIGHUP the terminal is gone, and the hook must go on)."""
+    try:
+        print(text, flush=True)
+    except OSError:
+        pass

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -19,6 +21,7 @@ from . import gitinit, kernel, probe
 from .base import WINDOWS, Config, HookError, Manager, capture, missing_package, run, say
 from .managers import MANAGERS, manager_for
 
+STOP_SIGNALS = [getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)]
 RETRY = ["py", "tools\\envsetup"] if WINDOWS else ["python3", "tools/envsetup"]
 
 
@@ -151,8 +154,8 @@ def create_env(project: Path, *, interactive: bool, commit_lock: bool = False) -
     except Exception as exc:  # a bug must not cost the user their project either
         report_failure(project, step, HookError(f"unexpected error: {type(exc).__name__}: {exc}"))
         return False
-    except KeyboardInterrupt:
-        report_failure(project, step, HookError("interrupted"))
+    except KeyboardInterrupt as exc:
+        report_failure(project, step, HookError(f"interrupted ({exc or 'Ctrl-C'})"))
         return False
     total = time.monotonic() - started
     say(f"\nEnvironment ready ({manager.name}) in {total:.1f}s")
@@ -160,6 +163,9 @@ def create_env(project: Path, *, interactive: bool, commit_lock: bool = False) -
     say(f"  activate:  {manager.activation()}")
     say(f"  run tests: {manager.test_command()}")
     say(f"  rebuild:   make env   (or: {' '.join(RETRY)})")
+    advice = manager.path_advice()
+    if advice:
+        say(f"  PATH:      {advice}")
     committed = gitinit.commit_lock_file(project, manager.lock_file) if commit_lock else None
     if committed:
         say(f"  git:       {committed}")
@@ -199,11 +205,38 @@ def ensure_project_copy(project: Path) -> None:
     shutil.copytree(here, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (a closed terminal): handled like Ctrl-C, so the hook reports and
+    exits 0 under copier, which would delete the project after a failed task."""
+
+
+def stop_on_signals() -> None:
+    def handler(signum: int, frame: object) -> None:
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)  # one report, even when a second signal follows
+        raise Stopped(signal.Signals(signum).name)
+
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, handler)
+
+
+def default_project() -> Path:
+    """The project this copy of the tool belongs to (run as tools/envsetup from any folder),
+    else the current folder (copier runs the hook from the template, inside the project)."""
+    tools = Path(os.path.abspath(__file__)).parent.parent
+    if tools.name == "tools" and (tools / "envsetup.json").is_file():
+        return tools.parent
+    return Path.cwd()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="envsetup", description=__doc__.splitlines()[0])
     parser.add_argument("command", nargs="?", choices=["env", "git-init"], default="env")
     parser.add_argument(
-        "--project", type=Path, default=Path.cwd(), help="the generated project (default: .)"
+        "--project",
+        type=Path,
+        default=default_project(),
+        help="the generated project (default: the one this tools/envsetup belongs to)",
     )
     parser.add_argument(
         "--from-copier",
@@ -216,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     project = args.project.resolve()
     ok = False
+    stop_on_signals()
     try:
         if args.command == "git-init":
             return gitinit.main(project, args.author_name, args.author_email)

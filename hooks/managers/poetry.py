@@ -77,10 +77,11 @@ class PoetryManager(Manager):
         return str(self.project / ".venv")
 
     def activation(self) -> str:
-        return venv_activation(".venv") + "   (or: `poetry run <command>` without activating)"
+        poetry = self.tool_command()
+        return venv_activation(".venv") + f"   (or: `{poetry} run <command>` without activating)"
 
     def test_command(self) -> str:
-        return "poetry run pytest   (or: make test)"
+        return f"{self.tool_command()} run pytest   (or: make test)"
 
     def alternatives(self) -> list[str]:
         return ["venv"]

@@ -129,10 +129,11 @@ class UvManager(Manager):
         return str(self.venv)
 
     def activation(self) -> str:
-        return venv_activation(".venv") + "   (optional: `uv run <command>` needs no activation)"
+        uv = self.tool_command()
+        return venv_activation(".venv") + f"   (optional: `{uv} run <command>` needs no activation)"
 
     def test_command(self) -> str:
-        return "uv run pytest   (or: make test)"
+        return f"{self.tool_command()} run pytest   (or: make test)"
 
     def alternatives(self) -> list[str]:
         return ["venv"]
