@@ -74,7 +74,7 @@ def pip_index_url() -> str:
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the working tree (no .git): renders see uncommitted edits and are fast."""
     dst = tmp_path_factory.mktemp("template-src")
-    for name in ("copier.yml", "template", "hooks", "migrations"):  # migrations: for _migrations
+    for name in ("copier.yml", "template", "hooks", "migrations", "extensions"):
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__"))

@@ -7,9 +7,7 @@ with a PATH like a new user's: no dev venv, uv only where a test puts it.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,7 +23,6 @@ from tests.test_hook import (
     generated_files_in_place,
     hook_env,
     output,
-    retry_line,
     run_retry,
     tool_bin,
 )
@@ -76,9 +73,7 @@ def cmdline(pid: int) -> str:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])
-def test_signal_during_env_step_keeps_the_project(
-    template: Path, work: Path, signame: str
-) -> None:
+def test_signal_during_env_step_keeps_the_project(template: Path, work: Path, signame: str) -> None:
     """The signal goes to the hook itself while uv installs: copier must see exit 0 (else it
     deletes the project), the failure and the retry command are printed, and the retry works."""
     dst = work / f"signal-{signame}"
@@ -114,3 +109,58 @@ def test_signal_during_env_step_keeps_the_project(
     proc2 = run_retry(text, env)
     assert proc2.returncode == 0, proc2.stdout
     assert "Environment ready (uv)" in proc2.stdout
+
+
+# ---------------------------------------------------------------- a foreign destination
+
+
+def test_non_empty_folder_is_refused_before_anything_is_written(
+    template: Path, tmp_path: Path
+) -> None:
+    dst = tmp_path / "mine"
+    dst.mkdir()
+    (dst / "README.md").write_text("my notes\n", encoding="utf-8")
+    (dst / "Makefile").write_text("all:\n\techo mine\n", encoding="utf-8")
+    before = sorted(p.name for p in dst.iterdir())
+    data_file = tmp_path / "answers.yml"
+    data_file.write_text("env_manager: venv\n", encoding="utf-8")
+    for extra in ([], ["--data", "project_name=Mine"], ["--data-file", str(data_file)]):
+        proc = run_captured(
+            [*copier_cli(), "copy", "--trust", "--defaults", *extra, template, dst],
+            env=hook_env(None),
+        )
+        text = output(proc)
+        assert proc.returncode == 1, text
+        assert (
+            "already holds files that are not a copier-mlops project (Makefile, README.md)" in text
+        )
+        assert "Nothing was written" in text and f"{dst}-ml" in text
+        assert "Traceback" not in text
+        assert sorted(p.name for p in dst.iterdir()) == before
+        assert (dst / "README.md").read_text(encoding="utf-8") == "my notes\n"
+
+
+def test_empty_folder_or_bare_git_repository_is_accepted(template: Path, tmp_path: Path) -> None:
+    for name, setup in (("empty", []), ("bare-git", ["git", "init", "-q"])):
+        dst = tmp_path / name
+        dst.mkdir()
+        if setup:
+            subprocess.run(setup, cwd=dst, check=True)
+        proc = run_captured(
+            [*copier_cli(), "copy", "--trust", "--defaults", "--data", "create_env=false",
+             "--data", "git_init=false", template, dst],
+            env=hook_env(None),
+        )  # fmt: skip
+        assert proc.returncode == 0, output(proc)
+        assert (dst / "pyproject.toml").is_file()
+
+
+def test_recopy_of_a_generated_project_still_works(template: Path, tmp_path: Path) -> None:
+    dst = render(template, tmp_path / "proj", **SMALL)
+    proc = run_captured(
+        [*copier_cli(), "recopy", "--trust", "--defaults", "--overwrite", "--data",
+         "description=Changed", dst],
+        env=hook_env(None),
+    )  # fmt: skip
+    assert proc.returncode == 0, output(proc)
+    assert "Changed" in (dst / "README.md").read_text(encoding="utf-8")
