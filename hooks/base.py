@@ -318,6 +318,29 @@ def venv_activation(venv: str = ".venv", shell: str | None = None) -> str:
     }.get(shell, f"source {venv}/bin/activate")
 
 
+def venv_belongs_to(venv: Path, project: Path, slug: str) -> bool:
+    """Whether `venv` is provably `project`'s: its pyvenv.cfg prompt is the slug (this tool
+    creates it so), or it holds an editable install of the project folder (direct_url.json).
+    (A prompt is weak proof alone, but the destination check lets copier write only into an
+    empty folder or a copier-mlops project, so a foreign .venv cannot come in with the copy.)"""
+    try:
+        cfg = (venv / "pyvenv.cfg").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False  # not a virtual environment at all
+    prompt = re.search(r"^prompt\s*=\s*(.*?)\s*$", cfg, re.MULTILINE)
+    # uv and venv get `--prompt <slug>`; Poetry names it "<slug>-py3.X" by itself.
+    if prompt and re.fullmatch(rf"{re.escape(slug)}(-py\d+\.\d+)?", prompt[1].strip("'\"")):
+        return True
+    for direct_url in venv.glob("*/*/site-packages/*.dist-info/direct_url.json"):
+        try:
+            url = json.loads(direct_url.read_text(encoding="utf-8")).get("url", "")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if url.rstrip("/") == project.resolve().as_uri():
+            return True
+    return False
+
+
 class Manager(ABC):
     """One environment manager. The runner calls the steps in order; each may raise HookError."""
 
@@ -359,6 +382,21 @@ class Manager(ABC):
     def env_python(self) -> Path:
         """The new environment's own interpreter (conda overrides: its env lives elsewhere)."""
         return venv_python(self.venv)
+
+    def claim_venv(self) -> None:
+        """Before creating or reusing .venv: stop unless it is provably this project's (made by
+        this tool for it, or holding this project's editable install). Never wipe another's."""
+        if not self.venv.exists() and not self.venv.is_symlink():
+            return
+        if venv_belongs_to(self.venv, self.project, self.config.project_slug):
+            return
+        raise HookError(
+            f"{self.venv} exists but is not this project's environment (no editable install of "
+            f"{self.project} in it, and it was not created for {self.config.project_slug})",
+            why="the hook never deletes or reuses an environment it cannot prove is this "
+            "project's: it may hold another project's packages",
+            fix="move it away (`mv .venv .venv.old`), or delete it if you do not need it",
+        )
 
     @abstractmethod
     def check_command(self) -> list[str]:

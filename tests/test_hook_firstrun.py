@@ -7,6 +7,7 @@ with a PATH like a new user's: no dev venv, uv only where a test puts it.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -164,3 +165,62 @@ def test_recopy_of_a_generated_project_still_works(template: Path, tmp_path: Pat
     )  # fmt: skip
     assert proc.returncode == 0, output(proc)
     assert "Changed" in (dst / "README.md").read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------- what is not provably ours
+
+
+def run_envsetup(project: Path, env: dict[str, str], cwd: Path | None = None) -> tuple[int, str]:
+    proc = run_captured(["python3", project / "tools" / "envsetup"], cwd=cwd or project, env=env)
+    print(output(proc)[-6000:])
+    return proc.returncode, output(proc)
+
+
+@pytest.mark.slow
+def test_foreign_venv_is_never_wiped_and_the_fix_works(template: Path, tmp_path: Path) -> None:
+    project = render(template, tmp_path / "proj", env_manager="uv", **SMALL)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", project / ".venv"], check=True)
+    marker = project / ".venv" / "someone-elses-packages"
+    marker.write_text("keep me", encoding="utf-8")
+    env = hook_env(tool_bin(tmp_path, "uv"))
+    code, text = run_envsetup(project, env)
+    assert code == 1, text
+    assert "exists but is not this project's environment" in text
+    assert "fix: move it away (`mv .venv .venv.old`)" in text
+    assert marker.read_text(encoding="utf-8") == "keep me"
+    # Follow the fix literally, then the retry command.
+    subprocess.run(["bash", "-c", "mv .venv .venv.old"], cwd=project, check=True)
+    code, text = run_envsetup(project, env)
+    assert code == 0, text
+    assert (project / ".venv.old" / "someone-elses-packages").is_file()
+    # Our own .venv (prompt = slug) is reused by the next run, not refused.
+    code, text = run_envsetup(project, env)
+    assert code == 0 and "reusing .venv" in text, text
+
+
+@pytest.mark.slow
+def test_another_projects_kernel_is_not_repointed(template: Path, tmp_path: Path) -> None:
+    jupyter = tmp_path / "jupyter"
+    other = jupyter / "kernels" / "kern-demo" / "kernel.json"
+    other.parent.mkdir(parents=True)
+    spec = {"argv": ["/elsewhere/.venv/bin/python", "-m", "ipykernel_launcher", "-f",
+                     "{connection_file}"], "display_name": "Kern Demo (other)", "language": "python"}  # fmt: skip
+    other.write_text(json.dumps(spec), encoding="utf-8")
+    env = {**hook_env(tool_bin(tmp_path, "uv")), "JUPYTER_DATA_DIR": str(jupyter)}
+    dst = tmp_path / "kern-demo"
+    proc = run_captured(
+        copy_args(template, dst, project_name="Kern Demo", env_manager="uv",
+                  jupyter_kernel="true", **SMALL),
+        env=env,
+    )  # fmt: skip
+    text = output(proc)
+    assert proc.returncode == 0, text
+    assert json.loads(other.read_text(encoding="utf-8")) == spec  # untouched
+    ours = json.loads((jupyter / "kernels" / "kern-demo-2" / "kernel.json").read_text("utf-8"))
+    assert ours["argv"][0] == str(dst / ".venv" / "bin" / "python")
+    assert "the name kern-demo belongs to another environment" in text
+    # Re-running the set-up refreshes our own kernel, still without touching the other one.
+    code, text = run_envsetup(dst, env)
+    assert code == 0, text
+    assert "kern-demo-2" in text and not (jupyter / "kernels" / "kern-demo-3").exists()
+    assert json.loads(other.read_text(encoding="utf-8")) == spec

@@ -43,7 +43,7 @@ def commit(repo: Path, message: str, tag: str | None = None) -> None:
 def template_repo(dst: Path) -> Path:
     """The template's files (as copier reads them from a clone) in a fresh git repository."""
     dst.mkdir(parents=True)
-    for name in ("copier.yml", "template", "hooks", "migrations"):
+    for name in ("copier.yml", "template", "hooks", "migrations", "extensions"):
         src = ROOT / name
         if src.is_dir():
             ignore = shutil.ignore_patterns("__pycache__")

@@ -42,6 +42,7 @@ class PoetryManager(Manager):
 
     def create(self) -> str:
         assert self.tool is not None and self.interpreter is not None
+        self.claim_venv()
         run(
             [self.tool, "env", "use", "--no-interaction", "--no-ansi", self.interpreter],
             self.project,

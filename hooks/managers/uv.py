@@ -89,6 +89,7 @@ class UvManager(Manager):
 
     def create(self) -> str:
         assert self.tool is not None and self.interpreter is not None
+        self.claim_venv()
         have = python_version_of(self.env_python()) if self.env_python().exists() else None
         if have and have.startswith(self.config.python_version + "."):
             return f"reusing .venv (Python {have})"
@@ -100,6 +101,8 @@ class UvManager(Manager):
                 "--no-python-downloads",
                 "--python",
                 self.interpreter,
+                "--prompt",
+                self.config.project_slug,
                 ".venv",
             ],
             self.project,
