@@ -30,6 +30,7 @@ class HookError(Exception):
         self.what = what
         self.why = why
         self.fix = fix
+        self.output = why  # the whole output of a failed command (why keeps only its tail)
 
 
 CONFIG_HELP = (
@@ -131,6 +132,28 @@ MISSING_PACKAGE = [
 ]
 
 
+# How pip, uv and Poetry say that they could not reach the index (not that a package is missing).
+UNREACHABLE = re.compile(
+    r"Connection refused|Failed to establish a new connection|Name or service not known|"
+    r"Temporary failure in name resolution|Network is unreachable|No route to host|"
+    r"dns error|ConnectTimeout|connection timed out|Could not connect",
+    re.IGNORECASE,
+)
+
+
+def unreachable_index(output: str) -> str | None:
+    """'<reason>: <URL>' when the installer's output says the index could not be reached; the
+    URL without any credentials in it."""
+    found = UNREACHABLE.search(output)
+    if not found:
+        return None
+    url = re.search(r"https?://[^\s'\"`<>()]+", output)
+    host = re.search(r"host='([^']+)', port=(\d+)", output)  # pip's urllib3 message
+    where = url[0] if url else (f"{host[1]}:{host[2]}" if host else "")
+    where = re.sub(r"//[^/@\s]*@", "//", where)  # user:password@ never reaches the screen
+    return f"{found[0].lower()}" + (f": {where}" if where else "")
+
+
 def missing_package(output: str) -> str | None:
     """The requirement an installer could not find, if its output says so."""
     for pattern in MISSING_PACKAGE:
@@ -200,13 +223,16 @@ def run(
             proc.wait()
             raise
         errfile.seek(0)
-        tail.extend(errfile.read().splitlines())
+        errors = errfile.read()
+        tail.extend(errors.splitlines())
     if code:
-        raise HookError(
+        error = HookError(
             what or f"`{display(args)}` failed (exit status {code})",
             why="\n".join(tail),
             fix=fix,
         )
+        error.output = "\n".join([*lines, errors])
+        raise error
     return "\n".join(lines)
 
 

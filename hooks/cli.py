@@ -7,8 +7,10 @@ python hooks/__main__.py env --from-copier   # copier's task: never exits non-ze
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -18,7 +20,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import gitinit, kernel, probe
-from .base import WINDOWS, Config, HookError, Manager, capture, missing_package, run, say
+from .base import (
+    WINDOWS,
+    Config,
+    HookError,
+    Manager,
+    capture,
+    missing_package,
+    run,
+    say,
+    shell_quote,
+    unreachable_index,
+    which,
+)
 from .managers import MANAGERS, manager_for
 
 STOP_SIGNALS = [getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)]
@@ -69,6 +83,51 @@ def sanity_import(manager: Manager) -> str:
         fix="pin compatible versions in pyproject.toml, then run the command below",
     )
     return f"{len(rows)} imports ok, dependency check passed"
+
+
+def explain_install_failure(manager: Manager, exc: HookError) -> None:
+    """Name the real cause, and a fix that works when followed literally."""
+    unreachable = unreachable_index(exc.output)
+    if unreachable:
+        exc.what = f"the package index could not be reached ({unreachable})"
+        exc.fix = (
+            "check your network (or proxy) and the index URL (package_index_url; pip's "
+            "`pip config list`, or UV_INDEX_URL/PIP_INDEX_URL); nothing is wrong with the packages"
+        )
+        return
+    name = missing_package(exc.output)
+    if not name:
+        return
+    config = manager.config
+    normal = re.sub(r"[-_.]+", "-", name).lower()
+    extras = [d["req"] for d in config.dependencies if d.get("extra")]
+    kept = [r for r in extras if requirement_name(r) != normal]
+    if len(kept) == len(extras):  # added by hand, not through the answers
+        exc.fix = (
+            f"the package index has no package '{name}' (or no version of it that fits): "
+            f"correct its name or remove it in {manager.dependency_files}"
+        )
+        return
+    # copier's own Python when it runs us (the README's copier is not on PATH), else find it.
+    copier = (
+        [sys.executable, "-m", "copier"]
+        if importlib.util.find_spec("copier")
+        else [which("copier") or "copier"]
+    )
+    recopy = [*copier, "recopy", "--trust", "--defaults", "--overwrite", "--skip-tasks"]
+    recopy += ["--data", f"extra_dependencies={' '.join(kept)}"]
+    exc.fix = (
+        f"the package index has no package '{name}' (or no version of it that fits). It comes "
+        "from your answer extra_dependencies, which pyproject.toml, tools/envsetup.json, the "
+        "Dockerfile, the tests and the doctor all name: re-render them without it (or with the "
+        f"right name), then commit: cd {shell_quote(str(config.project))} && "
+        f"{' '.join(shell_quote(a) for a in recopy)}"
+    )
+
+
+def requirement_name(req: str) -> str:
+    found = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", req)
+    return re.sub(r"[-_.]+", "-", found[0]).lower() if found else ""
 
 
 def lock_hint(manager: Manager) -> str | None:
@@ -134,12 +193,7 @@ def create_env(project: Path, *, interactive: bool, commit_lock: bool = False) -
             try:
                 note = action()
             except HookError as exc:
-                name = missing_package(exc.why)
-                if name:
-                    exc.fix = (
-                        f"the package index has no package '{name}' (or no version of it that "
-                        f"fits): correct its name or remove it in {manager.dependency_files}"
-                    )
+                explain_install_failure(manager, exc)
                 other = offer_alternative(manager, exc, interactive) if i == 0 else None
                 if other is None:
                     raise

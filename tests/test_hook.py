@@ -476,7 +476,7 @@ def test_failed_install_then_fixed(template: Path, work: Path) -> None:
     flat = re.sub(r"\s+(\|\s+)?", " ", text)  # uv wraps its message to the terminal's width
     assert f"Because {bad} was not found in the package registry" in flat  # the tool's own words
     assert f"fix: the package index has no package '{bad}'" in text
-    assert "remove it in pyproject.toml" in text
+    assert "It comes from your answer extra_dependencies" in text  # test_hook_firstrun follows it
 
     # The user removes the typo and runs the printed command.
     path = dst / "pyproject.toml"

@@ -224,3 +224,108 @@ def test_another_projects_kernel_is_not_repointed(template: Path, tmp_path: Path
     assert code == 0, text
     assert "kern-demo-2" in text and not (jupyter / "kernels" / "kern-demo-3").exists()
     assert json.loads(other.read_text(encoding="utf-8")) == spec
+
+
+# ---------------------------------------------------------------- fixes that fix
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("manager", ["venv", "uv"])
+def test_unreachable_index_is_named_not_blamed_on_a_package(
+    template: Path, tmp_path: Path, manager: str
+) -> None:
+    dst = tmp_path / f"offline-{manager}"
+    env = hook_env(tool_bin(tmp_path, "uv"), UV_HTTP_RETRIES="0")
+    proc = run_captured(
+        copy_args(template, dst, env_manager=manager,
+                  package_index_url="http://127.0.0.1:9/simple", **SMALL),
+        env=env,
+    )  # fmt: skip
+    text = output(proc)
+    assert proc.returncode == 0, text
+    assert "the package index could not be reached (" in text
+    assert "http://127.0.0.1:9" in text.split("could not be reached (", 1)[1].splitlines()[0]
+    assert "has no package" not in text and "hatchling'" not in text
+    generated_files_in_place(dst)
+
+
+@pytest.mark.slow
+def test_missing_extra_dependency_fix_followed_literally(template: Path, tmp_path: Path) -> None:
+    """The fix re-renders every file that names the bad requirement; then the retry works and
+    the Dockerfile, tools/envsetup.json, the tests and the doctor no longer name it."""
+    bad = "no-such-package-copier-mlops-xyz"
+    dst = tmp_path / "bad extra (1)"
+    env = hook_env(tool_bin(tmp_path, "uv"))
+    proc = run_captured(
+        copy_args(template, dst, project_name="Bad Extra", env_manager="uv",
+                  extra_dependencies=f"tqdm {bad}", **SMALL),
+        env=env,
+    )  # fmt: skip
+    text = output(proc)
+    assert proc.returncode == 0, text
+    fix = next(line for line in text.splitlines() if line.strip().startswith("fix:"))
+    assert "extra_dependencies" in fix and "recopy" in fix, fix
+    command = fix.split("re-render them without it (or with the right name), then commit: ")[1]
+    done = subprocess.run(["bash", "-c", command], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for name in ("pyproject.toml", "tools/envsetup.json", "Dockerfile",
+                 "tests/test_bad_extra.py", "src/bad_extra/doctor.py"):  # fmt: skip
+        content = (dst / name).read_text(encoding="utf-8")
+        assert bad not in content and bad.replace("-", "_") not in content, name
+        assert "tqdm" in content, name
+    proc = run_retry(text, env)
+    assert proc.returncode == 0, proc.stdout
+    assert "Environment ready (uv)" in proc.stdout
+    check = subprocess.run(
+        [dst / ".venv" / "bin" / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=dst, capture_output=True, text=True,
+    )  # fmt: skip
+    assert check.returncode == 0, check.stdout[-3000:]
+
+
+def test_wrongly_typed_config_fails_before_any_install(template: Path, tmp_path: Path) -> None:
+    project = render(template, tmp_path / "proj", env_manager="venv", **SMALL)
+    path = project / "tools" / "envsetup.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["dependencies"] = ["numpy"]  # strings instead of {"req": ..., "import": ...}
+    data["python_version"] = 3.12
+    path.write_text(json.dumps(data), encoding="utf-8")
+    code, text = run_envsetup(project, hook_env(None))
+    assert code == 1, text
+    assert "FAILED at step 'read tools/envsetup.json'" in text
+    assert '"dependencies" must be a list of {"req": "...", "import": "..."} objects' in text
+    assert '"python_version" must be a non-empty string (it is 3.12)' in text
+    assert "AttributeError" not in text and not (project / ".venv").exists()
+
+
+def test_envsetup_run_from_another_folder_works_on_its_own_project(
+    template: Path, tmp_path: Path
+) -> None:
+    project = render(template, tmp_path / "proj", env_manager="venv", **SMALL)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    path = project / "tools" / "envsetup.json"
+    path.write_text(path.read_text(encoding="utf-8").replace('"venv"', '"bogus"'), "utf-8")
+    code, text = run_envsetup(project, hook_env(None), cwd=elsewhere)
+    assert code == 1, text
+    # It read the project's own config (not "tools/envsetup.json is missing in elsewhere").
+    assert f"{project}/tools/envsetup.json is not what tools/envsetup expects" in text
+    assert '"env_manager" must be one of' in text
+
+
+def test_after_copy_cd_line_works_for_a_path_with_spaces_and_parens(
+    template: Path, tmp_path: Path
+) -> None:
+    dst = tmp_path / "my proj (1)"
+    proc = run_captured(
+        copy_args(template, dst, create_env="false", git_init="false", **SMALL),
+        env=hook_env(None),
+        cwd=tmp_path,
+    )
+    text = output(proc)
+    assert proc.returncode == 0, text
+    cd = next(line.strip() for line in text.splitlines() if line.strip().startswith("cd "))
+    done = subprocess.run(
+        ["bash", "-c", f"{cd} && pwd"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 0 and done.stdout.strip() == str(dst), done.stderr
