@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import gitinit, kernel, probe
+from . import gitinit, kernel, probe, switch
 from .base import (
     WINDOWS,
     Config,
@@ -33,7 +33,7 @@ from .base import (
     unreachable_index,
     which,
 )
-from .managers import MANAGERS, manager_for
+from .managers import manager_for
 
 STOP_SIGNALS = [getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)]
 RETRY = ["py", "tools\\envsetup"] if WINDOWS else ["python3", "tools/envsetup"]
@@ -143,8 +143,9 @@ def lock_hint(manager: Manager) -> str | None:
 
 
 def offer_alternative(manager: Manager, error: HookError, interactive: bool) -> Manager | None:
-    """When the tool is missing and a person is at the keyboard, offer another manager."""
-    if not (interactive and manager.alternatives()):
+    """When the tool is missing and a person is at the keyboard (under copier, which can
+    re-render the project so that every file matches), offer another manager."""
+    if not (interactive and manager.alternatives() and switch.available()):
         return None
     try:
         import questionary  # copier's own dependency; absent when run by a bare python3
@@ -157,7 +158,9 @@ def offer_alternative(manager: Manager, error: HookError, interactive: bool) -> 
     }
     answer = questionary.select(f"{error.what}. What now?", choices=[*choices, stop]).ask()
     if answer in choices:
-        return MANAGERS[choices[answer]](manager.config)
+        alt = choices[answer]
+        say(f"    switching the project to {alt}: {switch.switch_manager(manager.project, alt)}")
+        return manager_for(Config.load(manager.project))
     return None
 
 

@@ -7,11 +7,15 @@ with a PATH like a new user's: no dev venv, uv only where a test puts it.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import select
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import threading
 import time
 from pathlib import Path
@@ -329,3 +333,80 @@ def test_after_copy_cd_line_works_for_a_path_with_spaces_and_parens(
         ["bash", "-c", f"{cd} && pwd"], cwd=tmp_path, capture_output=True, text=True
     )
     assert done.returncode == 0 and done.stdout.strip() == str(dst), done.stderr
+
+
+# ---------------------------------------------------------------- interactive runs in a pty
+
+
+def drive(args: list[str], env: dict[str, str], answers: dict[bytes, bytes], cwd: Path) -> str:
+    """Run `args` on a pseudo-terminal; type answers[prompt] once each prompt appears."""
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    proc = subprocess.Popen(args, cwd=cwd, env={**env, "TERM": "xterm"}, stdin=slave,
+                            stdout=slave, stderr=slave)  # fmt: skip
+    os.close(slave)
+    seen, pending, deadline = b"", dict(answers), time.monotonic() + 300
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            seen += chunk
+            for prompt in [p for p in pending if p in seen]:
+                time.sleep(0.3)
+                os.write(master, pending.pop(prompt))
+        elif proc.poll() is not None:
+            break
+    os.close(master)
+    proc.wait(timeout=60)
+    return seen.decode("utf-8", "replace")
+
+
+def test_interactive_copy_into_a_foreign_folder_is_refused(template: Path, tmp_path: Path) -> None:
+    dst = tmp_path / "mine"
+    dst.mkdir()
+    (dst / "README.md").write_text("my notes\n", encoding="utf-8")
+    text = drive([*copier_cli(), "copy", "--trust", str(template), str(dst)], hook_env(None),
+                 {}, tmp_path)  # fmt: skip
+    assert "already holds files that are not a copier-mlops project (README.md)" in text, text
+    assert "project_name" not in text and "Traceback" not in text  # refused before any question
+    assert [p.name for p in dst.iterdir()] == ["README.md"]
+
+
+@pytest.mark.slow
+def test_accepted_fallback_makes_every_file_match_the_real_environment(
+    template: Path, tmp_path: Path
+) -> None:
+    """uv missing, the user picks the plain .venv: Makefile, README, doctor, envsetup.json, the
+    answers file and the after-copy message all say venv, and its next steps work."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**hook_env(tool_bin(tmp_path)), "HOME": str(home)}  # no uv anywhere
+    env["PYENV_ROOT"] = os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv"))
+    dst = tmp_path / "fallback"
+    args = copy_args(template, dst, project_name="Fall Back", env_manager="uv", **SMALL)
+    text = drive(args, env, {b"What now?": b"\r"}, tmp_path)  # Enter: the first choice, venv
+    assert "Use a plain .venv with pip instead" in text, text
+    assert "switching the project to venv" in text, text
+    assert "Environment ready (venv)" in text, text
+    config = json.loads((dst / "tools" / "envsetup.json").read_text(encoding="utf-8"))
+    assert config["env_manager"] == "venv"
+    assert "env_manager: venv" in (dst / ".copier-answers.yml").read_text(encoding="utf-8")
+    assert (dst / "requirements.txt").is_file() and (dst / "requirements.lock").is_file()
+    for name in ("Makefile", "README.md"):
+        content = (dst / name).read_text(encoding="utf-8")
+        assert "uv sync" not in content and "uv run" not in content, name
+    doctor = (dst / "src" / "fall_back" / "doctor.py").read_text(encoding="utf-8")
+    assert 'MANAGER = "venv"' in doctor
+    tail = text.rsplit("Next:", 1)[1]
+    assert "source .venv/bin/activate" in tail and "uv " not in tail, tail
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=dst, capture_output=True,
+                            text=True, check=True)  # fmt: skip
+    assert status.stdout == "", status.stdout
+    for step in ("make test", "make doctor", "python3 tools/envsetup",
+                 "source .venv/bin/activate && python -m pytest -q"):  # fmt: skip
+        done = subprocess.run(["bash", "-c", step], cwd=dst, env=env, capture_output=True,
+                              text=True)  # fmt: skip
+        assert done.returncode == 0, f"{step}: {done.stdout[-3000:]}{done.stderr[-2000:]}"
