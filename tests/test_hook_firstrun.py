@@ -410,3 +410,26 @@ def test_accepted_fallback_makes_every_file_match_the_real_environment(
         done = subprocess.run(["bash", "-c", step], cwd=dst, env=env, capture_output=True,
                               text=True)  # fmt: skip
         assert done.returncode == 0, f"{step}: {done.stdout[-3000:]}{done.stderr[-2000:]}"
+
+
+@pytest.mark.slow
+def test_corrupt_lock_doctor_advice_followed_literally(template: Path, tmp_path: Path) -> None:
+    dst = tmp_path / "corrupt-lock"
+    env = hook_env(tool_bin(tmp_path, "uv"))
+    proc = run_captured(copy_args(template, dst, env_manager="uv", **SMALL), env=env)
+    assert proc.returncode == 0 and "Environment ready (uv)" in output(proc), output(proc)
+    (dst / "uv.lock").write_text("version = 1\n<<<<<<< Updated upstream\n", encoding="utf-8")
+    doctor = run_captured(["make", "doctor"], cwd=dst, env=env)
+    text = output(doctor)
+    assert doctor.returncode != 0, text  # make says 2 when the doctor says 1
+    assert "uv.lock is corrupt (not valid TOML" in text, text
+    fix = next(line for line in text.splitlines() if "mv uv.lock uv.lock.broken" in line)
+    steps = fix[fix.index("mv uv.lock") :]
+    move, _, rest = steps.partition(", then: ")
+    first, _, second = rest.split("   (or:")[0].partition(", then ")
+    done = subprocess.run(["bash", "-c", f"{move} && {first} && {second}"], cwd=dst, env=env,
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (dst / "uv.lock.broken").is_file()
+    doctor = run_captured(["make", "doctor"], cwd=dst, env=env)
+    assert doctor.returncode == 0, output(doctor)
