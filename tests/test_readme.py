@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, render
+from tests.conftest import ROOT, posix_only, render, venv_python
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 TEMPLATE_URL = "gh:copier-mlops/copier-mlops"
@@ -85,6 +85,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, dict
 
 
 @pytest.mark.slow
+@posix_only("the README's generate command for a POSIX shell (Windows gets it in prose)")
 def test_readme_generate_command_as_written(generated: tuple[Path, str, dict[str, str]]) -> None:
     project, out, _ = generated
     assert (project / "pyproject.toml").is_file()
@@ -131,7 +132,9 @@ def summary_commands(out: str) -> list[str]:
     return found
 
 
-def in_fresh_shell(script: str, env: dict[str, str], cwd: Path, login: bool = False):
+def in_fresh_shell(
+    script: str, env: dict[str, str], cwd: Path, login: bool = False
+) -> tuple[int, str]:
     args = ["bash", "-i", "-c", script] if login else ["bash", "-c", script]
     proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False,
                           stdin=subprocess.DEVNULL)  # fmt: skip
@@ -139,6 +142,7 @@ def in_fresh_shell(script: str, env: dict[str, str], cwd: Path, login: bool = Fa
 
 
 @pytest.mark.slow
+@posix_only("the printed next steps run in bash; Windows shells are not available here")
 def test_every_printed_next_step_works_in_a_new_terminal(
     generated: tuple[Path, str, dict[str, str]],
 ) -> None:
@@ -192,7 +196,7 @@ def test_generated_project_passes_its_own_ruff_and_pytest(
     subprocess.run(
         [uv, "venv", "-q", "--python", "3.11", str(tmp_path / "venv")], check=True, env=env
     )
-    py = str(tmp_path / "venv" / "bin" / "python")
+    py = str(venv_python(tmp_path / "venv"))
     # uv pip reads the same indexes pip is configured with (find-links included) via the env.
     subprocess.run([uv, "pip", "install", "-q", "--python", py, "-e", str(dst), "pytest", "ruff"],
                    check=True, env=env)  # fmt: skip
