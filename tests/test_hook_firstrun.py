@@ -7,22 +7,18 @@ with a PATH like a new user's: no dev venv, uv only where a test puts it.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import select
 import signal
-import struct
 import subprocess
 import sys
-import termios
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import render, run_captured
+from tests.conftest import posix_only, render, run_captured
 from tests.test_hook import (
     copier_cli,
     generated_files_in_place,
@@ -32,6 +28,9 @@ from tests.test_hook import (
     tool_bin,
 )
 
+# bash, make, python3, pseudo-terminals and POSIX signals (the Windows shells are not here).
+pytestmark = posix_only("bash, make, a pty and POSIX signals")
+LINUX_ONLY = pytest.mark.skipif(sys.platform != "linux", reason="finds the hook's pid in /proc")
 HERE_VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
 SMALL = {"ml_framework": "none", "example": "none", "python_version": HERE_VERSION}
 
@@ -77,6 +76,7 @@ def cmdline(pid: int) -> str:
 
 
 @pytest.mark.slow
+@LINUX_ONLY
 @pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])
 def test_signal_during_env_step_keeps_the_project(template: Path, work: Path, signame: str) -> None:
     """The signal goes to the hook itself while uv installs: copier must see exit 0 (else it
@@ -340,6 +340,11 @@ def test_after_copy_cd_line_works_for_a_path_with_spaces_and_parens(
 
 def drive(args: list[str], env: dict[str, str], answers: dict[bytes, bytes], cwd: Path) -> str:
     """Run `args` on a pseudo-terminal; type answers[prompt] once each prompt appears."""
+    import fcntl
+    import select
+    import struct
+    import termios
+
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     proc = subprocess.Popen(args, cwd=cwd, env={**env, "TERM": "xterm"}, stdin=slave,
