@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import sys
@@ -248,3 +249,63 @@ def test_exit_status_under_copier_is_always_zero(
     out = capsys.readouterr().out
     assert "FAILED at step 'read tools/envsetup.json'" in out
     assert "python3 tools/envsetup" in out
+
+
+# ---------------------------------------------------------------- issue 12: first run
+
+
+def test_path_line_appends_the_folder_for_each_shell(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHELL", "/bin/zsh")
+    assert base.path_line("/h/b", "posix").endswith("""'export PATH="$PATH:/h/b"' >> ~/.zshrc""")
+    monkeypatch.setenv("SHELL", "/bin/bash")
+    assert base.path_line("/h/.copier-mlops/bin", "posix").endswith(
+        """'export PATH="$PATH:/h/.copier-mlops/bin"' >> ~/.bashrc"""
+    )
+    assert base.path_line("/h/x y/bin", "fish") == "fish_add_path --append '/h/x y/bin'"
+    assert "'User') + ';C:\\u\\Scripts'" in base.path_line("C:\\u\\Scripts", "powershell")
+    assert base.path_line("C:\\u\\Scripts", "cmd").startswith('powershell -NoProfile -Command "')
+
+
+def test_unreachable_index_names_the_url_without_credentials() -> None:
+    out = "error: Failed to fetch: `https://bob:s3cret@pypi.example.org/simple/numpy/`\n" \
+        "  Caused by: tcp connect error: Connection refused (os error 111)"  # fmt: skip
+    reason = base.unreachable_index(out)
+    assert reason == "connection refused: https://pypi.example.org/simple/numpy/"
+    assert base.unreachable_index("No matching distribution found for foo") is None
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"dependencies": "numpy"}, '"dependencies" must be a list'),
+        ({"dependencies": [{"import": "numpy"}]}, '"dependencies" must be a list'),
+        ({"dev_dependencies": [1]}, '"dev_dependencies" must be a list of strings'),
+        ({"env_manager": "pipenv"}, '"env_manager" must be one of uv, venv, poetry, conda'),
+        ({"python_version": "3"}, '"python_version" must look like "3.12"'),
+        ({"jupyter_kernel": "yes"}, '"jupyter_kernel" must be true or false'),
+    ],
+)
+def test_config_types_are_checked(change: dict[str, object], message: str) -> None:
+    good = {"env_manager": "uv", "python_version": "3.12", "project_slug": "a", "package_name": "a",
+            "dependencies": [{"req": "numpy", "import": "numpy", "conda": ""}]}  # fmt: skip
+    assert base.config_problems(good) == []
+    assert any(message in p for p in base.config_problems({**good, **change}))
+
+
+def test_venv_ownership(tmp_path: Path) -> None:
+    venv = tmp_path / ".venv"
+    venv.mkdir()
+    assert not base.venv_belongs_to(venv, tmp_path, "demo")  # no pyvenv.cfg: not a venv
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\nprompt = other\n", encoding="utf-8")
+    assert not base.venv_belongs_to(venv, tmp_path, "demo")
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\nprompt = 'demo'\n", encoding="utf-8")
+    assert base.venv_belongs_to(venv, tmp_path, "demo")
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\nprompt = demo-py3.12\n", encoding="utf-8")
+    assert base.venv_belongs_to(venv, tmp_path, "demo")  # Poetry's own prompt
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\n", encoding="utf-8")
+    info = venv / "lib" / "python3.12" / "site-packages" / "demo-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "direct_url.json").write_text(
+        json.dumps({"url": tmp_path.resolve().as_uri(), "dir_info": {"editable": True}}), "utf-8"
+    )
+    assert base.venv_belongs_to(venv, tmp_path, "demo")
