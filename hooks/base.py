@@ -290,7 +290,9 @@ def command_for(name: str, found: str) -> str:
     on_path = shutil.which(name)
     if on_path and os.path.realpath(on_path) == os.path.realpath(found):
         return name
-    return shell_quote(found)
+    quoted = shell_quote(found)
+    # PowerShell reads a quoted path as a string: `&` runs it.
+    return f"& {quoted}" if quoted.startswith('"') and user_shell() == "powershell" else quoted
 
 
 def path_line(folder: str, shell: str | None = None) -> str:
