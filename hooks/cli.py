@@ -196,7 +196,8 @@ def create_env(project: Path, *, interactive: bool, commit_lock: bool = False) -
             try:
                 note = action()
             except HookError as exc:
-                explain_install_failure(manager, exc)
+                if i >= 2:  # creating, installing, locking: where the index is used
+                    explain_install_failure(manager, exc)
                 other = offer_alternative(manager, exc, interactive) if i == 0 else None
                 if other is None:
                     raise

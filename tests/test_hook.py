@@ -28,7 +28,6 @@ from tests.conftest import (
     link_dev_tool,
     pip_index_url,
     posix_only,
-    render,
     run_captured,
     venv_python,
 )
@@ -678,28 +677,29 @@ def test_update_does_not_run_the_hook(template: Path, work: Path) -> None:
 
 @posix_only("a pseudo-terminal (pty, termios)")
 def test_interactive_run_offers_alternatives_when_tool_missing(template: Path, work: Path) -> None:
-    """On a terminal, a missing uv brings up a questionary menu; choosing "Stop" ends cleanly."""
+    """On a terminal, under copier (which can re-render the project for the fallback), a missing
+    uv brings up a questionary menu; choosing "Stop" ends cleanly and keeps the project."""
     import fcntl
     import select
     import struct
     import termios
 
-    dst = render(
-        template, work / "interactive", env_manager="uv", ml_framework="none", example="none"
-    )
+    dst = work / "interactive"
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     env = hook_env(tool_bin(work), TERM="xterm")  # no uv on PATH
+    args = [*copier_cli(), "copy", "--trust", "--defaults", "--data", "env_manager=uv",
+            "--data", "ml_framework=none", "--data", "example=none", template, dst]  # fmt: skip
     proc = subprocess.Popen(
-        [launcher(), dst / "tools" / "envsetup"],
-        cwd=dst,
+        args,
+        cwd=work,
         env=env,
         stdin=slave,
         stdout=slave,
         stderr=slave,
     )
     os.close(slave)
-    seen, answered, deadline = b"", False, time.monotonic() + 60
+    seen, answered, deadline = b"", False, time.monotonic() + 120
     while time.monotonic() < deadline:
         ready, _, _ = select.select([master], [], [], 0.5)
         if ready:
@@ -716,7 +716,11 @@ def test_interactive_run_offers_alternatives_when_tool_missing(template: Path, w
             break
     os.close(master)
     text = seen.decode("utf-8", "replace")
-    assert proc.wait(timeout=30) == 1, text
+    assert proc.wait(timeout=30) == 0, text  # under copier: exit 0, the project stays
     assert "Use a plain .venv with pip instead" in text and "Stop here: I will install uv" in text
     assert "FAILED at step 'find the tool': uv is not installed" in text
     assert not (dst / ".venv").exists()
+    generated_files_in_place(dst)
+    # Outside copier (python3 tools/envsetup) nothing can re-render the project: no offer.
+    proc2 = run_captured(["python3", dst / "tools" / "envsetup"], cwd=dst, env=env)
+    assert proc2.returncode == 1 and "What now?" not in output(proc2), output(proc2)
