@@ -36,8 +36,9 @@ def available() -> bool:
 def _render(answers: dict[str, object], dst: Path) -> set[str]:
     from copier import run_copy
 
-    run_copy(str(TEMPLATE), dst, data=answers, defaults=True, unsafe=True, quiet=True,
-             skip_tasks=True, overwrite=True)  # fmt: skip
+    # vcs_ref HEAD: the commit copier checked out for this very copy, not the newest tag.
+    run_copy(str(TEMPLATE), dst, data=answers, vcs_ref="HEAD", defaults=True, unsafe=True,
+             quiet=True, skip_tasks=True, overwrite=True)  # fmt: skip
     return {
         p.relative_to(dst).as_posix()
         for p in dst.rglob("*")
