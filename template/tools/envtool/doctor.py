@@ -87,7 +87,7 @@ def check_environment(report: Report, manager: Manager) -> Path | None:
         report.problem(
             f"this shell's active environment ({active}) is not the project's environment "
             f"({prefix}): `python` in this shell will not see the project's packages",
-            f"{commands['activate']}; or run commands with `{commands['run']}`",
+            f"{commands['activate']}; or run commands with `{manager.typed(commands['run'])}`",
         )
     return python
 

@@ -18,6 +18,12 @@ from .base import HookError, capture, run, say
 
 MESSAGE = "Initial commit from the copier-mlops template"
 LOCK_MESSAGE = "Add the lock file written by the environment hook"
+SWITCH_MESSAGE = "Use {} for the environment (the chosen tool was not installed)"
+
+
+def made_by_us(subject: str) -> bool:
+    """Whether a commit subject is one of the hook's own commits (first commit, manager switch)."""
+    return subject == MESSAGE or any(subject == SWITCH_MESSAGE.format(m) for m in ("venv",))
 
 
 def git_init(
@@ -101,7 +107,7 @@ def commit_lock_file(project: Path, lock: str) -> str | None:
     if not git or not (project / lock).is_file():
         return None
     head = capture([git, "log", "-1", "--format=%s%n%an%n%ae"], cwd=project)
-    if not head or head.splitlines()[0] != MESSAGE:
+    if not head or not made_by_us(head.splitlines()[0]):
         return None  # not a repository the hook just made: leave the user's history alone
     if capture([git, "ls-files", "--error-unmatch", lock], cwd=project) is not None:
         return None
