@@ -109,7 +109,7 @@ class Bench:
     def setup(self) -> None:
         """Our template as a plain folder (no git clone in the timings); ccds from PyPI + its template."""
         self.ours = self.work / "copier-mlops"
-        for name in ("copier.yml", "template"):
+        for name in ("copier.yml", "template", "extensions"):
             src, dst = ROOT / name, self.ours / name
             if src.is_dir():
                 shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))

@@ -204,6 +204,41 @@ def project_tests_pass(project: Path, env: dict[str, str] | None = None) -> str:
     return proc.stdout
 
 
+# ---------------------------------------------------------------- the set-up's output
+def output(proc: subprocess.CompletedProcess[str]) -> str:
+    return proc.stdout + proc.stderr
+
+
+def retry_line(text: str) -> str:
+    """The command the set-up told the user to run after fixing the cause."""
+    lines = text.splitlines()
+    i = next(i for i, line in enumerate(lines) if "After fixing it, finish the setup with:" in line)
+    return lines[i + 1].strip()
+
+
+def run_retry(text: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    # The test types what the user would type, so this one runs through a shell (Windows: cmd).
+    shell = ["cmd", "/c"] if WINDOWS else ["bash", "-c"]
+    proc = subprocess.run(
+        [*shell, retry_line(text)], env=env, capture_output=True, text=True, check=False
+    )
+    print(proc.stdout[-6000:], proc.stderr[-6000:], sep="\n")
+    return proc
+
+
+def generated_files_in_place(project: Path, *names: str) -> None:
+    for name in (
+        "pyproject.toml",
+        "README.md",
+        "Makefile",
+        ".copier-answers.yml",
+        "tools/envtool.json",
+        *names,
+    ):
+        assert (project / name).is_file(), f"{name} was lost"
+    assert (project / "tools" / "envtool" / "__main__.py").is_file()
+
+
 # ---------------------------------------------------------------- template releases (git)
 IDENTITY = ["-c", "user.name=Course Staff", "-c", "user.email=staff@example.org"]
 
@@ -226,7 +261,7 @@ def commit(repo: Path, message: str, tag: str | None = None) -> None:
 def template_repo(dst: Path) -> Path:
     """The template's files (as copier reads them from a clone) in a fresh git repository."""
     dst.mkdir(parents=True)
-    for name in ("copier.yml", "template", "migrations"):
+    for name in ("copier.yml", "template", "migrations", "extensions"):
         src = ROOT / name
         if src.is_dir():
             ignore = shutil.ignore_patterns("__pycache__")
@@ -248,7 +283,7 @@ def answers_of(project: Path) -> dict[str, object]:
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the working tree (no .git): renders see uncommitted edits and are fast."""
     dst = tmp_path_factory.mktemp("template-src")
-    for name in ("copier.yml", "template", "migrations"):  # migrations: for _migrations
+    for name in ("copier.yml", "template", "migrations", "extensions"):  # migrations: _migrations
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__"))

@@ -24,43 +24,25 @@ from envtool.managers import conda, uv
 
 from tests.conftest import (
     DEV_BIN,
+    MANAGERS,
     TOOL,
     WINDOWS,
     copier_cli,
     copier_copy,
     env_without_dev_venv,
     find_python,
-    launcher,
+    generated_files_in_place,
+    output,
     pip_index_url,
     posix_only,
     project_tests_pass,
     read_result,
-    render,
+    retry_line,
     run_captured,
+    run_retry,
     tool_bin,
     venv_python,
 )
-
-
-def output(proc: subprocess.CompletedProcess[str]) -> str:
-    return proc.stdout + proc.stderr
-
-
-def retry_line(text: str) -> str:
-    """The command the hook told the user to run after fixing the cause."""
-    lines = text.splitlines()
-    i = next(i for i, line in enumerate(lines) if "After fixing it, finish the setup with:" in line)
-    return lines[i + 1].strip()
-
-
-def run_retry(text: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    # The test types what the user would type, so this one runs through a shell (Windows: cmd).
-    shell = ["cmd", "/c"] if WINDOWS else ["bash", "-c"]
-    proc = subprocess.run(
-        [*shell, retry_line(text)], env=env, capture_output=True, text=True, check=False
-    )
-    print(proc.stdout[-6000:], proc.stderr[-6000:], sep="\n")
-    return proc
 
 
 def env_python(project: Path) -> Path:
@@ -85,19 +67,6 @@ def sanity_rows(text: str) -> dict[str, str]:
             break
         rows[parts[0]] = " ".join(parts[2:])
     return rows
-
-
-def generated_files_in_place(project: Path, *names: str) -> None:
-    for name in (
-        "pyproject.toml",
-        "README.md",
-        "Makefile",
-        ".copier-answers.yml",
-        "tools/envtool.json",
-        *names,
-    ):
-        assert (project / name).is_file(), f"{name} was lost"
-    assert (project / "tools" / "envtool" / "__main__.py").is_file()
 
 
 @pytest.fixture(scope="module")
@@ -419,7 +388,7 @@ def test_failed_install_then_fixed(template: Path, work: Path) -> None:
     flat = re.sub(r"\s+(\|\s+)?", " ", text)  # uv wraps its message to the terminal's width
     assert f"Because {bad} was not found in the package registry" in flat  # the tool's own words
     assert f"fix: the package index has no package '{bad}'" in text
-    assert "remove it in pyproject.toml" in text
+    assert "It comes from your answer extra_dependencies" in text  # test_hook_firstrun follows it
 
     # The user removes the typo and runs the printed command.
     path = dst / "pyproject.toml"
@@ -623,28 +592,29 @@ def test_update_does_not_run_the_hook(template: Path, work: Path) -> None:
 @pytest.mark.slow
 @posix_only("a pseudo-terminal (pty, termios)")
 def test_interactive_run_offers_alternatives_when_tool_missing(template: Path, work: Path) -> None:
-    """On a terminal, a missing uv brings up a questionary menu; choosing "Stop" ends cleanly."""
+    """On a terminal, under copier (which can re-render the project for the fallback), a missing
+    uv brings up a questionary menu; choosing "Stop" ends cleanly and keeps the project."""
     import fcntl
     import select
     import struct
     import termios
 
-    dst = render(
-        template, work / "interactive", env_manager="uv", ml_framework="none", example="none"
-    )
+    dst = work / "interactive"
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     env = env_without_dev_venv(tool_bin(work), TERM="xterm")  # no uv on PATH
+    args = [*copier_cli(), "copy", "--trust", "--defaults", "--data", "env_manager=uv",
+            "--data", "ml_framework=none", "--data", "example=none", template, dst]  # fmt: skip
     proc = subprocess.Popen(
-        [launcher(), dst / "tools" / "envtool", "setup"],
-        cwd=dst,
+        args,
+        cwd=work,
         env=env,
         stdin=slave,
         stdout=slave,
         stderr=slave,
     )
     os.close(slave)
-    seen, answered, deadline = b"", False, time.monotonic() + 60
+    seen, answered, deadline = b"", False, time.monotonic() + 120
     while time.monotonic() < deadline:
         ready, _, _ = select.select([master], [], [], 0.5)
         if ready:
@@ -661,10 +631,14 @@ def test_interactive_run_offers_alternatives_when_tool_missing(template: Path, w
             break
     os.close(master)
     text = seen.decode("utf-8", "replace")
-    assert proc.wait(timeout=30) == 1, text
+    assert proc.wait(timeout=30) == 0, text  # under copier: exit 0, the project stays
     assert "Use a plain .venv with pip instead" in text and "Stop here: I will install uv" in text
     assert "FAILED at step 'find the tool': uv is not installed" in text
     assert not (dst / ".venv").exists()
+    generated_files_in_place(dst)
+    # Outside copier (python3 tools/envtool) nothing can re-render the project: no offer.
+    proc2 = run_captured(["python3", dst / "tools" / "envtool", "setup"], cwd=dst, env=env)
+    assert proc2.returncode == 1 and "What now?" not in output(proc2), output(proc2)
 
 
 # ---------------------------------------------------------------- unit tests (fast)
@@ -940,6 +914,15 @@ def test_tool_is_real_files_in_the_template_not_a_symlink() -> None:
     assert not [p for p in TOOL.rglob("*") if p.is_symlink()]
 
 
+def test_lock_without_a_project_says_what_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["lock", "--project", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "lock failed: tools/envtool.json is missing" in out
+    assert "fix: run this command in the folder of a project generated by copier-mlops" in out
+
+
 def test_exit_status_under_copier_is_always_zero(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -955,3 +938,71 @@ def test_exit_status_under_copier_is_always_zero(
     result = read_result(tmp_path)
     assert result["status"] == "failed" and result["failed_step"] == "read tools/envtool.json"
     assert "missing" in result["reason"] and result["fix"] and result["steps"] == []
+
+
+# ---------------------------------------------------------------- issue 12: first run
+
+
+def test_path_line_appends_the_folder_for_each_shell(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHELL", "/bin/zsh")
+    assert base.path_line("/h/b", "posix").endswith("""'export PATH="$PATH:/h/b"' >> ~/.zshrc""")
+    monkeypatch.setenv("SHELL", "/bin/bash")
+    assert base.path_line("/h/.copier-mlops/bin", "posix").endswith(
+        """'export PATH="$PATH:/h/.copier-mlops/bin"' >> ~/.bashrc"""
+    )
+    assert base.path_line("/h/x y/bin", "fish") == "fish_add_path --append '/h/x y/bin'"
+    assert "'User') + ';C:\\u\\Scripts'" in base.path_line("C:\\u\\Scripts", "powershell")
+    assert base.path_line("C:\\u\\Scripts", "cmd").startswith('powershell -NoProfile -Command "')
+
+
+def test_unreachable_index_names_the_url_without_credentials() -> None:
+    out = "error: Failed to fetch: `https://bob:s3cret@pypi.example.org/simple/numpy/`\n" \
+        "  Caused by: tcp connect error: Connection refused (os error 111)"  # fmt: skip
+    reason = base.unreachable_index(out)
+    assert reason == "connection refused: https://pypi.example.org/simple/numpy/"
+    assert base.unreachable_index("No matching distribution found for foo") is None
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"dependencies": "numpy"}, '"dependencies" must be a list'),
+        ({"dependencies": [{"import": "numpy"}]}, '"dependencies" must be a list'),
+        ({"dev_dependencies": [1]}, '"dev_dependencies" must be a list of strings'),
+        ({"env_manager": "pipenv"}, '"env_manager" must be one of conda, poetry, uv, venv'),
+        ({"python_version": "3"}, '"python_version" must look like "3.12"'),
+        ({"jupyter_kernel": "yes"}, '"jupyter_kernel" must be true or false'),
+    ],
+)
+def test_config_types_are_checked(change: dict[str, object], message: str) -> None:
+    good = {"env_manager": "uv", "python_version": "3.12", "project_slug": "a", "package_name": "a",
+            "dependencies": [{"req": "numpy", "import": "numpy", "conda": ""}]}  # fmt: skip
+    assert base.config_problems(good) == []
+    assert any(message in p for p in base.config_problems({**good, **change}))
+
+
+def test_venv_ownership(tmp_path: Path) -> None:
+    venv = tmp_path / ".venv"
+    venv.mkdir()
+    assert not base.venv_belongs_to(venv, tmp_path, "demo")  # no pyvenv.cfg: not a venv
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\nprompt = other\n", encoding="utf-8")
+    assert not base.venv_belongs_to(venv, tmp_path, "demo")
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\nprompt = 'demo'\n", encoding="utf-8")
+    assert base.venv_belongs_to(venv, tmp_path, "demo")
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\nprompt = demo-py3.12\n", encoding="utf-8")
+    assert base.venv_belongs_to(venv, tmp_path, "demo")  # Poetry's own prompt
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\n", encoding="utf-8")
+    info = venv / "lib" / "python3.12" / "site-packages" / "demo-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "direct_url.json").write_text(
+        json.dumps({"url": tmp_path.resolve().as_uri(), "dir_info": {"editable": True}}), "utf-8"
+    )
+    assert base.venv_belongs_to(venv, tmp_path, "demo")
+
+
+def test_the_tool_has_one_module_per_manager_of_copier_yml() -> None:
+    """copier.yml's env_manager choices are the one list: the tool finds a module for each."""
+    from envtool.managers import manager_class
+
+    assert base.manager_names() == sorted(MANAGERS)
+    assert all(manager_class(m).name == m for m in MANAGERS)

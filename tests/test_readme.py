@@ -48,11 +48,22 @@ def git_snapshot(dst: Path) -> Path:
     return dst
 
 
-@pytest.mark.slow
-@posix_only("the README's generate command for a POSIX shell (Windows gets it in prose)")
-def test_readme_generate_command_as_written(tmp_path: Path) -> None:
+def new_user_env(home: Path) -> dict[str, str]:
+    """A new user's shell environment: a fresh HOME, and only the system's PATH (no dev venv,
+    so no uv or poetry on it; uv comes from the README's command)."""
+    env = {**os.environ, "HOME": str(home), "UV_PYTHON_DOWNLOADS": "never"}
+    env.pop("VIRTUAL_ENV", None)
+    env["PATH"] = os.pathsep.join(
+        p for p in env["PATH"].split(os.pathsep) if not p.startswith(str(Path(sys.prefix)))
+    )
+    return env
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, dict[str, str]]:
     """Run the README's generate command in a shell, with only the template URL pointed at a
     local copy (GitHub is unreachable here) and --defaults added; HOME is a fresh folder."""
+    tmp_path = tmp_path_factory.mktemp("readme")
     src = git_snapshot(tmp_path / "copier-mlops")
     command = readme_command("generate-command")
     assert TEMPLATE_URL in command
@@ -61,12 +72,8 @@ def test_readme_generate_command_as_written(tmp_path: Path) -> None:
     )
     home = tmp_path / "home"
     home.mkdir()
-    env = {**os.environ, "HOME": str(home), "UV_PYTHON_DOWNLOADS": "never"}
-    env.pop("VIRTUAL_ENV", None)
-    # Only the system Python on PATH, as on a fresh machine: no dev venv, so uv comes from the command.
-    env["PATH"] = os.pathsep.join(
-        p for p in env["PATH"].split(os.pathsep) if not p.startswith(str(Path(sys.prefix)))
-    )
+    env = new_user_env(home)
+    assert shutil.which("uv", path=env["PATH"]) is None, "this test needs a PATH without uv"
     work = tmp_path / "work"
     work.mkdir()
     proc = subprocess.run(
@@ -74,7 +81,13 @@ def test_readme_generate_command_as_written(tmp_path: Path) -> None:
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
-    project = work / "my-ml-project"
+    return work / "my-ml-project", out, env
+
+
+@pytest.mark.slow
+@posix_only("the README's generate command for a POSIX shell (Windows gets it in prose)")
+def test_readme_generate_command_as_written(generated: tuple[Path, str, dict[str, str]]) -> None:
+    project, out, _ = generated
     assert (project / "pyproject.toml").is_file()
     assert (project / "uv.lock").is_file(), out[-4000:]
     python = project / ".venv" / "bin" / "python"
@@ -94,6 +107,72 @@ def test_readme_generate_command_as_written(tmp_path: Path) -> None:
         [*git, "status", "--porcelain"], capture_output=True, text=True, check=True
     )
     assert status.stdout == ""
+
+
+def printed_next_steps(out: str) -> tuple[list[str], str]:
+    """The commands of copier's after-copy "Next:" block, and its PATH advice line."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == "Next:")
+    block = lines[
+        start + 1 : next(i for i in range(start, len(lines)) if "README.md explains" in lines[i])
+    ]
+    commands = [line.strip() for line in block if line.startswith("  ")]
+    advice = next((line for line in block if "is not on your PATH" in line), "")
+    return commands, advice
+
+
+def summary_commands(out: str) -> list[str]:
+    """Every command the hook's summary gives: `run tests:` and `rebuild:`, each alternative."""
+    found = []
+    for label in ("run tests:", "rebuild:"):
+        line = next(line for line in out.splitlines() if line.strip().startswith(label))
+        text = line.split(label, 1)[1]
+        main, _, alt = text.partition("(or:")
+        found += [main.strip(), alt.rstrip(") ").strip()]
+    return found
+
+
+def in_fresh_shell(
+    script: str, env: dict[str, str], cwd: Path, login: bool = False
+) -> tuple[int, str]:
+    args = ["bash", "-i", "-c", script] if login else ["bash", "-c", script]
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False,
+                          stdin=subprocess.DEVNULL)  # fmt: skip
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+@posix_only("the printed next steps run in bash; Windows shells are not available here")
+def test_every_printed_next_step_works_in_a_new_terminal(
+    generated: tuple[Path, str, dict[str, str]],
+) -> None:
+    """The Done-when of issue 12: after the README's command (uv not on PATH), each step the
+    output gives runs, as printed, in a new shell with a new user's PATH."""
+    project, out, env = generated
+    work = project.parent
+    commands, advice = printed_next_steps(out)
+    assert commands[0].startswith("cd "), commands
+    assert len(commands) == 3, commands
+    # The after-copy block, typed line by line into one new terminal.
+    code, text = in_fresh_shell("set -e\n" + "\n".join(commands), env, work)
+    assert code == 0, text[-4000:]
+    assert "passed" in text
+    cd = commands[0]
+    # The hook's summary (run tests, rebuild), and the generated README's make targets.
+    steps = [*summary_commands(out), "make test", "make lint", "make doctor", "make lock"]
+    for step in steps:
+        code, text = in_fresh_shell(f"{cd} && {step}", env, work)
+        assert code == 0, f"{step}: {text[-4000:]}"
+    # The one PATH line for the user's shell (bash here): afterwards `uv` works in new terminals.
+    assert advice, out[-3000:]
+    line = advice.split("run once: ", 1)[1]
+    code, text = in_fresh_shell(line, env, work)
+    assert code == 0, text
+    code, text = in_fresh_shell(f"{cd} && uv run pytest -q && python3 --version", env, work, True)
+    assert code == 0 and "passed" in text, text[-4000:]
+    # The system's python3 still comes first (the install folder is appended, not prepended).
+    code, text = in_fresh_shell("command -v python3", env, work, True)
+    assert ".copier-mlops" not in text, text
 
 
 # One combination per manager; conda cannot be installed here, so its project (and a hybrid's)

@@ -898,3 +898,26 @@ def test_doctor_venv_healthy_then_broken(venv_project: tuple[Path, dict[str, str
     finally:
         for path, text in originals.items():
             path.write_text(text, encoding="utf-8")
+
+
+@pytest.mark.slow
+@posix_only("`make lock` with the Makefile's POSIX shell recipes")
+def test_make_lock_is_the_tool_writing_the_lock(
+    uv_project: tuple[Path, dict[str, str]], venv_project: tuple[Path, dict[str, str]]
+) -> None:
+    """`make lock` calls the tool (the one writer of each lock file): uv re-resolves uv.lock;
+    venv records the environment as it is, with the header the set-up writes."""
+    project, env = uv_project
+    proc = timed("make lock (uv)", ["make", "--no-print-directory", "lock"], cwd=project, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "tools/envtool lock" in proc.stdout and "uv lock wrote uv.lock" in proc.stdout
+    project, env = venv_project
+    lock = project / "requirements.lock"
+    lock.write_text("numpy==0.0.1\n", encoding="utf-8")  # stale
+    proc = timed("make lock (venv)", ["make", "--no-print-directory", "lock"], cwd=project, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    text = lock.read_text(encoding="utf-8")
+    assert text.startswith("# Exact versions that worked (pip freeze)")
+    assert re.search(r"(?m)^numpy==\d+\.\d+", text) and "numpy==0.0.1" not in text
+    code, report = doctor(project, env, "venv after make lock")
+    assert code == 0 and "ok    installed versions match the lock file" in report

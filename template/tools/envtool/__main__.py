@@ -1,4 +1,4 @@
-"""Entry point: `python hooks/__main__.py ...`, `python tools/envsetup ...` or `python -m hooks`."""
+"""Entry point: `python tools/envtool <command>` (a folder with __main__.py) or `python -m envtool`."""
 
 from __future__ import annotations
 

@@ -31,6 +31,57 @@ class HookError(Exception):
         self.what = what
         self.why = why
         self.fix = fix
+        self.output = why  # the whole output of a failed command (why keeps only its tail)
+
+
+CONFIG_HELP = (
+    'e.g. "env_manager": "uv", "python_version": "3.12", "dependencies": '
+    '[{"req": "numpy>=1.26", "name": "numpy", "import": "numpy"}], "dev_dependencies": ["pytest>=8"]'
+)
+
+
+def manager_names() -> list[str]:
+    """The managers this tool has, one module each (managers/<name>.py), named after the
+    env_manager choices of copier.yml (the one list of managers)."""
+    folder = Path(__file__).resolve().parent / "managers"
+    return sorted(p.stem.replace("_", "-") for p in folder.glob("[a-z]*.py"))
+
+
+def config_problems(data: object) -> list[str]:
+    """What is wrong with the types of tools/envtool.json, checked before anything is installed."""
+    if not isinstance(data, dict):
+        return [f"it must be a JSON object, not {type(data).__name__}"]
+    problems = []
+    for key in ("env_manager", "python_version", "project_slug", "package_name"):
+        if not isinstance(data.get(key), str) or not data[key]:
+            problems.append(f'"{key}" must be a non-empty string (it is {data.get(key)!r})')
+    if isinstance(data.get("env_manager"), str) and data["env_manager"] not in manager_names():
+        problems.append(f'"env_manager" must be one of {", ".join(manager_names())}')
+    version = data.get("python_version")
+    if isinstance(version, str) and not re.fullmatch(r"3\.\d+", version):
+        problems.append(f'"python_version" must look like "3.12" (it is {version!r})')
+    deps = data.get("dependencies", [])
+    if not isinstance(deps, list) or not all(
+        isinstance(d, dict)
+        and all(isinstance(d.get(k, ""), str) for k in ("req", "name", "import", "conda", "owner"))
+        and d.get("req")
+        for d in deps
+    ):
+        problems.append(
+            '"dependencies" must be a list of {"req": "...", "name": "...", "import": "..."} objects'
+        )
+    commands = data.get("commands", {})
+    if not isinstance(commands, dict) or not all(isinstance(c, str) for c in commands.values()):
+        problems.append('"commands" must map names to command strings')
+    dev = data.get("dev_dependencies", [])
+    if not isinstance(dev, list) or not all(isinstance(d, str) for d in dev):
+        problems.append('"dev_dependencies" must be a list of strings')
+    provided = data.get("conda_provides", [])
+    if not isinstance(provided, list) or not all(isinstance(d, str) for d in provided):
+        problems.append('"conda_provides" must be a list of distribution names')
+    if not isinstance(data.get("jupyter_kernel", False), bool):
+        problems.append('"jupyter_kernel" must be true or false')
+    return problems
 
 
 @dataclass(frozen=True)
@@ -62,14 +113,12 @@ class Config:
             ) from exc
         except ValueError as exc:
             raise HookError(f"{path} is not valid JSON", why=str(exc)) from exc
-        missing = [
-            k
-            for k in ("env_manager", "python_version", "project_slug", "package_name")
-            if not data.get(k)
-        ]
-        if missing:
+        problems = config_problems(data)
+        if problems:
             raise HookError(
-                f"{path} lacks {', '.join(missing)}", fix="restore it with `copier update`"
+                f"{path} is not what tools/envtool expects: " + "; ".join(problems),
+                fix=f"correct it ({CONFIG_HELP}); `git diff {CONFIG_FILE.as_posix()}` shows what "
+                f"changed, `git checkout {CONFIG_FILE.as_posix()}` restores the generated one",
             )
         return cls(
             project=project,
@@ -81,7 +130,7 @@ class Config:
             jupyter_kernel=bool(data.get("jupyter_kernel")),
             commands={str(k): str(v) for k, v in (data.get("commands") or {}).items()},
             dependencies=list(data.get("dependencies") or []),
-            dev_dependencies=[str(d) for d in data.get("dev_dependencies") or []],
+            dev_dependencies=list(data.get("dev_dependencies") or []),
             conda_provides=[str(d) for d in data.get("conda_provides") or []],
         )
 
@@ -102,6 +151,28 @@ MISSING_PACKAGE = [
     re.compile(rf"depends\s+on\s+{_REQ}\s+\([^)]*\)\s+which\s+doesn't\s+match\s+any\s+versions"),
     re.compile(rf"PackagesNotFoundError:[^\n]*\n(?:\s*\n)*\s*-\s*{_REQ}"),
 ]
+
+
+# How pip, uv and Poetry say that they could not reach the index (not that a package is missing).
+UNREACHABLE = re.compile(
+    r"Connection refused|Failed to establish a new connection|Name or service not known|"
+    r"Temporary failure in name resolution|Network is unreachable|No route to host|"
+    r"dns error|ConnectTimeout|connection timed out|Could not connect",
+    re.IGNORECASE,
+)
+
+
+def unreachable_index(output: str) -> str | None:
+    """'<reason>: <URL>' when the installer's output says the index could not be reached; the
+    URL without any credentials in it."""
+    found = UNREACHABLE.search(output)
+    if not found:
+        return None
+    url = re.search(r"https?://[^\s'\"`<>()]+", output)
+    host = re.search(r"host='([^']+)', port=(\d+)", output)  # pip's urllib3 message
+    where = url[0] if url else (f"{host[1]}:{host[2]}" if host else "")
+    where = re.sub(r"//[^/@\s]*@", "//", where)  # user:password@ never reaches the screen
+    return f"{found[0].lower()}" + (f": {where}" if where else "")
 
 
 def missing_package(output: str) -> str | None:
@@ -141,7 +212,7 @@ def run(
     On a non-zero exit raise HookError with the tail of the output as the reason.
     """
     args = [str(c) for c in cmd]
-    print(f"  $ {display(args)}", flush=True)
+    say(f"  $ {display(args)}")
     lines: list[str] = []
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as errfile:
@@ -160,21 +231,29 @@ def run(
         except OSError as exc:
             raise HookError(what or f"could not start {args[0]}", why=str(exc), fix=fix) from exc
         assert proc.stdout is not None
-        for line in proc.stdout:
-            line = line.rstrip("\n")
-            lines.append(line)
-            tail.append(line)
-            if echo:
-                print(f"    {line}", flush=True)
-        code = proc.wait()
+        try:
+            for line in proc.stdout:
+                line = line.rstrip("\n")
+                lines.append(line)
+                tail.append(line)
+                if echo:
+                    say(f"    {line}")
+            code = proc.wait()
+        except BaseException:  # a signal or Ctrl-C: stop the tool too, then report
+            proc.kill()
+            proc.wait()
+            raise
         errfile.seek(0)
-        tail.extend(errfile.read().splitlines())
+        errors = errfile.read()
+        tail.extend(errors.splitlines())
     if code:
-        raise HookError(
+        error = HookError(
             what or f"`{display(args)}` failed (exit status {code})",
             why="\n".join(tail),
             fix=fix,
         )
+        error.output = "\n".join([*lines, errors])
+        raise error
     return "\n".join(lines)
 
 
@@ -215,10 +294,66 @@ def query(
     return out.returncode, out.stdout, out.stderr
 
 
+# Where the README's generate command installs copier and uv (a venv that is not on PATH).
+TOOL_HOME = Path.home() / ".copier-mlops"
+TOOL_BIN = TOOL_HOME / ("Scripts" if WINDOWS else "bin")
+
+
 def which(name: str) -> str | None:
-    """`name` on PATH, else beside the running Python: copier's own environment, where the
-    README's one command installs uv next to copier."""
-    return shutil.which(name) or shutil.which(name, path=os.path.dirname(sys.executable))
+    """`name` on PATH, else beside the running Python (copier's own environment), else in the
+    README's install folder: `python3 tools/envtool` then finds what copier's run found."""
+    for folder in (None, os.path.dirname(sys.executable), str(TOOL_BIN)):
+        found = shutil.which(name, path=folder)
+        if found:
+            return found
+    return None
+
+
+def shell_quote(text: str, shell: str | None = None) -> str:
+    """`text` as one word of the user's shell (POSIX quoting; double quotes on Windows)."""
+    shell = shell or user_shell()
+    if shell in ("powershell", "cmd"):
+        return f'"{text}"' if re.search(r'[\s&()^%!;,\'"]', text) else text
+    return shlex.quote(text)
+
+
+def command_for(name: str, found: str) -> str:
+    """How the user types tool `name` (found at `found`) in a new terminal: the bare name when
+    their PATH finds this very program, else its full path."""
+    on_path = shutil.which(name)
+    if on_path and os.path.realpath(on_path) == os.path.realpath(found):
+        return name
+    quoted = shell_quote(found)
+    # PowerShell reads a quoted path as a string: `&` runs it.
+    return f"& {quoted}" if quoted.startswith('"') and user_shell() == "powershell" else quoted
+
+
+def path_line(folder: str, shell: str | None = None) -> str:
+    """The one line that puts `folder` on PATH in the user's shell for every new terminal.
+    Appended, not prepended: the folder may be a venv, whose python must not hide the system's."""
+    shell = shell or user_shell()
+    if shell == "fish":
+        return f"fish_add_path --append {shlex.quote(folder)}"
+    if shell in ("powershell", "cmd"):
+        ps = (
+            "[Environment]::SetEnvironmentVariable('Path', "
+            f"[Environment]::GetEnvironmentVariable('Path', 'User') + ';{folder}', 'User')"
+        )
+        return ps if shell == "powershell" else f'powershell -NoProfile -Command "{ps}"'
+    rc = "~/.zshrc" if Path(os.environ.get("SHELL", "")).name == "zsh" else "~/.bashrc"
+    line = f'export PATH="$PATH:{folder}"'
+    return f"echo {shlex.quote(line)} >> {rc}"
+
+
+def path_advice(name: str, found: str) -> str | None:
+    """One sentence, when `name` is not on the user's PATH: where it is, and the line to fix it."""
+    if command_for(name, found) == name:
+        return None
+    folder = os.path.dirname(found)
+    return (
+        f"{name} is not on your PATH (it is in {folder}); the commands here use its full path. "
+        f"To type just `{name}` in new terminals, run once: {path_line(folder)}"
+    )
 
 
 def venv_python(venv: Path) -> Path:
@@ -242,6 +377,29 @@ def venv_activation(venv: str = ".venv", shell: str | None = None) -> str:
         "powershell": f"{venv}\\Scripts\\Activate.ps1",
         "cmd": f"{venv}\\Scripts\\activate.bat",
     }.get(shell, f"source {venv}/bin/activate")
+
+
+def venv_belongs_to(venv: Path, project: Path, slug: str) -> bool:
+    """Whether `venv` is provably `project`'s: its pyvenv.cfg prompt is the slug (this tool
+    creates it so), or it holds an editable install of the project folder (direct_url.json).
+    (A prompt is weak proof alone, but the destination check lets copier write only into an
+    empty folder or a copier-mlops project, so a foreign .venv cannot come in with the copy.)"""
+    try:
+        cfg = (venv / "pyvenv.cfg").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False  # not a virtual environment at all
+    prompt = re.search(r"^prompt\s*=\s*(.*?)\s*$", cfg, re.MULTILINE)
+    # uv and venv get `--prompt <slug>`; Poetry names it "<slug>-py3.X" by itself.
+    if prompt and re.fullmatch(rf"{re.escape(slug)}(-py\d+\.\d+)?", prompt[1].strip("'\"")):
+        return True
+    for direct_url in venv.glob("*/*/site-packages/*.dist-info/direct_url.json"):
+        try:
+            url = json.loads(direct_url.read_text(encoding="utf-8")).get("url", "")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if url.rstrip("/") == project.resolve().as_uri():
+            return True
+    return False
 
 
 class Manager(ABC):
@@ -298,6 +456,21 @@ class Manager(ABC):
         """The new environment's own interpreter (conda overrides: its env lives elsewhere)."""
         return venv_python(self.venv)
 
+    def claim_venv(self) -> None:
+        """Before creating or reusing .venv: stop unless it is provably this project's (made by
+        this tool for it, or holding this project's editable install). Never wipe another's."""
+        if not self.venv.exists() and not self.venv.is_symlink():
+            return
+        if venv_belongs_to(self.venv, self.project, self.config.project_slug):
+            return
+        raise HookError(
+            f"{self.venv} exists but is not this project's environment (no editable install of "
+            f"{self.project} in it, and it was not created for {self.config.project_slug})",
+            why="the tool never deletes or reuses an environment it cannot prove is this "
+            "project's: it may hold another project's packages",
+            fix="move it away (`mv .venv .venv.old`), or delete it if you do not need it",
+        )
+
     def location(self) -> str:
         """Where the environment lives, for the summary and the doctor."""
         return str(self.venv)
@@ -307,16 +480,16 @@ class Manager(ABC):
         return venv_activation(".venv")
 
     def test_command(self) -> str:
-        return f"{self.config.commands.get('test', 'make test')}   (or: make test)"
+        return f"{self.typed(self.config.commands.get('test', 'make test'))}   (or: make test)"
 
     def fix_env(self) -> str:
         """The doctor's fix for a missing or incomplete environment."""
-        return f"{self.config.commands.get('env', 'make env')}   (or: make env)"
+        return f"{self.typed(self.config.commands.get('env', 'make env'))}   (or: make env)"
 
     def fix_lock(self) -> str:
         """The doctor's fix for a lock file out of step with the dependency files."""
-        commands = self.config.commands
-        return f"{commands['lock']}, then {commands['env']}   (or: make lock env)"
+        lock, env = (self.typed(self.config.commands[k]) for k in ("lock", "env"))
+        return f"{lock}, then {env}   (or: make lock env)"
 
     def fix_import(self, distribution: str, version: str) -> str:
         """The doctor's fix for one installed package that does not import."""
@@ -333,6 +506,21 @@ class Manager(ABC):
         """Other managers that could build this project when the tool is missing."""
         return []
 
+    def tool_command(self) -> str:
+        """How the user types this manager's tool in a new terminal (its full path when their
+        PATH does not find it, e.g. uv installed by the README's command)."""
+        found = self.tool or which(self.name)
+        return command_for(self.name, found) if found else self.name
+
+    def typed(self, command: str) -> str:
+        """One of the manager's commands (copier.yml's manager_commands), as the user types it."""
+        head, sep, rest = command.partition(" ")
+        return f"{self.tool_command()}{sep}{rest}" if head == self.name else command
+
+    def path_advice(self) -> str | None:
+        """How to put the tool on PATH, when it is not."""
+        return path_advice(self.name, self.tool) if self.tool else None
+
 
 def python_version_of(python: Path | str) -> str | None:
     """`major.minor.micro` of an interpreter, or None when it does not run."""
@@ -343,4 +531,8 @@ def python_version_of(python: Path | str) -> str | None:
 
 
 def say(text: str = "") -> None:
-    print(text, flush=True)
+    """Print a line; never fail (after SIGHUP the terminal is gone, and the hook must go on)."""
+    try:
+        print(text, flush=True)
+    except OSError:
+        pass

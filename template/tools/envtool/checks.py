@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from .base import say
+from .base import WINDOWS, say
 
 # pip freeze leaves these out of requirements.lock: they are not drift.
 UNLOCKED = {"pip", "setuptools", "wheel", "distribute"}
@@ -53,6 +54,26 @@ def last_line(text: str) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     errors = [line for line in lines if line.lower().startswith("error")]
     return (errors or lines or ["(no output)"])[-1]
+
+
+def corrupt_lock(report: Report, lock: Path, fix_lock: str) -> bool:
+    """A lock file that is not TOML (a bad merge, a truncated write): `uv lock`/`poetry lock`
+    fail on it too, so the fix moves it aside first and locks from pyproject.toml."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10 (no TOML reader outside the env): the tools' check says it
+        return False
+    try:
+        tomllib.loads(lock.read_text(encoding="utf-8"))
+    except ValueError as exc:  # TOMLDecodeError and UnicodeDecodeError
+        aside = f"{lock.name}.broken"
+        move = f'move "{lock.name}" "{aside}"' if WINDOWS else f"mv {lock.name} {aside}"
+        report.problem(
+            f"{lock.name} is corrupt (not valid TOML: {exc})",
+            f"{move}, then: {fix_lock}   (compare with the old file; git shows its history)",
+        )
+        return True
+    return False
 
 
 def compare_with_lock(

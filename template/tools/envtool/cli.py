@@ -11,15 +11,19 @@ copier's tasks run the project's own copy (`setup --from-copier`: never exits no
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import os
+import re
 import shlex
+import signal
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import doctor, gitinit, kernel
+from . import doctor, gitinit, kernel, switch
 from .base import (
     CONFIG_FILE,
     RESULT_FILE,
@@ -30,9 +34,13 @@ from .base import (
     capture,
     missing_package,
     say,
+    shell_quote,
+    unreachable_index,
+    which,
 )
-from .managers import manager_class, manager_for
+from .managers import manager_for
 
+STOP_SIGNALS = [getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)]
 TOOL = ["py", "tools\\envtool"] if WINDOWS else ["python3", "tools/envtool"]
 RETRY = [*TOOL, "setup"]
 
@@ -72,6 +80,46 @@ def sanity_import(manager: Manager) -> str:
     return f"{len(rows)} imports ok, dependency check passed"
 
 
+def explain_install_failure(manager: Manager, exc: HookError) -> None:
+    """Name the real cause, and a fix that works when followed literally."""
+    unreachable = unreachable_index(exc.output)
+    if unreachable:
+        exc.what = f"the package index could not be reached ({unreachable})"
+        exc.fix = (
+            "check your network (or proxy) and the index URL (package_index_url; pip's "
+            "`pip config list`, or UV_INDEX_URL/PIP_INDEX_URL); nothing is wrong with the packages"
+        )
+        return
+    name = missing_package(exc.output)
+    if not name:
+        return
+    config = manager.config
+    normal = re.sub(r"[-_.]+", "-", name).lower()
+    extras = [d for d in config.dependencies if d.get("extra")]
+    kept = [d["req"] for d in extras if d.get("name") != normal]
+    if len(kept) == len(extras):  # added by hand, not through the answers
+        exc.fix = (
+            f"the package index has no package '{name}' (or no version of it that fits): "
+            f"correct its name or remove it in {manager.dependency_files}"
+        )
+        return
+    # copier's own Python when it runs us (the README's copier is not on PATH), else find it.
+    copier = (
+        [sys.executable, "-m", "copier"]
+        if importlib.util.find_spec("copier")
+        else [which("copier") or "copier"]
+    )
+    recopy = [*copier, "recopy", "--trust", "--defaults", "--overwrite", "--skip-tasks"]
+    recopy += ["--data", f"extra_dependencies={' '.join(kept)}"]
+    exc.fix = (
+        f"the package index has no package '{name}' (or no version of it that fits). It comes "
+        f"from your answer extra_dependencies, which pyproject.toml, {CONFIG_FILE.as_posix()}, the "
+        "Dockerfile and the tests all name: re-render them without it (or with the "
+        f"right name), then commit: cd {shell_quote(str(config.project))} && "
+        f"{' '.join(shell_quote(a) for a in recopy)}"
+    )
+
+
 def lock_hint(manager: Manager) -> str | None:
     """A reminder to commit the lock file: `copier update` refuses a dirty git tree."""
     lock = manager.lock_file
@@ -84,9 +132,12 @@ def lock_hint(manager: Manager) -> str | None:
     return f"commit the lock file: git add {lock} && git commit -m 'Add {lock}'"
 
 
-def offer_alternative(manager: Manager, error: HookError, interactive: bool) -> Manager | None:
-    """When the tool is missing and a person is at the keyboard, offer another manager."""
-    if not (interactive and manager.alternatives()):
+def offer_alternative(
+    manager: Manager, error: HookError, interactive: bool, template: str
+) -> Manager | None:
+    """When the tool is missing and a person is at the keyboard (under copier, which can
+    re-render the project so that every file matches), offer another manager."""
+    if not (interactive and manager.alternatives() and switch.available(template)):
         return None
     try:
         import questionary  # copier's own dependency; absent when run by a bare python3
@@ -99,11 +150,17 @@ def offer_alternative(manager: Manager, error: HookError, interactive: bool) -> 
     }
     answer = questionary.select(f"{error.what}. What now?", choices=[*choices, stop]).ask()
     if answer in choices:
-        return manager_class(choices[answer])(manager.config)
+        alt = choices[answer]
+        say(
+            f"    switching the project to {alt}: {switch.switch_manager(manager.project, alt, template)}"
+        )
+        return manager_for(Config.load(manager.project))
     return None
 
 
-def setup(project: Path, *, interactive: bool, commit_lock: bool = False) -> dict[str, Any]:
+def setup(
+    project: Path, *, interactive: bool, commit_lock: bool = False, template: str = ""
+) -> dict[str, Any]:
     """Run every step; print a summary or what failed and how to finish. Returns the result
     (also written to tools/envtool-result.json for roster, bench and other programs)."""
     started = time.monotonic()
@@ -136,13 +193,9 @@ def setup(project: Path, *, interactive: bool, commit_lock: bool = False) -> dic
             try:
                 note = action()
             except HookError as exc:
-                name = missing_package(exc.why)
-                if name:
-                    exc.fix = (
-                        f"the package index has no package '{name}' (or no version of it that "
-                        f"fits): correct its name or remove it in {manager.dependency_files}"
-                    )
-                other = offer_alternative(manager, exc, interactive) if i == 0 else None
+                if i >= 2:  # creating, installing, locking: where the index is used
+                    explain_install_failure(manager, exc)
+                other = offer_alternative(manager, exc, interactive, template) if i == 0 else None
                 if other is None:
                     raise
                 manager = other
@@ -157,8 +210,8 @@ def setup(project: Path, *, interactive: bool, commit_lock: bool = False) -> dic
         return failure(
             project, result, step, HookError(f"unexpected error: {type(exc).__name__}: {exc}")
         )
-    except KeyboardInterrupt:
-        return failure(project, result, step, HookError("interrupted"))
+    except KeyboardInterrupt as exc:
+        return failure(project, result, step, HookError(f"interrupted ({exc or 'Ctrl-C'})"))
     total = time.monotonic() - started
     result.update(status="ok", manager=manager.name, seconds=round(total, 2))
     result.update(location=manager.location(), activate=manager.activation())
@@ -168,6 +221,9 @@ def setup(project: Path, *, interactive: bool, commit_lock: bool = False) -> dic
     say(f"  activate:  {result['activate']}")
     say(f"  run tests: {result['test']}")
     say(f"  rebuild:   make env   (or: {' '.join(RETRY)})")
+    advice = manager.path_advice()
+    if advice:
+        say(f"  PATH:      {advice}")
     committed = gitinit.commit_lock_file(project, manager.lock_file) if commit_lock else None
     if committed:
         say(f"  git:       {committed}")
@@ -223,13 +279,40 @@ def lock(project: Path) -> int:
     return 0
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (a closed terminal): handled like Ctrl-C, so the hook reports and
+    exits 0 under copier, which would delete the project after a failed task."""
+
+
+def stop_on_signals() -> None:
+    def handler(signum: int, frame: object) -> None:
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)  # one report, even when a second signal follows
+        raise Stopped(signal.Signals(signum).name)
+
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, handler)
+
+
+def default_project() -> Path:
+    """The project this copy of the tool belongs to (tools/envtool, run from any folder), else
+    the current folder."""
+    tools = Path(os.path.abspath(__file__)).parent.parent
+    if tools.name == "tools" and (tools.parent / CONFIG_FILE).is_file():
+        return tools.parent
+    return Path.cwd()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="envtool", description=__doc__.splitlines()[0])
     parser.add_argument(
         "command", nargs="?", choices=["setup", "doctor", "lock", "git-init"], default="setup"
     )
     parser.add_argument(
-        "--project", type=Path, default=Path.cwd(), help="the generated project (default: .)"
+        "--project",
+        type=Path,
+        default=default_project(),
+        help="the generated project (default: the one this tools/envtool belongs to)",
     )
     parser.add_argument(
         "--from-copier",
@@ -242,8 +325,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--author-name", default="")
     parser.add_argument("--author-email", default="")
+    parser.add_argument(
+        "--template", default="", help="the template copier rendered (git-init; setup's fallback)"
+    )
+    parser.add_argument("--answers-file", default=".copier-answers.yml")
     args = parser.parse_args(argv)
     project = args.project.resolve()
+    stop_on_signals()
     if args.command == "doctor":
         return doctor.doctor(project)
     if args.command == "lock":
@@ -251,9 +339,13 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {"status": "failed", "steps": []}
     try:
         if args.command == "git-init":
-            return gitinit.main(project, args.author_name, args.author_email)
+            return gitinit.main(
+                project, args.author_name, args.author_email, args.template, args.answers_file
+            )
         interactive = not args.no_input and sys.stdin is not None and sys.stdin.isatty()
-        result = setup(project, interactive=interactive, commit_lock=args.from_copier)
+        result = setup(
+            project, interactive=interactive, commit_lock=args.from_copier, template=args.template
+        )
     except BaseException as exc:  # never a non-zero exit under copier: it would delete the project
         failure(project, result, args.command, HookError(f"unexpected {type(exc).__name__}: {exc}"))
     if args.command == "git-init":

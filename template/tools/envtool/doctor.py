@@ -13,7 +13,7 @@ from typing import Any
 
 from . import probe as probe_module
 from .base import Config, HookError, Manager, query, say
-from .checks import Report
+from .checks import Report, last_line
 from .managers import manager_for
 
 
@@ -29,6 +29,8 @@ def run_probe(manager: Manager, *, full: bool = False) -> dict[str, Any]:
         "provided": {
             d["name"]: d["import"] for d in config.dependencies if d.get("owner") == "conda"
         },
+        # The editable install's source: the imported package must be this folder.
+        "source": str(config.project / "src" / config.package_name),
     }
     if full:
         args["project"] = str(config.project)
@@ -49,8 +51,14 @@ def run_probe(manager: Manager, *, full: bool = False) -> dict[str, Any]:
 
 
 def active_environment() -> Path | None:
-    """The environment this shell has activated, if any."""
-    active = os.environ.get("VIRTUAL_ENV") or os.environ.get("CONDA_PREFIX")
+    """The environment this shell has activated, if any (conda's base, which `conda init`
+    activates in every shell, does not count: it is no choice the user made)."""
+    conda = (
+        os.environ.get("CONDA_PREFIX")
+        if os.environ.get("CONDA_DEFAULT_ENV", "base") != "base"
+        else None
+    )
+    active = os.environ.get("VIRTUAL_ENV") or conda
     return Path(active) if active else None
 
 
@@ -82,7 +90,7 @@ def check_environment(report: Report, manager: Manager) -> Path | None:
         report.problem(
             f"this shell's active environment ({active}) is not the project's environment "
             f"({prefix}): `python` in this shell will not see the project's packages",
-            f"{commands['activate']}; or run commands with `{commands['run']}`",
+            f"{commands['activate']}; or run commands with `{manager.typed(commands['run'])}`",
         )
     return python
 
@@ -126,25 +134,14 @@ def check_probe(report: Report, manager: Manager, found: dict[str, Any]) -> None
             f"{len(found.get('distributions', {}))} installed distributions, no broken requirements"
         )
     report.section("Imports")
-    src = config.project / "src"
     for row in found["imports"]:
-        if row["error"]:
-            fix = (
-                fix_env
-                if row["module"] == config.package_name
-                else manager.fix_import(row["distribution"], row["version"])
-            )
+        if not row["error"]:
+            report.ok(f"import {row['module']}")
+        elif row["module"] == config.package_name:
+            report.problem(f"import {row['module']} fails: {row['error']}", fix_env)
+        else:
+            fix = manager.fix_import(row["distribution"], row["version"])
             report.problem(f"import {row['module']} fails: {row['error']}", fix)
-            continue
-        origin = Path(row["origin"]) if row["origin"] else None
-        if row["module"] == config.package_name and origin and src.is_dir():
-            if not same_path(origin.parent.parent, src):
-                report.problem(
-                    f"{row['module']} is imported from {origin}, not from this project's src/ folder",
-                    f"reinstall the project in editable mode: {fix_env}",
-                )
-                continue
-        report.ok(f"import {row['module']}")
 
 
 def doctor(project: Path) -> int:
@@ -162,7 +159,7 @@ def doctor(project: Path) -> int:
         try:
             found = run_probe(manager, full=True)
         except HookError as exc:
-            report.problem(f"{exc.what}: {exc.why.strip().splitlines()[-1:]}", manager.fix_env())
+            report.problem(f"{exc.what}: {last_line(exc.why)}", manager.fix_env())
         if found is not None:
             check_probe(report, manager, found)
     manager.check_lock(report, found)

@@ -11,7 +11,7 @@ import os
 import re
 from pathlib import Path
 
-from .base import Config, HookError, display, run
+from .base import Config, HookError, capture, display, run
 
 
 def kernel_command(python: Path, slug: str, display_name: str) -> list[str]:
@@ -33,6 +33,42 @@ def _same_interpreter(a: str, b: Path) -> bool:
     the base interpreter, and a spec pointing at the base one would miss the env's packages."""
     pa, pb = Path(os.path.abspath(a)), Path(os.path.abspath(b))
     return pa.name == pb.name and pa.parent.resolve() == pb.parent.resolve()
+
+
+def kernels_folder(python: Path) -> Path | None:
+    """The user's Jupyter kernels folder, as the environment's jupyter_core sees it."""
+    out = capture(
+        [python, "-c", "from jupyter_core.paths import jupyter_data_dir; print(jupyter_data_dir())"]
+    )
+    return Path(out.strip()) / "kernels" if out and out.strip() else None
+
+
+def free_kernel_name(python: Path, slug: str, project: Path) -> str:
+    """`slug`, unless a kernel of that name already starts another environment's Python: then
+    `slug-2`, `slug-3`... (never re-point another project's kernel; re-register our own)."""
+    folder = kernels_folder(python)
+    if folder is None:
+        return slug
+    for n in range(1, 100):
+        name = slug if n == 1 else f"{slug}-{n}"
+        spec = folder / name / "kernel.json"
+        try:
+            argv = json.loads(spec.read_text(encoding="utf-8")).get("argv") or [""]
+        except OSError:
+            return name  # free
+        except (ValueError, AttributeError):
+            continue  # unreadable: someone's, leave it alone
+        if _same_interpreter(str(argv[0]), python) or _inside(str(argv[0]), project):
+            return name  # ours (maybe from before a rebuild): refresh it
+    raise HookError(f"kernel names {slug} to {slug}-99 are all taken", fix="remove unused ones")
+
+
+def _inside(path: str, folder: Path) -> bool:
+    try:
+        Path(os.path.abspath(path)).relative_to(folder.resolve())
+    except ValueError:
+        return False
+    return True
 
 
 def register_kernel(python: Path, slug: str, display_name: str) -> Path:
@@ -78,6 +114,9 @@ def register_kernel(python: Path, slug: str, display_name: str) -> Path:
 
 def kernel_step(config: Config, python: Path, manager: str) -> str:
     """The set-up's step: register the kernel "<project name> (<manager>)" for `python`."""
-    name = config.project_name
-    spec = register_kernel(python, config.project_slug, f"{name} ({manager})")
-    return f"Jupyter kernel '{name} ({manager})' registered in {spec.parent}"
+    slug, name = config.project_slug, config.project_name
+    kernel = free_kernel_name(python, slug, config.project)
+    display_name = f"{name} ({manager})" + ("" if kernel == slug else f" [{kernel}]")
+    spec = register_kernel(python, kernel, display_name)
+    note = "" if kernel == slug else f" (the name {slug} belongs to another environment)"
+    return f"Jupyter kernel '{display_name}' registered in {spec.parent}{note}"

@@ -9,9 +9,10 @@ imports nothing else of the tool, so it can be copied into an image alone. Exit 
 import fails or a requirement is broken, so a Docker build step fails on it.
 
 Arguments (JSON): package, distribution, hints {distribution: module}, and optionally
-imports [module...] (used when the distribution is not installed or `packaging` is missing),
-provided {distribution: module} (a conda hybrid's conda-owned packages the project does not
-declare, such as the CUDA framework build: imported too),
+source (the package's folder: the import must come from there), imports [module...] (used when
+the distribution is not installed or `packaging` is missing), provided {distribution: module}
+(a conda hybrid's conda-owned packages the project does not declare, such as the CUDA framework
+build: imported too),
 project (folder with pyproject.toml), requirement_files [...], lock_file (poetry.lock,
 requirements.lock).
 """
@@ -26,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 MARKER = "ENVTOOL-PROBE "
-NOT_INSTALLED = "not installed"
 
 try:
     from packaging.requirements import InvalidRequirement, Requirement
@@ -184,6 +184,26 @@ def try_import(module: str, dist: str, version: str) -> dict[str, str]:
     return row
 
 
+def own_package(row: dict[str, str], source: str) -> dict[str, str]:
+    """Prove the imported package is the project's own source: a module of the same name
+    elsewhere (a dependency such as joblib, the running script for __main__, a stray folder on
+    sys.path) would import fine and say nothing about the project."""
+    module = sys.modules.get(row["module"])
+    file = getattr(module, "__file__", None)
+    found = [file] if file else [str(p) for p in getattr(module, "__path__", [])]
+    expected = Path(source).resolve()
+    if row["error"] or (found and all(Path(f).resolve().is_relative_to(expected) for f in found)):
+        return row
+    package = row["module"]
+    row["error"] = (
+        f"`import {package}` found {', '.join(found) or 'nowhere (no file)'}, not the project's "
+        f"{expected}: another module of that name shadows the project's package; rename the "
+        f"package (package_name) to a name no installed module has, e.g. "
+        f"{package.strip('_') or 'my'}_project"
+    )
+    return row
+
+
 def probe(args: dict[str, Any]) -> dict[str, Any]:
     package, distribution = args["package"], args["distribution"]
     hints = {canonical(k): v for k, v in args.get("hints", {}).items()}
@@ -197,6 +217,8 @@ def probe(args: dict[str, Any]) -> dict[str, Any]:
         report["errors"].append("`packaging` is not installed: only the imports were checked")
         modules = [(package, distribution, ""), *((m, m, "") for m in args.get("imports", []))]
         report["imports"] = [try_import(*m) for m in dict.fromkeys(modules)]
+        if args.get("source"):
+            report["imports"][0] = own_package(report["imports"][0], args["source"])
         return report
     dists = distributions()
     own = canonical(distribution)
@@ -231,6 +253,8 @@ def probe(args: dict[str, Any]) -> dict[str, Any]:
         declared = declared_requirements(project, args.get("requirement_files", []))
         report["declared"] = check_declared(declared, dists, report.get("lock"))
     report["imports"] = [try_import(m, d, v) for m, (d, v) in modules.items()]
+    if args.get("source"):
+        report["imports"][0] = own_package(report["imports"][0], args["source"])
     return report
 
 

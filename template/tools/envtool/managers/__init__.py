@@ -5,20 +5,18 @@ adding a choice there and a module here."""
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 
-from ..base import CONFIG_FILE, Config, HookError, Manager
+from ..base import CONFIG_FILE, Config, HookError, Manager, manager_names
 
 
 def manager_class(name: str) -> type[Manager]:
-    module = name.replace("-", "_")
-    if not (Path(__file__).parent / f"{module}.py").is_file():
-        known = sorted(p.stem for p in Path(__file__).parent.glob("[a-z]*.py"))
+    if name not in manager_names():
         raise HookError(
             f"unknown env_manager {name!r}",
-            fix=f"set env_manager in {CONFIG_FILE.as_posix()} to one of: {', '.join(known)}",
+            fix=f"set env_manager in {CONFIG_FILE.as_posix()} to one of: {', '.join(manager_names())}",
         )
-    manager: type[Manager] = importlib.import_module(f".{module}", __name__).MANAGER
+    module = importlib.import_module(f".{name.replace('-', '_')}", __name__)
+    manager: type[Manager] = module.MANAGER
     return manager
 
 

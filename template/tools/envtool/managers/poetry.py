@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..base import HookError, Manager, capture, clean_env, query, run, venv_activation, which
-from ..checks import Report, compare_with_lock, last_line
+from ..checks import Report, compare_with_lock, corrupt_lock, last_line
 from ..discovery import require_python
 
 INSTALL_POETRY = (
@@ -39,6 +39,7 @@ class PoetryManager(Manager):
 
     def create(self) -> str:
         assert self.tool is not None and self.interpreter is not None
+        self.claim_venv()
         run(
             [self.tool, "env", "use", "--no-interaction", "--no-ansi", self.interpreter],
             self.project,
@@ -58,16 +59,21 @@ class PoetryManager(Manager):
         return "poetry install installed the project, its dependencies and the dev group"
 
     def activation(self) -> str:
-        return venv_activation(".venv") + "   (or: `poetry run <command>` without activating)"
+        poetry = self.tool_command()
+        return venv_activation(".venv") + f"   (or: `{poetry} run <command>` without activating)"
 
     def check_lock(self, report: Report, found: dict[str, Any] | None) -> None:
         report.section("Lock file (poetry.lock)")
         if not (self.project / "poetry.lock").is_file():
             report.problem("poetry.lock is missing", self.fix_lock())
             return
+        if corrupt_lock(report, self.project / "poetry.lock", self.fix_lock()):
+            return
         poetry = which("poetry")
         if poetry is None:
-            report.problem("poetry is not on PATH", INSTALL_POETRY)
+            report.problem(
+                "Poetry is not installed (not on PATH, nor in ~/.copier-mlops)", INSTALL_POETRY
+            )
         else:
             code, out, err = query([poetry, "check", "--lock", "--no-ansi"], self.project)
             if code:

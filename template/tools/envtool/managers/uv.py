@@ -17,7 +17,7 @@ from ..base import (
     venv_activation,
     which,
 )
-from ..checks import Report, last_line
+from ..checks import Report, corrupt_lock, last_line
 from ..discovery import find_python, install_hint
 
 INSTALL_UV = (
@@ -93,6 +93,7 @@ class UvManager(Manager):
 
     def create(self) -> str:
         assert self.tool is not None and self.interpreter is not None
+        self.claim_venv()
         have = python_version_of(self.env_python()) if self.env_python().exists() else None
         if have and have.startswith(self.config.python_version + "."):
             return f"reusing .venv (Python {have})"
@@ -104,6 +105,8 @@ class UvManager(Manager):
                 "--no-python-downloads",
                 "--python",
                 self.interpreter,
+                "--prompt",
+                self.config.project_slug,
                 ".venv",
             ],
             self.project,
@@ -120,19 +123,22 @@ class UvManager(Manager):
         return "uv sync installed the project (editable), its dependencies and the dev group"
 
     def activation(self) -> str:
-        return venv_activation(".venv") + "   (optional: `uv run <command>` needs no activation)"
+        uv = self.tool_command()
+        return venv_activation(".venv") + f"   (optional: `{uv} run <command>` needs no activation)"
 
     def fix_import(self, distribution: str, version: str) -> str:
-        return f"uv sync --reinstall-package {distribution}"
+        return self.typed(f"uv sync --reinstall-package {distribution}")
 
     def check_lock(self, report: Report, found: dict[str, Any] | None) -> None:
         report.section("Lock file (uv.lock)")
         uv = which("uv")
         if uv is None:
-            report.problem("uv is not on PATH", INSTALL_UV)
+            report.problem("uv is not installed (not on PATH, nor in ~/.copier-mlops)", INSTALL_UV)
             return
         if not (self.project / "uv.lock").is_file():
             report.problem("uv.lock is missing", self.fix_lock())
+            return
+        if corrupt_lock(report, self.project / "uv.lock", self.fix_lock()):
             return
         code, _, err = query([uv, "lock", "--check"], self.project)
         if code:

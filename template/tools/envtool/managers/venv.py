@@ -34,14 +34,16 @@ class VenvManager(Manager):
 
     def create(self) -> str:
         assert self.interpreter is not None
+        self.claim_venv()
         py = self.env_python()
+        prompt = ["--prompt", self.config.project_slug]
         if py.exists():
             have = python_version_of(py) or ""
             if have.startswith(self.config.python_version + "."):
                 return f"reusing .venv (Python {have})"
-            run([self.interpreter, "-m", "venv", "--clear", ".venv"], self.project)
+            run([self.interpreter, "-m", "venv", "--clear", *prompt, ".venv"], self.project)
             return f"recreated .venv (it had Python {have or 'that does not run'})"
-        run([self.interpreter, "-m", "venv", ".venv"], self.project)
+        run([self.interpreter, "-m", "venv", *prompt, ".venv"], self.project)
         return "created .venv"
 
     def install(self) -> str:
