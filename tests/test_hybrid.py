@@ -233,8 +233,12 @@ def test_hybrid_installs_into_the_conda_env_and_leaves_condas_packages(
     # uv leaves conda's numpy alone even where uv.lock pins another one (--no-install-package);
     # for Poetry, conda's numpy is the version the lock takes (see the refusal test below).
     numpy = "numpy==2.2.6" if tool == "uv" else "numpy"
-    project, root, text = hybrid_copy(template, work, manager, numpy=numpy)
+    project, root, text = hybrid_copy(template, work, manager, numpy=numpy, git_init="true")
     assert f"Environment ready ({manager})" in text, text
+    # Both locks are committed on top of the first commit: `copier update` needs a clean tree.
+    assert f"committed {tool}.lock, conda-linux-64.lock" in text
+    status = run_captured(["git", "status", "--porcelain"], project)
+    assert status.returncode == 0 and status.stdout == "", status.stdout
     prefix = root / "envs" / "hybrid-demo"
     slug = "hybrid-demo"
     # conda's commands, exactly and in order (queries of the env list aside).

@@ -435,6 +435,10 @@ class Manager(ABC):
 
     lock_args: tuple[str, ...] = ()  # the tool's own lock command (uv, poetry)
 
+    def lock_files(self) -> list[str]:
+        """The lock files the set-up writes (committed with the first commit, when it is ours)."""
+        return [self.lock_file] if self.lock_file else []
+
     def tool_env(self) -> dict[str, str]:
         """The environment the manager's tool runs in."""
         return clean_env()

@@ -121,15 +121,19 @@ def explain_install_failure(manager: Manager, exc: HookError) -> None:
 
 
 def lock_hint(manager: Manager) -> str | None:
-    """A reminder to commit the lock file: `copier update` refuses a dirty git tree."""
-    lock = manager.lock_file
-    if not lock or not (manager.project / lock).exists():
+    """A reminder to commit the lock file(s): `copier update` refuses a dirty git tree."""
+    locks = [lock for lock in manager.lock_files() if (manager.project / lock).exists()]
+    if not locks or capture(["git", "rev-parse", "--git-dir"], cwd=manager.project) is None:
         return None
-    if capture(["git", "rev-parse", "--git-dir"], cwd=manager.project) is None:
+    new = [
+        lock
+        for lock in locks
+        if capture(["git", "ls-files", "--error-unmatch", lock], cwd=manager.project) is None
+    ]
+    if not new:
         return None
-    if capture(["git", "ls-files", "--error-unmatch", lock], cwd=manager.project) is not None:
-        return None
-    return f"commit the lock file: git add {lock} && git commit -m 'Add {lock}'"
+    files = " ".join(new)
+    return f"commit the lock file: git add {files} && git commit -m 'Add {files}'"
 
 
 def offer_alternative(
@@ -224,7 +228,7 @@ def setup(
     advice = manager.path_advice()
     if advice:
         say(f"  PATH:      {advice}")
-    committed = gitinit.commit_lock_file(project, manager.lock_file) if commit_lock else None
+    committed = gitinit.commit_lock_file(project, *manager.lock_files()) if commit_lock else None
     if committed:
         say(f"  git:       {committed}")
     hint = lock_hint(manager)

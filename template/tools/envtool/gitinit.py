@@ -100,25 +100,31 @@ def rendered_files(template: str, answers_file: str, project: Path) -> set[str] 
         return None
 
 
-def commit_lock_file(project: Path, lock: str) -> str | None:
-    """Commit the lock file on top of our own first commit, so `copier update` (which refuses a
-    dirty tree) works at once. Only in a repository whose last commit is ours; never raises."""
+def commit_lock_file(project: Path, *locks: str) -> str | None:
+    """Commit the lock file(s) on top of our own first commit, so `copier update` (which refuses
+    a dirty tree) works at once. Only in a repository whose last commit is ours; never raises."""
     git = shutil.which("git")
-    if not git or not (project / lock).is_file():
+    if not git:
         return None
     head = capture([git, "log", "-1", "--format=%s%n%an%n%ae"], cwd=project)
     if not head or not made_by_us(head.splitlines()[0]):
         return None  # not a repository the hook just made: leave the user's history alone
-    if capture([git, "ls-files", "--error-unmatch", lock], cwd=project) is not None:
+    new = [
+        lock
+        for lock in locks
+        if (project / lock).is_file()
+        and capture([git, "ls-files", "--error-unmatch", lock], cwd=project) is None
+    ]
+    if not new:
         return None
     _, name, email = [*head.splitlines(), "", ""][:3]
     try:
-        run([git, "add", "--", lock], project)
+        run([git, "add", "--", *new], project)
         run([git, "-c", f"user.name={name}", "-c", f"user.email={email}", "commit", "--quiet",
-             "-m", LOCK_MESSAGE, "--", lock], project)  # fmt: skip
+             "-m", LOCK_MESSAGE, "--", *new], project)  # fmt: skip
     except HookError:
         return None
-    return f"committed {lock}"
+    return f"committed {', '.join(new)}"
 
 
 def main(

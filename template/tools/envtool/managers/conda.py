@@ -287,6 +287,9 @@ class CondaHybrid(CondaManager):
         self.lock_file = self.python_lock
         self.conda_before: dict[str, Owned] = {}
 
+    def lock_files(self) -> list[str]:
+        return [self.python_lock, *(p.name for p in sorted(self.project.glob("conda-*.lock")))]
+
     # ---- the conda half
     def conda_lock_name(self) -> str:
         return f"conda-{conda_platform()}.lock"
