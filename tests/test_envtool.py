@@ -969,7 +969,10 @@ def test_unreachable_index_names_the_url_without_credentials() -> None:
         ({"dependencies": "numpy"}, '"dependencies" must be a list'),
         ({"dependencies": [{"import": "numpy"}]}, '"dependencies" must be a list'),
         ({"dev_dependencies": [1]}, '"dev_dependencies" must be a list of strings'),
-        ({"env_manager": "pipenv"}, '"env_manager" must be one of conda, poetry, uv, venv'),
+        (
+            {"env_manager": "pipenv"},
+            '"env_manager" must be one of conda, conda-poetry, conda-uv, poetry, uv, venv',
+        ),
         ({"python_version": "3"}, '"python_version" must look like "3.12"'),
         ({"jupyter_kernel": "yes"}, '"jupyter_kernel" must be true or false'),
     ],
