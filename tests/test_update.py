@@ -400,6 +400,11 @@ def releases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     return {"repo": repo, "prev": prev_tag, "next": next_tag, "old_questions": old_questions}
 
 
+def git_status(repo: Path, *args: str) -> int:
+    """The exit status of a git query."""
+    return subprocess.run(["git", *args], cwd=repo, capture_output=True, check=False).returncode
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "preset", [None, *sorted(p.name for p in (ROOT / "presets").glob("*.yml"))]
@@ -410,6 +415,8 @@ def test_update_from_previous_release_equals_fresh_copy(
     repo, prev, nxt = Path(str(releases["repo"])), str(releases["prev"]), str(releases["next"])
     old_questions = releases["old_questions"]
     assert isinstance(old_questions, set)
+    if preset and git_status(repo, "cat-file", "-e", f"{prev}:presets/{preset}"):
+        pytest.skip(f"presets/{preset} is new since {prev}: no project of that release to update")
     answers = yaml.safe_load((ROOT / "presets" / preset).read_text()) if preset else {}
     answers = {**answers, "create_env": False, "git_init": True, "author_name": "Ada"}
     # Questions the previous release did not have are answered when updating, as staff would.
