@@ -314,6 +314,18 @@ class CondaHybrid(CondaManager):
             )
         return prefix
 
+    def explicit_command(self) -> list[str]:
+        """conda's own `list --explicit --md5` where conda exists (Miniforge has it beside mamba,
+        whose `list` learnt --explicit only lately), else micromamba's `env export --explicit`."""
+        self.tool = self.tool or find_conda_tool()
+        conda = shutil.which("conda") or os.environ.get("CONDA_EXE")
+        slug = self.config.project_slug
+        if conda:
+            return [conda, "list", "-n", slug, "--explicit", "--md5"]
+        if self.flavour == "micromamba":
+            return [str(self.tool), "env", "export", "-n", slug, "--explicit", "--md5"]
+        return [str(self.tool), "list", "-n", slug, "--explicit", "--md5"]
+
     def write_conda_lock(self) -> str:
         """The explicit, per-platform lock of conda's packages, written by conda itself: exact
         URLs and md5 sums, installable with `conda create -n NAME --file <it>` by conda, mamba and
@@ -321,10 +333,7 @@ class CondaHybrid(CondaManager):
         self.tool = self.tool or find_conda_tool()
         if self.tool is None:
             raise HookError("none of mamba, micromamba or conda is installed", fix=INSTALL_CONDA)
-        slug = self.config.project_slug
-        export = ["env", "export"] if self.flavour == "micromamba" else ["list"]
-        out = run([self.tool, *export, "-n", slug, "--explicit", "--md5"], self.project,
-                  echo=False, stdout_only=True)  # fmt: skip
+        out = run(self.explicit_command(), self.project, echo=False, stdout_only=True)
         if "@EXPLICIT" not in out:
             raise HookError(f"{self.flavour} printed no explicit package list", why=out[-2000:])
         found = re.search(r"^# platform: (\S+)", out, re.MULTILINE)
@@ -477,8 +486,7 @@ class CondaHybrid(CondaManager):
             )
         else:
             self.tool = self.tool or find_conda_tool()
-            export = ["env", "export"] if self.flavour == "micromamba" else ["list"]
-            code, out, _ = query([self.tool or "conda", *export, "-n", slug, "--explicit", "--md5"])
+            code, out, _ = query(self.explicit_command())
             want = {line for line in lock.read_text(encoding="utf-8").splitlines() if "://" in line}
             have = {line for line in out.splitlines() if "://" in line}
             if code or want != have:
