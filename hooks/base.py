@@ -41,6 +41,8 @@ class Config:
     python_version: str
     project_slug: str
     package_name: str
+    accelerator: str = "cpu"  # cuda: the sanity import requires the framework's CUDA build
+    cuda_index: str = ""  # where PyTorch's CUDA wheels come from (the fix names it)
     dependencies: list[dict[str, str]] = field(default_factory=list)
     dev_dependencies: list[str] = field(default_factory=list)
 
@@ -71,6 +73,8 @@ class Config:
             python_version=str(data["python_version"]),
             project_slug=str(data["project_slug"]),
             package_name=str(data["package_name"]),
+            accelerator=str(data.get("accelerator") or "cpu"),
+            cuda_index=str(data.get("cuda_index") or ""),
             dependencies=list(data.get("dependencies") or []),
             dev_dependencies=[str(d) for d in data.get("dev_dependencies") or []],
         )

@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from . import gitinit, kernel, probe
 from .base import WINDOWS, Config, HookError, Manager, capture, missing_package, run, say
@@ -34,6 +35,11 @@ def sanity_import(manager: Manager) -> str:
         "package": config.package_name,
         "distribution": config.project_slug,
         "hints": config.import_hints,
+        "gpu": {
+            "accelerator": config.accelerator,
+            "env_manager": manager.name,
+            "cuda_index": config.cuda_index,
+        },
     }
     # -I: neither the project folder nor PYTHONPATH may stand in for the installed package.
     cmd = [manager.env_python(), "-I", Path(probe.__file__).resolve(), json.dumps(args)]
@@ -49,6 +55,7 @@ def sanity_import(manager: Manager) -> str:
     for r in rows:
         result = "ok" if not r["error"] else "FAILED: " + r["error"]
         say(f"    {r['module'].ljust(width)}  {(r['version'] or '-'):<12}  {result}")
+    gpu_errors = gpu_lines(report.get("gpu"))
     failed = [r["module"] for r in rows if r["error"]]
     if report.get("error") or failed:
         raise HookError(
@@ -59,6 +66,9 @@ def sanity_import(manager: Manager) -> str:
             "import name differs from its name, add {'req': NAME, 'import': MODULE} to "
             "`dependencies` in tools/envsetup.json",
         )
+    if gpu_errors:
+        error = gpu_errors[0]
+        raise HookError(f"GPU check failed: {error['what']}", fix=error["fix"])
     run(
         manager.check_command(),
         config.project,
@@ -66,6 +76,20 @@ def sanity_import(manager: Manager) -> str:
         fix="pin compatible versions in pyproject.toml, then run the command below",
     )
     return f"{len(rows)} imports ok, dependency check passed"
+
+
+def gpu_lines(gpu: dict[str, Any] | None) -> list[dict[str, str]]:
+    """Print the framework's CUDA build, its GPUs and any warning; return the errors."""
+    if not gpu:
+        return []
+    build = f"CUDA {gpu['cuda_build']} build" if gpu.get("cuda_build") else "CPU-only build"
+    if "version" in gpu:
+        gpus = ", ".join(gpu["gpus"]) or "none"
+        say(f"    {gpu['framework']} {gpu['version']}: {build}; GPUs visible: {gpus}")
+    for p in gpu["problems"]:
+        say(f"    {p['level'].upper()}: {p['what']}")
+        say(f"      fix: {p['fix']}")
+    return [p for p in gpu["problems"] if p["level"] == "error"]
 
 
 def lock_hint(manager: Manager) -> str | None:

@@ -318,3 +318,82 @@ def test_torch_cnn_learns_the_digits(torch_project: tuple[Path, dict]) -> None:
     assert m["framework"] == "pytorch" and m["test_accuracy"] >= 0.95, m
     run([py, "-m", f"{PKG}.evaluate", "--dataset", "digits"], dst, env)
     assert (dst / "models" / "digits_evaluation.json").is_file()
+
+
+# Run under torchrun: trains through the project's own train.main, then every rank saves the
+# parameters it ended with, so the test can compare them across ranks.
+RANK_PARAMETERS = """
+import os, sys, torch
+from {pkg} import train
+
+built = []
+def build_model(*args, **kwargs):
+    built.append(original(*args, **kwargs))
+    return built[-1]
+original, train.build_model = train.build_model, build_model
+code = train.main(sys.argv[1:])
+torch.save(built[0].net.state_dict(), f"{{os.environ['PARAMS_DIR']}}/rank{{os.environ['RANK']}}.params")
+sys.exit(code)
+"""
+
+# Accuracy on the 450 held-out digits of a 2-process run vs one process: they see the same
+# images in a different order, so they may differ by a few images; README.md states this bound.
+DDP_TOLERANCE = 0.02
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed")
+def test_torchrun_two_processes_train_like_one(torch_project: tuple[Path, dict]) -> None:
+    """`make train NPROC=2`: 2 gloo processes, rank 0 alone prints and writes, same accuracy."""
+    dst, env = torch_project
+    py = str(dst / ".venv/bin/python")
+    common = ["--dataset", "digits", "--epochs", "10", "--batch-size", "32"]
+    timed(
+        "torch: 1 process (digits)",
+        [py, "-m", f"{PKG}.train", *common, "--models-dir", "one"],
+        dst,
+        env,
+    )
+    args = "ARGS=--batch-size 32 --models-dir two"
+    out = timed(
+        "torch: make train NPROC=2 (digits)",
+        ["make", "train", "NPROC=2", "DATASET=digits", "EPOCHS=10", args],
+        dst,
+        env,
+    )
+    assert "CPU, 2 processes (DistributedDataParallel, gloo)" in out, out
+    for line in ("epoch  10/10", "test accuracy", "saved "):
+        assert out.count(line) == 1, out  # printed by rank 0 only
+    one = json.loads((dst / "one" / "digits_metrics.json").read_text())
+    two = json.loads((dst / "two" / "digits_metrics.json").read_text())
+    assert sorted(p.name for p in (dst / "two").iterdir()) == [
+        "digits_metrics.json",
+        "digits_pytorch.pt",
+    ]
+    TIMINGS["pytorch digits test accuracy, 1 vs 2 processes"] = [
+        one["test_accuracy"],
+        two["test_accuracy"],
+    ]
+    assert two["test_accuracy"] >= 0.95, two
+    assert abs(two["test_accuracy"] - one["test_accuracy"]) <= DDP_TOLERANCE, (one, two)
+    assert two["n_train"] == one["n_train"] and len(two["history"]) == 10
+
+
+def test_torchrun_ranks_end_with_identical_parameters(
+    torch_project: tuple[Path, dict], tmp_path: Path
+) -> None:
+    dst, env = torch_project
+    py = str(dst / ".venv/bin/python")
+    driver = tmp_path / "rank_parameters.py"
+    driver.write_text(RANK_PARAMETERS.format(pkg=PKG))
+    cmd = [py, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(driver)]
+    args = ["--dataset", "digits", "--epochs", "3", "--models-dir", str(tmp_path / "models")]
+    run_env = {**env, "PARAMS_DIR": str(tmp_path)}
+    timed("torch: torchrun 2 processes, 3 epochs", [*cmd, *args], dst, run_env)
+    compare = (
+        "import sys, torch\n"
+        "a, b = (torch.load(p, weights_only=True) for p in sys.argv[1:])\n"
+        "assert a.keys() == b.keys() and len(a) == 8, sorted(a)\n"
+        "print(all(torch.equal(a[k], b[k]) for k in a))\n"
+    )
+    ranks = [str(tmp_path / f"rank{r}.params") for r in (0, 1)]
+    assert run([py, "-c", compare, *ranks], dst, env).stdout.strip() == "True"
