@@ -183,6 +183,25 @@ def test_uv_notebook_runs_in_a_jupyter_kernel(uv_project: tuple[Path, dict]) -> 
     assert images == ["balance", "samples", "mean"]  # the three figures show inline
 
 
+def assert_types_check(out: str) -> None:
+    assert "Success: no issues found" in out, out[-3000:]
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed")
+def test_uv_make_lint_runs_ruff_and_mypy(uv_project: tuple[Path, dict]) -> None:
+    """`make lint` passes on the starter, and its type check fails on a type error."""
+    dst, env = uv_project
+    assert_types_check(timed("uv: make lint (ruff + mypy)", ["make", "lint"], dst, env))
+    bad = dst / "src" / PKG / "typo.py"
+    bad.write_text('def double(n: int) -> int:\n    return n * 2\n\n\nHALF: int = double("2")\n')
+    try:
+        out = run(["make", "lint"], dst, env, check=False)
+    finally:
+        bad.unlink()
+    assert out.returncode != 0
+    assert 'typo.py:5: error: Argument 1 to "double" has incompatible type "str"' in out.stdout
+
+
 # ---------------------------------------------------------------- scikit-learn + venv
 
 
@@ -235,6 +254,30 @@ def test_venv_console_scripts_train_to_095_on_digits(venv_project: tuple[Path, d
     assert accuracy >= 0.95
     help_text = run([str(bin_dir / "mnist-evaluate"), "--help"], dst, env).stdout
     assert "--dataset {mnist,digits}" in help_text and "--limit N" in help_text
+
+
+def test_venv_starter_type_checks_on_python_310(venv_project: tuple[Path, dict]) -> None:
+    dst, env = venv_project
+    out = timed("venv: mypy (3.10)", [str(dst / ".venv/bin/python"), "-m", "mypy"], dst, env)
+    assert_types_check(out)
+
+
+def test_tensorflow_starter_type_checks_without_tensorflow(
+    venv_project: tuple[Path, dict], template: Path
+) -> None:
+    """TensorFlow cannot be installed here; its starter type-checks with tensorflow as Any
+    (pyproject.toml's mypy override for the libraries that ship no types)."""
+    venv, env = venv_project
+    dst = render(
+        template,
+        venv.parent / "tf-types",
+        project_name="TF Digits",
+        ml_framework="tensorflow",
+        python_version="3.10",
+        example="mnist",
+    )
+    out = timed("tensorflow: mypy", [str(venv / ".venv/bin/python"), "-m", "mypy"], dst, env)
+    assert_types_check(out)
 
 
 def test_tensorflow_tests_collect_without_tensorflow(
@@ -305,6 +348,12 @@ def test_torch_project_tests_pass(torch_project: tuple[Path, dict]) -> None:
         "torch: project pytest", [py, "-m", "pytest", "-q", "-p", "no:cacheprovider"], dst, env
     )
     assert_suite_passed(out)
+
+
+def test_torch_starter_type_checks(torch_project: tuple[Path, dict]) -> None:
+    dst, env = torch_project
+    out = timed("torch: mypy", [str(dst / ".venv/bin/python"), "-m", "mypy"], dst, env)
+    assert_types_check(out)
 
 
 def test_torch_cnn_learns_the_digits(torch_project: tuple[Path, dict]) -> None:
