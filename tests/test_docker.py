@@ -81,8 +81,19 @@ class Rendered:
     parser: DockerfileParser
 
     @property
-    def instructions(self) -> list[dict[str, Any]]:
+    def all_instructions(self) -> list[dict[str, Any]]:
         return list(self.parser.structure)
+
+    @property
+    def instructions(self) -> list[dict[str, Any]]:
+        """The image's: every stage but `dev` (the devcontainer's, built only with --target dev)."""
+        image, in_dev = [], False
+        for ins in self.parser.structure:
+            if ins["instruction"] == "FROM":
+                in_dev = ins["value"].endswith(" AS dev")
+            if not in_dev:
+                image.append(ins)
+        return image
 
     def final_stage(self) -> list[dict[str, Any]]:
         froms = [i for i, ins in enumerate(self.instructions) if ins["instruction"] == "FROM"]
@@ -141,7 +152,7 @@ def test_versions_are_pinned_once_at_the_top(rendered: dict[str, Rendered], name
         assert re.fullmatch(r"\d+\.\d+\.\d+", args[tools[manager]]), args
     # Every base image is named through those ARGs (or an earlier stage): no floating tags.
     stages: set[str] = set()
-    for ins in r.instructions:
+    for ins in r.all_instructions:
         if ins["instruction"] == "FROM":
             image, *alias = ins["value"].split(" AS ")
             assert image in stages or re.search(r"\$\{(\w+)\}", image), image
@@ -186,7 +197,7 @@ def test_copied_files_exist_and_are_not_dockerignored(
     ignored = [p for p in (r.path / ".dockerignore").read_text().splitlines() if p and p[0] != "#"]
     later = {"uv.lock", "poetry.lock"}  # made by `uv lock` / `poetry lock` (the hook, or the user)
     sources = []
-    for x in r.instructions:
+    for x in r.all_instructions:  # the dev stage's too
         if x["instruction"] == "COPY" and "--from" not in x["value"]:
             sources += [p for p in shlex.split(x["value"])[:-1] if not p.startswith("--")]
         if x["instruction"] == "RUN":
