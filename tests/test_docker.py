@@ -317,3 +317,76 @@ def test_dockerignore_keeps_host_state_out(rendered: dict[str, Rendered]) -> Non
         "uv.lock",
         "poetry.lock",
     }
+
+
+# ---------------------------------------------------------------- the devcontainer
+
+# The Dev Container specification's schema, vendored (tests/schemas/README.md says from where).
+DEVCONTAINER_SCHEMA = Path(__file__).parent / "schemas" / "devContainer.base.schema.json"
+
+
+def devcontainer(r: Rendered) -> dict[str, Any]:
+    return json.loads((r.path / ".devcontainer/devcontainer.json").read_text(encoding="utf-8"))
+
+
+def test_devcontainer_validates_against_the_spec_schema(
+    rendered: dict[str, Rendered], tmp_path: Path
+) -> None:
+    files = [str(r.path / ".devcontainer/devcontainer.json") for r in rendered.values()]
+    check = [str(Path(sys.executable).with_name("check-jsonschema")), "--schemafile"]
+    out = subprocess.run(
+        [*check, str(DEVCONTAINER_SCHEMA), *files], capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    # ... and the check can fail: a GPU requirement the spec does not define.
+    bad = tmp_path / "devcontainer.json"
+    bad.write_text(
+        json.dumps(
+            {**devcontainer(rendered["uv-pytorch-cuda"]), "hostRequirements": {"gpu": "maybe"}}
+        )
+    )
+    out = subprocess.run(
+        [*check, str(DEVCONTAINER_SCHEMA), str(bad)], capture_output=True, text=True, check=False
+    )
+    assert out.returncode != 0
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_devcontainer_builds_the_dev_stage(rendered: dict[str, Rendered], name: str) -> None:
+    """The devcontainer builds the project's own Dockerfile up to its `dev` stage, whose user and
+    interpreter it names; a GPU is optional exactly for CUDA projects."""
+    r = rendered[name]
+    spec = devcontainer(r)
+    assert spec["build"] == {"dockerfile": "../Dockerfile", "context": "..", "target": "dev"}
+    stage, in_dev = [], False
+    for ins in r.all_instructions:
+        if ins["instruction"] == "FROM":
+            in_dev = ins["value"].endswith(" AS dev")
+        if in_dev:
+            stage.append(ins)
+    assert stage, "no dev stage"
+    users = [x["value"] for x in stage if x["instruction"] == "USER"]
+    env = " ".join(x["value"] for x in stage if x["instruction"] == "ENV")
+    python = spec["customizations"]["vscode"]["settings"]["python.defaultInterpreterPath"]
+    if r.answers["env_manager"] == "conda":
+        assert users[-1] == "$MAMBA_USER" and spec["remoteUser"] == "mambauser"
+        assert python == "/opt/conda/bin/python"  # micromamba's base environment
+    else:
+        assert users[-1] == "1000:1000" and spec["remoteUser"] == "app"
+        assert "VIRTUAL_ENV=/home/app/.venv" in env and python == "/home/app/.venv/bin/python"
+    assert spec["workspaceFolder"] == "/app" and "target=/app," in spec["workspaceMount"]
+    cuda = (
+        r.answers["ml_framework"] in ("pytorch", "tensorflow")
+        and r.answers["accelerator"] == "cuda"
+    )
+    assert spec.get("hostRequirements") == ({"gpu": "optional"} if cuda else None)
+    # The image built without --target is still the runtime image: the dev stage is not last.
+    assert (
+        not r.all_instructions[-1]["value"].startswith("FROM")
+        and r.final_stage()[0]["value"].count(" AS ") == 0
+    )
+
+
+def test_no_devcontainer_without_a_dockerfile(template: Path, tmp_path: Path) -> None:
+    dst = render(template, tmp_path / "p", dockerfile=False)
+    assert not (dst / ".devcontainer").exists() and not (dst / "Dockerfile").exists()
