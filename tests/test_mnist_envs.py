@@ -280,6 +280,41 @@ def test_tensorflow_starter_type_checks_without_tensorflow(
     assert_types_check(out)
 
 
+# A stand-in `tensorflow` with argv[1] GPUs: enough for the model's choice of strategy.
+FAKE_GPUS = """
+import sys, types
+tf = types.ModuleType("tensorflow")
+gpus = [f"/physical_device:GPU:{i}" for i in range(int(sys.argv[1]))]
+tf.config = types.SimpleNamespace(list_physical_devices=lambda kind: gpus if kind == "GPU" else [])
+tf.distribute = types.SimpleNamespace(MirroredStrategy=lambda: "mirrored", get_strategy=lambda: "default")
+sys.modules["tensorflow"] = tf
+from tf_gpus import model
+print(model.distribution_strategy(), "|", model.device_description())
+"""
+
+
+def test_tensorflow_mirrors_when_several_gpus_are_visible(
+    venv_project: tuple[Path, dict], template: Path
+) -> None:
+    venv, env = venv_project
+    dst = render(
+        template,
+        venv.parent / "tf-gpus",
+        project_name="TF GPUs",
+        ml_framework="tensorflow",
+        accelerator="cuda",
+        python_version="3.10",
+        example="mnist",
+    )
+    py, tf_env = str(venv / ".venv/bin/python"), {**env, "PYTHONPATH": str(dst / "src")}
+    outputs = [run([py, "-c", FAKE_GPUS, str(n)], dst, tf_env).stdout.strip() for n in (0, 1, 2)]
+    assert outputs == [
+        "default | CPU (no CUDA GPU visible: check the NVIDIA driver with `nvidia-smi`)",
+        "default | GPU (1 visible)",
+        "mirrored | 2 GPUs (MirroredStrategy)",
+    ]
+
+
 def test_tensorflow_tests_collect_without_tensorflow(
     venv_project: tuple[Path, dict], template: Path
 ) -> None:
