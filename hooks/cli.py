@@ -82,8 +82,8 @@ def gpu_lines(gpu: dict[str, Any] | None) -> list[dict[str, str]]:
     """Print the framework's CUDA build, its GPUs and any warning; return the errors."""
     if not gpu:
         return []
-    build = f"CUDA {gpu['cuda_build']} build" if gpu.get("cuda_build") else "CPU-only build"
-    if "version" in gpu:
+    if "version" in gpu:  # absent when the framework could not report
+        build = f"CUDA {gpu['cuda_build']} build" if gpu["cuda_build"] else "CPU-only build"
         gpus = ", ".join(gpu["gpus"]) or "none"
         say(f"    {gpu['framework']} {gpu['version']}: {build}; GPUs visible: {gpus}")
     for p in gpu["problems"]:
