@@ -13,11 +13,40 @@ from typing import Any
 import pytest
 from copier import run_copy
 
+# Re-exported: the hook's own rule for a venv's python (bin/python, or Scripts/python.exe).
+from hooks.base import venv_python as venv_python
+
 ROOT = Path(__file__).resolve().parents[1]
-COPIER = str(Path(sys.executable).with_name("copier"))
+DEV_BIN = Path(sys.executable).parent  # the test venv's bin/ (Scripts/ on Windows)
+WINDOWS = sys.platform == "win32"
+
+
+def program(folder: Path, name: str) -> str:
+    """`folder`'s program `name` (name.exe on Windows: a path needs the suffix there)."""
+    return str(folder / (f"{name}.exe" if WINDOWS else name))
+
+
+def dev_tool(name: str) -> str:
+    """The test venv's program `name` (copier, uv, ruff...)."""
+    return program(DEV_BIN, name)
+
+
+COPIER = dev_tool("copier")
 
 # Answers that keep a render side-effect free: no environment, no git repository.
 QUIET = {"create_env": False, "git_init": False}
+
+
+def posix_only(needs: str) -> pytest.MarkDecorator:
+    """Skip on Windows a test that needs `needs`, which only POSIX systems have."""
+    return pytest.mark.skipif(WINDOWS, reason=f"{needs}: POSIX only, not on Windows")
+
+
+def link_dev_tool(bin_dir: Path, tool: str) -> None:
+    """Link the test venv's `tool` (uv, poetry) into `bin_dir`, to put just that tool on PATH."""
+    target = Path(dev_tool(tool))
+    if not (bin_dir / target.name).exists():
+        (bin_dir / target.name).symlink_to(target)
 
 
 def render(template: Path, dst: Path, **answers: Any) -> Path:

@@ -8,11 +8,15 @@ import sys
 from pathlib import Path
 
 import pytest
-import tomllib
 import yaml
 from copier import run_copy
 
 from tests.conftest import COPIER, QUIET, render
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
 
 BAD = [
     ("project_name", "   ", "cannot be empty"),

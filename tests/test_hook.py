@@ -6,38 +6,42 @@ that every generated file stays in place and that the printed retry command fini
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import json
 import os
 import re
-import select
 import shutil
-import struct
 import subprocess
 import sys
 import sysconfig
 import tempfile
-import termios
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import pip_index_url, render, run_captured
+from hooks import cli, discovery
+from tests.conftest import (
+    DEV_BIN,
+    WINDOWS,
+    link_dev_tool,
+    pip_index_url,
+    posix_only,
+    render,
+    run_captured,
+    venv_python,
+)
 
 pytestmark = pytest.mark.slow
 
-DEV_BIN = Path(sys.executable).parent
-PYENV_VERSIONS = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
 TIMES: dict[str, float] = {}  # what each env creation took, printed at the end (-s or -rA)
 
 
+@functools.cache
 def have_python(version: str) -> bool:
-    return bool(shutil.which(f"python{version}")) or any(
-        PYENV_VERSIONS.glob(f"{version}.*/bin/python{version}")
-    )
+    """Whether the hook's own search (PATH, pyenv, Windows' py launcher) finds Python `version`."""
+    return discovery.find_python(version).python is not None
 
 
 @functools.cache
@@ -48,9 +52,9 @@ def launcher() -> Path:
     hide a tool: with this one, PATH alone decides, as each test sets it."""
     home = Path(tempfile.mkdtemp(prefix="copier-launcher-"))
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(home)], check=True)
-    site = next(home.glob("lib/python*/site-packages"))
+    site = next(home.glob("lib/python*/site-packages"), home / "Lib" / "site-packages")  # Windows
     (site / "dev-venv.pth").write_text(sysconfig.get_paths()["purelib"] + "\n", encoding="utf-8")
-    return home / "bin" / "python"
+    return venv_python(home)
 
 
 def copier_cli() -> list[str]:
@@ -62,9 +66,7 @@ def tool_bin(tmp: Path, *tools: str) -> Path:
     bin_dir = tmp / ("bin-" + "-".join(tools or ("none",)))
     bin_dir.mkdir(parents=True, exist_ok=True)
     for tool in tools:
-        link = bin_dir / tool
-        if not link.exists():
-            link.symlink_to(DEV_BIN / tool)
+        link_dev_tool(bin_dir, tool)
     return bin_dir
 
 
@@ -79,7 +81,7 @@ def hook_env(bin_dir: Path | None, **extra: str) -> dict[str, str]:
     env.update(
         UV_PYTHON_DOWNLOADS="never",
         PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring",  # poetry: no keyring prompt
-        JUPYTER_DATA_DIR=str(Path(os.environ.get("TMPDIR", "/tmp")) / "copier-mlops-test-jupyter"),
+        JUPYTER_DATA_DIR=str(Path(tempfile.gettempdir()) / "copier-mlops-test-jupyter"),
         **extra,
     )
     return env
@@ -110,16 +112,17 @@ def retry_line(text: str) -> str:
 
 
 def run_retry(text: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    # The test types what the user would type, so this one runs through a shell.
+    # The test types what the user would type, so this one runs through a shell (Windows: cmd).
+    shell = ["cmd", "/c"] if WINDOWS else ["bash", "-c"]
     proc = subprocess.run(
-        ["bash", "-c", retry_line(text)], env=env, capture_output=True, text=True, check=False
+        [*shell, retry_line(text)], env=env, capture_output=True, text=True, check=False
     )
     print(proc.stdout[-6000:], proc.stderr[-6000:], sep="\n")
     return proc
 
 
 def env_python(project: Path) -> Path:
-    return project / ".venv" / "bin" / "python"
+    return venv_python(project / ".venv")
 
 
 def imports_ok(project: Path, modules: list[str]) -> None:
@@ -233,7 +236,8 @@ def test_venv_install_leaves_byte_compiling_to_the_first_import(
 ) -> None:
     """pip's compile-everything step took half the install (pip --no-compile); the sanity
     import compiles what it uses, and nothing compiles packages that nobody imports."""
-    site = next((venv_run[0] / ".venv" / "lib").glob("python3.*/site-packages"))
+    venv = venv_run[0] / ".venv"
+    site = next(venv.glob("lib/python3.*/site-packages"), venv / "Lib" / "site-packages")
     assert (site / "pandas" / "tests" / "__init__.py").is_file()  # shipped, never imported
     assert not list((site / "pandas" / "tests").rglob("*.pyc"))
     assert list((site / "pandas" / "__pycache__").glob("__init__.*.pyc"))  # the sanity import's
@@ -311,6 +315,7 @@ def test_uv_env(uv_run: tuple[Path, str]) -> None:
     project_tests_pass(project)
 
 
+@posix_only("make with the Makefile's POSIX shell recipes")
 def test_make_env_rebuilds_from_scratch_without_copier(
     uv_run: tuple[Path, str], work: Path
 ) -> None:
@@ -362,6 +367,7 @@ def test_poetry_env(poetry_run: tuple[Path, str]) -> None:
 # ---------------------------------------------------------------- failure paths and retries
 
 
+@posix_only("hiding Python 3.13 by hiding pyenv (Windows finds it with the py launcher)")
 def test_uv_missing_tool_then_missing_python_then_retry(template: Path, work: Path) -> None:
     """uv absent -> files kept, fix named; then no Python 3.13 visible -> same; then it works."""
     if not have_python("3.13"):
@@ -426,7 +432,7 @@ def test_no_interpreter_for_python_version(template: Path, work: Path, manager: 
     assert "no Python 3.14 found on this machine" in text
     assert "fix: install Python 3.14" in text
     assert not (dst / ".venv").exists()  # never a silent switch to another version
-    assert retry_line(text).endswith("&& python3 tools/envsetup")
+    assert retry_line(text).endswith("&& " + " ".join(cli.RETRY))
 
 
 def test_uv_download_is_announced_and_its_failure_explained(template: Path, work: Path) -> None:
@@ -522,6 +528,7 @@ else:
 '''
 
 
+@posix_only("#! scripts standing in for conda and micromamba")
 @pytest.mark.parametrize(
     ("present", "chosen"), [(("conda",), "conda"), (("conda", "micromamba"), "micromamba")]
 )
@@ -669,8 +676,14 @@ def test_update_does_not_run_the_hook(template: Path, work: Path) -> None:
 # ---------------------------------------------------------------- interactive offer
 
 
+@posix_only("a pseudo-terminal (pty, termios)")
 def test_interactive_run_offers_alternatives_when_tool_missing(template: Path, work: Path) -> None:
     """On a terminal, a missing uv brings up a questionary menu; choosing "Stop" ends cleanly."""
+    import fcntl
+    import select
+    import struct
+    import termios
+
     dst = render(
         template, work / "interactive", env_manager="uv", ml_framework="none", example="none"
     )

@@ -11,6 +11,7 @@ import pytest
 
 from hooks import base, cli, discovery, probe
 from hooks.managers import conda, uv
+from tests.conftest import WINDOWS, posix_only
 
 HERE_VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
 # The real interpreter behind the test venv's python (a symlink into a venv would not run).
@@ -146,6 +147,7 @@ def test_uv_downloads_policy(monkeypatch: pytest.MonkeyPatch) -> None:
 # ---------------------------------------------------------------- interpreter discovery
 
 
+@posix_only("a symlinked python3.X (a Windows python.exe needs its DLLs beside it)")
 def test_finds_python_on_path(tmp_path: Path) -> None:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -158,6 +160,7 @@ def test_finds_python_on_path(tmp_path: Path) -> None:
     assert found.tried[0] == str(bin_dir / f"python{HERE_VERSION}")
 
 
+@posix_only("pyenv's bin/python3.X layout and a symlinked interpreter")
 def test_finds_python_in_pyenv_versions(tmp_path: Path) -> None:
     """pyenv's shims serve only the selected version, so its versions folder is searched."""
     version_dir = tmp_path / "pyenv" / "versions" / f"{HERE_VERSION}.99" / "bin"
@@ -171,6 +174,7 @@ def test_finds_python_in_pyenv_versions(tmp_path: Path) -> None:
     assert str(version_dir / f"python{HERE_VERSION}") in found.tried
 
 
+@posix_only("a #! script standing in for a pyenv shim")
 def test_broken_shim_is_skipped_not_trusted(tmp_path: Path) -> None:
     """A `python3.X` that fails (like a pyenv shim for another version) is not an answer."""
     bin_dir = tmp_path / "bin"
@@ -186,6 +190,7 @@ def test_broken_shim_is_skipped_not_trusted(tmp_path: Path) -> None:
     assert str(bin_dir / "python3.99") in found.tried
 
 
+@posix_only("a symlinked python3 (a Windows python.exe needs its DLLs beside it)")
 def test_never_switches_to_another_version(tmp_path: Path) -> None:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -211,12 +216,15 @@ def test_never_switches_to_another_version(tmp_path: Path) -> None:
 def test_conda_tool_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, present: list[str], chosen: str
 ) -> None:
-    for name in present:
-        executable(tmp_path / name, "#!/bin/sh\nexit 0\n")
+    for name in present:  # Windows: batch files, like Miniforge's condabin\conda.bat
+        if WINDOWS:
+            executable(tmp_path / f"{name}.bat", "@exit /b 0\n")
+        else:
+            executable(tmp_path / name, "#!/bin/sh\nexit 0\n")
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.delenv("CONDA_EXE", raising=False)
     monkeypatch.delenv("MAMBA_EXE", raising=False)
-    assert Path(conda.find_conda_tool() or "").name == chosen
+    assert Path(conda.find_conda_tool() or "").stem.lower() == chosen
 
 
 def test_project_gets_a_real_copy_when_the_symlink_did_not_survive(tmp_path: Path) -> None:

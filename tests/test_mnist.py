@@ -16,9 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import tomllib
 
-from tests.conftest import render
+from tests.conftest import posix_only, render
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
 
 RUFF = str(Path(sys.executable).with_name("ruff"))
 PKG = "digit_lab"
@@ -169,6 +173,7 @@ def test_notebook_is_valid_nbformat_4(project: tuple[Path, dict[str, Any]]) -> N
     assert kernel["display_name"] == f"Digit Lab ({answers['env_manager']})"
 
 
+@posix_only("make with the Makefile's POSIX shell recipes")
 @pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed")
 def test_makefile_targets_run_the_steps(project: tuple[Path, dict[str, Any]]) -> None:
     dst, answers = project

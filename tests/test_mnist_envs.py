@@ -20,12 +20,15 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import render
+from hooks import discovery
+from tests.conftest import dev_tool, posix_only, program, render, venv_python
 
 pytestmark = pytest.mark.slow
 
-UV = str(Path(sys.executable).with_name("uv"))
+UV = dev_tool("uv")
 PKG = "digit_lab"
+# The local CPU wheel; the PyTorch CPU index has the same build (macOS wheels carry no +cpu).
+TORCH = "2.13.0" if sys.platform == "darwin" else "2.13.0+cpu"
 DEAD_MIRROR = "file:///nonexistent-mnist-mirror/"
 TIMINGS: dict[str, float] = {}
 
@@ -60,14 +63,11 @@ print("REPORT " + json.dumps(report))
 
 
 def find_python(version: str) -> str:
-    """An interpreter of `version`: on PATH, else in pyenv's versions folder."""
-    candidates = [shutil.which(f"python{version}")]
-    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-    candidates += sorted(str(p) for p in root.glob(f"versions/{version}.*/bin/python{version}"))
-    for exe in filter(None, candidates):
-        if subprocess.run([exe, "-c", ""], capture_output=True, check=False).returncode == 0:
-            return exe
-    pytest.skip(f"no Python {version} on this machine (PATH or pyenv)")
+    """An interpreter of `version`, found as the hook finds one (PATH, pyenv, py launcher)."""
+    found = discovery.find_python(version)
+    if found.python is None:
+        pytest.skip(f"no Python {version} on this machine (looked at: {'; '.join(found.tried)})")
+    return str(found.python)
 
 
 def env_without_venv(**extra: str) -> dict[str, str]:
@@ -144,6 +144,7 @@ def test_uv_project_tests_pass(uv_project: tuple[Path, dict]) -> None:
     assert_suite_passed(out)
 
 
+@posix_only("make with the Makefile's POSIX shell recipes")
 @pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed")
 def test_uv_make_train_and_evaluate_on_digits(uv_project: tuple[Path, dict]) -> None:
     """`make train DATASET=digits` reaches >= 0.95 test accuracy; evaluate agrees with it."""
@@ -219,14 +220,14 @@ def venv_project(template: Path, tmp_path_factory: pytest.TempPathFactory) -> tu
     )
     env = env_without_venv()
     run([find_python("3.10"), "-m", "venv", ".venv"], dst, env)
-    pip = [str(dst / ".venv/bin/python"), "-m", "pip", "install", "-q"]
+    pip = [str(venv_python(dst / ".venv")), "-m", "pip", "install", "-q"]
     timed("venv pip install (sklearn, 3.10)", [*pip, "-r", "requirements-dev.txt"], dst, env)
     return dst, env
 
 
 def test_venv_project_tests_pass(venv_project: tuple[Path, dict]) -> None:
     dst, env = venv_project
-    py = str(dst / ".venv/bin/python")
+    py = str(venv_python(dst / ".venv"))
     out = timed(
         "venv: project pytest", [py, "-m", "pytest", "-q", "-p", "no:cacheprovider"], dst, env
     )
@@ -235,9 +236,9 @@ def test_venv_project_tests_pass(venv_project: tuple[Path, dict]) -> None:
 
 def test_venv_console_scripts_train_to_095_on_digits(venv_project: tuple[Path, dict]) -> None:
     dst, env = venv_project
-    bin_dir = dst / ".venv/bin"
+    bin_dir = venv_python(dst / ".venv").parent
     out = timed(
-        "venv: mnist-eda (digits)", [str(bin_dir / "mnist-eda"), "--dataset", "digits"], dst, env
+        "venv: mnist-eda (digits)", [program(bin_dir, "mnist-eda"), "--dataset", "digits"], dst, env
     )
     assert "class   train    test" in out
     figures = sorted(p.name for p in (dst / "reports/figures").glob("digits_*.png"))
@@ -245,14 +246,14 @@ def test_venv_console_scripts_train_to_095_on_digits(venv_project: tuple[Path, d
 
     timed(
         "venv: mnist-train (digits)",
-        [str(bin_dir / "mnist-train"), "--dataset", "digits"],
+        [program(bin_dir, "mnist-train"), "--dataset", "digits"],
         dst,
         env,
     )
     accuracy = metrics(dst)["test_accuracy"]
     TIMINGS["sklearn digits test accuracy (venv)"] = accuracy
     assert accuracy >= 0.95
-    help_text = run([str(bin_dir / "mnist-evaluate"), "--help"], dst, env).stdout
+    help_text = run([program(bin_dir, "mnist-evaluate"), "--help"], dst, env).stdout
     assert "--dataset {mnist,digits}" in help_text and "--limit N" in help_text
 
 
@@ -321,7 +322,7 @@ def test_tensorflow_tests_collect_without_tensorflow(
     """TensorFlow is imported lazily, so its project's tests collect (and the data/EDA ones pass)
     in an environment without it: the scikit-learn venv above."""
     venv, env = venv_project
-    py = str(venv / ".venv/bin/python")
+    py = str(venv_python(venv / ".venv"))
     assert run([py, "-c", "import tensorflow"], venv, env, check=False).returncode != 0
     dst = render(
         template,
@@ -366,19 +367,19 @@ def torch_project(template: Path, tmp_path_factory: pytest.TempPathFactory) -> t
     # cannot reach; the only CPU torch here is the local wheel in pip's find-links. Pin torch to it
     # with a constraints file, and do not retry the unreachable index for every package.
     constraints = dst.parent / "constraints.txt"
-    constraints.write_text("torch==2.13.0+cpu\n")
+    constraints.write_text(f"torch=={TORCH}\n")
     env = env_without_venv(PIP_CONSTRAINT=str(constraints), PIP_RETRIES="0")
     run([find_python("3.11"), "-m", "venv", ".venv"], dst, env)
-    pip = [str(dst / ".venv/bin/python"), "-m", "pip", "install", "-q"]
+    pip = [str(venv_python(dst / ".venv")), "-m", "pip", "install", "-q"]
     timed("venv pip install (pytorch, 3.11)", [*pip, "-r", "requirements-dev.txt"], dst, env)
     return dst, env
 
 
 def test_torch_project_tests_pass(torch_project: tuple[Path, dict]) -> None:
     dst, env = torch_project
-    py = str(dst / ".venv/bin/python")
+    py = str(venv_python(dst / ".venv"))
     version = run([py, "-c", "import torch; print(torch.__version__)"], dst, env).stdout.strip()
-    assert version == "2.13.0+cpu"
+    assert version == TORCH
     out = timed(
         "torch: project pytest", [py, "-m", "pytest", "-q", "-p", "no:cacheprovider"], dst, env
     )
@@ -393,7 +394,7 @@ def test_torch_starter_type_checks(torch_project: tuple[Path, dict]) -> None:
 
 def test_torch_cnn_learns_the_digits(torch_project: tuple[Path, dict]) -> None:
     dst, env = torch_project
-    py = str(dst / ".venv/bin/python")
+    py = str(venv_python(dst / ".venv"))
     cmd = [py, "-m", f"{PKG}.train", "--dataset", "digits", "--epochs", "10", "--batch-size", "32"]
     out = timed("torch: train 10 epochs (digits)", cmd, dst, env)
     assert "CPU" in out and "epoch  10/10" in out

@@ -8,11 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import tomllib
 import yaml
 
 from tests.conftest import ROOT
 from tests.test_update import copier, tool_env
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
 
 PRESETS = sorted((ROOT / "presets").glob("*.yml"))
 QUESTIONS: dict[str, Any] = {

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, render
+from tests.conftest import ROOT, posix_only, render, venv_python
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 TEMPLATE_URL = "gh:copier-mlops/copier-mlops"
@@ -49,6 +49,7 @@ def git_snapshot(dst: Path) -> Path:
 
 
 @pytest.mark.slow
+@posix_only("the README's generate command for a POSIX shell (Windows gets it in prose)")
 def test_readme_generate_command_as_written(tmp_path: Path) -> None:
     """Run the README's generate command in a shell, with only the template URL pointed at a
     local copy (GitHub is unreachable here) and --defaults added; HOME is a fresh folder."""
@@ -116,7 +117,7 @@ def test_generated_project_passes_its_own_ruff_and_pytest(
     subprocess.run(
         [uv, "venv", "-q", "--python", "3.11", str(tmp_path / "venv")], check=True, env=env
     )
-    py = str(tmp_path / "venv" / "bin" / "python")
+    py = str(venv_python(tmp_path / "venv"))
     # uv pip reads the same indexes pip is configured with (find-links included) via the env.
     subprocess.run([uv, "pip", "install", "-q", "--python", py, "-e", str(dst), "pytest", "ruff"],
                    check=True, env=env)  # fmt: skip

@@ -6,17 +6,22 @@ import functools
 import itertools
 import json
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import tomllib
 import yaml
 from dockerfile_parse import DockerfileParser
 from validate_pyproject import api as vp
 
 from tests.conftest import ROOT, render
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
 
 MANAGERS = ["venv", "conda", "poetry", "uv"]
 FRAMEWORKS = [("none", None), ("sklearn", None)] + [

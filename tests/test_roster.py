@@ -135,7 +135,7 @@ def test_roster_reports_each_row_and_the_bad_one(batch: dict[str, object]) -> No
         assert [r["id"] for r in csv.DictReader(f)] == [r["id"] for r in report]
     # Progress (stderr is not a terminal: one line per project) and the final summary.
     assert proc.stderr.count("/21] ") == 21
-    assert "21 projects: 20 ok, 0 without environment, 1 failed" in proc.stdout
+    assert "21 projects: 20 ok, 0 already there, 0 without environment, 1 failed" in proc.stdout
     assert f"line {BAD_LINE}, id s999: failed: Validation error" in proc.stdout
 
 
@@ -161,3 +161,84 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise() -> None:
         "[1/2] s1: ok (1.0s)",
         "[2/2] s2: FAILED: Validation error for question 'x': no (0.5s)",
     ]
+
+
+# ------------------------------------------------------------------ Excel's encodings, re-runs
+NAMES = [("s1", "Zoë Müller"), ("s2", "François Lefèvre")]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "delimiter"),
+    [
+        ("cp1252", ","),  # Excel "CSV (Comma delimited)" on Western Windows
+        ("cp1252", ";"),  # the same where ',' is the decimal separator (most of Europe)
+        ("utf-8-sig", ","),  # Excel "CSV UTF-8": a byte-order mark first
+        ("utf-8", ","),
+        ("utf-16", "\t"),  # Excel "Unicode Text": UTF-16 with a byte-order mark, tabs
+    ],
+)
+def test_roster_reads_what_excel_saves(tmp_path: Path, encoding: str, delimiter: str) -> None:
+    text = "\r\n".join(delimiter.join(r) for r in [("id", "name"), *NAMES]) + "\r\n"
+    path = tmp_path / "roster.csv"
+    path.write_bytes(text.encode(encoding))
+    rows = roster.read_roster(path, roster.question_names(str(ROOT)))
+    assert [(r.id, r.answers) for r in rows] == [(i, {"author_name": n}) for i, n in NAMES]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"id,name\r\ns1,Bad \x81 byte\r\n", "neither UTF-8 nor Windows-1252 (cp1252)"),
+        ("id,name\r\ns1,Zoë\r\n".encode("utf-16-le"), "NUL bytes"),
+        (
+            b"\xef\xbb\xbfid,name\r\ns1,Zo\xeb\r\n",
+            "starts with a UTF-8 byte-order mark but is not UTF-8",
+        ),
+    ],
+)
+def test_undecodable_roster_exits_2_naming_file_and_encoding(
+    tmp_path: Path, data: bytes, message: str
+) -> None:
+    path = tmp_path / "roster.csv"
+    path.write_bytes(data)
+    proc = run_roster(str(path), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 2, proc.stderr
+    assert str(path) in proc.stderr and message in proc.stderr
+    assert "CSV UTF-8" in proc.stderr  # what to do
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_rerun_keeps_projects_of_this_roster_and_refuses_others(
+    template: Path, tmp_path: Path
+) -> None:
+    """A cp1252 roster through the real script; the same command again; then a changed row."""
+    path = tmp_path / "roster.csv"
+    path.write_bytes("id,name\r\ns1,Zoë Müller\r\n".encode("cp1252"))
+    out = tmp_path / "out"
+    args = [str(path), "--template", str(template), "--out", str(out),
+            "--data", "git_init=false", "--data", "example=none"]  # fmt: skip
+    first = run_roster(*args)
+    assert first.returncode == 0, first.stdout + first.stderr
+    answers = yaml.safe_load((out / "s1" / ".copier-answers.yml").read_text(encoding="utf-8"))
+    assert answers["author_name"] == "Zoë Müller"
+    readme = (out / "s1" / "README.md").read_bytes()
+
+    again = run_roster(*args)
+    assert again.returncode == 0, again.stdout
+    assert "1 projects: 0 ok, 1 already there" in again.stdout
+    (row,) = json.loads((out / "roster-report.json").read_text(encoding="utf-8"))
+    assert row["status"] == "exists"
+    assert (out / "s1" / "README.md").read_bytes() == readme
+
+    path.write_bytes("id,name\r\ns1,Somebody Else\r\n".encode("cp1252"))
+    other = run_roster(*args)
+    assert other.returncode == 1
+    assert "holds other answers: author_name='Zoë Müller' (row: 'Somebody Else')" in other.stdout
+    assert (out / "s1" / "README.md").read_bytes() == readme
+
+    (out / "half").mkdir()  # e.g. an interrupted run
+    path.write_bytes(b"id\r\nhalf\r\n")
+    half = run_roster(*args)
+    assert half.returncode == 1
+    assert "is not a copier project" in half.stdout and "delete it and run again" in half.stdout

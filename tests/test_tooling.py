@@ -1,7 +1,8 @@
 """The generated project's own tooling: CI workflows, pre-commit config, the doctor (fast parts).
 
 CI files are validated against the GitHub Actions / GitLab CI JSON schemas that check-jsonschema
-ships (offline) and read for the manager's install-from-lock, ruff and pytest steps. The
+ships (offline) and read for the manager's install-from-lock, ruff and pytest steps; GitHub
+workflows, the template repository's own included, also pass actionlint. The
 pre-commit config is validated by pre-commit itself, and its ruff hooks are run through ruff's
 own settings resolution to show that they use pyproject.toml's [tool.ruff].
 """
@@ -19,13 +20,25 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-import tomllib
 import yaml
 from packaging.requirements import Requirement
+from packaging.version import Version
 
-from tests.conftest import render
+from tests.conftest import (
+    ROOT,
+    WINDOWS,
+    dev_tool,
+    link_dev_tool,
+    posix_only,
+    render,
+    venv_python,
+)
 
-BIN = Path(sys.executable).parent
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
+
 MANAGERS = ["uv", "poetry", "venv", "conda"]
 INSTALL_FROM_LOCK = {
     "uv": ["uv sync --locked"],
@@ -35,11 +48,15 @@ INSTALL_FROM_LOCK = {
 }
 
 
+# The template repository's own CI (.github/workflows at the root, not in template/).
+OWN_WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+
+
 def check_jsonschema(
     schema: str, files: list[Path], *extra: str
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(BIN / "check-jsonschema"), "--builtin-schema", schema, *extra, *map(str, files)],
+        [dev_tool("check-jsonschema"), "--builtin-schema", schema, *extra, *map(str, files)],
         capture_output=True,
         text=True,
         check=False,
@@ -71,6 +88,24 @@ def projects(template: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     }
 
 
+def github_workflows(projects: dict[str, Path]) -> list[Path]:
+    """Every GitHub workflow we ship: each generated project's, then the template's own."""
+    generated = [p / ".github/workflows/ci.yml" for n, p in projects.items() if "-github" in n]
+    assert len(generated) == 7 and OWN_WORKFLOWS
+    return generated + OWN_WORKFLOWS
+
+
+def actionlint(files: list[Path]) -> subprocess.CompletedProcess[str]:
+    # -shellcheck= / -pyflakes=: the same checks on every machine (neither tool is installable
+    # from the package index, and GitHub's runners have shellcheck).
+    return subprocess.run(
+        [dev_tool("actionlint"), "-no-color", "-shellcheck=", "-pyflakes=", *map(str, files)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def workflow(project: Path) -> dict[str, Any]:
     return yaml.safe_load((project / ".github/workflows/ci.yml").read_text(encoding="utf-8"))
 
@@ -83,10 +118,26 @@ def gitlab(project: Path) -> dict[str, Any]:
 
 
 def test_github_workflows_validate_against_schema(projects: dict[str, Path]) -> None:
-    files = [p / ".github/workflows/ci.yml" for n, p in projects.items() if "-github" in n]
-    assert len(files) == 7
-    out = check_jsonschema("vendor.github-workflows", files)
+    out = check_jsonschema("vendor.github-workflows", github_workflows(projects))
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_github_workflows_pass_actionlint(projects: dict[str, Path], tmp_path: Path) -> None:
+    out = actionlint(github_workflows(projects))
+    assert out.returncode == 0, out.stdout + out.stderr
+    # ... and actionlint can fail here: a matrix key that does not exist, an unknown runner.
+    text = OWN_WORKFLOWS[0].read_text(encoding="utf-8")
+    assert "${{ matrix.python }}" in text and "runs-on: ubuntu-24.04" in text
+    broken = tmp_path / OWN_WORKFLOWS[0].name
+    broken.write_text(
+        text.replace("${{ matrix.python }}", "${{ matrix.pyhton }}").replace(
+            "runs-on: ubuntu-24.04", "runs-on: ubuntu-24.40"
+        ),
+        encoding="utf-8",
+    )
+    out = actionlint([broken])
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "pyhton" in out.stdout and "ubuntu-24.40" in out.stdout, out.stdout
 
 
 def test_gitlab_ci_validates_against_schema(projects: dict[str, Path]) -> None:
@@ -171,17 +222,60 @@ def test_github_workflow_installs_from_lock_then_lints_and_tests(
 
 
 def test_github_workflow_pins_every_action_to_a_release_commit(projects: dict[str, Path]) -> None:
-    for name, project in projects.items():
-        if "-github" not in name:
-            continue
-        text = (project / ".github/workflows/ci.yml").read_text(encoding="utf-8")
+    for path in github_workflows(projects):
+        text = path.read_text(encoding="utf-8")
         uses = re.findall(r"uses:\s*(\S+)(.*)", text)
         assert uses
         for ref, comment in uses:
             # A full commit SHA (tags can move) and the release it is, for people and Dependabot.
             assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", ref), ref
-            assert re.fullmatch(r"\s*# v\d+\.\d+\.\d+", comment), (ref, comment)
-        assert "runs-on: ubuntu-24.04" in text  # a fixed runner image, not ubuntu-latest
+            assert re.fullmatch(r"\s*# v\d+\.\d+\.\d+", comment), (path, ref, comment)
+        assert "-latest" not in text and "ubuntu-24.04" in text  # fixed runner images
+
+
+def test_own_ci_runs_the_readme_tests_everywhere_with_real_conda() -> None:
+    """The template's CI: every python_version choice on Linux, both ends on macOS and Windows,
+    conda from Miniforge (conda-forge only), the README's test command, images built as root."""
+    from tests.test_readme import readme_command
+
+    flow = yaml.safe_load(OWN_WORKFLOWS[0].read_text(encoding="utf-8"))
+    assert flow["permissions"] == {"contents": "read"} and flow["concurrency"]["group"]
+    assert all(job["timeout-minutes"] <= 90 for job in flow["jobs"].values())
+    copier_yml = yaml.safe_load((ROOT / "copier.yml").read_text(encoding="utf-8"))
+    pythons = copier_yml["python_version"]["choices"]
+    test = flow["jobs"]["test"]
+    matrix = test["strategy"]["matrix"]
+    cells = {(os_, py) for os_ in matrix["os"] for py in matrix["python"]}
+    cells |= {(cell["os"], cell["python"]) for cell in matrix["include"]}
+    for os_prefix in ("ubuntu-", "macos-", "windows-"):
+        ran = sorted((py for os_, py in cells if os_.startswith(os_prefix)), key=Version)
+        assert ran[0] == pythons[0] and ran[-1] == pythons[-1], (os_prefix, ran)
+    assert sorted(py for os_, py in cells if os_.startswith("ubuntu-")) == pythons
+    steps = test["steps"]
+    conda = next(s for s in steps if "conda-incubator/setup-miniconda@" in s.get("uses", ""))
+    assert re.fullmatch(r"\d+\.\d+\.\d+-\d+", conda["with"]["miniforge-version"])
+    assert conda["with"]["channels"] == "conda-forge"
+    assert conda["with"]["conda-remove-defaults"] == "true"
+    assert conda["with"]["activate-environment"] == ""  # `python` stays the matrix Python
+    setup_python = next(s for s in steps if "actions/setup-python@" in s.get("uses", ""))
+    assert setup_python["with"]["cache"] == "pip"
+    assert setup_python["with"]["python-version"].splitlines()[-1] == "${{ matrix.python }}"
+    assert steps.index(conda) < steps.index(setup_python)  # setup-python's python comes first
+    command = readme_command("test-command")
+    runs = {s.get("if"): s["run"] for s in steps if "-m pytest" in s.get("run", "")}
+    assert runs == {
+        "runner.os != 'Windows'": command,
+        "runner.os == 'Windows'": command.replace("python3 ", "python ").replace(
+            ".venv/bin/", ".venv\\Scripts\\"
+        ),
+    }
+    images = flow["jobs"]["images"]
+    assert images["runs-on"].startswith("ubuntu-")
+    assert any(
+        "apt-get install" in s.get("run", "") and "buildah" in s["run"] for s in images["steps"]
+    )
+    assert images["steps"][-1]["run"].startswith("sudo ")  # debootstrap and buildah need root
+    assert images["steps"][-1]["run"].endswith("-m pytest tests/test_docker_build.py")
 
 
 def test_github_workflow_versions_and_indexes(projects: dict[str, Path]) -> None:
@@ -276,7 +370,7 @@ def hooks_by_id(config: dict[str, Any]) -> dict[str, tuple[str, str, dict[str, A
 def test_precommit_config_is_valid(projects: dict[str, Path]) -> None:
     files = [projects[f"{m}-github"] / ".pre-commit-config.yaml" for m in MANAGERS]
     out = subprocess.run(
-        [str(BIN / "pre-commit"), "validate-config", *map(str, files)],
+        [dev_tool("pre-commit"), "validate-config", *map(str, files)],
         capture_output=True,
         text=True,
         check=False,
@@ -286,7 +380,7 @@ def test_precommit_config_is_valid(projects: dict[str, Path]) -> None:
     bad = files[0].parent / "bad-pre-commit.yaml"
     bad.write_text(files[0].read_text(encoding="utf-8").replace("    rev:", "    revision:", 1))
     bad_out = subprocess.run(
-        [str(BIN / "pre-commit"), "validate-config", str(bad)], capture_output=True, check=False
+        [dev_tool("pre-commit"), "validate-config", str(bad)], capture_output=True, check=False
     )
     assert bad_out.returncode != 0
 
@@ -404,7 +498,7 @@ def test_precommit_ruff_uses_pyproject_settings(projects: dict[str, Path], manag
     assert ruff_requirement(pyproject).specifier.contains(rev), (rev, ruff_requirement(pyproject))
     settings = pyproject["tool"]["ruff"]
     target = f"{settings['target-version'][2]}.{settings['target-version'][3:]}"
-    ruff = str(BIN / "ruff")
+    ruff = dev_tool("ruff")
     for hook_id in HOOK_ENTRIES:
         args = hooks[hook_id][2].get("args", [])
         # ... it passes no setting of its own (only behaviour flags) ...
@@ -451,10 +545,15 @@ def test_doctor_without_an_environment(projects: dict[str, Path], tmp_path: Path
     project = projects["uv-github"]
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    (bin_dir / "uv").symlink_to(BIN / "uv")
+    link_dev_tool(bin_dir, "uv")
     env = {
         **os.environ,
-        "PATH": f"{bin_dir}{os.pathsep}/usr/bin:/bin",
+        # The system's own folders only (Windows: System32).
+        "PATH": os.pathsep.join(
+            [str(bin_dir), os.path.join(os.environ["SYSTEMROOT"], "System32")]
+            if WINDOWS
+            else [str(bin_dir), "/usr/bin", "/bin"]
+        ),
         "UV_PYTHON_DOWNLOADS": "never",
     }
     env.pop("VIRTUAL_ENV", None)
@@ -523,6 +622,7 @@ elif sys.argv[1:3] == ["env", "list"]:
 """
 
 
+@posix_only("a #! script standing in for conda")
 def test_doctor_conda_drift_with_recording_stand_in(
     projects: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -605,15 +705,15 @@ def test_register_kernel_without_ipykernel(tmp_path: Path, monkeypatch: pytest.M
     from hooks.base import HookError
     from hooks.kernel import register_kernel
 
-    subprocess.run([str(BIN / "uv"), "venv", "-q", str(tmp_path / "bare")], check=True)
+    subprocess.run([dev_tool("uv"), "venv", "-q", str(tmp_path / "bare")], check=True)
     monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
     with pytest.raises(HookError) as caught:
-        register_kernel(tmp_path / "bare" / "bin" / "python", "tool-box", "Tool Box (uv)")
+        register_kernel(venv_python(tmp_path / "bare"), "tool-box", "Tool Box (uv)")
     assert caught.value.what == "ipykernel is not installed in the environment"
     assert "make env" in caught.value.fix and "--name tool-box" in caught.value.fix
     assert not (tmp_path / "data").exists()
     with pytest.raises(HookError, match="cannot name a Jupyter kernel"):
-        register_kernel(tmp_path / "bare" / "bin" / "python", "Bad Name", "x")
+        register_kernel(venv_python(tmp_path / "bare"), "Bad Name", "x")
 
 
 # The hygiene hooks of .pre-commit-config.yaml, as their console scripts (pre-commit-hooks from
@@ -659,7 +759,7 @@ def test_generated_project_passes_its_hygiene_hooks(
         assert hook_id in config, hook_id  # only what the config runs
         targets = by_suffix.get(cmd[0], files)
         out = subprocess.run(
-            [str(BIN / cmd[0]), *targets], cwd=project, capture_output=True, text=True, check=False
+            [dev_tool(cmd[0]), *targets], cwd=project, capture_output=True, text=True, check=False
         )
         assert out.returncode == 0, (cmd, out.stdout + out.stderr)
     assert {f: (project / f).read_bytes() for f in files} == before

@@ -17,13 +17,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import tomllib
 
-from tests.conftest import COPIER
+from tests.conftest import COPIER, DEV_BIN, dev_tool, link_dev_tool, posix_only
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
 
 pytestmark = pytest.mark.slow
 
-DEV_BIN = Path(sys.executable).parent
 TIMES: dict[str, float] = {}
 
 
@@ -46,8 +49,7 @@ def environment(tmp: Path, *tools: str) -> dict[str, str]:
     bin_dir = tmp / "bin"
     bin_dir.mkdir(exist_ok=True)
     for tool in tools:
-        if not (bin_dir / tool).exists():
-            (bin_dir / tool).symlink_to(DEV_BIN / tool)
+        link_dev_tool(bin_dir, tool)
     path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and Path(p) != DEV_BIN]
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
     env.update(
@@ -135,9 +137,10 @@ def test_hook_registers_a_working_kernel(uv_project: tuple[Path, dict[str, str]]
     assert Path(prefix) == project / ".venv"
 
 
+@posix_only("`make doctor` with the Makefile's POSIX shell recipes")
 def test_doctor_uv_healthy_then_broken(uv_project: tuple[Path, dict[str, str]]) -> None:
     project, env = uv_project
-    uv = str(DEV_BIN / "uv")
+    uv = dev_tool("uv")
     python = str(project / ".venv" / "bin" / "python")
 
     code, text = doctor(project, env, "uv healthy")
@@ -216,6 +219,7 @@ def venv_project(
     return dst, env
 
 
+@posix_only("`make doctor` with the Makefile's POSIX shell recipes")
 def test_doctor_venv_healthy_then_broken(venv_project: tuple[Path, dict[str, str]]) -> None:
     project, env = venv_project
     python = str(project / ".venv" / "bin" / "python")

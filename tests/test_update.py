@@ -6,6 +6,7 @@ tags releases in it, generates a project, changes the template and updates the p
 
 from __future__ import annotations
 
+import difflib
 import os
 import shutil
 import subprocess
@@ -14,11 +15,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from packaging.version import Version
 
 from migrations import answers as migration
-from tests.conftest import COPIER, ROOT, run_captured
+from tests.conftest import COPIER, DEV_BIN, ROOT, link_dev_tool, run_captured
 
-DEV_BIN = Path(sys.executable).parent
 IDENTITY = ["-c", "user.name=Course Staff", "-c", "user.email=staff@example.org"]
 HOOK_BANNER = "copier-mlops: creating the"  # first line the environment hook prints
 GIT_BANNER = "copier-mlops: git repository"  # first line the git-init task prints
@@ -58,8 +59,7 @@ def tool_env(tmp: Path) -> dict[str, str]:
     """The caller's environment with only uv from the dev venv on PATH (no dev python/pip)."""
     bin_dir = tmp / "bin"
     bin_dir.mkdir(exist_ok=True)
-    if not (bin_dir / "uv").exists():
-        (bin_dir / "uv").symlink_to(DEV_BIN / "uv")
+    link_dev_tool(bin_dir, "uv")
     path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and Path(p) != DEV_BIN]
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
     env.update(
@@ -286,3 +286,134 @@ def test_migration_cli_explains_a_missing_answers_file(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 1
     assert "not found: run `copier update` in the project folder" in proc.stderr
+
+
+# ------------------------------------------------------------------ update equals a fresh copy
+# The 0.1.0 release (the repository had no tags yet when this test was written). Once releases
+# are tagged, "previous" is the newest v* tag before the current commit.
+FIRST_RELEASE = ("v0.1.0", "eb3ec8ae6fb49aaad2637755f7d9911ba6bb2b8c")
+SCAFFOLDING = {".git"}
+
+
+def previous_release() -> tuple[str, str]:
+    """(tag, commit) of the release before the working tree: the newest v* tag reachable from
+    HEAD's parent (so on a freshly tagged release commit it is the one before), else 0.1.0."""
+    out = subprocess.run(
+        ["git", "describe", "--tags", "--abbrev=0", "--match", "v[0-9]*", "HEAD^"],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if out.returncode == 0:
+        tag = out.stdout.strip()
+        return tag, git(ROOT, "rev-parse", f"{tag}^{{commit}}").strip()
+    tag, sha = FIRST_RELEASE
+    has = subprocess.run(["git", "cat-file", "-e", f"{sha}^{{commit}}"], cwd=ROOT, check=False)
+    assert has.returncode == 0, f"commit {sha} ({tag}) is missing: clone with full history"
+    return FIRST_RELEASE
+
+
+def next_version(previous: str, config: dict[str, object]) -> str:
+    """A version after `previous` that crosses every migration the working tree declares."""
+    prev = Version(previous.removeprefix("v"))
+    candidates = [Version(f"{prev.major}.{prev.minor}.{prev.micro + 1}")]
+    migrations = config.get("_migrations") or []
+    assert isinstance(migrations, list)
+    candidates += [Version(str(m["version"])) for m in migrations if isinstance(m, dict)]
+    return f"v{max(candidates)}"
+
+
+def tree(project: Path) -> dict[str, bytes]:
+    """Every file below `project` (git's own folder aside): its bytes, and a line saying whether
+    it is executable (make targets run tools/ scripts); symlinks by target."""
+    files = {}
+    for path in sorted(project.rglob("*")):
+        rel = path.relative_to(project)
+        if rel.parts[0] in SCAFFOLDING or (path.is_dir() and not path.is_symlink()):
+            continue
+        if path.is_symlink():
+            files[rel.as_posix()] = b"symlink to " + os.readlink(path).encode()
+        else:
+            executable = b"(executable)\n" if os.access(path, os.X_OK) else b""
+            files[rel.as_posix()] = executable + path.read_bytes()
+    return files
+
+
+@pytest.fixture(scope="module")
+def releases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """A template repository: the previous release as tagged, and the working tree as the next
+    release (every file git would see, uncommitted edits included)."""
+    tmp = tmp_path_factory.mktemp("releases")
+    repo = tmp / "template"
+    repo.mkdir()
+    prev_tag, prev_sha = previous_release()
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", prev_sha], cwd=ROOT, capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(repo)], input=archive.stdout, check=True)
+    old_config = yaml.safe_load((repo / "copier.yml").read_text(encoding="utf-8"))
+    git(repo, "init", "--quiet", "-b", "main")
+    commit(repo, f"release {prev_tag}", tag=prev_tag)
+
+    for child in repo.iterdir():
+        if child.name != ".git":
+            shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+    listed = git(ROOT, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+    for rel in filter(None, listed.split("\0")):
+        src, dst = ROOT / rel, repo / rel
+        if src.is_file() or src.is_symlink():  # a deleted, not yet committed file is skipped
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst, follow_symlinks=False)
+    new_config = yaml.safe_load((repo / "copier.yml").read_text(encoding="utf-8"))
+    next_tag = next_version(prev_tag, new_config)
+    commit(repo, f"release {next_tag}", tag=next_tag)
+    old_questions = {k for k in old_config if not k.startswith("_")}
+    return {"repo": repo, "prev": prev_tag, "next": next_tag, "old_questions": old_questions}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "preset", [None, *sorted(p.name for p in (ROOT / "presets").glob("*.yml"))]
+)
+def test_update_from_previous_release_equals_fresh_copy(
+    releases: dict[str, object], preset: str | None, tmp_path: Path
+) -> None:
+    repo, prev, nxt = Path(str(releases["repo"])), str(releases["prev"]), str(releases["next"])
+    old_questions = releases["old_questions"]
+    assert isinstance(old_questions, set)
+    answers = yaml.safe_load((ROOT / "presets" / preset).read_text()) if preset else {}
+    answers = {**answers, "create_env": False, "git_init": True, "author_name": "Ada"}
+    # Questions the previous release did not have are answered when updating, as staff would.
+    old = {k: v for k, v in answers.items() if k in old_questions}
+    new_only = {k: v for k, v in answers.items() if k not in old_questions}
+    files = {}
+    for name, data in (("old", old), ("new_only", new_only), ("all", answers)):
+        files[name] = tmp_path / f"{name}.yml"
+        files[name].write_text(yaml.safe_dump(data), encoding="utf-8")
+
+    updated, fresh = tmp_path / "updated", tmp_path / "fresh"
+    gen = copier("copy", "--trust", "--defaults", "--vcs-ref", prev,
+                 "--data-file", str(files["old"]), str(repo), str(updated))  # fmt: skip
+    assert gen.returncode == 0, gen.stderr
+    extra = ["--data-file", str(files["new_only"])] if new_only else []
+    upd = copier("update", "--trust", "--defaults", *extra, cwd=updated)
+    assert upd.returncode == 0, upd.stderr
+    gen = copier("copy", "--trust", "--defaults", "--vcs-ref", nxt,
+                 "--data-file", str(files["all"]), str(repo), str(fresh))  # fmt: skip
+    assert gen.returncode == 0, gen.stderr
+
+    assert answers_of(updated)["_commit"] == answers_of(fresh)["_commit"] == nxt
+    got, want = tree(updated), tree(fresh)
+    for a in (got, want):  # the answers file: same answers; key order is copier's business
+        a[".copier-answers.yml"] = yaml.safe_dump(yaml.safe_load(a[".copier-answers.yml"])).encode()
+    assert sorted(got) == sorted(want), "the updated project has other files than a fresh copy"
+    differ = [rel for rel in want if got[rel] != want[rel]]
+    assert not differ, "\n".join(
+        f"--- {rel} (updated) vs fresh:\n"
+        + "\n".join(
+            difflib.unified_diff(
+                got[rel].decode(errors="replace").splitlines(),
+                want[rel].decode(errors="replace").splitlines(),
+                lineterm="",
+            )
+        )
+        for rel in differ
+    )

@@ -1,0 +1,340 @@
+"""staff/fleet.py: a class of 20 projects generated at v0.1.0 (by staff/roster.py), each left in a
+different state by its student, updated to v0.2.0 with the real copier CLI, two at a time."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from staff import fleet
+from tests.conftest import COPIER, ROOT, run_captured
+from tests.test_update import answers_of, commit, git, template_repo
+
+FLEET = ROOT / "staff" / "fleet.py"
+ROSTER = ROOT / "staff" / "roster.py"
+PRESET = ROOT / "presets" / "mnist-course.yml"
+IDS = [f"s{i:03d}" for i in range(1, 21)]
+# What each student did after generation (the rest left their project untouched).
+MERGES_CODE, MERGES_README, CONFLICTS = "s015", "s016", "s017"
+DIRTY_MODIFIED, DIRTY_UNTRACKED, DELETED = "s018", "s019", "s020"
+UNTOUCHED = IDS[:14]
+UPDATED = [*UNTOUCHED, MERGES_CODE, MERGES_README]
+
+STUDENT_FUNCTION = '\n\ndef student_helper() -> str:\n    return "written by the student"\n'
+STUDENT_TITLE = "# Numbers, my version"
+STUDENT_IGNORE = "student-scratch/"
+UNCOMMITTED = "\n# work in progress, not committed\n"
+TEMPLATE_NEWS = "TEMPLATE-V2: the course added this section"
+TEMPLATE_IGNORE = "*.template-v2-checkpoint"
+# v0.2.0 also raises a dev-dependency floor: updated projects must be flagged for `make env`.
+OLD_DEV_DEP, NEW_DEV_DEP = '"pytest>=8"', '"pytest>=8.3"'
+
+
+def run_py(script: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    proc = run_captured([sys.executable, script, *args])
+    print(proc.stdout, proc.stderr[-4000:], sep="\n")
+    return proc
+
+
+def snapshot(project: Path) -> str:
+    """HEAD, git status and every file's bytes (git's folder aside): equal means untouched."""
+    if not project.exists():
+        return "missing"
+    digest = hashlib.sha256()
+    digest.update(git(project, "rev-parse", "HEAD").encode())
+    digest.update(git(project, "status", "--porcelain", "--untracked-files=all").encode())
+    for path in sorted(project.rglob("*")):
+        if ".git" not in path.relative_to(project).parts and path.is_file():
+            digest.update(str(path.relative_to(project)).encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def report_of(out: Path, name: str = "fleet-report") -> dict[str, dict[str, object]]:
+    rows = json.loads((out / f"{name}.json").read_text(encoding="utf-8"))
+    return {row["id"]: row for row in rows}
+
+
+@pytest.fixture(scope="module")
+def klass(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    tmp = tmp_path_factory.mktemp("fleet")
+    repo = template_repo(tmp / "template")
+    commit(repo, "release 0.1.0", tag="v0.1.0")
+    roster_csv = tmp / "roster.csv"
+    roster_csv.write_text("id,name\n" + "".join(f"{i},Student {i}\n" for i in IDS), "utf-8")
+    out = tmp / "projects"
+    args = [str(roster_csv), "--preset", str(PRESET), "--template", str(repo), "--vcs-ref",
+            "v0.1.0", "--out", str(out), "--jobs", "2"]  # fmt: skip
+    first = run_py(ROSTER, *args)
+    assert first.returncode == 0, first.stderr
+    # Running the roster again, as its summary advises after fixing rows, changes nothing.
+    before_rerun = {i: snapshot(out / i) for i in IDS}
+    rerun = run_py(ROSTER, *args)
+    after_rerun = {i: snapshot(out / i) for i in IDS}
+
+    # The students' work, each committed except where the case says otherwise.
+    init = out / MERGES_CODE / "src" / "numbers_env" / "__init__.py"
+    init.write_text(init.read_text(encoding="utf-8") + STUDENT_FUNCTION, encoding="utf-8")
+    commit(init.parents[2], "student: a helper")
+    readme = out / MERGES_README / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    assert text.startswith("# numbers-env\n"), text[:80]
+    readme.write_text(text.replace("# numbers-env\n", STUDENT_TITLE + "\n", 1), "utf-8")
+    commit(readme.parent, "student: my title")
+    with (out / CONFLICTS / ".gitignore").open("a", encoding="utf-8") as f:
+        f.write(STUDENT_IGNORE + "\n")  # the template adds its own last line here: a conflict
+    commit(out / CONFLICTS, "student: ignore my scratch folder")
+    with (out / DIRTY_MODIFIED / "README.md").open("a", encoding="utf-8") as f:
+        f.write(UNCOMMITTED)
+    (out / DIRTY_UNTRACKED / "scratch.py").write_text("x = 1\n", encoding="utf-8")
+    shutil.rmtree(out / DELETED)
+
+    # Release 0.2.0: a README section, a new file, a last .gitignore line, a dependency floor.
+    with (repo / "template" / "README.md.jinja").open("a", encoding="utf-8") as f:
+        f.write(f"\n## Course news\n\n{TEMPLATE_NEWS}\n")
+    (repo / "template" / "CONTRIBUTING.md").write_text("Template v2 file.\n", encoding="utf-8")
+    with (repo / "template" / ".gitignore.jinja").open("a", encoding="utf-8") as f:
+        f.write(TEMPLATE_IGNORE + "\n")
+    config = (repo / "copier.yml").read_text(encoding="utf-8")
+    assert config.count(OLD_DEV_DEP) == 1, "the test's dependency change needs a new anchor"
+    (repo / "copier.yml").write_text(config.replace(OLD_DEV_DEP, NEW_DEV_DEP), encoding="utf-8")
+    commit(repo, "release 0.2.0", tag="v0.2.0")
+
+    states = {i: snapshot(out / i) for i in IDS}
+    dry_targets = [str(out / i) for i in ("s001", CONFLICTS, DIRTY_MODIFIED, DELETED)]
+    dry = run_py(FLEET, *dry_targets, "--dry-run", "--jobs", "2", "--report",
+                 str(tmp / "dry" / "report"))  # fmt: skip
+    after_dry = {i: snapshot(out / i) for i in IDS}
+
+    run1 = run_py(FLEET, str(out), "--jobs", "2")
+    report1 = report_of(out)
+    after_run1 = {i: snapshot(out / i) for i in IDS}
+    run2 = run_py(FLEET, str(out), "--jobs", "2")
+    return {
+        "out": out, "tmp": tmp, "rerun": rerun, "before_rerun": before_rerun,
+        "after_rerun": after_rerun, "states": states,
+        "dry": dry, "after_dry": after_dry, "run1": run1, "report1": report1,
+        "after_run1": after_run1, "run2": run2, "report2": report_of(out),
+        "after_run2": {i: snapshot(out / i) for i in IDS},
+    }  # fmt: skip
+
+
+@pytest.mark.slow
+def test_roster_rerun_keeps_every_project(klass: dict[str, object]) -> None:
+    rerun = klass["rerun"]
+    assert isinstance(rerun, subprocess.CompletedProcess)
+    assert rerun.returncode == 0, rerun.stdout
+    assert "20 projects: 0 ok, 20 already there, 0 without environment, 0 failed" in rerun.stdout
+    out = Path(str(klass["out"]))
+    report = json.loads((out / "roster-report.json").read_text(encoding="utf-8"))
+    assert {r["status"] for r in report} == {"exists"}
+    assert klass["after_rerun"] == klass["before_rerun"]
+
+
+@pytest.mark.slow
+def test_dry_run_predicts_and_touches_nothing(klass: dict[str, object]) -> None:
+    dry = klass["dry"]
+    assert isinstance(dry, subprocess.CompletedProcess)
+    assert dry.returncode == 1
+    assert klass["after_dry"] == klass["states"]
+    report = report_of(Path(str(klass["tmp"])) / "dry", "report")
+    assert {k: v["status"] for k, v in report.items()} == {
+        "s001": "updated",
+        CONFLICTS: "conflicts",
+        DIRTY_MODIFIED: "dirty",
+        DELETED: "failed",
+    }
+    assert report[CONFLICTS]["conflicts"] == [".gitignore"]
+    assert report["s001"]["to_version"] == "v0.2.0"
+    assert "Dry run (nothing changed)" in dry.stdout
+
+
+@pytest.mark.slow
+def test_fleet_classifies_every_project(klass: dict[str, object]) -> None:
+    run1, report = klass["run1"], klass["report1"]
+    assert isinstance(run1, subprocess.CompletedProcess) and isinstance(report, dict)
+    assert run1.returncode == 1  # conflicts, dirty and failed projects need a look
+    status = {k: v["status"] for k, v in report.items()}
+    assert status == {
+        **dict.fromkeys(UPDATED, "updated"),
+        CONFLICTS: "conflicts",
+        DIRTY_MODIFIED: "dirty",
+        DIRTY_UNTRACKED: "dirty",
+        DELETED: "failed",
+    }
+    for i in [*UPDATED, CONFLICTS]:
+        assert (report[i]["from_version"], report[i]["to_version"]) == ("v0.1.0", "v0.2.0")
+        assert report[i]["dependencies_changed"] == ["pyproject.toml"], i
+    assert report[CONFLICTS]["conflicts"] == [".gitignore"]
+    assert "scratch.py" in str(report[DIRTY_UNTRACKED]["detail"])
+    assert "missing folder" in str(report[DELETED]["detail"])
+    out = Path(str(klass["out"]))
+    with (out / "fleet-report.csv").open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["id"] for r in rows] == IDS
+    assert rows[IDS.index(CONFLICTS)]["conflicts"] == ".gitignore"
+    assert run1.stderr.count("/20] ") == 20  # one progress line per project
+    assert (
+        "20 projects: 16 updated, 1 with conflicts, 0 already current, 2 skipped (uncommitted "
+        "work), 1 failed" in run1.stdout
+    )
+    assert "make env" in run1.stdout
+
+
+@pytest.mark.slow
+def test_updated_projects_are_committed_with_the_students_work(klass: dict[str, object]) -> None:
+    out = Path(str(klass["out"]))
+    for i in UPDATED:
+        project = out / i
+        assert git(project, "status", "--porcelain", "--untracked-files=all") == ""
+        assert git(project, "log", "-1", "--format=%s").strip() == (
+            "Update to copier-mlops template v0.2.0 (from v0.1.0)"
+        )
+        assert answers_of(project)["_commit"] == "v0.2.0"
+        assert answers_of(project)["author_name"] == f"Student {i}"
+        readme = (project / "README.md").read_text(encoding="utf-8")
+        assert TEMPLATE_NEWS in readme
+        assert (project / "CONTRIBUTING.md").read_text(encoding="utf-8") == "Template v2 file.\n"
+        assert NEW_DEV_DEP in (project / "pyproject.toml").read_text(encoding="utf-8")
+        assert "<<<<<<<" not in (project / ".gitignore").read_text(encoding="utf-8")
+    init = out / MERGES_CODE / "src" / "numbers_env" / "__init__.py"
+    assert STUDENT_FUNCTION.strip() in init.read_text(encoding="utf-8")
+    readme = (out / MERGES_README / "README.md").read_text(encoding="utf-8")
+    assert readme.startswith(STUDENT_TITLE + "\n") and TEMPLATE_NEWS in readme
+
+
+@pytest.mark.slow
+def test_conflict_is_left_for_the_owner_uncommitted(klass: dict[str, object]) -> None:
+    project = Path(str(klass["out"])) / CONFLICTS
+    assert git(project, "log", "-1", "--format=%s").strip() == "student: ignore my scratch folder"
+    status = git(project, "status", "--porcelain")
+    assert "UU .gitignore" in status  # git shows it as "both modified"
+    lines = (project / ".gitignore").read_text(encoding="utf-8").splitlines()
+    start = next(n for n, line in enumerate(lines) if line.startswith("<<<<<<< "))
+    end = next(n for n, line in enumerate(lines) if line.startswith(">>>>>>> "))
+    assert STUDENT_IGNORE in lines[start:end] and TEMPLATE_IGNORE in lines[start:end]
+    assert TEMPLATE_NEWS in (project / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_dirty_and_deleted_projects_are_untouched(klass: dict[str, object]) -> None:
+    out = Path(str(klass["out"]))
+    states, after = klass["states"], klass["after_run1"]
+    assert isinstance(states, dict) and isinstance(after, dict)
+    for i in (DIRTY_MODIFIED, DIRTY_UNTRACKED, DELETED):
+        assert after[i] == states[i], i
+    assert (out / DIRTY_MODIFIED / "README.md").read_text(encoding="utf-8").endswith(UNCOMMITTED)
+    assert answers_of(out / DIRTY_MODIFIED)["_commit"] == "v0.1.0"
+    assert not (out / DELETED).exists()
+
+
+@pytest.mark.slow
+def test_second_run_changes_nothing(klass: dict[str, object]) -> None:
+    run2, report = klass["run2"], klass["report2"]
+    assert isinstance(run2, subprocess.CompletedProcess) and isinstance(report, dict)
+    assert klass["after_run2"] == klass["after_run1"]
+    status = {k: v["status"] for k, v in report.items()}
+    assert status == {
+        **dict.fromkeys(UPDATED, "current"),
+        CONFLICTS: "conflicts",  # still unresolved: reported again, not touched
+        DIRTY_MODIFIED: "dirty",
+        DIRTY_UNTRACKED: "dirty",
+        DELETED: "failed",
+    }
+    assert "earlier update" in str(report[CONFLICTS]["detail"])
+    assert "16 already current" in run2.stdout
+
+
+# ------------------------------------------------------------------ units
+def test_dependency_view_ignores_tool_settings() -> None:
+    base = (
+        '[project]\nname = "x"\ndependencies = ["numpy>=1.26"]\n\n[tool.ruff]\nline-length = 100\n'
+    )
+    ruff_only = base.replace("100", "120")
+    new_dep = base.replace('"numpy>=1.26"', '"numpy>=2"')
+    view = fleet.dependency_view
+    assert view("pyproject.toml", base) == view("pyproject.toml", ruff_only)
+    assert view("pyproject.toml", base) != view("pyproject.toml", new_dep)
+    assert view("pyproject.toml", "<<<<<<< before updating\n") != view("pyproject.toml", base)
+
+
+def test_newest_release_follows_pep440_and_skips_prereleases(tmp_path: Path) -> None:
+    repo = tmp_path / "t"
+    repo.mkdir()
+    git(repo, "init", "--quiet", "-b", "main")
+    (repo / "f").write_text("x", encoding="utf-8")
+    commit(repo, "one")
+    for tag in ("v0.9.0", "v0.10.0", "v0.10.1.post1", "v0.11.0rc1", "not-a-version"):
+        git(repo, "tag", tag)
+    fleet.newest_release.cache_clear()
+    assert fleet.newest_release(str(repo)) == "v0.10.1.post1"
+    assert fleet.git_url("gh:copier-mlops/copier-mlops") == (
+        "https://github.com/copier-mlops/copier-mlops.git"
+    )
+
+
+def test_no_projects_is_refused(tmp_path: Path) -> None:
+    proc = run_py(FLEET, str(tmp_path))
+    assert proc.returncode == 2
+    assert "no projects in" in proc.stderr
+
+
+def test_help_describes_statuses() -> None:
+    proc = run_py(FLEET, "--help")
+    assert proc.returncode == 0
+    for word in ("updated", "conflicts", "current", "dirty", "failed", "--dry-run", "make env"):
+        assert word in proc.stdout
+
+
+@pytest.mark.slow
+def test_revert_no_commit_and_copier_errors(tmp_path: Path) -> None:
+    repo = template_repo(tmp_path / "template")
+    commit(repo, "release 0.1.0", tag="v0.1.0")
+    out = tmp_path / "projects"
+    for name in ("conflicted", "reviewed"):
+        gen = run_captured([COPIER, "copy", "--trust", "--defaults", "--data", "create_env=false",
+                            "--data", "git_init=true", str(repo), str(out / name)])  # fmt: skip
+        assert gen.returncode == 0, gen.stderr
+    conflicted, reviewed = out / "conflicted", out / "reviewed"
+    with (conflicted / ".gitignore").open("a", encoding="utf-8") as f:
+        f.write(STUDENT_IGNORE + "\n")
+    commit(conflicted, "student: ignore my scratch folder")
+    with (repo / "template" / ".gitignore.jinja").open("a", encoding="utf-8") as f:
+        f.write(TEMPLATE_IGNORE + "\n")
+    commit(repo, "release 0.2.0", tag="v0.2.0")
+    before = snapshot(conflicted)
+
+    revert = run_py(FLEET, str(conflicted), "--on-conflict", "revert", "--report",
+                    str(tmp_path / "r1"))  # fmt: skip
+    assert revert.returncode == 1
+    (row,) = json.loads((tmp_path / "r1.json").read_text(encoding="utf-8"))
+    assert (row["status"], row["conflicts"]) == ("conflicts", [".gitignore"])
+    assert "reverted" in row["detail"]
+    assert snapshot(conflicted) == before  # back at the student's last commit, nothing else
+
+    bogus = run_py(FLEET, str(conflicted), "--vcs-ref", "v9.9.9", "--report", str(tmp_path / "r2"))
+    assert bogus.returncode == 1
+    (row,) = json.loads((tmp_path / "r2.json").read_text(encoding="utf-8"))
+    assert row["status"] == "failed" and "v9.9.9" in Path(row["log"]).read_text(encoding="utf-8")
+    assert snapshot(conflicted) == before
+
+    head = git(reviewed, "rev-parse", "HEAD")
+    first = run_py(FLEET, str(reviewed), "--no-commit", "--report", str(tmp_path / "r3"))
+    assert first.returncode == 0
+    (row,) = json.loads((tmp_path / "r3.json").read_text(encoding="utf-8"))
+    assert row["status"] == "updated" and "--no-commit" in row["detail"]
+    assert git(reviewed, "rev-parse", "HEAD") == head  # not committed
+    assert TEMPLATE_IGNORE in (reviewed / ".gitignore").read_text(encoding="utf-8")
+    pending = snapshot(reviewed)
+    again = run_py(FLEET, str(reviewed), "--report", str(tmp_path / "r4"))
+    assert again.returncode == 0  # an update waiting for review is not the student's dirt
+    (row,) = json.loads((tmp_path / "r4.json").read_text(encoding="utf-8"))
+    assert (row["status"], row["to_version"]) == ("updated", "v0.2.0")
+    assert "not committed yet" in row["detail"]
+    assert snapshot(reviewed) == pending
