@@ -40,6 +40,8 @@ def sanity_import(manager: Manager) -> str:
             "env_manager": manager.name,
             "cuda_index": config.cuda_index,
         },
+        # The editable install's source: the imported package must be this folder.
+        "source": str(config.project / "src" / config.package_name),
     }
     # -I: neither the project folder nor PYTHONPATH may stand in for the installed package.
     cmd = [manager.env_python(), "-I", Path(probe.__file__).resolve(), json.dumps(args)]
@@ -237,12 +239,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-input", action="store_true", help="never ask questions")
     parser.add_argument("--author-name", default="")
     parser.add_argument("--author-email", default="")
+    parser.add_argument("--template", default="", help="git-init: the template copier rendered")
+    parser.add_argument("--answers-file", default=".copier-answers.yml")
     args = parser.parse_args(argv)
     project = args.project.resolve()
     ok = False
     try:
         if args.command == "git-init":
-            return gitinit.main(project, args.author_name, args.author_email)
+            return gitinit.main(
+                project, args.author_name, args.author_email, args.template, args.answers_file
+            )
         if args.from_copier:
             ensure_project_copy(project)
         interactive = not args.no_input and sys.stdin is not None and sys.stdin.isatty()

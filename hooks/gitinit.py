@@ -2,12 +2,17 @@
 
 Runs before the environment exists (.gitignore keeps env folders out). Skips, with a message,
 when git is missing or the project is already inside a repository. Never fails the copy.
+The first commit holds only the files the template wrote: a file that was in the destination
+before (`.env`, a key, the user's notes) is left untracked, and named.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from pathlib import Path
+from typing import Any
 
 from .base import HookError, capture, run, say
 
@@ -15,7 +20,13 @@ MESSAGE = "Initial commit from the copier-mlops template"
 LOCK_MESSAGE = "Add the lock file written by the environment hook"
 
 
-def git_init(project: Path, author_name: str = "", author_email: str = "") -> str:
+def git_init(
+    project: Path,
+    author_name: str = "",
+    author_email: str = "",
+    template: str = "",
+    answers_file: str = ".copier-answers.yml",
+) -> str:
     """Create the repository and its first commit; return what happened, in one sentence."""
     git = shutil.which("git")
     if not git:
@@ -26,16 +37,74 @@ def git_init(project: Path, author_name: str = "", author_email: str = "") -> st
     init = [git]
     if not (capture([git, "config", "--get", "init.defaultBranch"], cwd=project) or "").strip():
         init += ["-c", "init.defaultBranch=main"]  # git's own default prints a long hint
+    written = rendered_files(template, answers_file, project) if template else None
     run([*init, "init", "--quiet"], project)
-    run([git, "add", "--all"], project)
+    # What `git add --all` would add: every untracked file that no .gitignore excludes.
+    candidates = capture([git, "ls-files", "-z", "--others", "--exclude-standard"], project) or ""
+    untracked = [f for f in candidates.split("\0") if f]
+    if written is None:
+        chosen, left_out = untracked, []
+    else:
+        chosen = [
+            f
+            for f in untracked
+            if f in written or any(f.startswith(d) for d in written_dirs(written))
+        ]
+        left_out = [f for f in untracked if f not in chosen]
+    if chosen:
+        run([git, "add", "--", *chosen], project)
     commit = [git]
     # A fresh machine has no identity; fall back to the answers so the commit does not fail.
     if not (capture([git, "config", "user.email"], cwd=project) or "").strip():
         commit += ["-c", f"user.email={author_email or 'copier-mlops@localhost'}"]
     if not (capture([git, "config", "user.name"], cwd=project) or "").strip():
         commit += ["-c", f"user.name={author_name or 'copier-mlops'}"]
-    run([*commit, "commit", "--quiet", "-m", MESSAGE], project)
-    return "created a git repository with a first commit of the generated files"
+    run([*commit, "commit", "--quiet", "--allow-empty", "-m", MESSAGE], project)
+    done = "created a git repository with a first commit of the generated files"
+    if left_out:
+        shown = ", ".join(left_out[:10]) + (
+            f" and {len(left_out) - 10} more" if len(left_out) > 10 else ""
+        )
+        done += (
+            f"; left out (not written by the template; add them yourself if you mean to): {shown}"
+        )
+    return done
+
+
+def rendered_files(template: str, answers_file: str, project: Path) -> set[str] | None:
+    """The files the template writes for this project's answers, as paths relative to the project:
+    copier renders the same template, at the same commit, with the recorded answers and no
+    tasks, into an empty folder. None when copier cannot be imported (this module run by hand in
+    a generated project) or that render fails; the caller then commits what git would add."""
+    try:
+        import yaml
+        from copier import run_copy
+    except ImportError:
+        return None
+    try:
+        recorded: dict[str, Any] = yaml.safe_load((project / answers_file).read_text("utf-8")) or {}
+        data = {k: v for k, v in recorded.items() if not k.startswith("_")}
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / project.name
+            run_copy(
+                template, out, data=data, answers_file=answers_file, vcs_ref="HEAD",
+                defaults=True, unsafe=True, quiet=True, skip_tasks=True,
+            )  # fmt: skip
+            found: set[str] = set()
+            for root, dirs, files in os.walk(out):
+                rel = Path(root).relative_to(out)
+                # A symlinked folder (tools/envsetup) is one entry: git adds what it holds.
+                found |= {(rel / n).as_posix() + ("/" if (Path(root) / n).is_symlink() else "")
+                          for n in dirs if (Path(root) / n).is_symlink()}  # fmt: skip
+                found |= {(rel / n).as_posix() for n in files}
+            return found
+    except Exception:  # any failure: fall back to git's own view, never fail the copy
+        return None
+
+
+def written_dirs(written: set[str]) -> list[str]:
+    """The folders among the written paths (they end with a slash)."""
+    return [w for w in written if w.endswith("/")]
 
 
 def commit_lock_file(project: Path, lock: str) -> str | None:
@@ -59,10 +128,16 @@ def commit_lock_file(project: Path, lock: str) -> str | None:
     return f"committed {lock}"
 
 
-def main(project: Path, author_name: str, author_email: str) -> int:
+def main(
+    project: Path,
+    author_name: str,
+    author_email: str,
+    template: str = "",
+    answers_file: str = ".copier-answers.yml",
+) -> int:
     say("copier-mlops: git repository")
     try:
-        say("  " + git_init(project, author_name, author_email))
+        say("  " + git_init(project, author_name, author_email, template, answers_file))
     except HookError as exc:
         say(f"  git: {exc.what}\n" + "\n".join("    " + line for line in exc.why.splitlines()))
         say(

@@ -1,6 +1,7 @@
 """Sanity import, run by the NEW environment's Python: `python -I probe.py '<json>'`.
 
-Imports the project's package and every runtime dependency the installed project declares
+Imports the project's package (and proves the module found is the project's own source, given
+as "source") and every runtime dependency the installed project declares
 (its metadata, so edits to pyproject.toml count), each by its import name, and prints one JSON
 report on stdout. For PyTorch and TensorFlow the report also says whether the framework is a CUDA
 build, which GPUs it sees, and what that means for the project's accelerator (`gpu`).
@@ -14,6 +15,7 @@ import json
 import re
 import sys
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
@@ -92,15 +94,41 @@ def try_import(module: str, dist: str | None) -> dict[str, str]:
     return row
 
 
+def module_files(module: Any) -> list[str]:
+    """Where a module was loaded from: its file, or a namespace package's folders."""
+    file = getattr(module, "__file__", None)
+    return [file] if file else [str(p) for p in getattr(module, "__path__", [])]
+
+
+def own_package(package: str, distribution: str, source: str) -> dict[str, str]:
+    """Import the project's package and prove it is the project's own: a module of the same name
+    elsewhere (a dependency such as joblib, the running script for __main__, a stray folder on
+    sys.path) would import fine and say nothing about the project."""
+    row = try_import(package, distribution)
+    if row["error"] or not source:
+        return row
+    expected = Path(source).resolve()
+    found = module_files(sys.modules.get(package))
+    if not found or not all(Path(f).resolve().is_relative_to(expected) for f in found):
+        where = ", ".join(found) or "nowhere (no file)"
+        row["error"] = (
+            f"`import {package}` found {where}, not the project's {expected}: another module of "
+            f"that name shadows the project's package; rename the package (package_name) to a "
+            f"name no installed module has, e.g. {package.strip('_') or 'my'}_project"
+        )
+    return row
+
+
 def probe(
     package: str,
     distribution: str,
     hints: dict[str, str],
+    source: str = "",
     gpu: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """`gpu`: the project's accelerator, env_manager and cuda_index, for the GPU check."""
     report: dict[str, Any] = {"python": sys.version.split()[0], "executable": sys.executable}
-    rows = [try_import(package, distribution)]
+    rows = [own_package(package, distribution, source)]
     try:
         requires = metadata.requires(distribution) or []
     except metadata.PackageNotFoundError:
@@ -218,7 +246,13 @@ MARKER = "ENVSETUP-REPORT "
 
 def main(argv: list[str]) -> int:
     args = json.loads(argv[1])
-    report = probe(args["package"], args["distribution"], args.get("hints", {}), args.get("gpu"))
+    report = probe(
+        args["package"],
+        args["distribution"],
+        args.get("hints", {}),
+        args.get("source", ""),
+        args.get("gpu"),
+    )
     # A marker, because an imported module may print to stdout too.
     print(MARKER + json.dumps(report), flush=True)
     return 0

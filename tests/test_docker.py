@@ -166,8 +166,40 @@ def test_versions_are_pinned_once_at_the_top(rendered: dict[str, Rendered], name
             ), image
             assert "latest" not in image
             stages |= set(alias)
-    # The package index is a build argument exactly when the project has one.
-    assert args.get("PIP_INDEX_URL", "") == r.answers["package_index_url"]
+    # The package index is a build argument exactly when the project has one, except for conda,
+    # whose single stage would keep it in the image history (environment.yml carries it there).
+    expected = "" if manager == "conda" else r.answers["package_index_url"]
+    assert args.get("PIP_INDEX_URL", "") == expected
+    if manager == "conda":
+        assert "PIP_INDEX_URL" not in r.path.joinpath("Dockerfile").read_text()
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_index_credentials_come_only_from_a_build_secret(
+    rendered: dict[str, Rendered], name: str
+) -> None:
+    """Every step that downloads from a private index mounts the `netrc` build secret; no ARG or
+    ENV carries a credential, and the final stage declares no index at all."""
+    r = rendered[name]
+    text = r.path.joinpath("Dockerfile").read_text()
+    secret = "--mount=type=secret,id=netrc,target=/run/secrets/netrc"
+    downloads = [
+        ins["value"]
+        for ins in r.instructions
+        if ins["instruction"] == "RUN"
+        and re.search(r"pip install -r|pip install --no-cache-dir -r|pip wheel|uv sync|uv build"
+                      r"|poetry install|/opt/poetry/bin/pip install|micromamba install", ins["value"])
+    ]  # fmt: skip
+    assert downloads
+    for value in downloads:
+        assert (secret in value) == bool(r.answers["package_index_url"]), value
+    for ins in r.instructions:
+        if ins["instruction"] in {"ARG", "ENV"}:
+            assert not re.search(
+                r"(?i)(password|token|secret|netrc_content|_auth)\s*=", ins["value"]
+            )
+    final = text.split("\nFROM ")[-1]
+    assert "PIP_INDEX_URL" not in final
 
 
 @pytest.mark.parametrize("name", list(VARIANTS))

@@ -126,7 +126,7 @@ def test_cli_prints_the_build_and_returns_the_errors(
 
 def test_probe_reports_gpu_only_for_an_imported_framework() -> None:
     gpu = {"accelerator": "cuda", "env_manager": "venv", "cuda_index": CUDA_INDEX}
-    report = probe.probe("json", "no-such-dist-for-probe", {}, gpu)
+    report = probe.probe("json", "no-such-dist-for-probe", {}, gpu=gpu)
     assert "gpu" not in report  # no torch or tensorflow among the imports
 
 

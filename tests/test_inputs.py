@@ -1,0 +1,692 @@
+"""Names that never crash the questions, hostile answers that either round-trip or are refused
+before anything is written, credentials that never reach a file (issue 12, classes 2-5).
+
+Through the real entry points: `copier copy` in a pseudo-terminal, `--defaults`, `--data`,
+`--data-file`, and copier's API; the Jinja of copier.yml itself for the properties over many
+names (copier's own environment and filters, thousands of evaluations in a second).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from copier import run_copy
+from dockerfile_parse import DockerfileParser
+from packaging.requirements import InvalidRequirement, Requirement
+
+from tests.conftest import (
+    COPIER,
+    QUIET,
+    ROOT,
+    dev_tool,
+    posix_only,
+    render,
+    run_captured,
+    venv_python,
+)
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
+
+CONFIG: dict[str, Any] = yaml.safe_load((ROOT / "copier.yml").read_text(encoding="utf-8"))
+PLAIN = {
+    k: v["default"] for k, v in CONFIG.items() if isinstance(v, dict) and v.get("when") is False
+}
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def parse_all(dst: Path) -> int:
+    """Parse every generated file with a real parser for its format; return how many."""
+    count = 0
+    for path in sorted(p for p in dst.rglob("*") if p.is_file() and ".git" not in p.parts):
+        text = path.read_text(encoding="utf-8")
+        name = path.name
+        if name.endswith(".toml"):
+            tomllib.loads(text)
+        elif name.endswith((".yml", ".yaml")):
+            yaml.safe_load(text)
+        elif name.endswith((".json", ".ipynb")):
+            json.loads(text)
+        elif name.endswith(".py") or name == "envsetup":
+            compile(text, str(path), "exec")
+        elif name == "Dockerfile":
+            assert DockerfileParser(path=str(path)).structure
+        elif name.startswith("requirements") and name.endswith(".txt"):
+            for line in text.splitlines():
+                if line.strip() and not line.startswith(("#", "-")):
+                    Requirement(line)
+        elif name == "Makefile" and shutil.which("make"):
+            proc = run_captured(["make", "-n", "-f", path, "help"], cwd=dst)
+            assert "missing separator" not in proc.stderr, proc.stderr
+        count += 1
+    return count
+
+
+def refused(exc: BaseException, question: str) -> None:
+    """A validator's refusal (copier's ValueError naming the question), not a crash."""
+    assert isinstance(exc, ValueError), repr(exc)
+    assert f"Validation error for question '{question}'" in str(exc), str(exc)
+
+
+def nothing_written(dst: Path) -> None:
+    assert not dst.exists() or not any(dst.iterdir()), sorted(dst.iterdir())
+
+
+def copy(template: Path, dst: Path, **data: Any) -> Path:
+    run_copy(str(template), dst, data={**QUIET, **data}, defaults=True, unsafe=True, quiet=True)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def jinja(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """copier's own Jinja environment for this template (its sandbox, filters and options)."""
+    from copier._main import Worker
+
+    return Worker(src_path=str(template), dst_path=tmp_path_factory.mktemp("w")).jinja_env
+
+
+COMPILED: dict[str, Any] = {}
+
+
+def evaluate(jinja: Any, expr: str, **answers: Any) -> str:
+    if expr not in COMPILED:
+        COMPILED[expr] = jinja.from_string(expr)
+    return str(COMPILED[expr].render(**PLAIN, **answers)).strip()
+
+
+def derived(jinja: Any, project_name: str) -> tuple[str, str, str]:
+    """The slug and package name copier proposes for `project_name`, and the validators' verdict."""
+    slug = evaluate(jinja, CONFIG["project_slug"]["default"], project_name=project_name)
+    package = evaluate(jinja, CONFIG["package_name"]["default"], project_slug=slug)
+    errors = evaluate(jinja, CONFIG["project_slug"]["validator"], project_slug=slug)
+    errors += evaluate(jinja, CONFIG["package_name"]["validator"], package_name=package)
+    return slug, package, errors
+
+
+# ---------------------------------------------------------------- class 2: derived defaults
+
+ISSUE_NAMES = [
+    "numbers", "test", "torch", "Keras", "class", "__main__", "joblib", "import", "123",
+    "Ünïcödé", "my proj (1)", "🚀🚀", "NumPy", "scikit-learn", "pip", "setuptools", "_pytest",
+    "packaging", "None", "async", "x" * 200, "---", "   spaced   out   ", "日本語のプロジェクト",
+]  # fmt: skip
+
+
+def reserved() -> set[str]:
+    return (
+        set(PLAIN["python_keywords"].split())
+        | set(PLAIN["stdlib_modules"].split())
+        | set(PLAIN["environment_modules"])
+    )
+
+
+def test_every_derived_default_passes_its_validator(jinja: Any) -> None:
+    """Property: for every reserved word in any spelling and the names people type, the proposed
+    slug and package name pass their own validators (copier ends the questions otherwise)."""
+    names = set(ISSUE_NAMES)
+    for word in reserved() | set(sys.stdlib_module_names):
+        names |= {word, word.upper(), word.title(), word.replace("_", " "), f"{word}!", f"1{word}"}
+    names |= {chr(c) * 3 for c in range(0x20, 0x250)} | {
+        f"a{chr(c)}b" for c in range(0x20, 0x3000, 7)
+    }
+    failures = {}
+    for name in names:
+        slug, package, errors = derived(jinja, name)
+        if errors or not package.isidentifier() or package in reserved():
+            failures[name] = (slug, package, errors)
+    assert not failures, dict(list(failures.items())[:5])
+    assert len(names) > 3000
+
+
+@pytest.mark.parametrize(
+    "python",
+    [sys.executable, "/usr/bin/python3.15", "/usr/bin/python3.9", "/opt/py/bin/python3",
+     "C:\\Python314\\python.exe", "/home/u/.copier-mlops/bin/python", ""],
+)  # fmt: skip
+def test_python_version_default_is_always_a_choice(jinja: Any, python: str) -> None:
+    """Whatever Python runs copier (newer, older, unversioned name), the default is offered."""
+    version = evaluate(jinja, CONFIG["python_version"]["default"], _copier_python=python)
+    assert version in CONFIG["python_version"]["choices"]
+
+
+@pytest.mark.parametrize(
+    ("name", "package"),
+    [("numbers", "numbers_project"), ("Keras", "keras_project"), ("class", "class_project"),
+     ("joblib", "joblib_project"), ("__main__", "main"), ("123", "ml_123"),
+     ("my proj (1)", "my_proj_1"), ("test", "test_project")],
+)  # fmt: skip
+def test_issue_examples_get_a_valid_proposal(jinja: Any, name: str, package: str) -> None:
+    assert derived(jinja, name)[1:] == (package, "")
+
+
+@pytest.mark.parametrize("name", ISSUE_NAMES[:16])
+def test_accepted_defaults_render_files_that_parse(
+    template: Path, tmp_path: Path, name: str
+) -> None:
+    """`--defaults` with only the project name, through copier's API: every file parses."""
+    dst = copy(template, tmp_path / "p", project_name=name)
+    packages = [p.name for p in (dst / "src").iterdir()]
+    assert len(packages) == 1 and packages[0].isidentifier() and packages[0] not in reserved()
+    assert parse_all(dst) > 20
+    assert (
+        tomllib.loads((dst / "pyproject.toml").read_text("utf-8"))["project"]["name"]
+        == dst.joinpath(".copier-answers.yml")
+        .read_text("utf-8")
+        .split("project_slug: ")[1]
+        .split()[0]
+    )
+
+
+def interactive_copy(template: Path, dst: Path, first_answer: str) -> tuple[int, str]:
+    """`copier copy --trust` on a pseudo-terminal: clear the offered project name, type ours,
+    then press Enter at every later question (each proposed default is accepted as offered)."""
+    import fcntl
+    import select
+    import struct
+    import termios
+
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
+    proc = subprocess.Popen(
+        [COPIER, "copy", "--trust", "-d", "create_env=false", "-d", "git_init=false",
+         str(template), str(dst)],
+        stdin=slave, stdout=slave, stderr=slave, env={**os.environ, "TERM": "xterm"},
+    )  # fmt: skip
+    os.close(slave)
+    seen, typed, last, deadline = b"", False, time.monotonic(), time.monotonic() + 180
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            seen, last = seen + chunk, time.monotonic()
+        elif proc.poll() is not None:
+            break
+        elif time.monotonic() - last > 0.5:  # the prompt is waiting for a key
+            if not typed and b"project's name" in seen:
+                os.write(master, b"\x15" + first_answer.encode() + b"\r")  # Ctrl-U clears
+                typed = True
+            elif typed:
+                os.write(master, b"\r")
+            last = time.monotonic()
+    os.close(master)
+    code = proc.wait(timeout=30)
+    return code, seen.decode("utf-8", "replace")
+
+
+@posix_only("a pseudo-terminal (pty, termios)")
+@pytest.mark.parametrize(
+    ("name", "package"),
+    [("numbers", "numbers_project"), ("Keras", "keras_project"), ("__main__", "main"),
+     ("my proj (1)", "my_proj_1")],
+)  # fmt: skip
+def test_interactive_questions_offer_a_valid_package_name(
+    template: Path, tmp_path: Path, name: str, package: str
+) -> None:
+    dst = tmp_path / "p"
+    code, text = interactive_copy(template, dst, name)
+    assert code == 0, text[-3000:]
+    assert "Traceback" not in text and "Validation error" not in text, text[-3000:]
+    assert "Python import name of your code" in text  # the package-name question was asked
+    assert [p.name for p in (dst / "src").iterdir()] == [package]
+    assert parse_all(dst) > 20
+
+
+# ---------------------------------------------------------------- class 3: anchoring, escaping
+
+SEPARATORS = [
+    "\n",
+    "\r\n",
+    "\r",
+    "\u2028",
+    "\u2029",
+    "\x85",
+    "\x0b",
+    "\x0c",
+    "\x1c",
+    "\x00",
+    "\x1b",
+    "\udcff",  # an undecodable byte of the command line (surrogateescape)
+    "\uffff",
+]
+# (question, value): what users really type, unlucky pastes included.
+HOSTILE: list[tuple[str, str]] = [
+    *((q, "mnist" + s) for q in ("package_name", "project_slug") for s in SEPARATORS[:5]),
+    *((q, f"My{s}Project") for q in ("project_name", "description", "author_name") for s in SEPARATORS),
+    *(("author_email", f"ana@example.org{s}") for s in SEPARATORS[:5]),
+    *(("package_index_url", f"https://pypi.example.org/simple{s}") for s in SEPARATORS[:5]),
+    *(("extra_dependencies", f"tqdm{s}") for s in SEPARATORS[:5]),
+    ("package_index_url", "file:///C:\\packages\\simple"),
+    ("package_index_url", 'https://pypi.example.org/simple"'),
+    ("package_index_url", "https://pypi.example.org/$HOME/simple"),
+    ("package_index_url", "https://pypi.example.org/simple index"),
+    ("package_index_url", "file:///C:/packages/simple"),
+    ("package_index_url", "https://pypi.example.org/a%20b/simple?x=1&y=[2]"),
+    ("project_name", 'Say "hi" \\ it\'s {{ x }} {% if %} #1 \t tab'),
+    ("description", 'C:\\path\\ """triple""" \'\'\' ${HOME} `id` $(id) ünï 🚀'),
+    ("author_name", "O'Brien \\ \"Bob\" ✓"),
+    ("author_email", "o'brien@example.org"),
+    ("author_email", "ana+ml@sub.example.org"),
+    ("author_email", "ünï@example.org"),
+    ("extra_dependencies", "a>=1 , <2"),
+    ("extra_dependencies", "tqdm (>=4.66)"),
+    ("extra_dependencies", "uvicorn [standard, http2] (>=0.30, <1)"),
+    ("extra_dependencies", "seaborn, tqdm>=4.66,<5 ,rich"),
+    ("extra_dependencies", 'tqdm; python_version<"3.12"'),
+    ("extra_dependencies", "tqdm>=abc"),
+    ("extra_dependencies", "x[\"a\"]"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("question", "value"), HOSTILE, ids=[f"{q}={v!r}"[:60] for q, v in HOSTILE]
+)
+def test_hostile_answer_round_trips_or_is_refused(
+    template: Path, tmp_path: Path, question: str, value: str
+) -> None:
+    """Invariant: every file of an accepted answer parses and the answer is recorded unchanged;
+    anything else is refused by a validator, with nothing written."""
+    dst = tmp_path / "p"
+    try:
+        copy(template, dst, **{question: value})
+    except Exception as exc:
+        refused(exc, question)
+        nothing_written(dst)
+        return
+    assert parse_all(dst) > 20
+    answers = yaml.safe_load((dst / ".copier-answers.yml").read_text(encoding="utf-8"))
+    assert answers[question] == value
+    pyproject = tomllib.loads((dst / "pyproject.toml").read_text(encoding="utf-8"))
+    if question == "description":
+        assert pyproject["project"]["description"] == value
+    if question == "package_index_url":
+        assert pyproject["tool"]["uv"]["index"][0]["url"] == value
+    if question == "extra_dependencies":
+        extra = pyproject["project"]["dependencies"][4:]  # after numpy, pandas, matplotlib, sklearn
+        assert extra and all(Requirement(r).marker is None for r in extra)
+
+
+def test_line_breaks_are_refused_in_every_one_line_answer() -> None:
+    """What the hostile matrix relies on: each separator is a line break or a control character."""
+    for s in SEPARATORS:
+        assert f"a{s}b".splitlines() != [f"a{s}b"] or unicodedata.category(s) in {"Cc", "Cs", "Cn"}
+
+
+REQUIREMENTS = {
+    "a>=1 , <2": ["a>=1,<2"],
+    "tqdm (>=4.66)": ["tqdm>=4.66"],
+    "uvicorn [standard, http2] (>=0.30, <1)": ["uvicorn[standard,http2]>=0.30,<1"],
+    "seaborn, tqdm>=4.66,<5 ,rich": ["seaborn", "tqdm>=4.66,<5", "rich"],
+    "numpy>=1.26,<3  scipy==1.*": ["numpy>=1.26,<3", "scipy==1.*"],
+    "black~=24.1 ruff!=0.1.0": ["black~=24.1", "ruff!=0.1.0"],
+    "Django>=5.0rc1": ["Django>=5.0rc1"],
+}
+
+
+def requirement_items(jinja: Any, text: str) -> tuple[list[str], str]:
+    """extra_dependencies as copier.yml splits it, and its validator's message."""
+    items = []
+    for r in evaluate(jinja, "{% set t = namespace(t=x) %}{% for rule in requirement_rules %}"
+                      "{% set t.t = t.t | regex_replace(rule[0], rule[1]) %}{% endfor %}"
+                      "{{ t.t }}", x=text).split():  # fmt: skip
+        items.append(r)
+    message = evaluate(
+        jinja, CONFIG["extra_dependencies"]["validator"], extra_dependencies=text,
+        package_name="my_pkg",
+    )  # fmt: skip
+    return items, message
+
+
+@pytest.mark.parametrize(("text", "expected"), REQUIREMENTS.items())
+def test_valid_pep508_spellings_are_accepted(jinja: Any, text: str, expected: list[str]) -> None:
+    items, message = requirement_items(jinja, text)
+    assert (items, message) == (expected, "")
+    for item in items:
+        Requirement(item)
+
+
+def test_accepted_requirements_always_parse_with_packaging(jinja: Any) -> None:
+    """Property: whatever the validator lets through is one or more PEP 508 requirements without
+    markers or URLs, as packaging (the reference parser) reads them."""
+    names = ["tqdm", "a", "Pillow", "uvicorn[standard]", "x.y_z", "a-", "-a", "a..b", "ü"]
+    specs = ["", ">=1", ">= 1.2", " (>=1)", "==1.*", ">=1.*", "~=1", "~=1.2", "===abc", ">=1rc1",
+             ">=1,<2", ", <2", ">=1 ,<2", ">=abc", "==1.0.post1.dev2", "@ https://x", ";os_name=='nt'",
+             ">=1\n", "<2 ,"]  # fmt: skip
+    accepted = 0
+    for name in names:
+        for spec in specs:
+            for sep in (" ", ", ", ","):
+                text = f"{name}{spec}{sep}rich"
+                items, message = requirement_items(jinja, text)
+                if message:
+                    continue
+                accepted += 1
+                for item in items:
+                    try:
+                        req = Requirement(item)
+                    except InvalidRequirement as exc:
+                        pytest.fail(f"{text!r} accepted, but {item!r}: {exc}")
+                    assert req.marker is None and req.url is None, text
+    assert accepted > 50
+
+
+DATA_FILE_CASES = {
+    "block scalar package_name": ("package_name: |\n  my_pkg\n", "package_name"),
+    "block scalar project_slug": ("project_slug: |\n  my-proj\n", "project_slug"),
+    "block scalar index URL": ("package_index_url: |\n  https://pypi.example.org/simple\n",
+                               "package_index_url"),
+    "block scalar e-mail": ("author_email: |\n  ana@example.org\n", "author_email"),
+    "misspelt key": ("env_manger: poetry\n", "project_name"),
+    "boolean maybe": ("dockerfile: maybe\n", "dockerfile"),
+    "boolean 2": ("git_init: 2\n", "git_init"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(DATA_FILE_CASES))
+def test_data_file_answers_are_refused_before_writing(
+    template: Path, tmp_path: Path, case: str
+) -> None:
+    content, question = DATA_FILE_CASES[case]
+    data_file = tmp_path / "answers.yml"
+    data_file.write_text(content, encoding="utf-8")
+    dst = tmp_path / "p"
+    proc = run_captured(
+        [COPIER, "copy", "--trust", "--defaults", "--data-file", data_file,
+         "-d", "create_env=false", template, dst]
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert f"Validation error for question '{question}'" in proc.stderr, proc.stderr
+    # (copier prints its own traceback above a validator's message with --defaults; the message
+    # is the last line, and what the user reads.)
+    assert proc.stderr.strip().splitlines()[-1].startswith("ValueError: Validation error")
+    nothing_written(dst)
+    if case == "misspelt key":
+        assert '"env_manger" (given with --data or --data-file) is not a question of this ' \
+            'template: did you mean "env_manager"?' in proc.stderr  # fmt: skip
+    if case.startswith("boolean"):
+        assert "give true or false" in proc.stderr
+
+
+def test_unknown_key_far_from_any_question_lists_the_questions(
+    template: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError, match=r'"zzz" .* the questions are: project_name, project_slug'):
+        copy(template, tmp_path / "p", zzz="1")
+    nothing_written(tmp_path / "p")
+
+
+def test_question_names_lists_every_question() -> None:
+    asked = {
+        k for k, v in CONFIG.items()
+        if not k.startswith("_") and isinstance(v, dict) and v.get("when") is not False
+    }  # fmt: skip
+    assert set(PLAIN["question_names"].split()) == asked
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("yes", True), ("n", False), ("0", False), ("true", True)]
+)
+def test_yes_no_words_are_accepted_from_data(
+    template: Path, tmp_path: Path, raw: str, expected: bool
+) -> None:
+    dst = tmp_path / "p"
+    proc = run_captured(
+        [COPIER, "copy", "--trust", "--defaults", "-d", f"dockerfile={raw}",
+         "-d", "create_env=false", "-d", "git_init=false", template, dst]
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert (dst / "Dockerfile").exists() is expected
+
+
+def test_maybe_is_refused_from_data(template: Path, tmp_path: Path) -> None:
+    proc = run_captured(
+        [COPIER, "copy", "--trust", "--defaults", "-d", "jupyter_kernel=maybe",
+         "-d", "create_env=false", template, tmp_path / "p"]
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert 'jupyter_kernel: "maybe" is neither yes nor no' in proc.stderr
+    nothing_written(tmp_path / "p")
+
+
+# ---------------------------------------------------------------- class 4: shadowing names
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["__main__", "joblib", "threadpoolctl", "scipy", "dateutil", "pytz", "six", "packaging", "pip",
+     "setuptools", "_pytest", "pluggy", "keras", "google", "requests", "jinja2", "sympy", "main__"],
+)  # fmt: skip
+def test_package_names_that_shadow_the_environment_are_refused(
+    template: Path, tmp_path: Path, name: str
+) -> None:
+    if name == "main__":  # not reserved: accepted, as a control
+        assert copy(template, tmp_path / "p", package_name=name).joinpath("src", name).is_dir()
+        return
+    with pytest.raises(ValueError) as info:
+        copy(template, tmp_path / "p", package_name=name)
+    refused(info.value, "package_name")
+    suggestion = re.search(r'e\.g\. "([a-z_0-9]+)"', str(info.value))
+    assert suggestion, str(info.value)
+    nothing_written(tmp_path / "p")
+    # The suggestion itself is accepted.
+    assert copy(template, tmp_path / "q", package_name=suggestion[1]).joinpath("src").is_dir()
+
+
+def probe_venv(tmp_path: Path, *paths: Path) -> Path:
+    """A bare venv whose site-packages puts `paths` on sys.path (as installs and editable
+    installs do, through .pth files); returns its Python."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
+    python = venv_python(venv)
+    site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    Path(site, "paths.pth").write_text("".join(f"{p}\n" for p in paths))
+    return python
+
+
+def run_probe(python: Path, project: Path, package: str) -> dict[str, Any]:
+    """hooks/probe.py exactly as the hook runs it: `python -I probe.py <json>` in the project."""
+    args = {"package": package, "distribution": "p", "hints": {},
+            "source": str(project / "src" / package)}  # fmt: skip
+    proc = run_captured([python, "-I", ROOT / "hooks" / "probe.py", json.dumps(args)], cwd=project)
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("ENVSETUP-REPORT "))
+    return json.loads(line.split(" ", 1)[1])["rows"][0]
+
+
+def test_probe_accepts_only_the_projects_own_package(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    (project / "src" / "joblib").mkdir(parents=True)
+    (project / "src" / "joblib" / "__init__.py").write_text("")
+    other = tmp_path / "site"
+    (other / "joblib").mkdir(parents=True)
+    (other / "joblib" / "__init__.py").write_text("")  # a dependency of the same name
+    # The dependency comes first on sys.path: the import works, but it is not the project's.
+    row = run_probe(probe_venv(tmp_path / "a", other, project / "src"), project, "joblib")
+    assert "shadows the project's package" in row["error"], row
+    assert str(other / "joblib" / "__init__.py") in row["error"]
+    # The editable install alone: the project's own file.
+    assert run_probe(probe_venv(tmp_path / "b", project / "src"), project, "joblib")["error"] == ""
+    # __main__ is always the running script, never the project.
+    (project / "src" / "__main__").mkdir()
+    (project / "src" / "__main__" / "__init__.py").write_text("")
+    row = run_probe(probe_venv(tmp_path / "c", project / "src"), project, "__main__")
+    assert "shadows the project's package" in row["error"], row
+
+
+@pytest.mark.slow
+def test_environment_modules_cover_a_real_sklearn_environment(tmp_path: Path) -> None:
+    """The stored list against a real environment: the scikit-learn stack, the dev tools and the
+    build tools, installed from the index; every importable top-level module must be listed
+    (or be a standard-library module)."""
+    uv = dev_tool("uv")
+    venv = tmp_path / "venv"
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
+    subprocess.run([uv, "venv", "-q", "--python", sys.executable, venv], check=True, env=env)
+    stack = ["numpy", "pandas", "matplotlib", "scikit-learn", "pytest", "ruff", "ipykernel",
+             "pip", "setuptools", "wheel", "hatchling"]  # fmt: skip
+    subprocess.run(
+        [uv, "pip", "install", "-q", "--python", venv_python(venv), *stack],
+        check=True, env=env,
+    )  # fmt: skip
+    out = subprocess.run(
+        [venv_python(venv), "-c",
+         "import importlib.metadata as m; print('\\n'.join(m.packages_distributions()))"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    listed = {m.lower() for m in PLAIN["environment_modules"]} | set(sys.stdlib_module_names)
+    missing = sorted(
+        {m.lower() for m in out if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", m)} - listed
+    )
+    assert not missing, f"add to environment_modules in copier.yml: {missing}"
+    assert len(out) > 40
+
+
+# ---------------------------------------------------------------- class 5: secrets
+
+CREDENTIAL_URLS = [
+    "https://user:password@pypi.example.org/simple",
+    "https://token@pypi.example.org/simple",
+    "http://__token__:pypi-AgEIcHlwaS5vcmc@host:8080/simple/",
+    "https://user:p%40ss@host/simple",
+]
+
+
+@pytest.mark.parametrize("url", CREDENTIAL_URLS)
+def test_credentials_in_the_index_url_are_refused_with_the_standard_ways(
+    template: Path, tmp_path: Path, url: str
+) -> None:
+    dst = tmp_path / "p"
+    proc = run_captured(
+        [COPIER, "copy", "--trust", "--defaults", "-d", f"package_index_url={url}",
+         "-d", "create_env=false", template, dst]
+    )  # fmt: skip
+    assert proc.returncode != 0
+    message = proc.stderr
+    assert "carries credentials" in message
+    for way in ("UV_INDEX_PRIMARY_USERNAME", "~/.netrc", "poetry config http-basic.primary",
+                "POETRY_HTTP_BASIC_PRIMARY_USERNAME", "keyring", "INDEX_NETRC",
+                "docker build --secret id=netrc"):  # fmt: skip
+        assert way in message, way
+    assert "password@" not in message.replace("user:password@ or token@", "")
+    nothing_written(dst)
+
+
+@pytest.mark.parametrize("ci", ["github", "gitlab"])
+@pytest.mark.parametrize("manager", ["venv", "uv", "poetry", "conda"])
+def test_ci_takes_index_credentials_from_a_secret(
+    template: Path, tmp_path: Path, ci: str, manager: str
+) -> None:
+    url = "https://pypi.example.org/simple"
+    dst = render(template, tmp_path / "p", ci=ci, env_manager=manager, package_index_url=url)
+    path = dst / (".github/workflows/ci.yml" if ci == "github" else ".gitlab-ci.yml")
+    text = path.read_text("utf-8")
+    config = yaml.safe_load(text)
+    if ci == "github":
+        steps = config["jobs"]["test"]["steps"]
+        step = next(s for s in steps if "INDEX_NETRC" in str(s))
+        assert step["env"]["INDEX_NETRC"] == "${{ secrets.INDEX_NETRC }}"
+        assert 'echo "NETRC=$RUNNER_TEMP/netrc" >> "$GITHUB_ENV"' in step["run"]
+        build = next(s for s in config["jobs"]["docker"]["steps"] if s.get("name") == "Build")
+        assert build["with"]["secrets"].strip() == "netrc=${{ secrets.INDEX_NETRC }}"
+        assert "build-args" not in build["with"]
+    else:
+        assert any("NETRC" in line for line in config["test"]["before_script"])
+        script = " ".join(config["docker-build"]["script"])
+        assert "--secret id=netrc,src=$INDEX_NETRC" in script and "--build-arg" not in script
+
+
+SECRET_FILES = [".env", ".env.local", "id_rsa", "id_ed25519.pub", "server.pem", "tls.key",
+                ".netrc", "credentials.json", "gcp-credentials.json", "service-account-1.json",
+                ".pypirc", "secrets/token.txt"]  # fmt: skip
+
+
+def test_gitignore_covers_the_usual_secret_files(template: Path, tmp_path: Path) -> None:
+    dst = render(template, tmp_path / "p")
+    subprocess.run(["git", "init", "-q"], cwd=dst, check=True)
+    for rel in SECRET_FILES:
+        proc = run_captured(["git", "check-ignore", "-q", "--no-index", rel], cwd=dst)
+        assert proc.returncode == 0, f"{rel} is not ignored"
+    assert run_captured(
+        ["git", "check-ignore", "-q", "--no-index", ".env.example"], cwd=dst
+    ).returncode
+
+
+def test_first_commit_holds_only_what_the_template_wrote(template: Path, tmp_path: Path) -> None:
+    """The git-init task exactly as copier runs it, in a destination that already held the
+    user's files (including ones no .gitignore would catch)."""
+    dst = render(template, tmp_path / "p", project_name="numbers", ci="gitlab")
+    own = {"notes.txt": "mine", "id_rsa": "KEY", ".env": "SECRET=1", "data.csv": "1,2",
+           "src/numbers_project/scratch.py": "x = 1\n"}  # fmt: skip
+    for rel, content in own.items():
+        (dst / rel).write_text(content)
+    proc = run_captured(
+        [sys.executable, ROOT / "hooks" / "__main__.py", "git-init", "--project", dst,
+         f"--template={template}", "--answers-file=.copier-answers.yml"],
+        cwd=dst,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    tracked = set(run_captured(["git", "ls-files"], cwd=dst).stdout.split())
+    assert not tracked & set(own), tracked & set(own)
+    expected = {
+        p.relative_to(dst).as_posix()
+        for p in dst.rglob("*")
+        if p.is_file() and ".git" not in p.parts and p.relative_to(dst).as_posix() not in own
+    }
+    assert tracked == expected, expected ^ tracked
+    assert "left out (not written by the template" in proc.stdout
+    for rel in ("notes.txt", "data.csv", "src/numbers_project/scratch.py"):
+        assert rel in proc.stdout
+    # Untouched: still there, still untracked.
+    assert all((dst / rel).read_text("utf-8") == content for rel, content in own.items())
+
+
+def test_answers_never_hold_credentials_anywhere(template: Path, tmp_path: Path) -> None:
+    """A credential-free index URL is the only index text in the project, and no file holds
+    anything shaped like user:password@."""
+    dst = render(template, tmp_path / "p", env_manager="poetry", ci="github",
+                 package_index_url="https://pypi.example.org/simple")  # fmt: skip
+    for path in dst.rglob("*"):
+        if path.is_file():
+            assert not re.search(r"://[^/\s\"']*@", path.read_text(encoding="utf-8")), path
+
+
+@pytest.mark.slow
+def test_hook_sanity_import_fails_when_another_module_answers(
+    template: Path, tmp_path: Path
+) -> None:
+    """End to end: a real venv made by `copier copy --trust`; then tools/envsetup.json names a
+    module the environment has (numpy), as an edit or an older template could: the set-up run
+    again must say FAILED for the package, not "ok"."""
+    dst = tmp_path / "p"
+    proc = run_captured(
+        [COPIER, "copy", "--trust", "--defaults", "-d", "env_manager=venv", "-d", "ml_framework=none",
+         "-d", "example=none", "-d", "git_init=false", "-d", "python_version=3.11", template, dst]
+    )  # fmt: skip
+    assert proc.returncode == 0 and "Environment ready" in proc.stdout, proc.stdout + proc.stderr
+    settings = dst / "tools" / "envsetup.json"
+    config = json.loads(settings.read_text("utf-8"))
+    config["package_name"] = "numpy"
+    settings.write_text(json.dumps(config))
+    again = run_captured([sys.executable, dst / "tools" / "envsetup", "--no-input"], cwd=dst)
+    text = again.stdout + again.stderr
+    assert re.search(r"numpy +\S+ +FAILED: `import numpy` found .*site-packages", text), text
+    assert "shadows the project's package" in text and "Environment ready" not in text
