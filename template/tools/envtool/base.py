@@ -93,6 +93,8 @@ class Config:
     package_name: str
     project_name: str = ""
     jupyter_kernel: bool = False
+    accelerator: str = "cpu"  # cuda: the sanity import requires the framework's CUDA build
+    cuda_index: str = ""  # where PyTorch's CUDA wheels come from (the fix names it)
     commands: dict[str, str] = field(default_factory=dict)
     dependencies: list[dict[str, str]] = field(default_factory=list)
     dev_dependencies: list[str] = field(default_factory=list)
@@ -124,6 +126,8 @@ class Config:
             package_name=str(data["package_name"]),
             project_name=str(data.get("project_name") or data["project_slug"]),
             jupyter_kernel=bool(data.get("jupyter_kernel")),
+            accelerator=str(data.get("accelerator") or "cpu"),
+            cuda_index=str(data.get("cuda_index") or ""),
             commands={str(k): str(v) for k, v in (data.get("commands") or {}).items()},
             dependencies=list(data.get("dependencies") or []),
             dev_dependencies=list(data.get("dev_dependencies") or []),

@@ -60,6 +60,7 @@ def sanity_import(manager: Manager) -> str:
     for r in rows:
         result = "ok" if not r["error"] else "FAILED: " + r["error"]
         say(f"    {r['module'].ljust(width)}  {(r['version'] or '-'):<12}  {result}")
+    gpu_errors = gpu_lines(report.get("gpu"))
     failed = [r["module"] for r in rows if r["error"]]
     if report["errors"] or failed:
         raise HookError(
@@ -71,6 +72,9 @@ def sanity_import(manager: Manager) -> str:
             '"import": "yaml"} (its requirement, name and module) to '
             f"`dependencies` in {CONFIG_FILE.as_posix()}",
         )
+    if gpu_errors:
+        error = gpu_errors[0]
+        raise HookError(f"GPU check failed: {error['what']}", fix=error["fix"])
     if report.get("broken"):
         raise HookError(
             "the installed packages have conflicting requirements",
@@ -78,6 +82,20 @@ def sanity_import(manager: Manager) -> str:
             fix="pin compatible versions in pyproject.toml, then run the command below",
         )
     return f"{len(rows)} imports ok, dependency check passed"
+
+
+def gpu_lines(gpu: dict[str, Any] | None) -> list[dict[str, str]]:
+    """Print the framework's CUDA build, its GPUs and any warning; return the errors."""
+    if not gpu:
+        return []
+    if "version" in gpu:  # absent when the framework could not report
+        build = f"CUDA {gpu['cuda_build']} build" if gpu["cuda_build"] else "CPU-only build"
+        gpus = ", ".join(gpu["gpus"]) or "none"
+        say(f"    {gpu['framework']} {gpu['version']}: {build}; GPUs visible: {gpus}")
+    for p in gpu["problems"]:
+        say(f"    {p['level'].upper()}: {p['what']}")
+        say(f"      fix: {p['fix']}")
+    return [p for p in gpu["problems"] if p["level"] == "error"]
 
 
 def explain_install_failure(manager: Manager, exc: HookError) -> None:

@@ -28,6 +28,11 @@ def run_probe(manager: Manager, *, full: bool = False) -> dict[str, Any]:
         "imports": [d["import"] for d in config.dependencies if d.get("import")],
         # The editable install's source: the imported package must be this folder.
         "source": str(config.project / "src" / config.package_name),
+        "gpu": {
+            "accelerator": config.accelerator,
+            "env_manager": manager.name,
+            "cuda_index": config.cuda_index,
+        },
     }
     if full:
         args["project"] = str(config.project)
@@ -141,6 +146,22 @@ def check_probe(report: Report, manager: Manager, found: dict[str, Any]) -> None
             report.problem(f"import {row['module']} fails: {row['error']}", fix)
 
 
+def check_gpu(report: Report, config: Config, gpu: dict[str, Any]) -> None:
+    """The framework's CUDA build and GPUs against the project's accelerator (the probe's)."""
+    report.section(f"GPU ({gpu['framework']}, accelerator={config.accelerator})")
+    if "version" in gpu:
+        build = f"CUDA {gpu['cuda_build']} build" if gpu["cuda_build"] else "CPU-only build"
+        gpus = ", ".join(gpu["gpus"]) or "none"
+        report.info(f"{gpu['framework']} {gpu['version']}: {build}; GPUs visible: {gpus}")
+    for p in gpu["problems"]:
+        if p["level"] == "error":
+            report.problem(p["what"], p["fix"])
+        else:
+            report.info(f"WARNING: {p['what']}\n        fix: {p['fix']}")
+    if not gpu["problems"]:
+        report.ok(f"{gpu['framework']} fits accelerator={config.accelerator}")
+
+
 def doctor(project: Path) -> int:
     report = Report()
     try:
@@ -159,5 +180,7 @@ def doctor(project: Path) -> int:
             report.problem(f"{exc.what}: {last_line(exc.why)}", manager.fix_env())
         if found is not None:
             check_probe(report, manager, found)
+            if found.get("gpu"):
+                check_gpu(report, config, found["gpu"])
     manager.check_lock(report, found)
     return report.summary()
