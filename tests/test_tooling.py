@@ -676,17 +676,17 @@ def test_jupyter_kernel_default_follows_the_example(projects: dict[str, Path]) -
 
 def test_register_kernel_without_ipykernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A clear error naming the cause and the fix, and no half-written kernel spec."""
-    from envtool.base import HookError
+    from envtool.base import ToolError
     from envtool.kernel import register_kernel
 
     subprocess.run([dev_tool("uv"), "venv", "-q", str(tmp_path / "bare")], check=True)
     monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
-    with pytest.raises(HookError) as caught:
+    with pytest.raises(ToolError) as caught:
         register_kernel(venv_python(tmp_path / "bare"), "tool-box", "Tool Box (uv)")
     assert caught.value.what == "ipykernel is not installed in the environment"
     assert "make env" in caught.value.fix and "--name tool-box" in caught.value.fix
     assert not (tmp_path / "data").exists()
-    with pytest.raises(HookError, match="cannot name a Jupyter kernel"):
+    with pytest.raises(ToolError, match="cannot name a Jupyter kernel"):
         register_kernel(venv_python(tmp_path / "bare"), "Bad Name", "x")
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from . import probe as probe_module
-from .base import Config, HookError, Manager, query, say
+from .base import Config, Manager, ToolError, query, say
 from .checks import Report, last_line
 from .managers import manager_for
 
@@ -47,7 +47,7 @@ def run_probe(manager: Manager, *, full: bool = False) -> dict[str, Any]:
     _, out, err = query(cmd, config.project, timeout=900)
     lines = [line for line in out.splitlines() if line.startswith(probe_module.MARKER)]
     if not lines:
-        raise HookError("the probe printed no report", why=(out + err)[-2000:])
+        raise ToolError("the probe printed no report", why=(out + err)[-2000:])
     report: dict[str, Any] = json.loads(lines[-1][len(probe_module.MARKER) :])
     return report
 
@@ -76,7 +76,7 @@ def check_environment(report: Report, manager: Manager) -> Path | None:
     report.section("Environment")
     try:
         python = manager.env_python()
-    except HookError as exc:
+    except ToolError as exc:
         report.problem(exc.what, manager.fix_env())
         return None
     if not python.exists():
@@ -167,7 +167,7 @@ def doctor(project: Path) -> int:
     try:
         config = Config.load(project)
         manager = manager_for(config)
-    except HookError as exc:
+    except ToolError as exc:
         report.problem(exc.what, exc.fix or "run the doctor in the project folder")
         return report.summary()
     say(f"{config.project_slug}: environment doctor ({manager.name})")
@@ -176,7 +176,7 @@ def doctor(project: Path) -> int:
     if python is not None:
         try:
             found = run_probe(manager, full=True)
-        except HookError as exc:
+        except ToolError as exc:
             report.problem(f"{exc.what}: {last_line(exc.why)}", manager.fix_env())
         if found is not None:
             check_probe(report, manager, found)

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ..base import WINDOWS, HookError, Manager, capture, query, run
+from ..base import WINDOWS, Manager, ToolError, capture, query, run
 from ..checks import Report, last_line
 
 INSTALL_CONDA = (
@@ -51,7 +51,7 @@ class CondaManager(Manager):
     def find_tool(self) -> str:
         self.tool = find_conda_tool()
         if not self.tool:
-            raise HookError(
+            raise ToolError(
                 "none of mamba, micromamba or conda is installed (not found on PATH)",
                 fix=INSTALL_CONDA,
             )
@@ -69,7 +69,7 @@ class CondaManager(Manager):
         """Where the named env lives, from `env list --json` (None when it does not exist)."""
         self.tool = self.tool or find_conda_tool()
         if self.tool is None:
-            raise HookError("none of mamba, micromamba or conda is installed", fix=INSTALL_CONDA)
+            raise ToolError("none of mamba, micromamba or conda is installed", fix=INSTALL_CONDA)
         out = capture([self.tool, "env", "list", "--json"])
         try:
             envs = json.loads(out or "{}").get("envs", [])
@@ -83,7 +83,7 @@ class CondaManager(Manager):
     def env_python(self) -> Path:
         prefix = self.prefix()
         if prefix is None:
-            raise HookError(f"the conda environment {self.config.project_slug} does not exist")
+            raise ToolError(f"the conda environment {self.config.project_slug} does not exist")
         return prefix / ("python.exe" if WINDOWS else "bin/python")
 
     def create(self) -> str:
