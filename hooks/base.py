@@ -78,6 +78,8 @@ class Config:
     python_version: str
     project_slug: str
     package_name: str
+    accelerator: str = "cpu"  # cuda: the sanity import requires the framework's CUDA build
+    cuda_index: str = ""  # where PyTorch's CUDA wheels come from (the fix names it)
     dependencies: list[dict[str, str]] = field(default_factory=list)
     dev_dependencies: list[str] = field(default_factory=list)
 
@@ -106,6 +108,8 @@ class Config:
             python_version=data["python_version"],
             project_slug=data["project_slug"],
             package_name=data["package_name"],
+            accelerator=str(data.get("accelerator") or "cpu"),
+            cuda_index=str(data.get("cuda_index") or ""),
             dependencies=list(data.get("dependencies") or []),
             dev_dependencies=list(data.get("dev_dependencies") or []),
         )

@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from . import gitinit, kernel, probe, switch
 from .base import (
@@ -51,6 +52,11 @@ def sanity_import(manager: Manager) -> str:
         "package": config.package_name,
         "distribution": config.project_slug,
         "hints": config.import_hints,
+        "gpu": {
+            "accelerator": config.accelerator,
+            "env_manager": manager.name,
+            "cuda_index": config.cuda_index,
+        },
         # The editable install's source: the imported package must be this folder.
         "source": str(config.project / "src" / config.package_name),
     }
@@ -68,6 +74,7 @@ def sanity_import(manager: Manager) -> str:
     for r in rows:
         result = "ok" if not r["error"] else "FAILED: " + r["error"]
         say(f"    {r['module'].ljust(width)}  {(r['version'] or '-'):<12}  {result}")
+    gpu_errors = gpu_lines(report.get("gpu"))
     failed = [r["module"] for r in rows if r["error"]]
     if report.get("error") or failed:
         raise HookError(
@@ -78,6 +85,9 @@ def sanity_import(manager: Manager) -> str:
             "import name differs from its name, add {'req': NAME, 'import': MODULE} to "
             "`dependencies` in tools/envsetup.json",
         )
+    if gpu_errors:
+        error = gpu_errors[0]
+        raise HookError(f"GPU check failed: {error['what']}", fix=error["fix"])
     run(
         manager.check_command(),
         config.project,
@@ -130,6 +140,20 @@ def explain_install_failure(manager: Manager, exc: HookError) -> None:
 def requirement_name(req: str) -> str:
     found = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", req)
     return re.sub(r"[-_.]+", "-", found[0]).lower() if found else ""
+
+
+def gpu_lines(gpu: dict[str, Any] | None) -> list[dict[str, str]]:
+    """Print the framework's CUDA build, its GPUs and any warning; return the errors."""
+    if not gpu:
+        return []
+    if "version" in gpu:  # absent when the framework could not report
+        build = f"CUDA {gpu['cuda_build']} build" if gpu["cuda_build"] else "CPU-only build"
+        gpus = ", ".join(gpu["gpus"]) or "none"
+        say(f"    {gpu['framework']} {gpu['version']}: {build}; GPUs visible: {gpus}")
+    for p in gpu["problems"]:
+        say(f"    {p['level'].upper()}: {p['what']}")
+        say(f"      fix: {p['fix']}")
+    return [p for p in gpu["problems"] if p["level"] == "error"]
 
 
 def lock_hint(manager: Manager) -> str | None:

@@ -3,7 +3,9 @@
 Imports the project's package (and proves the module found is the project's own source, given
 as "source") and every runtime dependency the installed project declares
 (its metadata, so edits to pyproject.toml count), each by its import name, and prints one JSON
-report on stdout. Standard library only: it runs before anything else is known to work.
+report on stdout. For PyTorch and TensorFlow the report also says whether the framework is a CUDA
+build, which GPUs it sees, and what that means for the project's accelerator (`gpu`).
+Standard library only: it runs before anything else is known to work.
 """
 
 from __future__ import annotations
@@ -118,8 +120,13 @@ def own_package(package: str, distribution: str, source: str) -> dict[str, str]:
 
 
 def probe(
-    package: str, distribution: str, hints: dict[str, str], source: str = ""
+    package: str,
+    distribution: str,
+    hints: dict[str, str],
+    source: str = "",
+    gpu: dict[str, str] | None = None,
 ) -> dict[str, Any]:
+    """`gpu`: the project's accelerator, env_manager and cuda_index, for the GPU check."""
     report: dict[str, Any] = {"python": sys.version.split()[0], "executable": sys.executable}
     rows = [own_package(package, distribution, source)]
     try:
@@ -138,7 +145,100 @@ def probe(
             seen.add(module)
             rows.append(try_import(module, name))
     report["rows"] = rows
+    imported = {r["module"] for r in rows if not r["error"]}
+    framework = next((m for m in ("torch", "tensorflow") if m in imported), None)
+    if gpu and framework:
+        report["gpu"] = gpu_check(
+            framework, gpu["accelerator"], gpu["env_manager"], gpu["cuda_index"]
+        )
     return report
+
+
+def cuda_library_bytes() -> int:
+    """Disk space of the NVIDIA CUDA wheels (nvidia-*) installed next to the framework."""
+    total = 0
+    for dist in metadata.distributions():
+        if normalize(dist.metadata["Name"] or "").startswith("nvidia-"):
+            total += sum(f.size or 0 for f in dist.files or [])
+    return total
+
+
+def framework_gpu_facts(module: str) -> dict[str, Any]:
+    """The framework's CUDA build (None for a CPU-only build) and the GPUs it sees."""
+    facts: dict[str, Any] = {"framework": module, "cuda_build": None, "gpus": []}
+    if module == "torch":
+        import torch
+
+        facts["version"] = torch.__version__
+        facts["cuda_build"] = torch.version.cuda
+        if torch.cuda.is_available():
+            facts["gpus"] = [
+                torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())
+            ]
+    else:
+        import tensorflow as tf
+
+        facts["version"] = tf.__version__
+        if tf.test.is_built_with_cuda():
+            facts["cuda_build"] = tf.sysconfig.get_build_info().get("cuda_version", "yes")
+        facts["gpus"] = [d.name for d in tf.config.list_physical_devices("GPU")]
+    facts["cuda_library_bytes"] = cuda_library_bytes()
+    return facts
+
+
+def cuda_fix(module: str, manager: str, cuda_index: str) -> str:
+    """The command that puts the framework's CUDA build into this environment."""
+    if manager.startswith("conda"):
+        package = "pytorch-gpu" if module == "torch" else "tensorflow-gpu"
+        return f"conda install -p {sys.prefix} -c conda-forge {package}"
+    if module == "tensorflow":
+        return f'{sys.executable} -m pip install "tensorflow[and-cuda]"   (Linux and WSL2 only)'
+    if manager == "uv":
+        return (
+            f"uv sync --reinstall-package torch   (pyproject.toml takes torch from {cuda_index}; "
+            "macOS has no CUDA build)"
+        )
+    return f"{sys.executable} -m pip install --force-reinstall --index-url {cuda_index} torch"
+
+
+def problem(level: str, what: str, fix: str) -> dict[str, str]:
+    return {"level": level, "what": what, "fix": fix}
+
+
+def gpu_check(module: str, accelerator: str, manager: str, cuda_index: str) -> dict[str, Any]:
+    """Facts about `module`'s GPU support, and `problems` (level error/warning, what, fix)."""
+    try:
+        facts = framework_gpu_facts(module)
+    except Exception as exc:  # a broken CUDA install can fail here rather than at import
+        what = f"{module} cannot report its GPU support: {exc}"
+        return {"framework": module, "problems": [problem("error", what, "make env")]}
+    problems = []
+    size = facts["cuda_library_bytes"] / 1e9
+    if accelerator == "cuda" and not facts["cuda_build"]:
+        what = f"{module} {facts['version']} is a CPU-only build in a CUDA project: no GPU use"
+        problems.append(problem("error", what, cuda_fix(module, manager, cuda_index)))
+    elif accelerator == "cuda" and not facts["gpus"]:
+        what = (
+            f"{module} is a CUDA {facts['cuda_build']} build but sees no GPU: it trains on the CPU"
+        )
+        fix = (
+            "check the NVIDIA driver with `nvidia-smi` (in a container: run it with --gpus all "
+            "and the NVIDIA Container Toolkit)"
+        )
+        problems.append(problem("warning", what, fix))
+    # Linux TensorFlow wheels are all CUDA builds; only the CUDA libraries ([and-cuda]) cost space.
+    elif accelerator == "cpu" and (size >= 0.1 or (module == "torch" and facts["cuda_build"])):
+        what = (
+            f"{module} {facts['version']} in this CPU project is a CUDA build "
+            f"({size:.1f} GB of CUDA libraries it does not need)"
+        )
+        fix = (
+            f"delete the environment ({sys.prefix}) and run `make env`: the project installs the "
+            "CPU build (for a GPU, generate the project with accelerator=cuda)"
+        )
+        problems.append(problem("warning", what, fix))
+    facts["problems"] = problems
+    return facts
 
 
 MARKER = "ENVSETUP-REPORT "
@@ -147,7 +247,11 @@ MARKER = "ENVSETUP-REPORT "
 def main(argv: list[str]) -> int:
     args = json.loads(argv[1])
     report = probe(
-        args["package"], args["distribution"], args.get("hints", {}), args.get("source", "")
+        args["package"],
+        args["distribution"],
+        args.get("hints", {}),
+        args.get("source", ""),
+        args.get("gpu"),
     )
     # A marker, because an imported module may print to stdout too.
     print(MARKER + json.dumps(report), flush=True)

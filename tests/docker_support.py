@@ -329,8 +329,9 @@ class Buildah:
             self("rm", ctr)
 
     # ------------------------------------------------------------------ builds and images
-    def build(self, context: Path, tag: str) -> Build:
-        """`buildah build --layers` of context/Dockerfile as it is, with the host's network and CA."""
+    def build(self, context: Path, tag: str, target: str | None = None) -> Build:
+        """`buildah build --layers` of context/Dockerfile as it is, with the host's network and CA
+        (up to stage `target` when given)."""
         args = [
             "buildah",
             *self.global_args,
@@ -341,6 +342,7 @@ class Buildah:
             "host",
             "--volume",
             f"{CA_BUNDLE}:{CA_BUNDLE}:ro",
+            *(["--target", target] if target else []),
             "--tag",
             tag,
             str(context),
@@ -364,12 +366,14 @@ class Buildah:
         """The OCI configuration of `image` (User, Env, Cmd, WorkingDir, ...)."""
         return dict(json.loads(self("inspect", "--type", "image", image))["OCIv1"]["config"])
 
-    def run(self, image: str, *cmd: str) -> str:
-        """Run `cmd` (the image's CMD if none) offline in a new container of `image`, as its USER."""
+    def run(self, image: str, *cmd: str, volume: str | None = None) -> str:
+        """Run `cmd` (the image's CMD if none) offline in a new container of `image`, as its USER
+        (with `volume`, host:container, mounted as `docker run -v` would)."""
         cmd = cmd or tuple(self.config(image)["Cmd"])
         ctr = self("from", "--pull=never", image)
+        mount = ["--volume", volume] if volume else []
         try:
-            return self("run", "--network", "none", ctr, "--", *cmd)
+            return self("run", "--network", "none", *mount, ctr, "--", *cmd)
         finally:
             self("rm", ctr)
 

@@ -253,3 +253,52 @@ def test_source_edit_rebuild_reuses_the_dependency_layer(image: Image, buildah: 
         image.tag, "python", "-c", f"import {image.package}; print({image.package}.BUILD_MARK)"
     )
     assert out == "second build"
+
+
+# ---------------------------------------------------------------- the devcontainer's dev stage
+
+
+@pytest.mark.parametrize("manager", ["uv", "venv", "poetry"])
+def test_devcontainer_dev_stage(
+    manager: str, buildah: Buildah, template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """`--target dev` as .devcontainer/devcontainer.json builds it: the locked dependencies plus
+    the dev tools, the project editable from /app, non-root; with the working copy mounted over
+    /app (the devcontainer's workspaceMount) the project's own tests pass in it."""
+    answers = {
+        "env_manager": manager,
+        "ml_framework": "none",
+        "example": "none",
+        "python_version": PYTHON,
+        "package_index_url": pip_index_url() if manager == "poetry" else "",
+    }
+    project = render(template, tmp_path_factory.mktemp(f"dev-{manager}") / "project", **answers)
+    package = next(p.name for p in (project / "src").iterdir() if p.is_dir())
+    lock(project, manager)
+    plant_host_state(project, package)
+    if manager == "uv":
+        version = docker_support.pinned_args(project / "Dockerfile")["UV_VERSION"]
+        buildah.import_uv(version, f"ghcr.io/astral-sh/uv:{version}", tmp_path_factory.mktemp("uv"))
+    spec = json.loads((project / ".devcontainer/devcontainer.json").read_text(encoding="utf-8"))
+    assert spec["build"] == {"dockerfile": "../Dockerfile", "context": "..", "target": "dev"}
+    tag = f"localhost/copier-mlops-test/dev-{manager}:latest"
+    build = buildah.build(project, tag, target=spec["build"]["target"])
+    REPORT[f"dev-{manager}"] = {"first_build_s": round(build.seconds, 1), "size": buildah.size(tag)}
+    try:
+        assert buildah.config(tag)["User"] == "1000:1000"
+        assert buildah.run(tag, "id", "-un") == spec["remoteUser"] == "app"
+        python = spec["customizations"]["vscode"]["settings"]["python.defaultInterpreterPath"]
+        code = f"import {package}, pytest, mypy, ruff; print({package}.__file__)"
+        assert buildah.run(tag, python, "-c", code) == f"/app/src/{package}/__init__.py"
+        assert buildah.run(tag, "python", "-c", "import sys; print(sys.executable)") == python
+        workspace = f"{project}:{spec['workspaceFolder']}"
+        tests = buildah.run(
+            tag, python, "-m", "pytest", "-q", "-p", "no:cacheprovider", volume=workspace
+        )
+        assert " passed" in tests.splitlines()[-1] and "failed" not in tests, tests
+        files = buildah.files(tag)
+        assert not [f for f in files if HOST_MARK in f]  # the .dockerignore holds here too
+    finally:
+        buildah("rm", "--all")
+        buildah("rmi", "--force", tag)
+        buildah("rmi", "--prune", "--force")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import json
 import re
 import sys
 from collections.abc import Iterator
@@ -127,11 +128,13 @@ def expected_files(a: dict[str, Any], pkg: str) -> set[str]:
         "uv": set(),
     }[a["env_manager"]]
     ci = a.get("ci", "github")
-    files |= {"github": {".github/workflows/ci.yml"}, "gitlab": {".gitlab-ci.yml"}, "none": set()}[
-        ci
-    ]
+    files |= {
+        "github": {".github/workflows/ci.yml", ".github/dependabot.yml"},
+        "gitlab": {".gitlab-ci.yml", "renovate.json"},
+        "none": set(),
+    }[ci]
     if a["dockerfile"]:
-        files |= {"Dockerfile", ".dockerignore"}
+        files |= {"Dockerfile", ".dockerignore", ".devcontainer/devcontainer.json"}
     if a["license"] != "none":
         files.add("LICENSE")
     if a["example"] == "mnist":
@@ -172,6 +175,8 @@ def test_render_combination(template: Path, tmp_path: Path, answers: dict[str, A
             yaml.safe_load(text)
         elif rel.endswith(".py"):
             compile(text, rel, "exec")
+        elif rel.endswith(".json"):
+            json.loads(text)
 
     pyproject = tomllib.loads((dst / "pyproject.toml").read_text())
     validator()(pyproject)  # PEP 621 + tool.uv / tool.poetry / tool.ruff schemas
@@ -220,7 +225,7 @@ def check_manager_files(
     elif manager == "poetry":
         poetry = pyproject["tool"]["poetry"]
         assert poetry["packages"] == [{"include": "digit_lab", "from": "src"}]
-        dev = {"pytest", "ruff"} | ({"ipykernel"} if a["example"] == "mnist" else set())
+        dev = {"pytest", "ruff", "mypy"} | ({"ipykernel"} if a["example"] == "mnist" else set())
         assert set(poetry["group"]["dev"]["dependencies"]) == dev
         sources = {s["name"]: s for s in poetry.get("source", [])}
         if index:
