@@ -375,8 +375,9 @@ class Buildah:
             self("rm", ctr)
 
     # ------------------------------------------------------------------ builds and images
-    def build(self, context: Path, tag: str) -> Build:
-        """`buildah build --layers` of context/Dockerfile as it is, with the host's network and CA."""
+    def build(self, context: Path, tag: str, target: str | None = None) -> Build:
+        """`buildah build --layers` of context/Dockerfile as it is, with the host's network and CA
+        (up to stage `target` when given)."""
         args = [
             "buildah",
             *self.global_args,
@@ -387,6 +388,7 @@ class Buildah:
             "host",
             "--volume",
             f"{CA_BUNDLE}:{CA_BUNDLE}:ro",
+            *(["--target", target] if target else []),
             "--tag",
             tag,
             str(context),

@@ -313,7 +313,7 @@ class Bench:
         (naive / "Dockerfile").write_text(NAIVE_DOCKERFILE)
         (naive / ".dockerignore").unlink()
         contexts = {"naive": naive}
-        for m in ("venv", "uv", "poetry"):
+        for m in MANAGERS:
             project = self.scratch() / "p"
             self.copier(project, self.env(), self.our_answers(m, create_env="false"))
             lock = {"uv": [BIN / "uv", "lock"], "poetry": [BIN / "poetry", "lock"]}.get(m)

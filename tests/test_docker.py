@@ -95,8 +95,19 @@ class Rendered:
     parser: DockerfileParser
 
     @property
-    def instructions(self) -> list[dict[str, Any]]:
+    def all_instructions(self) -> list[dict[str, Any]]:
         return list(self.parser.structure)
+
+    @property
+    def instructions(self) -> list[dict[str, Any]]:
+        """The image's: every stage but `dev` (the devcontainer's, built only with --target dev)."""
+        image, in_dev = [], False
+        for ins in self.parser.structure:
+            if ins["instruction"] == "FROM":
+                in_dev = ins["value"].endswith(" AS dev")
+            if not in_dev:
+                image.append(ins)
+        return image
 
     def final_stage(self) -> list[dict[str, Any]]:
         froms = [i for i, ins in enumerate(self.instructions) if ins["instruction"] == "FROM"]
@@ -157,7 +168,7 @@ def test_versions_are_pinned_once_at_the_top(rendered: dict[str, Rendered], name
         assert re.fullmatch(r"\d+\.\d+\.\d+", args[tools[manager]]), args
     # Every base image is named through those ARGs (or an earlier stage): no floating tags.
     stages: set[str] = set()
-    for ins in r.instructions:
+    for ins in r.all_instructions:
         if ins["instruction"] == "FROM":
             image, *alias = ins["value"].split(" AS ")
             assert image in stages or re.search(r"\$\{(\w+)\}", image), image
@@ -237,7 +248,7 @@ def test_copied_files_exist_and_are_not_dockerignored(
     ignored = [p for p in (r.path / ".dockerignore").read_text().splitlines() if p and p[0] != "#"]
     later = {"uv.lock", "poetry.lock"}  # made by `uv lock` / `poetry lock` (the hook, or the user)
     sources = []
-    for x in r.instructions:
+    for x in r.all_instructions:  # the dev stage's too
         if x["instruction"] == "COPY" and "--from" not in x["value"]:
             sources += [p for p in shlex.split(x["value"])[:-1] if not p.startswith("--")]
         if x["instruction"] == "RUN":
@@ -379,6 +390,79 @@ def test_dockerignore_keeps_host_state_out(rendered: dict[str, Rendered]) -> Non
         "uv.lock",
         "poetry.lock",
     }
+
+
+# ---------------------------------------------------------------- the devcontainer
+
+# The Dev Container specification's schema, vendored (tests/schemas/README.md says from where).
+DEVCONTAINER_SCHEMA = Path(__file__).parent / "schemas" / "devContainer.base.schema.json"
+
+
+def devcontainer(r: Rendered) -> dict[str, Any]:
+    return json.loads((r.path / ".devcontainer/devcontainer.json").read_text(encoding="utf-8"))
+
+
+def test_devcontainer_validates_against_the_spec_schema(
+    rendered: dict[str, Rendered], tmp_path: Path
+) -> None:
+    files = [str(r.path / ".devcontainer/devcontainer.json") for r in rendered.values()]
+    check = [dev_tool("check-jsonschema"), "--schemafile"]
+    out = subprocess.run(
+        [*check, str(DEVCONTAINER_SCHEMA), *files], capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    # ... and the check can fail: a GPU requirement the spec does not define.
+    bad = tmp_path / "devcontainer.json"
+    bad.write_text(
+        json.dumps(
+            {**devcontainer(rendered["uv-pytorch-cuda"]), "hostRequirements": {"gpu": "maybe"}}
+        )
+    )
+    out = subprocess.run(
+        [*check, str(DEVCONTAINER_SCHEMA), str(bad)], capture_output=True, text=True, check=False
+    )
+    assert out.returncode != 0
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_devcontainer_builds_the_dev_stage(rendered: dict[str, Rendered], name: str) -> None:
+    """The devcontainer builds the project's own Dockerfile up to its `dev` stage, whose user and
+    interpreter it names; a GPU is optional exactly for CUDA projects."""
+    r = rendered[name]
+    spec = devcontainer(r)
+    assert spec["build"] == {"dockerfile": "../Dockerfile", "context": "..", "target": "dev"}
+    stage, in_dev = [], False
+    for ins in r.all_instructions:
+        if ins["instruction"] == "FROM":
+            in_dev = ins["value"].endswith(" AS dev")
+        if in_dev:
+            stage.append(ins)
+    assert stage, "no dev stage"
+    users = [x["value"] for x in stage if x["instruction"] == "USER"]
+    env = " ".join(x["value"] for x in stage if x["instruction"] == "ENV")
+    python = spec["customizations"]["vscode"]["settings"]["python.defaultInterpreterPath"]
+    if r.answers["env_manager"].startswith("conda"):  # conda and its hybrids
+        assert users[-1] == "$MAMBA_USER" and spec["remoteUser"] == "mambauser"
+        assert python == "/opt/conda/bin/python"  # micromamba's base environment
+    else:
+        assert users[-1] == "1000:1000" and spec["remoteUser"] == "app"
+        assert "VIRTUAL_ENV=/home/app/.venv" in env and python == "/home/app/.venv/bin/python"
+    assert spec["workspaceFolder"] == "/app" and "target=/app," in spec["workspaceMount"]
+    cuda = (
+        r.answers["ml_framework"] in ("pytorch", "tensorflow")
+        and r.answers["accelerator"] == "cuda"
+    )
+    assert spec.get("hostRequirements") == ({"gpu": "optional"} if cuda else None)
+    # The image built without --target is still the runtime image: the dev stage is not last.
+    assert (
+        not r.all_instructions[-1]["value"].startswith("FROM")
+        and r.final_stage()[0]["value"].count(" AS ") == 0
+    )
+
+
+def test_no_devcontainer_without_a_dockerfile(template: Path, tmp_path: Path) -> None:
+    dst = render(template, tmp_path / "p", dockerfile=False)
+    assert not (dst / ".devcontainer").exists() and not (dst / "Dockerfile").exists()
 
 
 # ---------------------------------------------------------------- images built with buildah (slow)
@@ -620,3 +704,53 @@ def test_source_edit_rebuild_reuses_the_dependency_layer(image: Image, buildah: 
         image.tag, "python", "-c", f"import {image.package}; print({image.package}.BUILD_MARK)"
     )
     assert out == "second build"
+
+
+# ---------------------------------------------------------------- the devcontainer's dev stage
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("manager", [m for m in MANAGERS if m != "conda"])
+def test_devcontainer_dev_stage(
+    manager: str, buildah: Buildah, template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """`--target dev` as .devcontainer/devcontainer.json builds it: the locked dependencies plus
+    the dev tools, the project editable from /app, non-root; with the working copy mounted over
+    /app (the devcontainer's workspaceMount) the project's own tests pass in it."""
+    answers = {
+        "env_manager": manager,
+        "ml_framework": "none",
+        "example": "none",
+        "python_version": PYTHON,
+        "package_index_url": pip_index_url() if manager == "poetry" else "",
+    }
+    project = render(template, tmp_path_factory.mktemp(f"dev-{manager}") / "project", **answers)
+    package = next(p.name for p in (project / "src").iterdir() if p.is_dir())
+    lock(project, manager)
+    plant_host_state(project, package)
+    if manager == "uv":
+        version = docker_support.pinned_args(project / "Dockerfile")["UV_VERSION"]
+        buildah.import_uv(version, f"ghcr.io/astral-sh/uv:{version}", tmp_path_factory.mktemp("uv"))
+    spec = json.loads((project / ".devcontainer/devcontainer.json").read_text(encoding="utf-8"))
+    assert spec["build"] == {"dockerfile": "../Dockerfile", "context": "..", "target": "dev"}
+    tag = f"localhost/copier-mlops-test/dev-{manager}:latest"
+    build = buildah.build(project, tag, target=spec["build"]["target"])
+    REPORT[f"dev-{manager}"] = {"first_build_s": round(build.seconds, 1), "size": buildah.size(tag)}
+    try:
+        assert buildah.config(tag)["User"] == "1000:1000"
+        assert buildah.run(tag, "id", "-un") == spec["remoteUser"] == "app"
+        python = spec["customizations"]["vscode"]["settings"]["python.defaultInterpreterPath"]
+        code = f"import {package}, pytest, mypy, ruff; print({package}.__file__)"
+        assert buildah.run(tag, python, "-c", code) == f"/app/src/{package}/__init__.py"
+        assert buildah.run(tag, "python", "-c", "import sys; print(sys.executable)") == python
+        workspace = f"{project}:{spec['workspaceFolder']}"
+        tests = buildah.run(
+            tag, python, "-m", "pytest", "-q", "-p", "no:cacheprovider", volumes=(workspace,)
+        )
+        assert " passed" in tests.splitlines()[-1] and "failed" not in tests, tests
+        files = buildah.files(tag)
+        assert not [f for f in files if HOST_MARK in f]  # the .dockerignore holds here too
+    finally:
+        buildah("rm", "--all")
+        buildah("rmi", "--force", tag)
+        buildah("rmi", "--prune", "--force")

@@ -152,7 +152,7 @@ def test_venv_git_repository_first_commit(venv_run: tuple[Path, str, Path]) -> N
     )
     # The generated files first, then the lock file the hook wrote: the tree is left clean.
     assert log.stdout.splitlines() == [
-        "Add the lock file written by the environment hook",
+        "Add the lock file written by the environment tool",
         "Initial commit from the copier-mlops template",
     ]
     tracked = subprocess.run(
@@ -763,12 +763,12 @@ def test_probe_reports_a_broken_requirement_like_pip_check(tmp_path: Path) -> No
 
 
 def test_config_errors_say_what_to_do(tmp_path: Path) -> None:
-    with pytest.raises(base.HookError, match="missing") as info:
+    with pytest.raises(base.ToolError, match="missing") as info:
         base.Config.load(tmp_path)
     assert "copier-mlops" in info.value.fix
     (tmp_path / "tools").mkdir()
     (tmp_path / "tools" / "envtool.json").write_text('{"env_manager": "uv"}', encoding="utf-8")
-    with pytest.raises(base.HookError, match="python_version"):
+    with pytest.raises(base.ToolError, match="python_version"):
         base.Config.load(tmp_path)
 
 
@@ -791,7 +791,7 @@ def test_missing_package_is_named(output: str) -> None:
 
 def test_run_failure_carries_the_tail(tmp_path: Path) -> None:
     code = "import sys\nfor i in range(100): print('line', i)\nsys.exit(3)"
-    with pytest.raises(base.HookError) as info:
+    with pytest.raises(base.ToolError) as info:
         base.run([sys.executable, "-c", code], tmp_path, echo=False)
     assert "exit status 3" in info.value.what
     assert info.value.why.splitlines()[-1] == "line 99"

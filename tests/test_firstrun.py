@@ -81,7 +81,7 @@ def cmdline(pid: int) -> str:
 @LINUX_ONLY
 @pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])
 def test_signal_during_env_step_keeps_the_project(template: Path, work: Path, signame: str) -> None:
-    """The signal goes to the hook itself while uv installs: copier must see exit 0 (else it
+    """The signal goes to the set-up itself while uv installs: copier must see exit 0 (else it
     deletes the project), the failure and the retry command are printed, and the retry works."""
     dst = work / f"signal-{signame}"
     env = env_without_dev_venv(tool_bin(work, "uv"))
@@ -102,7 +102,11 @@ def test_signal_during_env_step_keeps_the_project(template: Path, work: Path, si
         time.sleep(0.05)
         if any("] create the environment" in line for line in lines):
             hook = next(
-                (p for p in children(proc.pid) if "__main__.py env --from-copier" in cmdline(p)),
+                (
+                    p
+                    for p in children(proc.pid)
+                    if "tools/envtool setup --from-copier" in cmdline(p)
+                ),
                 None,
             )
     assert hook is not None, "".join(lines)

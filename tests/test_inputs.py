@@ -27,6 +27,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from tests.conftest import (
     COPIER,
+    MANAGERS,
     QUIET,
     ROOT,
     TOOL,
@@ -588,7 +589,7 @@ def test_credentials_in_the_index_url_are_refused_with_the_standard_ways(
 
 
 @pytest.mark.parametrize("ci", ["github", "gitlab"])
-@pytest.mark.parametrize("manager", ["venv", "uv", "poetry", "conda"])
+@pytest.mark.parametrize("manager", MANAGERS)
 def test_ci_takes_index_credentials_from_a_secret(
     template: Path, tmp_path: Path, ci: str, manager: str
 ) -> None:

@@ -519,3 +519,173 @@ def test_torch_cnn_learns_the_digits(torch_project: tuple[Path, dict]) -> None:
     assert m["framework"] == "pytorch" and m["test_accuracy"] >= 0.95, m
     run([py, "-m", f"{PKG}.evaluate", "--dataset", "digits"], dst, env)
     assert (dst / "models" / "digits_evaluation.json").is_file()
+
+
+def assert_types_check(out: str) -> None:
+    assert "Success: no issues found" in out, out[-3000:]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed")
+def test_uv_make_lint_runs_ruff_and_mypy(uv_project: tuple[Path, dict]) -> None:
+    """`make lint` passes on the starter, and its type check fails on a type error."""
+    dst, env = uv_project
+    assert_types_check(timed_ok("uv: make lint (ruff + mypy)", ["make", "lint"], dst, env))
+    bad = dst / "src" / PKG / "typo.py"
+    bad.write_text('def double(n: int) -> int:\n    return n * 2\n\n\nHALF: int = double("2")\n')
+    try:
+        out = run(["make", "lint"], dst, env, check=False)
+    finally:
+        bad.unlink()
+    assert out.returncode != 0
+    assert 'typo.py:5: error: Argument 1 to "double" has incompatible type "str"' in out.stdout
+
+
+@pytest.mark.slow
+def test_venv_starter_type_checks_on_python_310(venv_project: tuple[Path, dict]) -> None:
+    dst, env = venv_project
+    out = timed_ok("venv: mypy (3.10)", [str(venv_python(dst / ".venv")), "-m", "mypy"], dst, env)
+    assert_types_check(out)
+
+
+@pytest.mark.slow
+def test_tensorflow_starter_type_checks_without_tensorflow(
+    venv_project: tuple[Path, dict], template: Path
+) -> None:
+    """TensorFlow cannot be installed here; its starter type-checks with tensorflow as Any
+    (pyproject.toml's mypy override for the libraries that ship no types)."""
+    venv, env = venv_project
+    dst = render(
+        template,
+        venv.parent / "tf-types",
+        project_name="TF Digits",
+        ml_framework="tensorflow",
+        python_version="3.10",
+        example="mnist",
+    )
+    out = timed_ok("tensorflow: mypy", [str(venv_python(venv / ".venv")), "-m", "mypy"], dst, env)
+    assert_types_check(out)
+
+
+# A stand-in `tensorflow` with argv[1] GPUs: enough for the model's choice of strategy.
+FAKE_GPUS = """
+import sys, types
+tf = types.ModuleType("tensorflow")
+gpus = [f"/physical_device:GPU:{i}" for i in range(int(sys.argv[1]))]
+tf.config = types.SimpleNamespace(list_physical_devices=lambda kind: gpus if kind == "GPU" else [])
+tf.distribute = types.SimpleNamespace(MirroredStrategy=lambda: "mirrored", get_strategy=lambda: "default")
+sys.modules["tensorflow"] = tf
+from tf_gpus import model
+print(model.distribution_strategy(), "|", model.device_description())
+"""
+
+
+@pytest.mark.slow
+def test_tensorflow_mirrors_when_several_gpus_are_visible(
+    venv_project: tuple[Path, dict], template: Path
+) -> None:
+    venv, env = venv_project
+    dst = render(
+        template,
+        venv.parent / "tf-gpus",
+        project_name="TF GPUs",
+        ml_framework="tensorflow",
+        accelerator="cuda",
+        python_version="3.10",
+        example="mnist",
+    )
+    py, tf_env = str(venv_python(venv / ".venv")), {**env, "PYTHONPATH": str(dst / "src")}
+    outputs = [run([py, "-c", FAKE_GPUS, str(n)], dst, tf_env).stdout.strip() for n in (0, 1, 2)]
+    assert outputs == [
+        "default | CPU (no CUDA GPU visible: check the NVIDIA driver with `nvidia-smi`)",
+        "default | GPU (1 visible)",
+        "mirrored | 2 GPUs (MirroredStrategy)",
+    ]
+
+
+@pytest.mark.slow
+def test_torch_starter_type_checks(torch_project: tuple[Path, dict]) -> None:
+    dst, env = torch_project
+    out = timed_ok("torch: mypy", [str(venv_python(dst / ".venv")), "-m", "mypy"], dst, env)
+    assert_types_check(out)
+
+
+# Run under torchrun: trains through the project's own train.main, then every rank saves the
+# parameters it ended with, so the test can compare them across ranks.
+RANK_PARAMETERS = """
+import os, sys, torch
+from {pkg} import train
+
+built = []
+def build_model(*args, **kwargs):
+    built.append(original(*args, **kwargs))
+    return built[-1]
+original, train.build_model = train.build_model, build_model
+code = train.main(sys.argv[1:])
+torch.save(built[0].net.state_dict(), f"{{os.environ['PARAMS_DIR']}}/rank{{os.environ['RANK']}}.params")
+sys.exit(code)
+"""
+
+# Accuracy on the 450 held-out digits of a 2-process run vs one process: they see the same
+# images in a different order, so they may differ by a few images; README.md states this bound.
+DDP_TOLERANCE = 0.02
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed")
+def test_torchrun_two_processes_train_like_one(torch_project: tuple[Path, dict]) -> None:
+    """`make train NPROC=2`: 2 gloo processes, rank 0 alone prints and writes, same accuracy."""
+    dst, env = torch_project
+    py = str(venv_python(dst / ".venv"))
+    common = ["--dataset", "digits", "--epochs", "10", "--batch-size", "32"]
+    timed_ok(
+        "torch: 1 process (digits)",
+        [py, "-m", f"{PKG}.train", *common, "--models-dir", "one"],
+        dst,
+        env,
+    )
+    args = "ARGS=--batch-size 32 --models-dir two"
+    out = timed_ok(
+        "torch: make train NPROC=2 (digits)",
+        ["make", "train", "NPROC=2", "DATASET=digits", "EPOCHS=10", args],
+        dst,
+        env,
+    )
+    assert "CPU, 2 processes (DistributedDataParallel, gloo)" in out, out
+    for line in ("epoch  10/10", "test accuracy", "saved "):
+        assert out.count(line) == 1, out  # printed by rank 0 only
+    one = json.loads((dst / "one" / "digits_metrics.json").read_text())
+    two = json.loads((dst / "two" / "digits_metrics.json").read_text())
+    assert sorted(p.name for p in (dst / "two").iterdir()) == [
+        "digits_metrics.json",
+        "digits_pytorch.pt",
+    ]
+    TIMINGS["pytorch digits test accuracy, 1 vs 2 processes"] = [
+        one["test_accuracy"],
+        two["test_accuracy"],
+    ]
+    assert two["test_accuracy"] >= 0.95, two
+    assert abs(two["test_accuracy"] - one["test_accuracy"]) <= DDP_TOLERANCE, (one, two)
+    assert two["n_train"] == one["n_train"] and len(two["history"]) == 10
+
+
+@pytest.mark.slow
+def test_torchrun_ranks_end_with_identical_parameters(
+    torch_project: tuple[Path, dict], tmp_path: Path
+) -> None:
+    dst, env = torch_project
+    py = str(venv_python(dst / ".venv"))
+    driver = tmp_path / "rank_parameters.py"
+    driver.write_text(RANK_PARAMETERS.format(pkg=PKG))
+    cmd = [py, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(driver)]
+    args = ["--dataset", "digits", "--epochs", "3", "--models-dir", str(tmp_path / "models")]
+    run_env = {**env, "PARAMS_DIR": str(tmp_path)}
+    timed_ok("torch: torchrun 2 processes, 3 epochs", [*cmd, *args], dst, run_env)
+    compare = (
+        "import sys, torch\n"
+        "a, b = (torch.load(p, weights_only=True) for p in sys.argv[1:])\n"
+        "assert a.keys() == b.keys() and len(a) == 8, sorted(a)\n"
+        "print(all(torch.equal(a[k], b[k]) for k in a))\n"
+    )
+    ranks = [str(tmp_path / f"rank{r}.params") for r in (0, 1)]
+    assert run([py, "-c", compare, *ranks], dst, env).stdout.strip() == "True"

@@ -99,7 +99,7 @@ def test_readme_generate_command_as_written(generated: tuple[Path, str, dict[str
     git = ["git", "-C", str(project)]
     log = subprocess.run([*git, "log", "--format=%s"], capture_output=True, text=True, check=True)
     assert log.stdout.splitlines() == [
-        "Add the lock file written by the environment hook",
+        "Add the lock file written by the environment tool",
         "Initial commit from the copier-mlops template",
     ]
     # A clean tree: `copier update` (which refuses a dirty one) works straight away.

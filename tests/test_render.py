@@ -119,11 +119,13 @@ def expected_files(a: dict[str, Any], pkg: str) -> set[str]:
         "conda-uv": {"environment.yml"},
     }[a["env_manager"]]
     ci = a.get("ci", "github")
-    files |= {"github": {".github/workflows/ci.yml"}, "gitlab": {".gitlab-ci.yml"}, "none": set()}[
-        ci
-    ]
+    files |= {
+        "github": {".github/workflows/ci.yml", ".github/dependabot.yml"},
+        "gitlab": {".gitlab-ci.yml", "renovate.json"},
+        "none": set(),
+    }[ci]
     if a["dockerfile"]:
-        files |= {"Dockerfile", ".dockerignore"}
+        files |= {"Dockerfile", ".dockerignore", ".devcontainer/devcontainer.json"}
     if a["license"] != "none":
         files.add("LICENSE")
     if a["example"] == "mnist":
@@ -164,6 +166,8 @@ def test_render_combination(template: Path, tmp_path: Path, answers: dict[str, A
             yaml.safe_load(text)
         elif rel.endswith(".py"):
             compile(text, rel, "exec")
+        elif rel.endswith(".json"):
+            json.loads(text)
 
     pyproject = tomllib.loads((dst / "pyproject.toml").read_text())
     validator()(pyproject)  # PEP 621 + tool.uv / tool.poetry / tool.ruff schemas
@@ -217,7 +221,7 @@ def check_manager_files(
     elif manager == "poetry":
         poetry = pyproject["tool"]["poetry"]
         assert poetry["packages"] == [{"include": "digit_lab", "from": "src"}]
-        dev = {"pytest", "ruff"} | ({"ipykernel"} if a["example"] == "mnist" else set())
+        dev = {"pytest", "ruff", "mypy"} | ({"ipykernel"} if a["example"] == "mnist" else set())
         assert set(poetry["group"]["dev"]["dependencies"]) == dev
         sources = {s["name"]: s for s in poetry.get("source", [])}
         if index:

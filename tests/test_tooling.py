@@ -231,8 +231,9 @@ def test_github_workflow_installs_from_lock_then_lints_and_tests(
         assert steps.index(next(s for s in steps if "pipx install" in s)) < installs[0]
     lint = index_of(steps, "-m ruff check")
     fmt = index_of(steps, "-m ruff format --check")
+    types = index_of(steps, "-m mypy")
     tests = index_of(steps, "-m pytest")
-    assert install < lint < fmt < tests
+    assert install < lint < fmt < types < tests
     assert flow["jobs"]["docker"]["needs"] == "test"
     build = next(
         s
@@ -339,8 +340,9 @@ def test_gitlab_ci_installs_from_lock_then_lints_and_tests(
         assert "--file environment.yml" in script[install]
     lint = index_of(script, "-m ruff check")
     fmt = index_of(script, "-m ruff format --check")
+    types = index_of(script, "-m mypy")
     tests = index_of(script, "-m pytest")
-    assert install < lint < fmt < tests
+    assert install < lint < fmt < types < tests
     key_files = {f for c in job["cache"] for f in c["key"]["files"]}
     assert key_files & {"uv.lock", "poetry.lock", "requirements.lock", "environment.yml"}
     image = job["image"]
@@ -388,7 +390,7 @@ def precommit(project: Path) -> dict[str, Any]:
 
 
 def hooks_by_id(config: dict[str, Any]) -> dict[str, tuple[str, str, dict[str, Any]]]:
-    return {h["id"]: (r["repo"], r["rev"], h) for r in config["repos"] for h in r["hooks"]}
+    return {h["id"]: (r["repo"], r.get("rev", ""), h) for r in config["repos"] for h in r["hooks"]}
 
 
 def test_precommit_config_is_valid(projects: dict[str, Path]) -> None:
@@ -413,7 +415,8 @@ def test_precommit_config_is_valid(projects: dict[str, Path]) -> None:
 def test_precommit_hooks_per_manager(projects: dict[str, Path], manager: str) -> None:
     config = precommit(projects[f"{manager}-github"])
     for repo in config["repos"]:
-        assert re.fullmatch(r"v?\d+(\.\d+)+", repo["rev"]), repo  # a release, never a branch
+        if repo["repo"] != "local":  # local: runs a tool of the project's environment
+            assert re.fullmatch(r"v?\d+(\.\d+)+", repo["rev"]), repo  # a release, not a branch
     hooks = hooks_by_id(config)
     for hook in ("trailing-whitespace", "end-of-file-fixer", "check-yaml", "check-toml"):
         assert hooks[hook][0] == "https://github.com/pre-commit/pre-commit-hooks"
@@ -432,12 +435,70 @@ def test_precommit_hooks_per_manager(projects: dict[str, Path], manager: str) ->
             "conda-uv": {"uv-lock"},
         }[manager]
     )
+    # mypy runs in the project's environment, where the packages' types are.
+    mypy = hooks["mypy"]
+    assert mypy[0] == "local" and mypy[2]["language"] == "system"
+    assert mypy[2]["pass_filenames"] is False  # files come from pyproject.toml's [tool.mypy]
+    runner = {"uv": "uv run python", "poetry": "poetry run python"}.get(manager, "python")
+    assert mypy[2]["entry"] == f"{runner} -m mypy"
     if manager == "uv":
         assert hooks["uv-lock"][0] == "https://github.com/astral-sh/uv-pre-commit"
     if manager == "poetry":
         assert hooks["poetry-check"][2]["args"] == ["--lock"]
         ids = [h["id"] for r in config["repos"] for h in r["hooks"]]
         assert ids.index("poetry-lock") < ids.index("poetry-check")  # relock, then verify
+
+
+# ---------------------------------------------------------------- lock refresh (Dependabot, Renovate)
+
+LOCK_ECOSYSTEM = {"uv": "uv", "poetry": "pip", "venv": "pip", "conda": "conda"}
+
+
+def dependabot(project: Path) -> dict[str, Any]:
+    return yaml.safe_load((project / ".github/dependabot.yml").read_text(encoding="utf-8"))
+
+
+def test_dependabot_and_renovate_validate_against_their_schemas(
+    projects: dict[str, Path], tmp_path: Path
+) -> None:
+    github = [p / ".github/dependabot.yml" for n, p in projects.items() if "-github" in n]
+    gitlab_ = [p / "renovate.json" for n, p in projects.items() if "-gitlab" in n]
+    assert len(github) == 7 and len(gitlab_) == 6
+    for schema, files in (("vendor.dependabot", github), ("vendor.renovate", gitlab_)):
+        out = check_jsonschema(schema, files)
+        assert out.returncode == 0, out.stdout + out.stderr
+    # ... and the checks can fail: an ecosystem Dependabot does not know, a wrong Renovate type.
+    bad = tmp_path / "dependabot.yml"
+    bad.write_text(github[0].read_text(encoding="utf-8").replace("github-actions", "gh-actions"))
+    assert check_jsonschema("vendor.dependabot", [bad]).returncode != 0
+    bad_json = tmp_path / "renovate.json"
+    bad_json.write_text(gitlab_[0].read_text(encoding="utf-8").replace("true", '"yes"'))
+    assert check_jsonschema("vendor.renovate", [bad_json]).returncode != 0
+
+
+@pytest.mark.parametrize("manager", MANAGERS)
+def test_dependabot_refreshes_the_lock_and_the_pinned_actions(
+    projects: dict[str, Path], manager: str
+) -> None:
+    updates = {
+        u["package-ecosystem"]: u for u in dependabot(projects[f"{manager}-github"])["updates"]
+    }
+    assert set(updates) == {LOCK_ECOSYSTEM[manager], "github-actions", "pre-commit", "docker"}
+    assert all(u["directory"] == "/" and u["schedule"]["interval"] for u in updates.values())
+    nodocker = dependabot(projects["uv-github-nodocker"])["updates"]
+    assert "docker" not in {u["package-ecosystem"] for u in nodocker}
+    assert not (projects[f"{manager}-github"] / "renovate.json").exists()
+    assert not (projects[f"{manager}-gitlab"] / ".github").exists()
+
+
+@pytest.mark.parametrize("manager", MANAGERS)
+def test_renovate_refreshes_the_lock(projects: dict[str, Path], manager: str) -> None:
+    config = json.loads((projects[f"{manager}-gitlab"] / "renovate.json").read_text("utf-8"))
+    assert config["extends"] == ["config:recommended"] and config["pre-commit"]["enabled"]
+    # uv.lock and poetry.lock: lock file maintenance; requirements.lock: its pins are bumped.
+    assert ("lockFileMaintenance" in config) == (manager in ("uv", "poetry"))
+    patterns = config.get("pip_requirements", {}).get("managerFilePatterns", [])
+    assert any("requirements\\.lock" in p for p in patterns) == (manager == "venv")
 
 
 def ruff_requirement(pyproject: dict[str, Any]) -> Requirement:
@@ -637,17 +698,17 @@ def test_jupyter_kernel_default_follows_the_example(projects: dict[str, Path]) -
 
 def test_register_kernel_without_ipykernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A clear error naming the cause and the fix, and no half-written kernel spec."""
-    from envtool.base import HookError
+    from envtool.base import ToolError
     from envtool.kernel import register_kernel
 
     subprocess.run([dev_tool("uv"), "venv", "-q", str(tmp_path / "bare")], check=True)
     monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
-    with pytest.raises(HookError) as caught:
+    with pytest.raises(ToolError) as caught:
         register_kernel(venv_python(tmp_path / "bare"), "tool-box", "Tool Box (uv)")
     assert caught.value.what == "ipykernel is not installed in the environment"
     assert "make env" in caught.value.fix and "--name tool-box" in caught.value.fix
     assert not (tmp_path / "data").exists()
-    with pytest.raises(HookError, match="cannot name a Jupyter kernel"):
+    with pytest.raises(ToolError, match="cannot name a Jupyter kernel"):
         register_kernel(venv_python(tmp_path / "bare"), "Bad Name", "x")
 
 

@@ -29,8 +29,8 @@ from .base import (
     RESULT_FILE,
     WINDOWS,
     Config,
-    HookError,
     Manager,
+    ToolError,
     capture,
     missing_package,
     say,
@@ -60,9 +60,10 @@ def sanity_import(manager: Manager) -> str:
     for r in rows:
         result = "ok" if not r["error"] else "FAILED: " + r["error"]
         say(f"    {r['module'].ljust(width)}  {(r['version'] or '-'):<12}  {result}")
+    gpu_errors = gpu_lines(report.get("gpu"))
     failed = [r["module"] for r in rows if r["error"]]
     if report["errors"] or failed:
-        raise HookError(
+        raise ToolError(
             "sanity import failed: " + (", ".join(failed) or "; ".join(report["errors"])),
             why="\n".join(f"{r['module']}: {r['error']}" for r in rows if r["error"])
             or "; ".join(report["errors"]),
@@ -71,8 +72,11 @@ def sanity_import(manager: Manager) -> str:
             '"import": "yaml"} (its requirement, name and module) to '
             f"`dependencies` in {CONFIG_FILE.as_posix()}",
         )
+    if gpu_errors:
+        error = gpu_errors[0]
+        raise ToolError(f"GPU check failed: {error['what']}", fix=error["fix"])
     if report.get("broken"):
-        raise HookError(
+        raise ToolError(
             "the installed packages have conflicting requirements",
             why="\n".join(report["broken"]),
             fix="pin compatible versions in pyproject.toml, then run the command below",
@@ -80,7 +84,21 @@ def sanity_import(manager: Manager) -> str:
     return f"{len(rows)} imports ok, dependency check passed"
 
 
-def explain_install_failure(manager: Manager, exc: HookError) -> None:
+def gpu_lines(gpu: dict[str, Any] | None) -> list[dict[str, str]]:
+    """Print the framework's CUDA build, its GPUs and any warning; return the errors."""
+    if not gpu:
+        return []
+    if "version" in gpu:  # absent when the framework could not report
+        build = f"CUDA {gpu['cuda_build']} build" if gpu["cuda_build"] else "CPU-only build"
+        gpus = ", ".join(gpu["gpus"]) or "none"
+        say(f"    {gpu['framework']} {gpu['version']}: {build}; GPUs visible: {gpus}")
+    for p in gpu["problems"]:
+        say(f"    {p['level'].upper()}: {p['what']}")
+        say(f"      fix: {p['fix']}")
+    return [p for p in gpu["problems"] if p["level"] == "error"]
+
+
+def explain_install_failure(manager: Manager, exc: ToolError) -> None:
     """Name the real cause, and a fix that works when followed literally."""
     unreachable = unreachable_index(exc.output)
     if unreachable:
@@ -137,7 +155,7 @@ def lock_hint(manager: Manager) -> str | None:
 
 
 def offer_alternative(
-    manager: Manager, error: HookError, interactive: bool, template: str
+    manager: Manager, error: ToolError, interactive: bool, template: str
 ) -> Manager | None:
     """When the tool is missing and a person is at the keyboard (under copier, which can
     re-render the project so that every file matches), offer another manager."""
@@ -196,7 +214,7 @@ def setup(
             t0 = time.monotonic()
             try:
                 note = action()
-            except HookError as exc:
+            except ToolError as exc:
                 if i >= 2:  # creating, installing, locking: where the index is used
                     explain_install_failure(manager, exc)
                 other = offer_alternative(manager, exc, interactive, template) if i == 0 else None
@@ -208,14 +226,14 @@ def setup(
             result["steps"].append({"name": step, "seconds": round(seconds, 2)})
             say(f"    {note}  [{seconds:.1f}s]")
             i += 1
-    except HookError as exc:
+    except ToolError as exc:
         return failure(project, result, step, exc)
     except Exception as exc:  # a bug must not cost the user their project either
         return failure(
-            project, result, step, HookError(f"unexpected error: {type(exc).__name__}: {exc}")
+            project, result, step, ToolError(f"unexpected error: {type(exc).__name__}: {exc}")
         )
     except KeyboardInterrupt as exc:
-        return failure(project, result, step, HookError(f"interrupted ({exc or 'Ctrl-C'})"))
+        return failure(project, result, step, ToolError(f"interrupted ({exc or 'Ctrl-C'})"))
     total = time.monotonic() - started
     result.update(status="ok", manager=manager.name, seconds=round(total, 2))
     result.update(location=manager.location(), activate=manager.activation())
@@ -240,7 +258,7 @@ def setup(
     return result
 
 
-def failure(project: Path, result: dict[str, Any], step: str, exc: HookError) -> dict[str, Any]:
+def failure(project: Path, result: dict[str, Any], step: str, exc: ToolError) -> dict[str, Any]:
     """Print what failed, why and how to finish; the same goes into the result."""
     result.update(
         failed_step=step, reason=exc.what, why=exc.why, fix=exc.fix, retry=retry_command(project)
@@ -273,7 +291,7 @@ def lock(project: Path) -> int:
         manager = manager_for(Config.load(project))
         manager.find_tool()
         say(f"  {manager.lock(refresh=True)}")
-    except HookError as exc:
+    except ToolError as exc:
         say(f"lock failed: {exc.what}")
         for line in exc.why.splitlines()[-10:]:
             say(f"    | {line}")
@@ -284,7 +302,7 @@ def lock(project: Path) -> int:
 
 
 class Stopped(KeyboardInterrupt):
-    """SIGTERM or SIGHUP (a closed terminal): handled like Ctrl-C, so the hook reports and
+    """SIGTERM or SIGHUP (a closed terminal): handled like Ctrl-C, so the tool reports and
     exits 0 under copier, which would delete the project after a failed task."""
 
 
@@ -351,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
             project, interactive=interactive, commit_lock=args.from_copier, template=args.template
         )
     except BaseException as exc:  # never a non-zero exit under copier: it would delete the project
-        failure(project, result, args.command, HookError(f"unexpected {type(exc).__name__}: {exc}"))
+        failure(project, result, args.command, ToolError(f"unexpected {type(exc).__name__}: {exc}"))
     if args.command == "git-init":
         return 0
     write_result(args.result or project / RESULT_FILE, result)

@@ -2,7 +2,7 @@
 
 Order: `python3.X` on PATH, `python3`/`python` on PATH, pyenv's versions folder ($PYENV_ROOT or
 ~/.pyenv: its shims only work for the selected version), the `py -3.X` launcher on Windows, and
-the Python running the hook. Every candidate is run to confirm its version.
+the Python running the tool. Every candidate is run to confirm its version.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .base import WINDOWS, HookError, capture
+from .base import WINDOWS, ToolError, capture
 
 PROBE = "import sys; print('%d.%d.%d' % sys.version_info[:3]); print(sys.executable)"
 
@@ -110,13 +110,13 @@ def install_hint(version: str) -> str:
 
 
 def require_python(version: str) -> Discovery:
-    """find_python, or a HookError naming what was found instead and how to install `version`."""
+    """find_python, or a ToolError naming what was found instead and how to install `version`."""
     found = find_python(version)
     if not found.python:
         others = ", ".join(found.other_versions()) or "none"
-        raise HookError(
+        raise ToolError(
             f"no Python {version} found on this machine (Python versions found: {others})",
             why="looked at: " + "; ".join(found.tried),
-            fix=f"{install_hint(version)}; the hook never switches to another version by itself",
+            fix=f"{install_hint(version)}; the tool never switches to another version by itself",
         )
     return found

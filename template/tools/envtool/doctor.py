@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from . import probe as probe_module
-from .base import Config, HookError, Manager, query, say
+from .base import Config, Manager, ToolError, query, say
 from .checks import Report, last_line
 from .managers import manager_for
 
@@ -31,6 +31,11 @@ def run_probe(manager: Manager, *, full: bool = False) -> dict[str, Any]:
         },
         # The editable install's source: the imported package must be this folder.
         "source": str(config.project / "src" / config.package_name),
+        "gpu": {
+            "accelerator": config.accelerator,
+            "env_manager": manager.name,
+            "cuda_index": config.cuda_index,
+        },
     }
     if full:
         args["project"] = str(config.project)
@@ -45,7 +50,7 @@ def run_probe(manager: Manager, *, full: bool = False) -> dict[str, Any]:
     _, out, err = query(cmd, config.project, timeout=900)
     lines = [line for line in out.splitlines() if line.startswith(probe_module.MARKER)]
     if not lines:
-        raise HookError("the probe printed no report", why=(out + err)[-2000:])
+        raise ToolError("the probe printed no report", why=(out + err)[-2000:])
     report: dict[str, Any] = json.loads(lines[-1][len(probe_module.MARKER) :])
     return report
 
@@ -74,7 +79,7 @@ def check_environment(report: Report, manager: Manager) -> Path | None:
     report.section("Environment")
     try:
         python = manager.env_python()
-    except HookError as exc:
+    except ToolError as exc:
         report.problem(exc.what, manager.fix_env())
         return None
     if not python.exists():
@@ -144,12 +149,28 @@ def check_probe(report: Report, manager: Manager, found: dict[str, Any]) -> None
             report.problem(f"import {row['module']} fails: {row['error']}", fix)
 
 
+def check_gpu(report: Report, config: Config, gpu: dict[str, Any]) -> None:
+    """The framework's CUDA build and GPUs against the project's accelerator (the probe's)."""
+    report.section(f"GPU ({gpu['framework']}, accelerator={config.accelerator})")
+    if "version" in gpu:
+        build = f"CUDA {gpu['cuda_build']} build" if gpu["cuda_build"] else "CPU-only build"
+        gpus = ", ".join(gpu["gpus"]) or "none"
+        report.info(f"{gpu['framework']} {gpu['version']}: {build}; GPUs visible: {gpus}")
+    for p in gpu["problems"]:
+        if p["level"] == "error":
+            report.problem(p["what"], p["fix"])
+        else:
+            report.info(f"WARNING: {p['what']}\n        fix: {p['fix']}")
+    if not gpu["problems"]:
+        report.ok(f"{gpu['framework']} fits accelerator={config.accelerator}")
+
+
 def doctor(project: Path) -> int:
     report = Report()
     try:
         config = Config.load(project)
         manager = manager_for(config)
-    except HookError as exc:
+    except ToolError as exc:
         report.problem(exc.what, exc.fix or "run the doctor in the project folder")
         return report.summary()
     say(f"{config.project_slug}: environment doctor ({manager.name})")
@@ -158,9 +179,11 @@ def doctor(project: Path) -> int:
     if python is not None:
         try:
             found = run_probe(manager, full=True)
-        except HookError as exc:
+        except ToolError as exc:
             report.problem(f"{exc.what}: {last_line(exc.why)}", manager.fix_env())
         if found is not None:
             check_probe(report, manager, found)
+            if found.get("gpu"):
+                check_gpu(report, config, found["gpu"])
     manager.check_lock(report, found)
     return report.summary()

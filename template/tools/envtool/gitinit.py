@@ -14,15 +14,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .base import HookError, capture, run, say
+from .base import ToolError, capture, run, say
 
 MESSAGE = "Initial commit from the copier-mlops template"
-LOCK_MESSAGE = "Add the lock file written by the environment hook"
+LOCK_MESSAGE = "Add the lock file written by the environment tool"
 SWITCH_MESSAGE = "Use {} for the environment (the chosen tool was not installed)"
 
 
 def made_by_us(subject: str) -> bool:
-    """Whether a commit subject is one of the hook's own commits (first commit, manager switch)."""
+    """Whether a commit subject is one of the tool's own commits (first commit, manager switch)."""
     return subject == MESSAGE or any(subject == SWITCH_MESSAGE.format(m) for m in ("venv",))
 
 
@@ -108,7 +108,7 @@ def commit_lock_file(project: Path, *locks: str) -> str | None:
         return None
     head = capture([git, "log", "-1", "--format=%s%n%an%n%ae"], cwd=project)
     if not head or not made_by_us(head.splitlines()[0]):
-        return None  # not a repository the hook just made: leave the user's history alone
+        return None  # not a repository the tool just made: leave the user's history alone
     new = [
         lock
         for lock in locks
@@ -122,7 +122,7 @@ def commit_lock_file(project: Path, *locks: str) -> str | None:
         run([git, "add", "--", *new], project)
         run([git, "-c", f"user.name={name}", "-c", f"user.email={email}", "commit", "--quiet",
              "-m", LOCK_MESSAGE, "--", *new], project)  # fmt: skip
-    except HookError:
+    except ToolError:
         return None
     return f"committed {', '.join(new)}"
 
@@ -137,7 +137,7 @@ def main(
     say("copier-mlops: git repository")
     try:
         say("  " + git_init(project, author_name, author_email, template, answers_file))
-    except HookError as exc:
+    except ToolError as exc:
         say(f"  git: {exc.what}\n" + "\n".join("    " + line for line in exc.why.splitlines()))
         say(
             f"  Your files are all in place; to version them: cd {project} && git init "

@@ -11,7 +11,7 @@ import os
 import re
 from pathlib import Path
 
-from .base import Config, HookError, capture, display, run
+from .base import Config, ToolError, capture, display, run
 
 
 def kernel_command(python: Path, slug: str, display_name: str) -> list[str]:
@@ -60,7 +60,7 @@ def free_kernel_name(python: Path, slug: str, project: Path) -> str:
             continue  # unreadable: someone's, leave it alone
         if _same_interpreter(str(argv[0]), python) or _inside(str(argv[0]), project):
             return name  # ours (maybe from before a rebuild): refresh it
-    raise HookError(f"kernel names {slug} to {slug}-99 are all taken", fix="remove unused ones")
+    raise ToolError(f"kernel names {slug} to {slug}-99 are all taken", fix="remove unused ones")
 
 
 def _inside(path: str, folder: Path) -> bool:
@@ -74,11 +74,11 @@ def _inside(path: str, folder: Path) -> bool:
 def register_kernel(python: Path, slug: str, display_name: str) -> Path:
     """Install a kernel spec named `slug` that starts `python`; return the path of its kernel.json.
 
-    Raises HookError (what failed, why, how to fix it) when ipykernel is missing or the spec
+    Raises ToolError (what failed, why, how to fix it) when ipykernel is missing or the spec
     written does not start `python`.
     """
     if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", slug):
-        raise HookError(
+        raise ToolError(
             f"'{slug}' cannot name a Jupyter kernel",
             fix="use lowercase letters, digits, '.', '_' and '-' (the project slug always is)",
         )
@@ -88,7 +88,7 @@ def register_kernel(python: Path, slug: str, display_name: str) -> Path:
         out = run(
             cmd, Path.cwd(), what=f"registering the Jupyter kernel '{slug}' failed", echo=False
         )
-    except HookError as exc:
+    except ToolError as exc:
         if "No module named ipykernel" in exc.why:
             exc.what = "ipykernel is not installed in the environment"
             exc.fix = f"add ipykernel to the dev dependencies, run `make env`, then: {retry}"
@@ -98,14 +98,14 @@ def register_kernel(python: Path, slug: str, display_name: str) -> Path:
     # ipykernel prints "Installed kernelspec <name> in <folder>".
     found = re.search(r"Installed kernelspec \S+ in (.+)$", out.strip(), re.MULTILINE)
     if not found:
-        raise HookError("ipykernel did not say where it put the kernel spec", why=out, fix=retry)
+        raise ToolError("ipykernel did not say where it put the kernel spec", why=out, fix=retry)
     spec = Path(found[1].strip()) / "kernel.json"
     try:
         argv = json.loads(spec.read_text(encoding="utf-8"))["argv"]
     except (OSError, ValueError, KeyError) as exc:
-        raise HookError(f"the kernel spec {spec} is unreadable", why=str(exc), fix=retry) from exc
+        raise ToolError(f"the kernel spec {spec} is unreadable", why=str(exc), fix=retry) from exc
     if not argv or not _same_interpreter(argv[0], python):
-        raise HookError(
+        raise ToolError(
             f"the kernel spec {spec} starts {argv[0] if argv else 'nothing'}, not {python}",
             fix=f"run it with the environment's Python: {retry}",
         )

@@ -3,16 +3,17 @@
 Set-up (sanity import), doctor and the Docker build all run this file and read its one JSON
 report: the interpreter, every installed distribution, broken requirements (what `pip check`
 finds), the project's declared requirements against what is installed, each import with the file
-it came from, and the pins of a lock file. The parsing is real (`packaging`, `tomllib`/`tomli`:
+it came from, the pins of a lock file, and for PyTorch and TensorFlow whether the framework is a
+CUDA build, which GPUs it sees and what that means for the project's accelerator (`gpu`). The parsing is real (`packaging`, `tomllib`/`tomli`:
 every generated environment has them through pytest); without them only the imports run. It
 imports nothing else of the tool, so it can be copied into an image alone. Exit status 1 when an
 import fails or a requirement is broken, so a Docker build step fails on it.
 
 Arguments (JSON): package, distribution, hints {distribution: module}, and optionally
-source (the package's folder: the import must come from there), imports [module...] (used when
-the distribution is not installed or `packaging` is missing), provided {distribution: module}
-(a conda hybrid's conda-owned packages the project does not declare, such as the CUDA framework
-build: imported too),
+source (the package's folder: the import must come from there), gpu {accelerator, env_manager,
+cuda_index}, imports [module...] (used when the distribution is not installed or `packaging` is
+missing), provided {distribution: module} (a conda hybrid's conda-owned packages the project does
+not declare, such as the CUDA framework build: imported too),
 project (folder with pyproject.toml), requirement_files [...], lock_file (poetry.lock,
 requirements.lock).
 """
@@ -184,6 +185,93 @@ def try_import(module: str, dist: str, version: str) -> dict[str, str]:
     return row
 
 
+def cuda_library_bytes() -> int:
+    """Disk space of the NVIDIA CUDA wheels (nvidia-*) installed next to the framework."""
+    total = 0
+    for dist in metadata.distributions():
+        if canonical(dist.metadata["Name"] or "").startswith("nvidia-"):
+            total += sum(f.size or 0 for f in dist.files or [])
+    return total
+
+
+def framework_gpu_facts(module: str) -> dict[str, Any]:
+    """The framework's CUDA build (None for a CPU-only build) and the GPUs it sees."""
+    facts: dict[str, Any] = {"framework": module, "cuda_build": None, "gpus": []}
+    if module == "torch":
+        import torch
+
+        facts["version"] = torch.__version__
+        facts["cuda_build"] = torch.version.cuda
+        if torch.cuda.is_available():
+            facts["gpus"] = [
+                torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())
+            ]
+    else:
+        import tensorflow as tf
+
+        facts["version"] = tf.__version__
+        if tf.test.is_built_with_cuda():
+            facts["cuda_build"] = tf.sysconfig.get_build_info().get("cuda_version", "yes")
+        facts["gpus"] = [d.name for d in tf.config.list_physical_devices("GPU")]
+    facts["cuda_library_bytes"] = cuda_library_bytes()
+    return facts
+
+
+def cuda_fix(module: str, manager: str, cuda_index: str) -> str:
+    """The command that puts the framework's CUDA build into this environment."""
+    if manager.startswith("conda"):
+        package = "pytorch-gpu" if module == "torch" else "tensorflow-gpu"
+        return f"conda install -p {sys.prefix} -c conda-forge {package}"
+    if module == "tensorflow":
+        return f'{sys.executable} -m pip install "tensorflow[and-cuda]"   (Linux and WSL2 only)'
+    if manager == "uv":
+        return (
+            f"uv sync --reinstall-package torch   (pyproject.toml takes torch from {cuda_index}; "
+            "macOS has no CUDA build)"
+        )
+    return f"{sys.executable} -m pip install --force-reinstall --index-url {cuda_index} torch"
+
+
+def problem(level: str, what: str, fix: str) -> dict[str, str]:
+    return {"level": level, "what": what, "fix": fix}
+
+
+def gpu_check(module: str, accelerator: str, manager: str, cuda_index: str) -> dict[str, Any]:
+    """Facts about `module`'s GPU support, and `problems` (level error/warning, what, fix)."""
+    try:
+        facts = framework_gpu_facts(module)
+    except Exception as exc:  # a broken CUDA install can fail here rather than at import
+        what = f"{module} cannot report its GPU support: {exc}"
+        return {"framework": module, "problems": [problem("error", what, "make env")]}
+    problems = []
+    size = facts["cuda_library_bytes"] / 1e9
+    if accelerator == "cuda" and not facts["cuda_build"]:
+        what = f"{module} {facts['version']} is a CPU-only build in a CUDA project: no GPU use"
+        problems.append(problem("error", what, cuda_fix(module, manager, cuda_index)))
+    elif accelerator == "cuda" and not facts["gpus"]:
+        what = (
+            f"{module} is a CUDA {facts['cuda_build']} build but sees no GPU: it trains on the CPU"
+        )
+        fix = (
+            "check the NVIDIA driver with `nvidia-smi` (in a container: run it with --gpus all "
+            "and the NVIDIA Container Toolkit)"
+        )
+        problems.append(problem("warning", what, fix))
+    # Linux TensorFlow wheels are all CUDA builds; only the CUDA libraries ([and-cuda]) cost space.
+    elif accelerator == "cpu" and (size >= 0.1 or (module == "torch" and facts["cuda_build"])):
+        what = (
+            f"{module} {facts['version']} in this CPU project is a CUDA build "
+            f"({size:.1f} GB of CUDA libraries it does not need)"
+        )
+        fix = (
+            f"delete the environment ({sys.prefix}) and run `make env`: the project installs the "
+            "CPU build (for a GPU, generate the project with accelerator=cuda)"
+        )
+        problems.append(problem("warning", what, fix))
+    facts["problems"] = problems
+    return facts
+
+
 def own_package(row: dict[str, str], source: str) -> dict[str, str]:
     """Prove the imported package is the project's own source: a module of the same name
     elsewhere (a dependency such as joblib, the running script for __main__, a stray folder on
@@ -255,6 +343,13 @@ def probe(args: dict[str, Any]) -> dict[str, Any]:
     report["imports"] = [try_import(m, d, v) for m, (d, v) in modules.items()]
     if args.get("source"):
         report["imports"][0] = own_package(report["imports"][0], args["source"])
+    imported = {r["module"] for r in report["imports"] if not r["error"]}
+    framework = next((m for m in ("torch", "tensorflow") if m in imported), None)
+    gpu = args.get("gpu")
+    if gpu and framework:
+        report["gpu"] = gpu_check(
+            framework, gpu["accelerator"], gpu["env_manager"], gpu["cuda_index"]
+        )
     return report
 
 

@@ -16,7 +16,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .base import HookError, capture, run
+from .base import ToolError, capture, run
 from .gitinit import MESSAGE, SWITCH_MESSAGE
 
 ANSWERS = ".copier-answers.yml"
@@ -25,7 +25,7 @@ ANSWERS = ".copier-answers.yml"
 def available(template: str) -> bool:
     """Whether this run can re-render: copier importable and the template given."""
     try:
-        import copier  # noqa: F401  (copier's own Python runs the hook under copier)
+        import copier  # noqa: F401  (copier's own Python runs the tool under copier)
         import yaml  # noqa: F401
     except ImportError:
         return False
@@ -71,7 +71,7 @@ def switch_manager(project: Path, new: str, template: str) -> str:
     # The answers file as copier wrote it, with only the manager changed (header comment kept).
     updated = re.sub(r"(?m)^env_manager: .*$", f"env_manager: {new}", text)
     if (yaml.safe_load(updated) or {}).get("env_manager") != new:
-        raise HookError(f"could not record env_manager: {new} in {ANSWERS}")
+        raise ToolError(f"could not record env_manager: {new} in {ANSWERS}")
     path.write_text(updated, encoding="utf-8")
     changed.append(ANSWERS)
     committed = _commit(project, changed, removed, new)

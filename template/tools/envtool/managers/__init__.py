@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import importlib
 
-from ..base import CONFIG_FILE, Config, HookError, Manager, manager_names
+from ..base import CONFIG_FILE, Config, Manager, ToolError, manager_names
 
 
 def manager_class(name: str) -> type[Manager]:
     if name not in manager_names():
-        raise HookError(
+        raise ToolError(
             f"unknown env_manager {name!r}",
             fix=f"set env_manager in {CONFIG_FILE.as_posix()} to one of: {', '.join(manager_names())}",
         )

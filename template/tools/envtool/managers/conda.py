@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..base import WINDOWS, HookError, Manager, capture, clean_env, query, run, say
+from ..base import WINDOWS, Manager, ToolError, capture, clean_env, query, run, say
 from ..checks import Report, last_line
 
 INSTALL_CONDA = (
@@ -57,7 +57,7 @@ class CondaManager(Manager):
     def find_tool(self) -> str:
         self.tool = find_conda_tool()
         if not self.tool:
-            raise HookError(
+            raise ToolError(
                 "none of mamba, micromamba or conda is installed (not found on PATH)",
                 fix=INSTALL_CONDA,
             )
@@ -75,7 +75,7 @@ class CondaManager(Manager):
         """Where the named env lives, from `env list --json` (None when it does not exist)."""
         self.tool = self.tool or find_conda_tool()
         if self.tool is None:
-            raise HookError("none of mamba, micromamba or conda is installed", fix=INSTALL_CONDA)
+            raise ToolError("none of mamba, micromamba or conda is installed", fix=INSTALL_CONDA)
         out = capture([self.tool, "env", "list", "--json"])
         try:
             envs = json.loads(out or "{}").get("envs", [])
@@ -89,7 +89,7 @@ class CondaManager(Manager):
     def env_python(self) -> Path:
         prefix = self.prefix()
         if prefix is None:
-            raise HookError(f"the conda environment {self.config.project_slug} does not exist")
+            raise ToolError(f"the conda environment {self.config.project_slug} does not exist")
         return prefix / ("python.exe" if WINDOWS else "bin/python")
 
     def create(self) -> str:
@@ -297,14 +297,14 @@ class CondaHybrid(CondaManager):
     def env_prefix(self) -> Path:
         prefix = self.prefix()
         if prefix is None:
-            raise HookError(
+            raise ToolError(
                 f"the conda environment {self.config.project_slug} does not exist",
                 fix=self.fix_env(),
             )
         reason = base_reason(prefix)
         if reason:
             slug = self.config.project_slug
-            raise HookError(
+            raise ToolError(
                 f"refusing to install into {prefix}: {reason}",
                 why="that is conda's base environment (or a copy of it, with conda inside); "
                 f"{self.python_tool} installing there can break conda itself",
@@ -332,10 +332,10 @@ class CondaHybrid(CondaManager):
         micromamba alike, with no extra tool (conda-lock is not part of Miniforge)."""
         self.tool = self.tool or find_conda_tool()
         if self.tool is None:
-            raise HookError("none of mamba, micromamba or conda is installed", fix=INSTALL_CONDA)
+            raise ToolError("none of mamba, micromamba or conda is installed", fix=INSTALL_CONDA)
         out = run(self.explicit_command(), self.project, echo=False, stdout_only=True)
         if "@EXPLICIT" not in out:
-            raise HookError(f"{self.flavour} printed no explicit package list", why=out[-2000:])
+            raise ToolError(f"{self.flavour} printed no explicit package list", why=out[-2000:])
         found = re.search(r"^# platform: (\S+)", out, re.MULTILINE)
         name = f"conda-{found.group(1)}.lock" if found else self.conda_lock_name()
         (self.project / name).write_text(out.strip() + "\n", encoding="utf-8")
@@ -354,7 +354,7 @@ class CondaHybrid(CondaManager):
         found = [d / name for d in self.bin_dirs(prefix) if (d / name).exists()]
         if not found:
             slug = self.config.project_slug
-            raise HookError(
+            raise ToolError(
                 f"{self.python_tool} is not installed in the conda environment {slug}",
                 why=f"looked in {', '.join(map(str, self.bin_dirs(prefix)))}; environment.yml "
                 "lists it, so conda installs it there",
@@ -400,7 +400,7 @@ class CondaHybrid(CondaManager):
         note = super().find_tool()
         both = self.requested_conda_packages()
         if both:
-            raise HookError(
+            raise ToolError(
                 f"pyproject.toml asks {self.python_tool} for {', '.join(both)}, which conda "
                 "provides in this project (environment.yml)",
                 why=f"{self.python_tool} would install a second copy from the package index over "
@@ -423,7 +423,7 @@ class CondaHybrid(CondaManager):
         note = self.install_python_side(prefix)
         problems = replaced(prefix, self.conda_before)
         if problems:
-            raise HookError(
+            raise ToolError(
                 f"{self.python_tool} replaced packages conda installed: {'; '.join(problems)}",
                 why="a PyPI copy over a conda package breaks conda's record of the environment "
                 "(and, for compiled packages, their shared libraries)",
@@ -466,7 +466,7 @@ class CondaHybrid(CondaManager):
         report.section(f"conda half (the environment {slug})")
         try:
             prefix = self.env_prefix()
-        except HookError as exc:
+        except ToolError as exc:
             report.problem(exc.what, exc.fix or self.fix_env())
             return
         report.ok(f"the environment {slug} is the project's ({prefix}), not base")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..base import HookError, query, run
+from ..base import ToolError, query, run
 from ..checks import Report, last_line
 from .conda import CondaHybrid, canonical, conda_owned
 
@@ -55,7 +55,7 @@ class CondaPoetryManager(CondaHybrid):
         if clash:
             slug = self.config.project_slug
             wanted = " ".join(f"{name}={version}" for name, version in clash.items())
-            raise HookError(
+            raise ToolError(
                 "poetry install would replace packages conda installed: "
                 + ", ".join(
                     f"{self.conda_before[canonical(n)].version} -> {v} of {n}"
@@ -73,7 +73,7 @@ class CondaPoetryManager(CondaHybrid):
     def python_side_check(self, report: Report, prefix: Path) -> None:
         try:
             poetry = self.py_tool or self.tool_in_env(prefix)
-        except HookError as exc:
+        except ToolError as exc:
             report.problem(exc.what, exc.fix)
             return
         if not (self.project / "poetry.lock").is_file():

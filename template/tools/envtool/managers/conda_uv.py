@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..base import HookError, query, run
+from ..base import ToolError, query, run
 from ..checks import Report, last_line
 from .conda import CondaHybrid, conda_owned
 
@@ -41,7 +41,7 @@ class CondaUvManager(CondaHybrid):
     def python_side_check(self, report: Report, prefix: Path) -> None:
         try:
             uv = self.py_tool or self.tool_in_env(prefix)
-        except HookError as exc:
+        except ToolError as exc:
             report.problem(exc.what, exc.fix)
             return
         if not (self.project / "uv.lock").is_file():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..base import HookError, Manager, capture, clean_env, query, run, venv_activation, which
+from ..base import Manager, ToolError, capture, clean_env, query, run, venv_activation, which
 from ..checks import Report, compare_with_lock, corrupt_lock, last_line
 from ..discovery import require_python
 
@@ -27,7 +27,7 @@ class PoetryManager(Manager):
     def find_tool(self) -> str:
         self.tool = which("poetry")
         if not self.tool:
-            raise HookError("Poetry is not installed (not found on PATH)", fix=INSTALL_POETRY)
+            raise ToolError("Poetry is not installed (not found on PATH)", fix=INSTALL_POETRY)
         version = (capture([self.tool, "--version", "--no-ansi"]) or "").strip()
         return f"{version or 'poetry'} at {self.tool}"
 

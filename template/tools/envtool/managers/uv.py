@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from ..base import (
-    HookError,
     Manager,
+    ToolError,
     capture,
     python_version_of,
     query,
@@ -41,7 +41,7 @@ class UvManager(Manager):
     def find_tool(self) -> str:
         self.tool = which("uv")
         if not self.tool:
-            raise HookError("uv is not installed (not found on PATH)", fix=INSTALL_UV)
+            raise ToolError("uv is not installed (not found on PATH)", fix=INSTALL_UV)
         version = (capture([self.tool, "--version"]) or "").strip()
         return f"{version or 'uv'} at {self.tool}"
 
@@ -69,7 +69,7 @@ class UvManager(Manager):
             self.interpreter = found.python
             return f"Python {found.full_version} at {found.python}"
         if not downloads_allowed():
-            raise HookError(
+            raise ToolError(
                 f"no Python {want} found on this machine, and uv may not download one "
                 "(UV_PYTHON_DOWNLOADS=never or UV_OFFLINE is set)",
                 why="looked at: " + "; ".join(found.tried),
@@ -85,7 +85,7 @@ class UvManager(Manager):
         )
         path = self._uv_find(want)
         if not path:
-            raise HookError(
+            raise ToolError(
                 f"uv installed Python {want} but cannot find it", fix=install_hint(want)
             )
         self.interpreter = path

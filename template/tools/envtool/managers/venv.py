@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..base import HookError, Manager, capture, python_version_of, run
+from ..base import Manager, ToolError, capture, python_version_of, run
 from ..checks import Report, compare_with_lock
 from ..discovery import require_python
 
@@ -25,7 +25,7 @@ class VenvManager(Manager):
         self.interpreter = found.python
         # Debian/Ubuntu split venv's pip bootstrap into a separate package.
         if capture([found.python, "-c", "import venv, ensurepip"]) is None:
-            raise HookError(
+            raise ToolError(
                 f"Python {found.full_version} at {found.python} cannot create virtual environments",
                 why="its `venv`/`ensurepip` modules are missing",
                 fix=f"install them (Debian/Ubuntu: `apt install python{want}-venv`)",
