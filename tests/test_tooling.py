@@ -451,7 +451,8 @@ def test_precommit_hooks_per_manager(projects: dict[str, Path], manager: str) ->
 
 # ---------------------------------------------------------------- lock refresh (Dependabot, Renovate)
 
-LOCK_ECOSYSTEM = {"uv": "uv", "poetry": "pip", "venv": "pip", "conda": "conda"}
+LOCK_ECOSYSTEM = {"uv": "uv", "poetry": "pip", "venv": "pip", "conda": "conda", "conda-uv": "uv",
+                  "conda-poetry": "pip"}  # fmt: skip
 
 
 def dependabot(project: Path) -> dict[str, Any]:
@@ -463,7 +464,7 @@ def test_dependabot_and_renovate_validate_against_their_schemas(
 ) -> None:
     github = [p / ".github/dependabot.yml" for n, p in projects.items() if "-github" in n]
     gitlab_ = [p / "renovate.json" for n, p in projects.items() if "-gitlab" in n]
-    assert len(github) == 7 and len(gitlab_) == 6
+    assert len(github) == len(MANAGERS) + 3 and len(gitlab_) == len(MANAGERS) + 2
     for schema, files in (("vendor.dependabot", github), ("vendor.renovate", gitlab_)):
         out = check_jsonschema(schema, files)
         assert out.returncode == 0, out.stdout + out.stderr
@@ -483,7 +484,9 @@ def test_dependabot_refreshes_the_lock_and_the_pinned_actions(
     updates = {
         u["package-ecosystem"]: u for u in dependabot(projects[f"{manager}-github"])["updates"]
     }
-    assert set(updates) == {LOCK_ECOSYSTEM[manager], "github-actions", "pre-commit", "docker"}
+    # A hybrid's two halves: its tool's lock and conda's environment.yml.
+    locks = {LOCK_ECOSYSTEM[manager]} | ({"conda"} if manager in HYBRIDS else set())
+    assert set(updates) == locks | {"github-actions", "pre-commit", "docker"}
     assert all(u["directory"] == "/" and u["schedule"]["interval"] for u in updates.values())
     nodocker = dependabot(projects["uv-github-nodocker"])["updates"]
     assert "docker" not in {u["package-ecosystem"] for u in nodocker}
@@ -496,7 +499,7 @@ def test_renovate_refreshes_the_lock(projects: dict[str, Path], manager: str) ->
     config = json.loads((projects[f"{manager}-gitlab"] / "renovate.json").read_text("utf-8"))
     assert config["extends"] == ["config:recommended"] and config["pre-commit"]["enabled"]
     # uv.lock and poetry.lock: lock file maintenance; requirements.lock: its pins are bumped.
-    assert ("lockFileMaintenance" in config) == (manager in ("uv", "poetry"))
+    assert ("lockFileMaintenance" in config) == (manager in ("uv", "poetry", *HYBRIDS))
     patterns = config.get("pip_requirements", {}).get("managerFilePatterns", [])
     assert any("requirements\\.lock" in p for p in patterns) == (manager == "venv")
 
