@@ -270,3 +270,32 @@ def check_hybrid_files(
     else:
         assert pyproject["dependency-groups"]["dev"]
         assert not (dst / "poetry.toml").exists()
+
+
+# What Windows forbids in a path component (students clone the template there: copier checks it
+# out with git, which cannot create such a file and stops).
+WINDOWS_FORBIDDEN = re.compile(r'[<>:"|?*\\\x00-\x1f]')
+WINDOWS_RESERVED = re.compile(r"(?i)(con|prn|aux|nul|com[1-9]|lpt[1-9])(\..*)?")
+
+
+def test_every_repository_path_can_be_checked_out_on_windows() -> None:
+    import subprocess
+
+    from tests.conftest import ROOT
+
+    listed = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split("\0")
+    assert len(listed) > 50, "git ls-files listed too little to be this repository"
+    bad = [
+        path
+        for path in listed
+        for part in path.split("/")
+        if part
+        and (
+            WINDOWS_FORBIDDEN.search(part)
+            or part.endswith((" ", "."))
+            or WINDOWS_RESERVED.fullmatch(part)
+        )
+    ]
+    assert not bad, f"paths Windows cannot check out: {bad}"
