@@ -84,6 +84,8 @@ class CopierMlops(Extension):
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
         environment.globals["check_destination"] = check_destination
+        # "3.12": the Python running copier (copier renders in its own process).
+        environment.globals["running_python"] = "{}.{}".format(*sys.version_info[:2])
         environment.globals["project_manager"] = project_manager
         environment.filters["tool_command"] = tool_command
         environment.filters["path_advice"] = path_advice

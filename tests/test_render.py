@@ -6,6 +6,7 @@ import functools
 import itertools
 import json
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import yaml
 from dockerfile_parse import DockerfileParser
 from validate_pyproject import api as vp
 
-from tests.conftest import COPIER_YML, MANAGERS, TOOL, render, tomllib
+from tests.conftest import COPIER_YML, MANAGERS, ROOT, TOOL, render, tomllib
 
 FRAMEWORKS = [("none", None), ("sklearn", None)] + [
     (fw, acc) for fw in ("pytorch", "tensorflow") for acc in ("cpu", "cuda")
@@ -279,10 +280,6 @@ WINDOWS_RESERVED = re.compile(r"(?i)(con|prn|aux|nul|com[1-9]|lpt[1-9])(\..*)?")
 
 
 def test_every_repository_path_can_be_checked_out_on_windows() -> None:
-    import subprocess
-
-    from tests.conftest import ROOT
-
     listed = subprocess.run(
         ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split("\0")
