@@ -45,9 +45,10 @@ TOOL = ["py", "tools\\envtool"] if WINDOWS else ["python3", "tools/envtool"]
 RETRY = [*TOOL, "setup"]
 
 
-def retry_command(project: Path) -> str:
-    cd = f'cd "{project}"' if WINDOWS else f"cd {shlex.quote(str(project))}"
-    return f"{cd} && {' '.join(RETRY)}"
+def retry_command(project: Path, windows: bool = WINDOWS) -> str:
+    if windows:  # no `cd`: cmd's cd stays on its drive, and PowerShell 5.1 has no `&&`
+        return f'py "{project}\\tools\\envtool" setup'
+    return f"cd {shlex.quote(str(project))} && {' '.join(RETRY)}"
 
 
 def sanity_import(manager: Manager) -> str:
@@ -326,6 +327,9 @@ def default_project() -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # Windows pipes default to cp1252: paths may not fit
+        if hasattr(stream, "reconfigure") and not stream.isatty():
+            stream.reconfigure(encoding="utf-8", errors="backslashreplace")
     parser = argparse.ArgumentParser(prog="envtool", description=__doc__.splitlines()[0])
     parser.add_argument(
         "command", nargs="?", choices=["setup", "doctor", "lock", "git-init"], default="setup"
