@@ -104,7 +104,7 @@ COMPILED: dict[str, Any] = {}
 def evaluate(jinja: Any, expr: str, **answers: Any) -> str:
     if expr not in COMPILED:
         COMPILED[expr] = jinja.from_string(expr)
-    return str(COMPILED[expr].render(**PLAIN, **answers)).strip()
+    return str(COMPILED[expr].render(**{**PLAIN, **answers})).strip()
 
 
 def derived(jinja: Any, project_name: str) -> tuple[str, str, str]:
@@ -347,7 +347,7 @@ def requirement_items(jinja: Any, text: str) -> tuple[list[str], str]:
         items.append(r)
     message = evaluate(
         jinja, CONFIG["extra_dependencies"]["validator"], extra_dependencies=text,
-        package_name="my_pkg",
+        package_name="my_pkg", env_manager="uv", conda_provides=[],  # as copier renders them
     )  # fmt: skip
     return items, message
 
