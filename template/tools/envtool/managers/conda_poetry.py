@@ -9,6 +9,7 @@ from pathlib import Path
 from ..base import ToolError, query, run
 from ..checks import Report, last_line
 from .conda import CondaHybrid, canonical, conda_owned
+from .poetry import check_lock
 
 # How `poetry install --dry-run` lists what it would do: "  - Updating numpy (2.3.4 -> 2.3.5)";
 # what it leaves alone ends in ": Skipped for the following reason: Already installed".
@@ -80,14 +81,8 @@ class CondaPoetryManager(CondaHybrid):
             report.problem("poetry.lock is missing", self.fix_lock())
             return
         env = self.python_env(prefix)
-        code, out, err = query([poetry, "check", "--lock", "--no-ansi"], self.project, env=env)
-        if code:
-            report.problem(
-                f"poetry.lock is out of date with pyproject.toml: {last_line(out + err)}",
-                self.fix_lock(),
-            )
+        if not check_lock(report, poetry, self.project, self.fix_lock(), env):
             return
-        report.ok("poetry.lock matches pyproject.toml (poetry check --lock)")
         plan = [poetry, "install", "--dry-run", "--no-interaction", "--no-ansi"]
         code, out, err = query(plan, self.project, env=env)
         owned = conda_owned(prefix)

@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from ..base import Manager, ToolError, capture, clean_env, query, run, venv_activation, which
 from ..checks import Report, compare_with_lock, corrupt_lock, last_line
 from ..discovery import require_python
+
+
+def check_lock(
+    report: Report, poetry: str, project: Path, fix: str, env: Mapping[str, str] | None = None
+) -> bool:
+    """The doctor's `poetry check --lock`: True when poetry.lock matches pyproject.toml."""
+    code, out, err = query([poetry, "check", "--lock", "--no-ansi"], project, env=env)
+    if code:
+        report.problem(
+            f"poetry.lock is out of date with pyproject.toml: {last_line(out + err)}", fix
+        )
+        return False
+    report.ok("poetry.lock matches pyproject.toml (poetry check --lock)")
+    return True
+
 
 INSTALL_POETRY = (
     "install Poetry 2 (`pipx install poetry`, or see https://python-poetry.org/docs/#installation)"
@@ -75,14 +92,8 @@ class PoetryManager(Manager):
                 "Poetry is not installed (not on PATH, nor in ~/.copier-mlops)", INSTALL_POETRY
             )
         else:
-            code, out, err = query([poetry, "check", "--lock", "--no-ansi"], self.project)
-            if code:
-                report.problem(
-                    f"poetry.lock is out of date with pyproject.toml: {last_line(out + err)}",
-                    self.fix_lock(),
-                )
+            if not check_lock(report, poetry, self.project, self.fix_lock()):
                 return
-            report.ok("poetry.lock matches pyproject.toml (poetry check --lock)")
         if found is not None:
             compare_with_lock(
                 report, found, self.config.project_slug, exact=False, fix=self.fix_env()
