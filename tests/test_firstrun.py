@@ -20,6 +20,7 @@ import pytest
 
 from tests.conftest import (
     copier_cli,
+    dev_tool,
     env_without_dev_venv,
     generated_files_in_place,
     output,
@@ -118,6 +119,48 @@ def test_signal_during_env_step_keeps_the_project(template: Path, work: Path, si
     generated_files_in_place(dst)
     assert (dst / ".git").is_dir()
     proc2 = run_retry(text, env)
+    assert proc2.returncode == 0, proc2.stdout
+    assert "Environment ready (uv)" in proc2.stdout
+
+
+@pytest.mark.slow
+def test_signal_while_the_venv_is_half_made_leaves_no_venv_and_the_retry_works(
+    tmp_path: Path,
+    template: Path,
+) -> None:
+    """The deterministic case of the race above: SIGTERM lands while `uv venv` has made .venv but
+    not yet its pyvenv.cfg. The half-made .venv is this run's own, so it goes; left behind, the
+    retry could not prove it is this project's and would refuse it (seen in CI)."""
+    project = render(template, tmp_path / "half", env_manager="uv", **SMALL)
+    stand_in = tmp_path / "bin-slow-uv"
+    stand_in.mkdir()
+    real_uv = dev_tool("uv")
+    # A stand-in for uv (named as such): real uv for everything but `uv venv`, which starts the
+    # folder and then hangs, like a slow disk.
+    (stand_in / "uv").write_text(
+        f'#!/bin/sh\nif [ "$1" = venv ]; then mkdir -p .venv/lib; exec sleep 300; fi\n'
+        f'exec "{real_uv}" "$@"\n',
+        encoding="utf-8",
+    )
+    (stand_in / "uv").chmod(0o755)
+    env = env_without_dev_venv(stand_in)
+    proc = subprocess.Popen(
+        ["python3", str(project / "tools" / "envtool"), "setup"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not (project / ".venv" / "lib").is_dir() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert (project / ".venv" / "lib").is_dir(), "the stand-in never started .venv"
+    proc.send_signal(signal.SIGTERM)
+    text = proc.communicate(timeout=60)[0]
+    assert "FAILED at step 'create the environment': interrupted (SIGTERM)" in text, text
+    assert not (project / ".venv").exists(), text
+    proc2 = run_retry(text, env_without_dev_venv(tool_bin(tmp_path, "uv")))
     assert proc2.returncode == 0, proc2.stdout
     assert "Environment ready (uv)" in proc2.stdout
 

@@ -479,6 +479,18 @@ class Manager(ABC):
             fix="move it away (`mv .venv .venv.old`), or delete it if you do not need it",
         )
 
+    def create_or_undo(self) -> str:
+        """create(); a .venv this run began and could not finish (a failure, Ctrl-C, a closed
+        terminal) is removed: it holds nothing of the user's, and left half-made (no
+        pyvenv.cfg yet) the retry could not prove it is this project's and would refuse it."""
+        began = not self.venv.exists() and not self.venv.is_symlink()
+        try:
+            return self.create()
+        except BaseException:
+            if began:
+                shutil.rmtree(self.venv, ignore_errors=True)
+            raise
+
     def location(self) -> str:
         """Where the environment lives, for the summary and the doctor."""
         return str(self.venv)

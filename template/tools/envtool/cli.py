@@ -196,7 +196,7 @@ def setup(
         steps: list[tuple[str, Callable[[], str]]] = [
             ("find the tool", lambda: manager.find_tool()),
             (f"find Python {config.python_version}", lambda: manager.find_interpreter()),
-            ("create the environment", lambda: manager.create()),
+            ("create the environment", lambda: manager.create_or_undo()),
             ("install the project and its dependencies", lambda: manager.install()),
             ("write the lock file", lambda: manager.lock()),
             ("sanity import", lambda: sanity_import(manager)),
