@@ -1,4 +1,5 @@
-"""What every manager shares: the project config, running tools, and the failure type."""
+"""What every part of the tool shares: the project config, running tools, the user's shell, and
+the Manager base class with what most managers do alike."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ CONFIG_FILE = Path("tools") / "envtool.json"
 RESULT_FILE = Path("tools") / "envtool-result.json"
 TAIL_LINES = 25
 WINDOWS = os.name == "nt"
+Cmd = Sequence["str | os.PathLike[str]"]
 
 
 class ToolError(Exception):
@@ -28,57 +30,58 @@ class ToolError(Exception):
 
     def __init__(self, what: str, why: str = "", fix: str = "") -> None:
         super().__init__(what)
-        self.what = what
-        self.why = why
-        self.fix = fix
-        self.output = why  # the whole output of a failed command (why keeps only its tail)
+        self.what, self.why, self.fix = what, why, fix
+        self.output = why  # a failed command's whole output (why keeps only its tail)
 
 
-CONFIG_HELP = (
-    'e.g. "env_manager": "uv", "python_version": "3.12", "dependencies": '
-    '[{"req": "numpy>=1.26", "name": "numpy", "import": "numpy"}], "dev_dependencies": ["pytest>=8"]'
-)
+def say(text: str = "") -> None:
+    """Print a line; never fail (after SIGHUP the terminal is gone, and the tool must go on)."""
+    try:
+        print(text, flush=True)
+    except OSError:
+        pass
 
 
 def manager_names() -> list[str]:
-    """The managers this tool has, one module each (managers/<name>.py), named after the
-    env_manager choices of copier.yml (the one list of managers)."""
+    """The managers this copy of the tool has: one module each, named after copier.yml's
+    env_manager choices (the one list); a project gets only its own manager's modules."""
     folder = Path(__file__).resolve().parent / "managers"
     return sorted(p.stem.replace("_", "-") for p in folder.glob("[a-z]*.py"))
+
+
+DEPENDENCY = '{"req": "...", "name": "...", "import": "..."}'
 
 
 def config_problems(data: object) -> list[str]:
     """What is wrong with the types of tools/envtool.json, checked before anything is installed."""
     if not isinstance(data, dict):
         return [f"it must be a JSON object, not {type(data).__name__}"]
-    problems = []
-    for key in ("env_manager", "python_version", "project_slug", "package_name"):
-        if not isinstance(data.get(key), str) or not data[key]:
-            problems.append(f'"{key}" must be a non-empty string (it is {data.get(key)!r})')
+    problems = [
+        f'"{key}" must be a non-empty string (it is {data.get(key)!r})'
+        for key in ("env_manager", "python_version", "project_slug", "package_name")
+        if not isinstance(data.get(key), str) or not data[key]
+    ]
     if isinstance(data.get("env_manager"), str) and data["env_manager"] not in manager_names():
         problems.append(f'"env_manager" must be one of {", ".join(manager_names())}')
-    version = data.get("python_version")
-    if isinstance(version, str) and not re.fullmatch(r"3\.\d+", version):
-        problems.append(f'"python_version" must look like "3.12" (it is {version!r})')
-    deps = data.get("dependencies", [])
-    if not isinstance(deps, list) or not all(
-        isinstance(d, dict)
-        and all(isinstance(d.get(k, ""), str) for k in ("req", "name", "import", "conda", "owner"))
-        and d.get("req")
-        for d in deps
+    if isinstance(data.get("python_version"), str) and not re.fullmatch(
+        r"3\.\d+", data["python_version"]
     ):
         problems.append(
-            '"dependencies" must be a list of {"req": "...", "name": "...", "import": "..."} objects'
+            f'"python_version" must look like "3.12" (it is {data["python_version"]!r})'
         )
+    deps = data.get("dependencies", [])
+    if not isinstance(deps, list) or not all(
+        isinstance(d, dict) and d.get("req") and all(isinstance(v, str) for v in d.values())
+        for d in deps
+    ):
+        problems.append(f'"dependencies" must be a list of {DEPENDENCY} objects')
     commands = data.get("commands", {})
     if not isinstance(commands, dict) or not all(isinstance(c, str) for c in commands.values()):
         problems.append('"commands" must map names to command strings')
-    dev = data.get("dev_dependencies", [])
-    if not isinstance(dev, list) or not all(isinstance(d, str) for d in dev):
-        problems.append('"dev_dependencies" must be a list of strings')
-    provided = data.get("conda_provides", [])
-    if not isinstance(provided, list) or not all(isinstance(d, str) for d in provided):
-        problems.append('"conda_provides" must be a list of distribution names')
+    for key in ("dev_dependencies", "conda_provides"):
+        value = data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(d, str) for d in value):
+            problems.append(f'"{key}" must be a list of strings')
     if not isinstance(data.get("jupyter_kernel", False), bool):
         problems.append('"jupyter_kernel" must be true or false')
     return problems
@@ -86,8 +89,8 @@ def config_problems(data: object) -> list[str]:
 
 @dataclass(frozen=True)
 class Config:
-    """The answers the tool needs, read from the project's tools/envtool.json (copier renders it
-    from copier.yml: the manager's user commands come from there too)."""
+    """The answers the tool needs, from the project's tools/envtool.json (copier renders it from
+    copier.yml, the manager's user commands included)."""
 
     project: Path
     env_manager: str
@@ -117,47 +120,34 @@ class Config:
             raise ToolError(f"{path} is not valid JSON", why=str(exc)) from exc
         problems = config_problems(data)
         if problems:
+            name = CONFIG_FILE.as_posix()
             raise ToolError(
                 f"{path} is not what tools/envtool expects: " + "; ".join(problems),
-                fix=f"correct it ({CONFIG_HELP}); `git diff {CONFIG_FILE.as_posix()}` shows what "
-                f"changed, `git checkout {CONFIG_FILE.as_posix()}` restores the generated one",
+                fix=f'correct it (e.g. "python_version": "3.12", "dependencies": [{DEPENDENCY}]); '
+                f"`git diff {name}` shows what changed, `git checkout {name}` restores it",
             )
-        return cls(
-            project=project,
-            env_manager=str(data["env_manager"]),
-            python_version=str(data["python_version"]),
-            project_slug=str(data["project_slug"]),
-            package_name=str(data["package_name"]),
-            project_name=str(data.get("project_name") or data["project_slug"]),
-            jupyter_kernel=bool(data.get("jupyter_kernel")),
-            accelerator=str(data.get("accelerator") or "cpu"),
-            cuda_index=str(data.get("cuda_index") or ""),
-            commands={str(k): str(v) for k, v in (data.get("commands") or {}).items()},
-            dependencies=list(data.get("dependencies") or []),
-            dev_dependencies=list(data.get("dev_dependencies") or []),
-            conda_provides=[str(d) for d in data.get("conda_provides") or []],
-        )
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and v is not None}
+        known["project_name"] = known.get("project_name") or data["project_slug"]
+        return cls(project=project, **known)
 
     @property
     def import_hints(self) -> dict[str, str]:
-        """Normalised distribution name -> import name, from copier's `dependencies` list."""
+        """Distribution name -> import name, from copier's `dependencies` list."""
         return {
             d["name"]: d["import"] for d in self.dependencies if d.get("name") and d.get("import")
         }
 
 
 _REQ = r"([A-Za-z0-9][A-Za-z0-9._-]*)"
-# How pip, uv, Poetry and conda say that a requirement does not exist on the index.
-# Tools wrap long messages to the terminal's width, so words may be split by any whitespace.
+# How pip, uv, Poetry and conda say that a requirement does not exist on the index (tools wrap
+# long messages to the terminal's width, so words may be split by any whitespace).
 MISSING_PACKAGE = [
     re.compile(rf"No\s+matching\s+distribution\s+found\s+for\s+{_REQ}"),
     re.compile(rf"Because\s+{_REQ}\s+was\s+not\s+found\s+in\s+the\s+package\s+registry"),
     re.compile(rf"depends\s+on\s+{_REQ}\s+\([^)]*\)\s+which\s+doesn't\s+match\s+any\s+versions"),
     re.compile(rf"PackagesNotFoundError:[^\n]*\n(?:\s*\n)*\s*-\s*{_REQ}"),
 ]
-
-
-# How pip, uv and Poetry say that they could not reach the index (not that a package is missing).
+# How they say that the index could not be reached (not that a package is missing).
 UNREACHABLE = re.compile(
     r"Connection refused|Failed to establish a new connection|Name or service not known|"
     r"Temporary failure in name resolution|Network is unreachable|No route to host|"
@@ -166,9 +156,14 @@ UNREACHABLE = re.compile(
 )
 
 
+def missing_package(output: str) -> str | None:
+    """The requirement an installer could not find, if its output says so."""
+    found = next((m for p in MISSING_PACKAGE if (m := p.search(output))), None)
+    return found.group(1) if found else None
+
+
 def unreachable_index(output: str) -> str | None:
-    """'<reason>: <URL>' when the installer's output says the index could not be reached; the
-    URL without any credentials in it."""
+    """'<reason>: <URL>' when the output says the index could not be reached; no credentials."""
     found = UNREACHABLE.search(output)
     if not found:
         return None
@@ -176,19 +171,10 @@ def unreachable_index(output: str) -> str | None:
     host = re.search(r"host='([^']+)', port=(\d+)", output)  # pip's urllib3 message
     where = url[0] if url else (f"{host[1]}:{host[2]}" if host else "")
     where = re.sub(r"//[^/@\s]*@", "//", where)  # user:password@ never reaches the screen
-    return f"{found[0].lower()}" + (f": {where}" if where else "")
+    return found[0].lower() + (f": {where}" if where else "")
 
 
-def missing_package(output: str) -> str | None:
-    """The requirement an installer could not find, if its output says so."""
-    for pattern in MISSING_PACKAGE:
-        found = pattern.search(output)
-        if found:
-            return found.group(1)
-    return None
-
-
-def display(cmd: Sequence[str | os.PathLike[str]]) -> str:
+def display(cmd: Cmd) -> str:
     """A command as the user could type it (POSIX quoting; the tool itself never uses a shell)."""
     return shlex.join(str(c) for c in cmd)
 
@@ -196,12 +182,11 @@ def display(cmd: Sequence[str | os.PathLike[str]]) -> str:
 def clean_env(extra: Mapping[str, str] | None = None, drop: Sequence[str] = ()) -> dict[str, str]:
     """The environment for tools: without the caller's active venv, which would capture installs."""
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONHOME", *drop)}
-    env.update(extra or {})
-    return env
+    return {**env, **(extra or {})}
 
 
 def run(
-    cmd: Sequence[str | os.PathLike[str]],
+    cmd: Cmd,
     cwd: Path,
     *,
     env: Mapping[str, str] | None = None,
@@ -210,38 +195,27 @@ def run(
     echo: bool = True,
     stdout_only: bool = False,
 ) -> str:
-    """Run `cmd` (an argument list, never a shell), stream its output indented, return it.
-
-    With stdout_only, stderr is kept out of the result (for output written to a file).
-    On a non-zero exit raise ToolError with the tail of the output as the reason.
-    """
+    """Run `cmd` (an argument list, never a shell), stream its output indented, return it
+    (stdout_only: without stderr, for output written to a file). On a non-zero exit raise
+    ToolError with the tail of the output as the reason."""
     args = [str(c) for c in cmd]
     say(f"  $ {display(args)}")
     lines: list[str] = []
-    tail: deque[str] = deque(maxlen=TAIL_LINES)
     with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as errfile:
         try:
             proc = subprocess.Popen(
-                args,
-                cwd=cwd,
-                env=dict(env) if env is not None else clean_env(),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
+                args, cwd=cwd, env=dict(env) if env is not None else clean_env(),
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                 stderr=errfile if stdout_only else subprocess.STDOUT,
-                text=True,
-                encoding="utf-8",
-                errors="replace",
-            )
+                text=True, encoding="utf-8", errors="replace",
+            )  # fmt: skip
         except OSError as exc:
             raise ToolError(what or f"could not start {args[0]}", why=str(exc), fix=fix) from exc
-        assert proc.stdout is not None
         try:
-            for line in proc.stdout:
-                line = line.rstrip("\n")
-                lines.append(line)
-                tail.append(line)
+            for line in proc.stdout or []:
+                lines.append(line.rstrip("\n"))
                 if echo:
-                    say(f"    {line}")
+                    say(f"    {lines[-1]}")
             code = proc.wait()
         except BaseException:  # a signal or Ctrl-C: stop the tool too, then report
             proc.kill()
@@ -249,58 +223,49 @@ def run(
             raise
         errfile.seek(0)
         errors = errfile.read()
-        tail.extend(errors.splitlines())
     if code:
+        tail = deque([*lines, *errors.splitlines()], maxlen=TAIL_LINES)
         error = ToolError(
-            what or f"`{display(args)}` failed (exit status {code})",
-            why="\n".join(tail),
-            fix=fix,
+            what or f"`{display(args)}` failed (exit status {code})", "\n".join(tail), fix
         )
         error.output = "\n".join([*lines, errors])
         raise error
     return "\n".join(lines)
 
 
-def capture(
-    cmd: Sequence[str | os.PathLike[str]], cwd: Path | None = None, timeout: float = 60
-) -> str | None:
+def query(
+    cmd: Cmd, cwd: Path | None = None, timeout: float = 300, env: Mapping[str, str] | None = None
+) -> tuple[int, str, str]:
+    """(exit status, stdout, stderr) of a command run quietly (`env`: variables on top of the
+    tool's clean environment); 127 when it cannot run or times out."""
+    try:
+        out = subprocess.run(
+            [str(c) for c in cmd], cwd=cwd,
+            env=clean_env({"NO_COLOR": "1", "UV_NO_PROGRESS": "1", **(env or {})}),
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, encoding="utf-8",
+            errors="replace", timeout=timeout, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError) as exc:  # SubprocessError: the timeout
+        return 127, "", str(exc)
+    return out.returncode, out.stdout, out.stderr
+
+
+def capture(cmd: Cmd, cwd: Path | None = None, timeout: float = 60) -> str | None:
     """stdout of a quick query command, or None when it cannot run or fails."""
     code, out, _ = query(cmd, cwd, timeout)
     return out if code == 0 else None
 
 
-def query(
-    cmd: Sequence[str | os.PathLike[str]],
-    cwd: Path | None = None,
-    timeout: float = 300,
-    env: Mapping[str, str] | None = None,
-) -> tuple[int, str, str]:
-    """(exit status, stdout, stderr) of a command run quietly (`env`: variables on top of the
-    tool's clean environment); 127 when it cannot run."""
-    try:
-        out = subprocess.run(
-            [str(c) for c in cmd],
-            cwd=cwd,
-            env=clean_env({"NO_COLOR": "1", "UV_NO_PROGRESS": "1", **(env or {})}),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            timeout=timeout,
-            check=False,
-        )
-    # One type per except: ruff format writes `except (A, B):` differently for 3.14 targets.
-    except OSError as exc:
-        return 127, "", str(exc)
-    except subprocess.SubprocessError as exc:  # timeout
-        return 127, "", str(exc)
-    return out.returncode, out.stdout, out.stderr
+def python_version_of(python: Path | str) -> str | None:
+    """`major.minor.micro` of an interpreter, or None when it does not run."""
+    out = capture(
+        [python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"], timeout=30
+    )
+    return out.strip() if out else None
 
 
 # Where the README's generate command installs copier and uv (a venv that is not on PATH).
-TOOL_HOME = Path.home() / ".copier-mlops"
-TOOL_BIN = TOOL_HOME / ("Scripts" if WINDOWS else "bin")
+TOOL_BIN = Path.home() / ".copier-mlops" / ("Scripts" if WINDOWS else "bin")
 
 
 def which(name: str) -> str | None:
@@ -313,10 +278,16 @@ def which(name: str) -> str | None:
     return None
 
 
+def user_shell() -> str:
+    """The user's shell family: posix, fish, powershell or cmd."""
+    if WINDOWS:
+        return "powershell" if os.environ.get("PSModulePath") else "cmd"
+    return "fish" if Path(os.environ.get("SHELL", "")).name == "fish" else "posix"
+
+
 def shell_quote(text: str, shell: str | None = None) -> str:
     """`text` as one word of the user's shell (POSIX quoting; double quotes on Windows)."""
-    shell = shell or user_shell()
-    if shell in ("powershell", "cmd"):
+    if (shell or user_shell()) in ("powershell", "cmd"):
         return f'"{text}"' if re.search(r'[\s&()^%!;,\'"]', text) else text
     return shlex.quote(text)
 
@@ -361,39 +332,28 @@ def path_advice(name: str, found: str) -> str | None:
 
 
 def venv_python(venv: Path) -> Path:
-    """The interpreter inside a virtual environment folder."""
     return venv / ("Scripts/python.exe" if WINDOWS else "bin/python")
-
-
-def user_shell() -> str:
-    """The user's shell family, for the activation hint: posix, fish, powershell or cmd."""
-    if WINDOWS:
-        return "powershell" if os.environ.get("PSModulePath") else "cmd"
-    shell = Path(os.environ.get("SHELL", "")).name
-    return "fish" if shell == "fish" else "posix"
 
 
 def venv_activation(venv: str = ".venv", shell: str | None = None) -> str:
     """How to activate a venv folder in the user's shell."""
-    shell = shell or user_shell()
     return {
         "fish": f"source {venv}/bin/activate.fish",
         "powershell": f"{venv}\\Scripts\\Activate.ps1",
         "cmd": f"{venv}\\Scripts\\activate.bat",
-    }.get(shell, f"source {venv}/bin/activate")
+    }.get(shell or user_shell(), f"source {venv}/bin/activate")
 
 
 def venv_belongs_to(venv: Path, project: Path, slug: str) -> bool:
     """Whether `venv` is provably `project`'s: its pyvenv.cfg prompt is the slug (this tool
-    creates it so), or it holds an editable install of the project folder (direct_url.json).
-    (A prompt is weak proof alone, but the destination check lets copier write only into an
-    empty folder or a copier-mlops project, so a foreign .venv cannot come in with the copy.)"""
+    creates it so; Poetry's is "<slug>-py3.X"), or it holds an editable install of the project.
+    (A prompt is weak proof alone, but copier writes only into an empty folder or a copier-mlops
+    project, so a foreign .venv cannot come in with the copy.)"""
     try:
         cfg = (venv / "pyvenv.cfg").read_text(encoding="utf-8", errors="replace")
     except OSError:
         return False  # not a virtual environment at all
     prompt = re.search(r"^prompt\s*=\s*(.*?)\s*$", cfg, re.MULTILINE)
-    # uv and venv get `--prompt <slug>`; Poetry names it "<slug>-py3.X" by itself.
     if prompt and re.fullmatch(rf"{re.escape(slug)}(-py\d+\.\d+)?", prompt[1].strip("'\"")):
         return True
     for direct_url in venv.glob("*/*/site-packages/*.dist-info/direct_url.json"):
@@ -407,11 +367,13 @@ def venv_belongs_to(venv: Path, project: Path, slug: str) -> bool:
 
 
 class Manager(ABC):
-    """One environment manager. The runner calls the steps in order; each may raise ToolError."""
+    """One environment manager. The set-up calls the steps in order; each may raise ToolError.
+    The defaults suit an in-project .venv (uv, venv, Poetry); conda overrides them."""
 
-    name: str = ""
+    name = ""
     lock_file: str | None = None
-    dependency_files: str = "pyproject.toml"
+    lock_args: tuple[str, ...] = ()  # the tool's own lock command (uv, poetry)
+    dependency_files = "pyproject.toml"
     requirement_files: tuple[str, ...] = ()  # read by the doctor besides pyproject.toml
     pins_lock = False  # whether the probe reads the lock's pins (a pip freeze, poetry.lock)
 
@@ -420,10 +382,11 @@ class Manager(ABC):
         self.project = config.project
         self.tool: str | None = None
         self.interpreter: Path | None = None
+        self.venv = self.project / ".venv"
 
     @abstractmethod
     def find_tool(self) -> str:
-        """Locate the manager's executable (or Python, for venv); return a note for the log."""
+        """Locate the manager's executable; return a note for the log."""
 
     @abstractmethod
     def find_interpreter(self) -> str:
@@ -437,14 +400,15 @@ class Manager(ABC):
     def install(self) -> str:
         """Install the project (editable) with its runtime and dev dependencies."""
 
-    lock_args: tuple[str, ...] = ()  # the tool's own lock command (uv, poetry)
+    @abstractmethod
+    def check_lock(self, report: Any, found: dict[str, Any] | None) -> None:
+        """The doctor's lock-file checks (`found`: the probe's report, None without an env)."""
 
     def lock_files(self) -> list[str]:
         """The lock files the set-up writes (committed with the first commit, when it is ours)."""
         return [self.lock_file] if self.lock_file else []
 
     def tool_env(self) -> dict[str, str]:
-        """The environment the manager's tool runs in."""
         return clean_env()
 
     def lock(self, refresh: bool = False) -> str:
@@ -455,29 +419,22 @@ class Manager(ABC):
             return f"{self.name} {' '.join(self.lock_args)} wrote {self.lock_file}"
         return f"{self.lock_file} written by the install"
 
-    @property
-    def venv(self) -> Path:
-        """The in-project environment folder (uv, venv and Poetry via poetry.toml)."""
-        return self.project / ".venv"
-
     def env_python(self) -> Path:
-        """The new environment's own interpreter (conda overrides: its env lives elsewhere)."""
         return venv_python(self.venv)
 
     def claim_venv(self) -> None:
-        """Before creating or reusing .venv: stop unless it is provably this project's (made by
-        this tool for it, or holding this project's editable install). Never wipe another's."""
-        if not self.venv.exists() and not self.venv.is_symlink():
-            return
-        if venv_belongs_to(self.venv, self.project, self.config.project_slug):
-            return
-        raise ToolError(
-            f"{self.venv} exists but is not this project's environment (no editable install of "
-            f"{self.project} in it, and it was not created for {self.config.project_slug})",
-            why="the tool never deletes or reuses an environment it cannot prove is this "
-            "project's: it may hold another project's packages",
-            fix="move it away (`mv .venv .venv.old`), or delete it if you do not need it",
-        )
+        """Before creating or reusing .venv: stop unless it is provably this project's. Never
+        wipe another's."""
+        if (self.venv.exists() or self.venv.is_symlink()) and not venv_belongs_to(
+            self.venv, self.project, self.config.project_slug
+        ):
+            raise ToolError(
+                f"{self.venv} exists but is not this project's environment (no editable install "
+                f"of {self.project} in it, and it was not created for {self.config.project_slug})",
+                why="the tool never deletes or reuses an environment it cannot prove is this "
+                "project's: it may hold another project's packages",
+                fix="move it away (`mv .venv .venv.old`), or delete it if you do not need it",
+            )
 
     def create_or_undo(self) -> str:
         """create(); a .venv this run began and could not finish (a failure, Ctrl-C, a closed
@@ -492,67 +449,48 @@ class Manager(ABC):
             raise
 
     def location(self) -> str:
-        """Where the environment lives, for the summary and the doctor."""
         return str(self.venv)
 
     def activation(self) -> str:
-        """How to activate it in the user's shell (conda overrides)."""
         return venv_activation(".venv")
 
+    def command(self, key: str) -> str:
+        """One of the manager's commands (copier.yml's manager_commands), as the user types it:
+        the tool by its full path when their PATH does not find it."""
+        head, sep, rest = self.config.commands.get(key, f"make {key}").partition(" ")
+        return f"{self.tool_command()}{sep}{rest}" if head == self.name else f"{head}{sep}{rest}"
+
     def test_command(self) -> str:
-        return f"{self.typed(self.config.commands.get('test', 'make test'))}   (or: make test)"
+        return f"{self.command('test')}   (or: make test)"
 
     def fix_env(self) -> str:
         """The doctor's fix for a missing or incomplete environment."""
-        return f"{self.typed(self.config.commands.get('env', 'make env'))}   (or: make env)"
+        return f"{self.command('env')}   (or: make env)"
 
     def fix_lock(self) -> str:
         """The doctor's fix for a lock file out of step with the dependency files."""
-        lock, env = (self.typed(self.config.commands[k]) for k in ("lock", "env"))
-        return f"{lock}, then {env}   (or: make lock env)"
+        return f"{self.command('lock')}, then {self.command('env')}   (or: make lock env)"
 
     def fix_import(self, distribution: str, version: str) -> str:
         """The doctor's fix for one installed package that does not import."""
-        return (
-            f"{self.env_python()} -m pip install --force-reinstall --no-deps "
-            f"{distribution}=={version}"
-        )
+        return f"{self.env_python()} -m pip install --force-reinstall --no-deps {distribution}=={version}"
 
-    @abstractmethod
-    def check_lock(self, report: Any, found: dict[str, Any] | None) -> None:
-        """The doctor's lock-file checks (`found`: the probe's report, None without an env)."""
+    def cuda_fix(self, module: str) -> str:
+        """The command that puts the framework's CUDA build into this environment."""
+        python = self.env_python()
+        if module == "tensorflow":
+            return f'{python} -m pip install "tensorflow[and-cuda]"   (Linux and WSL2 only)'
+        index = self.config.cuda_index
+        return f"{python} -m pip install --force-reinstall --index-url {index} torch"
 
     def alternatives(self) -> list[str]:
         """Other managers that could build this project when the tool is missing."""
         return []
 
     def tool_command(self) -> str:
-        """How the user types this manager's tool in a new terminal (its full path when their
-        PATH does not find it, e.g. uv installed by the README's command)."""
+        """How the user types this manager's tool in a new terminal."""
         found = self.tool or which(self.name)
         return command_for(self.name, found) if found else self.name
 
-    def typed(self, command: str) -> str:
-        """One of the manager's commands (copier.yml's manager_commands), as the user types it."""
-        head, sep, rest = command.partition(" ")
-        return f"{self.tool_command()}{sep}{rest}" if head == self.name else command
-
     def path_advice(self) -> str | None:
-        """How to put the tool on PATH, when it is not."""
         return path_advice(self.name, self.tool) if self.tool else None
-
-
-def python_version_of(python: Path | str) -> str | None:
-    """`major.minor.micro` of an interpreter, or None when it does not run."""
-    out = capture(
-        [python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"], timeout=30
-    )
-    return out.strip() if out else None
-
-
-def say(text: str = "") -> None:
-    """Print a line; never fail (after SIGHUP the terminal is gone, and the tool must go on)."""
-    try:
-        print(text, flush=True)
-    except OSError:
-        pass

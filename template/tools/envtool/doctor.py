@@ -2,6 +2,7 @@
 
 Runs on any Python (it needs nothing but JSON): what needs parsing runs inside the environment,
 in the probe. Every problem comes with the command that fixes it; exit status 1 on a problem.
+The managers' lock checks report through Report and the helpers here.
 """
 
 from __future__ import annotations
@@ -12,9 +13,91 @@ from pathlib import Path
 from typing import Any
 
 from . import probe as probe_module
-from .base import Config, Manager, ToolError, query, say
-from .checks import Report, last_line
-from .managers import manager_for
+from .base import WINDOWS, Config, Manager, ToolError, query, say
+
+# pip freeze leaves these out of requirements.lock: they are not drift.
+UNLOCKED = {"pip", "setuptools", "wheel", "distribute"}
+
+
+class Report:
+    """Prints each check as it runs and remembers the problems (what, fix) for the summary."""
+
+    def __init__(self) -> None:
+        self.problems: list[tuple[str, str]] = []
+
+    def section(self, title: str) -> None:
+        say(f"\n== {title}")
+
+    def ok(self, message: str) -> None:
+        say(f"  ok    {message}")
+
+    def info(self, message: str) -> None:
+        say(f"  info  {message}")
+
+    def problem(self, what: str, fix: str) -> None:
+        self.problems.append((what, fix))
+        say(f"  FAIL  {what}\n        fix: {fix}")
+
+    def summary(self) -> int:
+        if not self.problems:
+            say("\nEverything looks healthy.")
+            return 0
+        say(f"\n{len(self.problems)} problem(s) found:")
+        for number, (what, fix) in enumerate(self.problems, 1):
+            say(f"  {number}. {what}\n     fix: {fix}")
+        return 1
+
+
+def last_line(text: str) -> str:
+    """The line of a tool's output that says what went wrong: its error line, else its last."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    errors = [line for line in lines if line.lower().startswith("error")]
+    return (errors or lines or ["(no output)"])[-1]
+
+
+def corrupt_lock(report: Report, lock: Path, fix_lock: str) -> bool:
+    """A lock file that is not TOML (a bad merge, a truncated write): `uv lock`/`poetry lock`
+    fail on it too, so the fix moves it aside first and locks from pyproject.toml."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10 (no TOML reader outside the env): the tools' check says it
+        return False
+    try:
+        tomllib.loads(lock.read_text(encoding="utf-8"))
+    except ValueError as exc:  # TOMLDecodeError and UnicodeDecodeError
+        aside = f"{lock.name}.broken"
+        move = f'move "{lock.name}" "{aside}"' if WINDOWS else f"mv {lock.name} {aside}"
+        report.problem(
+            f"{lock.name} is corrupt (not valid TOML: {exc})",
+            f"{move}, then: {fix_lock}   (compare with the old file; git shows its history)",
+        )
+        return True
+    return False
+
+
+def compare_with_lock(
+    report: Report, found: dict[str, Any], own: str, *, exact: bool, fix: str
+) -> None:
+    """Installed versions (the probe's) vs the lock's pins. A cross-platform lock (poetry) also
+    pins packages this platform never installs: absent ones count only for an exact lock."""
+    pins: dict[str, list[str]] = found.get("lock", {})
+    have: dict[str, str] = found.get("distributions", {})
+    differ = [
+        f"{name} {have[name]} installed, {' or '.join(sorted(versions))} locked"
+        for name, versions in sorted(pins.items())
+        if name in have and name != own and versions and have[name] not in versions
+    ]
+    if exact:
+        differ += [f"{name} locked but not installed" for name in sorted(pins) if name not in have]
+        differ += [
+            f"{name} {version} installed but not locked"
+            for name, version in sorted(have.items())
+            if name not in pins and name != own and name not in UNLOCKED
+        ]
+    if differ:
+        report.problem(f"the environment differs from the lock file: {'; '.join(differ)}", fix)
+    else:
+        report.ok("installed versions match the lock file")
 
 
 def run_probe(manager: Manager, *, full: bool = False) -> dict[str, Any]:
@@ -33,8 +116,7 @@ def run_probe(manager: Manager, *, full: bool = False) -> dict[str, Any]:
         "source": str(config.project / "src" / config.package_name),
         "gpu": {
             "accelerator": config.accelerator,
-            "env_manager": manager.name,
-            "cuda_index": config.cuda_index,
+            "fix": {m: manager.cuda_fix(m) for m in ("torch", "tensorflow")},
         },
     }
     if full:
@@ -44,8 +126,7 @@ def run_probe(manager: Manager, *, full: bool = False) -> dict[str, Any]:
         ]
         if manager.pins_lock:
             args["lock_file"] = manager.lock_file
-    python = manager.env_python()
-    cmd = [python, "-I", Path(probe_module.__file__).resolve(), json.dumps(args)]
+    cmd = [manager.env_python(), "-I", Path(probe_module.__file__).resolve(), json.dumps(args)]
     # Exit status 1 only says that an import failed: the report says which.
     _, out, err = query(cmd, config.project, timeout=900)
     lines = [line for line in out.splitlines() if line.startswith(probe_module.MARKER)]
@@ -53,6 +134,25 @@ def run_probe(manager: Manager, *, full: bool = False) -> dict[str, Any]:
         raise ToolError("the probe printed no report", why=(out + err)[-2000:])
     report: dict[str, Any] = json.loads(lines[-1][len(probe_module.MARKER) :])
     return report
+
+
+def gpu_lines(gpu: dict[str, Any] | None, report: Report | None = None) -> list[dict[str, str]]:
+    """Show the framework's CUDA build, its GPUs and any warning (set-up) or check them
+    (doctor, given its report); return the errors."""
+    if not gpu:
+        return []
+    line = report.info if report else (lambda text: say(f"    {text}"))
+    if "version" in gpu:  # absent when the framework could not report
+        build = f"CUDA {gpu['cuda_build']} build" if gpu["cuda_build"] else "CPU-only build"
+        line(
+            f"{gpu['framework']} {gpu['version']}: {build}; GPUs visible: {', '.join(gpu['gpus']) or 'none'}"
+        )
+    for p in gpu["problems"]:
+        if report and p["level"] == "error":
+            report.problem(p["what"], p["fix"])
+        else:
+            line(f"{p['level'].upper()}: {p['what']}\n      fix: {p['fix']}")
+    return [p for p in gpu["problems"] if p["level"] == "error"]
 
 
 def active_environment() -> Path | None:
@@ -67,41 +167,32 @@ def active_environment() -> Path | None:
     return Path(active) if active else None
 
 
-def same_path(a: Path, b: Path) -> bool:
-    try:
-        return a.resolve() == b.resolve()
-    except OSError:
-        return False
-
-
-def check_environment(report: Report, manager: Manager) -> Path | None:
-    """The environment's Python, or None (a problem) when there is none."""
+def check_environment(report: Report, manager: Manager) -> bool:
+    """Whether the environment exists (a problem when not); warn of another active one."""
     report.section("Environment")
     try:
         python = manager.env_python()
     except ToolError as exc:
         report.problem(exc.what, manager.fix_env())
-        return None
+        return False
     if not python.exists():
         report.problem(
             f"the project's environment does not exist ({manager.location()})", manager.fix_env()
         )
-        return None
+        return False
     report.ok(f"the project's environment: {manager.location()}")
     active = active_environment()
     prefix = python.parent.parent if python.parent.name in ("bin", "Scripts") else python.parent
-    if active is not None and not same_path(active, prefix):
-        commands = manager.config.commands
+    if active is not None and active.resolve() != prefix.resolve():
         report.problem(
             f"this shell's active environment ({active}) is not the project's environment "
             f"({prefix}): `python` in this shell will not see the project's packages",
-            f"{commands['activate']}; or run commands with `{manager.typed(commands['run'])}`",
+            f"{manager.config.commands['activate']}; or run commands with `{manager.command('run')}`",
         )
-    return python
+    return True
 
 
 def check_probe(report: Report, manager: Manager, found: dict[str, Any]) -> None:
-    config = manager.config
     fix_env = manager.fix_env()
     report.section("Python")
     report.info(f"Python {found['python']} at {found['executable']}")
@@ -111,8 +202,7 @@ def check_probe(report: Report, manager: Manager, found: dict[str, Any]) -> None
         report.problem(
             f"the environment has Python {found['python']}, but pyproject.toml requires "
             f"{found['requires_python']}",
-            f"rebuild the environment with Python {config.python_version}: delete it, then "
-            f"{fix_env}",
+            f"rebuild the environment with Python {manager.config.python_version}: delete it, then {fix_env}",
         )
     elif "python_ok" in found:
         report.ok(f"Python {found['python']} satisfies requires-python {found['requires_python']}")
@@ -125,8 +215,7 @@ def check_probe(report: Report, manager: Manager, found: dict[str, Any]) -> None
             )
         elif not row["ok"]:
             report.problem(
-                f"{row['name']} {row['installed']} is installed, but the project needs "
-                f"{row['requirement']}",
+                f"{row['name']} {row['installed']} is installed, but the project needs {row['requirement']}",
                 fix_env,
             )
     good = sum(1 for row in declared if row["ok"])
@@ -142,48 +231,34 @@ def check_probe(report: Report, manager: Manager, found: dict[str, Any]) -> None
     for row in found["imports"]:
         if not row["error"]:
             report.ok(f"import {row['module']}")
-        elif row["module"] == config.package_name:
-            report.problem(f"import {row['module']} fails: {row['error']}", fix_env)
         else:
-            fix = manager.fix_import(row["distribution"], row["version"])
+            own = row["module"] == manager.config.package_name
+            fix = fix_env if own else manager.fix_import(row["distribution"], row["version"])
             report.problem(f"import {row['module']} fails: {row['error']}", fix)
-
-
-def check_gpu(report: Report, config: Config, gpu: dict[str, Any]) -> None:
-    """The framework's CUDA build and GPUs against the project's accelerator (the probe's)."""
-    report.section(f"GPU ({gpu['framework']}, accelerator={config.accelerator})")
-    if "version" in gpu:
-        build = f"CUDA {gpu['cuda_build']} build" if gpu["cuda_build"] else "CPU-only build"
-        gpus = ", ".join(gpu["gpus"]) or "none"
-        report.info(f"{gpu['framework']} {gpu['version']}: {build}; GPUs visible: {gpus}")
-    for p in gpu["problems"]:
-        if p["level"] == "error":
-            report.problem(p["what"], p["fix"])
-        else:
-            report.info(f"WARNING: {p['what']}\n        fix: {p['fix']}")
-    if not gpu["problems"]:
-        report.ok(f"{gpu['framework']} fits accelerator={config.accelerator}")
+    gpu = found.get("gpu")
+    if gpu:
+        report.section(f"GPU ({gpu['framework']}, accelerator={manager.config.accelerator})")
+        gpu_lines(gpu, report)
+        if not gpu["problems"]:
+            report.ok(f"{gpu['framework']} fits accelerator={manager.config.accelerator}")
 
 
 def doctor(project: Path) -> int:
+    from .managers import manager_for  # the managers import this module's Report
+
     report = Report()
     try:
-        config = Config.load(project)
-        manager = manager_for(config)
+        manager = manager_for(Config.load(project))
     except ToolError as exc:
         report.problem(exc.what, exc.fix or "run the doctor in the project folder")
         return report.summary()
-    say(f"{config.project_slug}: environment doctor ({manager.name})")
+    say(f"{manager.config.project_slug}: environment doctor ({manager.name})")
     found: dict[str, Any] | None = None
-    python = check_environment(report, manager)
-    if python is not None:
+    if check_environment(report, manager):
         try:
             found = run_probe(manager, full=True)
+            check_probe(report, manager, found)
         except ToolError as exc:
             report.problem(f"{exc.what}: {last_line(exc.why)}", manager.fix_env())
-        if found is not None:
-            check_probe(report, manager, found)
-            if found.get("gpu"):
-                check_gpu(report, config, found["gpu"])
     manager.check_lock(report, found)
     return report.summary()

@@ -1,4 +1,4 @@
-"""Register the new environment as a Jupyter kernel, so notebooks (Jupyter, VS Code) can pick it.
+"""Register the environment as a Jupyter kernel, so notebooks (Jupyter, VS Code) can pick it.
 
 `ipykernel install --user` writes the kernel spec into the user's Jupyter data folder, which
 honours $JUPYTER_DATA_DIR; the spec's argv starts with the environment's own Python.
@@ -10,12 +10,50 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import Any
 
-from .base import Config, ToolError, capture, display, run
+from .base import ToolError, capture, display, run
 
 
-def kernel_command(python: Path, slug: str, display_name: str) -> list[str]:
-    return [
+def same_interpreter(a: str, b: Path) -> bool:
+    """Same path, folders' symlinks resolved but not the file's: a venv's python is a symlink to
+    the base interpreter, and a spec pointing at the base one would miss the env's packages."""
+    pa, pb = Path(os.path.abspath(a)), Path(os.path.abspath(b))
+    return pa.name == pb.name and pa.parent.resolve() == pb.parent.resolve()
+
+
+def free_kernel_name(python: Path, slug: str, project: Path) -> str:
+    """`slug`, unless a kernel of that name already starts another environment's Python: then
+    `slug-2`, `slug-3`... (never re-point another project's kernel; re-register our own)."""
+    code = "from jupyter_core.paths import jupyter_data_dir; print(jupyter_data_dir())"
+    folder = (capture([python, "-c", code]) or "").strip()
+    for n in range(1, 100):
+        name = slug if n == 1 else f"{slug}-{n}"
+        try:
+            spec = Path(folder, "kernels", name, "kernel.json").read_text(encoding="utf-8")
+            start = Path(os.path.abspath(str(json.loads(spec).get("argv", [""])[0])))
+        except OSError:
+            return name  # free (or no folder known: ipykernel decides)
+        except (ValueError, AttributeError, IndexError, TypeError):
+            continue  # unreadable: someone's, leave it alone
+        if (
+            not folder
+            or same_interpreter(str(start), python)
+            or start.is_relative_to(project.resolve())
+        ):
+            return name  # ours (maybe from before a rebuild): refresh it
+    raise ToolError(f"kernel names {slug} to {slug}-99 are all taken", fix="remove unused ones")
+
+
+def register_kernel(python: Path, slug: str, display_name: str) -> Path:
+    """Install a kernel spec named `slug` that starts `python`; return the path of its kernel.json.
+    Raises ToolError when ipykernel is missing or the spec written does not start `python`."""
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", slug):
+        raise ToolError(
+            f"'{slug}' cannot name a Jupyter kernel",
+            fix="use lowercase letters, digits, '.', '_' and '-' (the project slug always is)",
+        )
+    cmd = [
         str(python),
         "-m",
         "ipykernel",
@@ -26,63 +64,6 @@ def kernel_command(python: Path, slug: str, display_name: str) -> list[str]:
         "--display-name",
         display_name,
     ]
-
-
-def _same_interpreter(a: str, b: Path) -> bool:
-    """Same path, folders' symlinks resolved but not the file's: a venv's python is a symlink to
-    the base interpreter, and a spec pointing at the base one would miss the env's packages."""
-    pa, pb = Path(os.path.abspath(a)), Path(os.path.abspath(b))
-    return pa.name == pb.name and pa.parent.resolve() == pb.parent.resolve()
-
-
-def kernels_folder(python: Path) -> Path | None:
-    """The user's Jupyter kernels folder, as the environment's jupyter_core sees it."""
-    out = capture(
-        [python, "-c", "from jupyter_core.paths import jupyter_data_dir; print(jupyter_data_dir())"]
-    )
-    return Path(out.strip()) / "kernels" if out and out.strip() else None
-
-
-def free_kernel_name(python: Path, slug: str, project: Path) -> str:
-    """`slug`, unless a kernel of that name already starts another environment's Python: then
-    `slug-2`, `slug-3`... (never re-point another project's kernel; re-register our own)."""
-    folder = kernels_folder(python)
-    if folder is None:
-        return slug
-    for n in range(1, 100):
-        name = slug if n == 1 else f"{slug}-{n}"
-        spec = folder / name / "kernel.json"
-        try:
-            argv = json.loads(spec.read_text(encoding="utf-8")).get("argv") or [""]
-        except OSError:
-            return name  # free
-        except (ValueError, AttributeError):
-            continue  # unreadable: someone's, leave it alone
-        if _same_interpreter(str(argv[0]), python) or _inside(str(argv[0]), project):
-            return name  # ours (maybe from before a rebuild): refresh it
-    raise ToolError(f"kernel names {slug} to {slug}-99 are all taken", fix="remove unused ones")
-
-
-def _inside(path: str, folder: Path) -> bool:
-    try:
-        Path(os.path.abspath(path)).relative_to(folder.resolve())
-    except ValueError:
-        return False
-    return True
-
-
-def register_kernel(python: Path, slug: str, display_name: str) -> Path:
-    """Install a kernel spec named `slug` that starts `python`; return the path of its kernel.json.
-
-    Raises ToolError (what failed, why, how to fix it) when ipykernel is missing or the spec
-    written does not start `python`.
-    """
-    if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", slug):
-        raise ToolError(
-            f"'{slug}' cannot name a Jupyter kernel",
-            fix="use lowercase letters, digits, '.', '_' and '-' (the project slug always is)",
-        )
-    cmd = kernel_command(python, slug, display_name)
     retry = display(cmd)
     try:
         out = run(
@@ -95,7 +76,6 @@ def register_kernel(python: Path, slug: str, display_name: str) -> Path:
         else:
             exc.fix = exc.fix or f"after fixing the cause above, run: {retry}"
         raise
-    # ipykernel prints "Installed kernelspec <name> in <folder>".
     found = re.search(r"Installed kernelspec \S+ in (.+)$", out.strip(), re.MULTILINE)
     if not found:
         raise ToolError("ipykernel did not say where it put the kernel spec", why=out, fix=retry)
@@ -104,7 +84,7 @@ def register_kernel(python: Path, slug: str, display_name: str) -> Path:
         argv = json.loads(spec.read_text(encoding="utf-8"))["argv"]
     except (OSError, ValueError, KeyError) as exc:
         raise ToolError(f"the kernel spec {spec} is unreadable", why=str(exc), fix=retry) from exc
-    if not argv or not _same_interpreter(argv[0], python):
+    if not argv or not same_interpreter(argv[0], python):
         raise ToolError(
             f"the kernel spec {spec} starts {argv[0] if argv else 'nothing'}, not {python}",
             fix=f"run it with the environment's Python: {retry}",
@@ -112,11 +92,13 @@ def register_kernel(python: Path, slug: str, display_name: str) -> Path:
     return spec
 
 
-def kernel_step(config: Config, python: Path, manager: str) -> str:
-    """The set-up's step: register the kernel "<project name> (<manager>)" for `python`."""
-    slug, name = config.project_slug, config.project_name
-    kernel = free_kernel_name(python, slug, config.project)
-    display_name = f"{name} ({manager})" + ("" if kernel == slug else f" [{kernel}]")
+def kernel_step(manager: Any) -> str:
+    """The set-up's step: register the kernel "<project name> (<manager>)" for the env."""
+    python, slug = manager.env_python(), manager.config.project_slug
+    kernel = free_kernel_name(python, slug, manager.project)
+    display_name = f"{manager.config.project_name} ({manager.name})" + (
+        "" if kernel == slug else f" [{kernel}]"
+    )
     spec = register_kernel(python, kernel, display_name)
     note = "" if kernel == slug else f" (the name {slug} belongs to another environment)"
     return f"Jupyter kernel '{display_name}' registered in {spec.parent}{note}"

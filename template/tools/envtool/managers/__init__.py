@@ -6,22 +6,17 @@ from __future__ import annotations
 
 import importlib
 
-from ..base import CONFIG_FILE, Config, Manager, ToolError, manager_names
+from ..base import Config, Manager, ToolError, manager_names
 
 
 def manager_class(name: str) -> type[Manager]:
     if name not in manager_names():
         raise ToolError(
-            f"unknown env_manager {name!r}",
-            fix=f"set env_manager in {CONFIG_FILE.as_posix()} to one of: {', '.join(manager_names())}",
+            f"unknown env_manager {name!r}", fix=f"use one of: {', '.join(manager_names())}"
         )
-    module = importlib.import_module(f".{name.replace('-', '_')}", __name__)
-    manager: type[Manager] = module.MANAGER
+    manager: type[Manager] = importlib.import_module(f".{name.replace('-', '_')}", __name__).MANAGER
     return manager
 
 
 def manager_for(config: Config) -> Manager:
     return manager_class(config.env_manager)(config)
-
-
-__all__ = ["manager_class", "manager_for"]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..base import WINDOWS, Manager, ToolError, capture, clean_env, query, run, say
-from ..checks import Report, last_line
+from ..doctor import Report, last_line
 
 INSTALL_CONDA = (
     "install Miniforge (https://conda-forge.org/download/, gives `conda` and `mamba`) "
@@ -136,6 +136,10 @@ class CondaManager(Manager):
 
     def fix_lock(self) -> str:
         return self.fix_env()  # the set-up writes the lock from the environment it made
+
+    def cuda_fix(self, module: str) -> str:
+        package = "pytorch-gpu" if module == "torch" else "tensorflow-gpu"
+        return f"conda install -n {self.config.project_slug} -c conda-forge {package}"
 
     def check_lock(self, report: Report, found: dict[str, Any] | None) -> None:
         """environment.yml against the environment, by conda's own parser and matcher

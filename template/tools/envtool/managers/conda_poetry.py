@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from ..base import ToolError, query, run
-from ..checks import Report, last_line
+from ..doctor import Report, last_line
 from .conda import CondaHybrid, canonical, conda_owned
 from .poetry import check_lock
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..base import ToolError, query, run
-from ..checks import Report, last_line
+from ..doctor import Report, last_line
 from .conda import CondaHybrid, conda_owned
 
 

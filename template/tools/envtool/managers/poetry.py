@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from ..base import Manager, ToolError, capture, clean_env, query, run, venv_activation, which
-from ..checks import Report, compare_with_lock, corrupt_lock, last_line
 from ..discovery import require_python
+from ..doctor import Report, compare_with_lock, corrupt_lock, last_line
 
 
 def check_lock(

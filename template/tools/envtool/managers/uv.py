@@ -17,8 +17,8 @@ from ..base import (
     venv_activation,
     which,
 )
-from ..checks import Report, corrupt_lock, last_line
 from ..discovery import find_python, install_hint
+from ..doctor import Report, corrupt_lock, last_line
 
 INSTALL_UV = (
     "install uv (`pipx install uv`, `python3 -m pip install --user uv`, or the installer at "
@@ -42,27 +42,22 @@ class UvManager(Manager):
         self.tool = which("uv")
         if not self.tool:
             raise ToolError("uv is not installed (not found on PATH)", fix=INSTALL_UV)
-        version = (capture([self.tool, "--version"]) or "").strip()
-        return f"{version or 'uv'} at {self.tool}"
+        return f"{(capture([self.tool, '--version']) or 'uv').strip()} at {self.tool}"
 
     def _uv_find(self, version: str) -> Path | None:
-        assert self.tool is not None
         # From a neutral folder: in the project uv would answer with the existing .venv.
-        out = capture(
-            [self.tool, "python", "find", "--no-project", "--no-python-downloads", version],
-            cwd=Path(tempfile.gettempdir()),
-        )
-        path = Path(out.strip()) if out and out.strip() else None
-        have = python_version_of(path) if path else None
-        return path if have and have.startswith(version + ".") else None
+        cmd = [str(self.tool), "python", "find", "--no-project", "--no-python-downloads", version]
+        out = (capture(cmd, cwd=Path(tempfile.gettempdir())) or "").strip()
+        have = python_version_of(out) if out else None
+        return Path(out) if have and have.startswith(version + ".") else None
 
     def find_interpreter(self) -> str:
-        assert self.tool is not None
         want = self.config.python_version
-        path = self._uv_find(want)
-        if path:
-            self.interpreter = path
-            return f"Python {python_version_of(path)} at {path} (found by uv)"
+        self.interpreter = self._uv_find(want)
+        if self.interpreter:
+            return (
+                f"Python {python_version_of(self.interpreter)} at {self.interpreter} (found by uv)"
+            )
         # uv does not look into pyenv's versions folder (pyenv's shims only serve one version).
         found = find_python(want)
         if found.python:
@@ -77,49 +72,31 @@ class UvManager(Manager):
             )
         # Never silent: say that a download happens and why; a failure is reported as such.
         print(f"  No Python {want} on this machine: uv downloads a managed Python {want} now.")
-        run(
-            [self.tool, "python", "install", want],
-            self.project,
+        run([str(self.tool), "python", "install", want], self.project,
             what=f"uv could not download Python {want} (no network?)",
-            fix=f"connect to the internet, or {install_hint(want)}",
-        )
-        path = self._uv_find(want)
-        if not path:
+            fix=f"connect to the internet, or {install_hint(want)}")  # fmt: skip
+        self.interpreter = self._uv_find(want)
+        if not self.interpreter:
             raise ToolError(
                 f"uv installed Python {want} but cannot find it", fix=install_hint(want)
             )
-        self.interpreter = path
-        return f"Python {python_version_of(path)} at {path} (downloaded by uv)"
+        return (
+            f"Python {python_version_of(self.interpreter)} at {self.interpreter} (downloaded by uv)"
+        )
 
     def create(self) -> str:
-        assert self.tool is not None and self.interpreter is not None
         self.claim_venv()
         have = python_version_of(self.env_python()) if self.env_python().exists() else None
         if have and have.startswith(self.config.python_version + "."):
             return f"reusing .venv (Python {have})"
-        run(
-            [
-                self.tool,
-                "venv",
-                "--clear",
-                "--no-python-downloads",
-                "--python",
-                self.interpreter,
-                "--prompt",
-                self.config.project_slug,
-                ".venv",
-            ],
-            self.project,
-        )
+        run([str(self.tool), "venv", "--clear", "--no-python-downloads", "--python",
+             str(self.interpreter), "--prompt", self.config.project_slug, ".venv"], self.project)  # fmt: skip
         return "created .venv"
 
     def install(self) -> str:
-        assert self.tool is not None and self.interpreter is not None
-        run(
-            [self.tool, "sync", "--no-python-downloads", "--python", self.interpreter],
+        run([str(self.tool), "sync", "--no-python-downloads", "--python", str(self.interpreter)],
             self.project,
-            fix="check the package names and versions in pyproject.toml ([project] dependencies)",
-        )
+            fix="check the package names and versions in pyproject.toml ([project] dependencies)")  # fmt: skip
         return "uv sync installed the project (editable), its dependencies and the dev group"
 
     def activation(self) -> str:
@@ -127,7 +104,15 @@ class UvManager(Manager):
         return venv_activation(".venv") + f"   (optional: `{uv} run <command>` needs no activation)"
 
     def fix_import(self, distribution: str, version: str) -> str:
-        return self.typed(f"uv sync --reinstall-package {distribution}")
+        return f"{self.tool_command()} sync --reinstall-package {distribution}"
+
+    def cuda_fix(self, module: str) -> str:
+        if module == "tensorflow":
+            return super().cuda_fix(module)
+        return (
+            f"{self.tool_command()} sync --reinstall-package torch   (pyproject.toml takes torch "
+            f"from {self.config.cuda_index}; macOS has no CUDA build)"
+        )
 
     def check_lock(self, report: Report, found: dict[str, Any] | None) -> None:
         report.section("Lock file (uv.lock)")
@@ -150,8 +135,9 @@ class UvManager(Manager):
         if found is None:
             return
         code, out, err = query([uv, "sync", "--locked", "--dry-run"], self.project)
-        lines = (out + err).splitlines()
-        changes = [line.strip() for line in lines if line.startswith((" + ", " - ", " ~ "))]
+        changes = [
+            s.strip() for s in (out + err).splitlines() if s.startswith((" + ", " - ", " ~ "))
+        ]
         if code:
             report.problem(f"uv sync --locked --dry-run failed: {last_line(err)}", self.fix_env())
         elif changes:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..base import Manager, ToolError, capture, python_version_of, run
-from ..checks import Report, compare_with_lock
 from ..discovery import require_python
+from ..doctor import Report, compare_with_lock
 
 
 class VenvManager(Manager):

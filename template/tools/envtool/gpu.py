@@ -1,0 +1,75 @@
+"""GPU truth for the probe (PyTorch and TensorFlow projects): the framework's CUDA build, the
+GPUs it sees, and what that means for the project's accelerator. Run inside the environment by
+probe.py; the fix for a CPU-only build comes from the manager (managers/<name>.py: cuda_fix)."""
+
+from __future__ import annotations
+
+import sys
+from importlib import metadata
+from typing import Any
+
+
+def framework_gpu_facts(module: str) -> dict[str, Any]:
+    """The framework's CUDA build (None for a CPU-only build), the GPUs it sees, and the disk
+    space of the NVIDIA CUDA wheels (nvidia-*) installed next to it."""
+    facts: dict[str, Any] = {"framework": module, "cuda_build": None, "gpus": []}
+    if module == "torch":
+        import torch
+
+        facts.update(version=torch.__version__, cuda_build=torch.version.cuda)
+        if torch.cuda.is_available():
+            facts["gpus"] = [
+                torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())
+            ]
+    else:
+        import tensorflow as tf
+
+        facts["version"] = tf.__version__
+        if tf.test.is_built_with_cuda():
+            facts["cuda_build"] = tf.sysconfig.get_build_info().get("cuda_version", "yes")
+        facts["gpus"] = [d.name for d in tf.config.list_physical_devices("GPU")]
+    nvidia = [
+        d
+        for d in metadata.distributions()
+        if (d.metadata["Name"] or "").lower().replace("_", "-").startswith("nvidia-")
+    ]
+    facts["cuda_library_bytes"] = sum(f.size or 0 for d in nvidia for f in d.files or [])
+    return facts
+
+
+def gpu_check(module: str, accelerator: str, cuda_fix: str) -> dict[str, Any]:
+    """Facts about `module`'s GPU support, and `problems` (level error/warning, what, fix)."""
+    try:
+        facts = framework_gpu_facts(module)
+    except Exception as exc:  # a broken CUDA install can fail here rather than at import
+        what = f"{module} cannot report its GPU support: {exc}"
+        return {
+            "framework": module,
+            "problems": [{"level": "error", "what": what, "fix": "make env"}],
+        }
+    problems = []
+    size = facts["cuda_library_bytes"] / 1e9
+    if accelerator == "cuda" and not facts["cuda_build"]:
+        what = f"{module} {facts['version']} is a CPU-only build in a CUDA project: no GPU use"
+        problems.append({"level": "error", "what": what, "fix": cuda_fix})
+    elif accelerator == "cuda" and not facts["gpus"]:
+        what = (
+            f"{module} is a CUDA {facts['cuda_build']} build but sees no GPU: it trains on the CPU"
+        )
+        fix = (
+            "check the NVIDIA driver with `nvidia-smi` (in a container: run it with --gpus all "
+            "and the NVIDIA Container Toolkit)"
+        )
+        problems.append({"level": "warning", "what": what, "fix": fix})
+    # Linux TensorFlow wheels are all CUDA builds; only the CUDA libraries ([and-cuda]) cost space.
+    elif accelerator == "cpu" and (size >= 0.1 or (module == "torch" and facts["cuda_build"])):
+        what = (
+            f"{module} {facts['version']} in this CPU project is a CUDA build "
+            f"({size:.1f} GB of CUDA libraries it does not need)"
+        )
+        fix = (
+            f"delete the environment ({sys.prefix}) and run `make env`: the project installs the "
+            "CPU build (for a GPU, generate the project with accelerator=cuda)"
+        )
+        problems.append({"level": "warning", "what": what, "fix": fix})
+    return {**facts, "problems": problems}
