@@ -1,4 +1,4 @@
-"""GPU truth in the probe (tools/envtool/probe.py), shown by the set-up and by the doctor.
+"""GPU truth in the probe (tools/envtool/gpu.py, run by probe.py), shown by the set-up and the doctor.
 
 Unit tests cover every verdict with the framework's facts stood in (no GPU or CUDA build exists
 here); the slow tests generate real PyTorch projects with `copier copy --trust` and the real
@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from envtool import cli, probe
+from envtool import cli, gpu, probe
+from envtool.base import Config
+from envtool.managers import manager_class
 
 from tests.conftest import (
     COPIER_YML,
@@ -46,9 +48,12 @@ def facts(**overrides: Any) -> dict[str, Any]:
 def check(
     monkeypatch: pytest.MonkeyPatch, accelerator: str, manager: str = "venv", **f: Any
 ) -> dict[str, Any]:
-    """probe.gpu_check with the framework's facts replaced by `f` (on top of a CPU build)."""
-    monkeypatch.setattr(probe, "framework_gpu_facts", lambda module: facts(**f))
-    return probe.gpu_check(f.get("framework", "torch"), accelerator, manager, CUDA_INDEX)
+    """gpu.gpu_check with the framework's facts replaced by `f` (on top of a CPU build), and the
+    fix for a CPU-only build from `manager`'s module."""
+    monkeypatch.setattr(gpu, "framework_gpu_facts", lambda module: facts(**f))
+    module = f.get("framework", "torch")
+    config = Config(Path("/p"), manager, "3.12", "p", "p", cuda_index=CUDA_INDEX)
+    return gpu.gpu_check(module, accelerator, manager_class(manager)(config).cuda_fix(module))
 
 
 def test_cpu_build_in_cpu_project_is_fine(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -129,8 +134,8 @@ def test_cli_prints_the_build_and_returns_the_errors(
 
 
 def test_probe_reports_gpu_only_for_an_imported_framework() -> None:
-    gpu = {"accelerator": "cuda", "env_manager": "venv", "cuda_index": CUDA_INDEX}
-    report = probe.probe({"package": "json", "distribution": "no-such-dist-for-probe", "gpu": gpu})
+    args = {"accelerator": "cuda", "fix": {"torch": "x", "tensorflow": "y"}}
+    report = probe.probe({"package": "json", "distribution": "no-such-dist-for-probe", "gpu": args})
     assert "gpu" not in report  # no torch or tensorflow among the imports
 
 

@@ -109,8 +109,26 @@ def expected_files(a: dict[str, Any], pkg: str) -> set[str]:
         f"tests/test_{pkg}.py",
         "tools/envtool.json",
     }
-    # The environment tool ships with the project (make env runs it without copier).
-    files |= {"tools/envtool/" + p.relative_to(TOOL).as_posix() for p in TOOL.rglob("*.py")}
+    # The environment tool ships with the project (make env runs it without copier), with only
+    # the modules this project uses: its manager's (a hybrid's: conda's and its tool's too), the
+    # GPU check with a deep-learning framework, the kernel step when asked for; never copying.py
+    # (it needs copier: the template's own copy runs it).
+    manager = a["env_manager"]
+    own = {manager.replace("-", "_"), *manager.split("-")}
+    unused = {
+        "copying.py",
+        *(
+            f"managers/{m.stem}.py"
+            for m in (TOOL / "managers").glob("[a-z]*.py")
+            if m.stem not in own
+        ),
+    }
+    if a["ml_framework"] not in ("pytorch", "tensorflow"):
+        unused.add("gpu.py")
+    if not a.get("jupyter_kernel", a["example"] == "mnist"):  # copier.yml's default
+        unused.add("kernel.py")
+    tool = {p.relative_to(TOOL).as_posix() for p in TOOL.rglob("*.py")} - unused
+    files |= {"tools/envtool/" + rel for rel in tool}
     files |= {
         "venv": {"requirements.txt", "requirements-dev.txt"},
         "conda": {"environment.yml"},

@@ -636,6 +636,7 @@ def test_doctor_conda_drift_with_recording_stand_in(
     """environment.yml against the env: conda's own `conda compare` (its parser and MatchSpec),
     each of its findings a problem with the fix; no environment: it says so first."""
     from envtool import doctor
+    from envtool.managers import manager_for
 
     project = projects["conda-github"]
     bin_dir = tmp_path / "bin"
@@ -652,7 +653,7 @@ def test_doctor_conda_drift_with_recording_stand_in(
     answers.write_text(json.dumps(["Success. All the packages in the specification file are "
                                    "present in the environment with matching version and build string."]))  # fmt: skip
     report = doctor.Report()
-    manager = doctor.manager_for(doctor.Config.load(project))
+    manager = manager_for(doctor.Config.load(project))
     manager.check_lock(report, None)
     assert report.problems == [], report.problems
     assert json.loads(log.read_text().splitlines()[-1]) == [
@@ -664,10 +665,10 @@ def test_doctor_conda_drift_with_recording_stand_in(
     ]))  # fmt: skip
     report = doctor.Report()
     manager.check_lock(report, None)
-    whats = [p.what for p in report.problems]
+    whats = [what for what, _ in report.problems]
     assert any(w.startswith("numpy not found") for w in whats), whats
     assert any("python found but mismatch" in w and "3.11.9" in w for w in whats), whats
-    assert all("make env" in p.fix for p in report.problems)
+    assert all("make env" in fix for _, fix in report.problems)
     # The whole doctor: no environment named tool-box -> that problem, and the comparison.
     capsys.readouterr()
     assert doctor.doctor(project) == 1
