@@ -37,6 +37,7 @@ from tests.conftest import (
     posix_only,
     project_tests_pass,
     read_result,
+    render,
     retry_line,
     run_captured,
     run_retry,
@@ -1012,3 +1013,28 @@ def test_the_tool_has_one_module_per_manager_of_copier_yml() -> None:
 
     assert base.manager_names() == sorted(MANAGERS)
     assert all(manager_class(m).name == m for m in MANAGERS)
+
+
+@pytest.mark.parametrize("manager", MANAGERS)
+def test_each_projects_tool_has_every_module_it_imports(
+    template: Path, tmp_path: Path, manager: str
+) -> None:
+    """A project carries only its manager's modules (and no gpu.py or kernel.py here): every
+    module it has imports, and the doctor runs and reports instead of crashing on an import."""
+    project = render(template, tmp_path / "p", env_manager=manager, ml_framework="none",
+                     example="none", jupyter_kernel=False)  # fmt: skip
+    tool = project / "tools" / "envtool"
+    assert not (tool / "copying.py").exists() and not (tool / "gpu.py").exists()
+    modules = sorted(
+        ".".join(("envtool", *p.relative_to(tool).with_suffix("").parts))
+        for p in tool.rglob("[a-z]*.py")
+    )
+    code = "import importlib, sys; [importlib.import_module(m) for m in sys.argv[1:]]"
+    env = env_without_dev_venv(None, PYTHONPATH=str(tool.parent))
+    imported = run_captured([sys.executable, "-c", code, *modules], env=env)
+    assert imported.returncode == 0, output(imported)
+    doctor = run_captured(
+        [sys.executable, tool, "doctor"], cwd=project, env=env_without_dev_venv(None)
+    )
+    assert doctor.returncode == 1 and "Traceback" not in output(doctor), output(doctor)
+    assert "problem(s) found" in output(doctor)
