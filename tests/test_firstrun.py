@@ -106,7 +106,7 @@ def test_signal_during_env_step_keeps_the_project(template: Path, work: Path, si
                 (
                     p
                     for p in children(proc.pid)
-                    if "tools/envtool setup --from-copier" in cmdline(p)
+                    if "tools/envtool setup" in cmdline(p) and "--from-copier" in cmdline(p)
                 ),
                 None,
             )
