@@ -1009,7 +1009,7 @@ def test_venv_ownership(tmp_path: Path) -> None:
 
 def test_the_tool_has_one_module_per_manager_of_copier_yml() -> None:
     """copier.yml's env_manager choices are the one list: the tool finds a module for each."""
-    from envtool.managers import manager_class
+    from envtool.base import manager_class
 
     assert base.manager_names() == sorted(MANAGERS)
     assert all(manager_class(m).name == m for m in MANAGERS)

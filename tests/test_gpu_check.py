@@ -15,8 +15,7 @@ from typing import Any
 
 import pytest
 from envtool import cli, gpu, probe
-from envtool.base import Config
-from envtool.managers import manager_class
+from envtool.base import Config, manager_class
 
 from tests.conftest import (
     COPIER_YML,

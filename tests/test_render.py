@@ -123,6 +123,8 @@ def expected_files(a: dict[str, Any], pkg: str) -> set[str]:
             if m.stem not in own
         ),
     }
+    if manager not in ("venv", "poetry"):  # uv finds Python itself; conda installs it
+        unused.add("discovery.py")
     if a["ml_framework"] not in ("pytorch", "tensorflow"):
         unused.add("gpu.py")
     if not a.get("jupyter_kernel", a["example"] == "mnist"):  # copier.yml's default

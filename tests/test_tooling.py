@@ -599,7 +599,7 @@ def test_doctor_reads_the_declared_requirements(projects: dict[str, Path], manag
     """The probe reads pyproject.toml (and a venv project's requirements files) with a real
     TOML parser: runtime and dev requirements of every manager's layout."""
     from envtool import probe
-    from envtool.managers import manager_class
+    from envtool.base import manager_class
 
     project = projects[f"{manager}-github"]
     files = [f for f in manager_class(manager).requirement_files if (project / f).is_file()]
@@ -636,7 +636,7 @@ def test_doctor_conda_drift_with_recording_stand_in(
     """environment.yml against the env: conda's own `conda compare` (its parser and MatchSpec),
     each of its findings a problem with the fix; no environment: it says so first."""
     from envtool import doctor
-    from envtool.managers import manager_for
+    from envtool.base import manager_for
 
     project = projects["conda-github"]
     bin_dir = tmp_path / "bin"

@@ -3,6 +3,7 @@ the Manager base class with what most managers do alike."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -47,6 +48,20 @@ def manager_names() -> list[str]:
     env_manager choices (the one list); a project gets only its own manager's modules."""
     folder = Path(__file__).resolve().parent / "managers"
     return sorted(p.stem.replace("_", "-") for p in folder.glob("[a-z]*.py"))
+
+
+def manager_class(name: str) -> type[Manager]:
+    if name not in manager_names():
+        raise ToolError(
+            f"unknown env_manager {name!r}", fix=f"use one of: {', '.join(manager_names())}"
+        )
+    module = importlib.import_module(f"{__package__}.managers.{name.replace('-', '_')}")
+    manager: type[Manager] = module.MANAGER
+    return manager
+
+
+def manager_for(config: Config) -> Manager:
+    return manager_class(config.env_manager)(config)
 
 
 DEPENDENCY = '{"req": "...", "name": "...", "import": "..."}'
@@ -262,6 +277,22 @@ def python_version_of(python: Path | str) -> str | None:
         [python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"], timeout=30
     )
     return out.strip() if out else None
+
+
+def install_hint(version: str) -> str:
+    """How to get Python `version` on this kind of machine."""
+    hints = [
+        f"`{tool} install {version}`"
+        for tool in ("pyenv", "uv python")
+        if shutil.which(tool.split()[0])
+    ]
+    if WINDOWS:
+        hints.append(f"`winget install Python.Python.{version}` or the installer from python.org")
+    elif sys.platform == "darwin":
+        hints.append(f"`brew install python@{version}` or the installer from python.org")
+    else:
+        hints.append(f"your system's package manager (e.g. `apt install python{version}-venv`)")
+    return f"install Python {version} with " + ", or ".join(hints)
 
 
 # Where the README's generate command installs copier and uv (a venv that is not on PATH).

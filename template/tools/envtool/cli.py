@@ -32,6 +32,7 @@ from .base import (
     Manager,
     ToolError,
     capture,
+    manager_for,
     missing_package,
     say,
     shell_quote,
@@ -39,7 +40,6 @@ from .base import (
     which,
 )
 from .doctor import gpu_lines
-from .managers import manager_for
 
 STOP_SIGNALS = [getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)]
 TOOL = "py tools\\envtool" if WINDOWS else "python3 tools/envtool"

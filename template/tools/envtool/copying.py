@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .base import Config, Manager, ToolError, capture, run, say
+from .base import Config, Manager, ToolError, capture, manager_for, run, say
 from .gitinit import MESSAGE, untracked
 
 ANSWERS = ".copier-answers.yml"
@@ -75,7 +75,6 @@ def offer_alternative(manager: Manager, error: ToolError, template: str) -> Mana
         return None
     alt = choices[answer]
     say(f"    switching the project to {alt}: {switch_manager(manager.project, alt, template)}")
-    from .managers import manager_for
 
     return manager_for(Config.load(manager.project))
 

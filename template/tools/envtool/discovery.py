@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .base import WINDOWS, ToolError, capture
+from .base import WINDOWS, ToolError, capture, install_hint
 
 
 @dataclass
@@ -73,22 +73,6 @@ def find_python(version: str, environ: Mapping[str, str] | None = None) -> Disco
         if full and exe:
             result.seen.add(full.strip())
     return result
-
-
-def install_hint(version: str) -> str:
-    """How to get Python `version` on this kind of machine."""
-    hints = [
-        f"`{tool} install {version}`"
-        for tool in ("pyenv", "uv python")
-        if shutil.which(tool.split()[0])
-    ]
-    if WINDOWS:
-        hints.append(f"`winget install Python.Python.{version}` or the installer from python.org")
-    elif sys.platform == "darwin":
-        hints.append(f"`brew install python@{version}` or the installer from python.org")
-    else:
-        hints.append(f"your system's package manager (e.g. `apt install python{version}-venv`)")
-    return f"install Python {version} with " + ", or ".join(hints)
 
 
 def require_python(version: str) -> Discovery:

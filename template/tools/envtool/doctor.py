@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from . import probe as probe_module
-from .base import WINDOWS, Config, Manager, ToolError, query, say
+from .base import WINDOWS, Config, Manager, ToolError, manager_for, query, say
 
 # pip freeze leaves these out of requirements.lock: they are not drift.
 UNLOCKED = {"pip", "setuptools", "wheel", "distribute"}
@@ -244,8 +244,6 @@ def check_probe(report: Report, manager: Manager, found: dict[str, Any]) -> None
 
 
 def doctor(project: Path) -> int:
-    from .managers import manager_for  # the managers import this module's Report
-
     report = Report()
     try:
         manager = manager_for(Config.load(project))

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from ..base import Manager, ToolError, capture, clean_env, query, run, venv_activation, which
-from ..discovery import require_python
 from ..doctor import Report, compare_with_lock, corrupt_lock, last_line
 
 
@@ -50,6 +49,8 @@ class PoetryManager(Manager):
 
     def find_interpreter(self) -> str:
         want = self.config.python_version
+        from ..discovery import require_python  # not in conda-poetry projects, which need none
+
         found = require_python(want)
         self.interpreter = found.python
         return f"Python {found.full_version} at {found.python}"

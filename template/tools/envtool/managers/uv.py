@@ -1,23 +1,26 @@
-"""uv: uv's own Python discovery (then ours), `uv sync` creates .venv and writes uv.lock."""
+"""uv: uv's own Python discovery (pyenv's Pythons included), `uv sync` creates .venv and writes
+uv.lock."""
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from ..base import (
+    WINDOWS,
     Manager,
     ToolError,
     capture,
+    install_hint,
     python_version_of,
     query,
     run,
     venv_activation,
     which,
 )
-from ..discovery import find_python, install_hint
 from ..doctor import Report, corrupt_lock, last_line
 
 INSTALL_UV = (
@@ -45,11 +48,17 @@ class UvManager(Manager):
         return f"{(capture([self.tool, '--version']) or 'uv').strip()} at {self.tool}"
 
     def _uv_find(self, version: str) -> Path | None:
-        # From a neutral folder: in the project uv would answer with the existing .venv.
+        """uv's answer, from a neutral folder (in the project it would name the existing .venv),
+        with pyenv's Pythons of `version` on its PATH: uv does not look into pyenv's versions
+        folder, and pyenv's shims serve only the selected version."""
+        root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
+        found = [d for d in root.glob(f"{version}.*") if re.fullmatch(r"\d+\.\d+\.\d+", d.name)]
+        found.sort(key=lambda d: int(d.name.rsplit(".", 1)[1]), reverse=True)  # 3.12.10 first
+        path = [str(d if WINDOWS else d / "bin") for d in found] + [os.environ.get("PATH", "")]
         cmd = [str(self.tool), "python", "find", "--no-project", "--no-python-downloads", version]
-        out = (capture(cmd, cwd=Path(tempfile.gettempdir())) or "").strip()
-        have = python_version_of(out) if out else None
-        return Path(out) if have and have.startswith(version + ".") else None
+        code, out, _ = query(cmd, Path(tempfile.gettempdir()), env={"PATH": os.pathsep.join(path)})
+        have = python_version_of(out.strip()) if code == 0 and out.strip() else None
+        return Path(out.strip()) if have and have.startswith(version + ".") else None
 
     def find_interpreter(self) -> str:
         want = self.config.python_version
@@ -58,16 +67,11 @@ class UvManager(Manager):
             return (
                 f"Python {python_version_of(self.interpreter)} at {self.interpreter} (found by uv)"
             )
-        # uv does not look into pyenv's versions folder (pyenv's shims only serve one version).
-        found = find_python(want)
-        if found.python:
-            self.interpreter = found.python
-            return f"Python {found.full_version} at {found.python}"
         if not downloads_allowed():
             raise ToolError(
                 f"no Python {want} found on this machine, and uv may not download one "
                 "(UV_PYTHON_DOWNLOADS=never or UV_OFFLINE is set)",
-                why="looked at: " + "; ".join(found.tried),
+                why="uv looked on PATH, among its own Pythons and in pyenv's versions folder",
                 fix=f"{install_hint(want)}, or allow uv to download it (unset UV_PYTHON_DOWNLOADS)",
             )
         # Never silent: say that a download happens and why; a failure is reported as such.
