@@ -44,8 +44,7 @@ def say(text: str = "") -> None:
 
 
 def manager_names() -> list[str]:
-    """The managers this copy of the tool has: one module each, named after copier.yml's
-    env_manager choices (the one list); a project gets only its own manager's modules."""
+    """The managers this copy has (a project: only its own): managers/<env_manager>.py."""
     folder = Path(__file__).resolve().parent / "managers"
     return sorted(p.stem.replace("_", "-") for p in folder.glob("[a-z]*.py"))
 
@@ -78,12 +77,9 @@ def config_problems(data: object) -> list[str]:
     ]
     if isinstance(data.get("env_manager"), str) and data["env_manager"] not in manager_names():
         problems.append(f'"env_manager" must be one of {", ".join(manager_names())}')
-    if isinstance(data.get("python_version"), str) and not re.fullmatch(
-        r"3\.\d+", data["python_version"]
-    ):
-        problems.append(
-            f'"python_version" must look like "3.12" (it is {data["python_version"]!r})'
-        )
+    version = data.get("python_version")
+    if isinstance(version, str) and not re.fullmatch(r"3\.\d+", version):
+        problems.append(f'"python_version" must look like "3.12" (it is {version!r})')
     deps = data.get("dependencies", [])
     if not isinstance(deps, list) or not all(
         isinstance(d, dict) and d.get("req") and all(isinstance(v, str) for v in d.values())
@@ -148,9 +144,7 @@ class Config:
     @property
     def import_hints(self) -> dict[str, str]:
         """Distribution name -> import name, from copier's `dependencies` list."""
-        return {
-            d["name"]: d["import"] for d in self.dependencies if d.get("name") and d.get("import")
-        }
+        return {d["name"]: d["import"] for d in self.dependencies if d.get("import")}
 
 
 _REQ = r"([A-Za-z0-9][A-Za-z0-9._-]*)"
@@ -273,25 +267,20 @@ def capture(cmd: Cmd, cwd: Path | None = None, timeout: float = 60) -> str | Non
 
 def python_version_of(python: Path | str) -> str | None:
     """`major.minor.micro` of an interpreter, or None when it does not run."""
-    out = capture(
-        [python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"], timeout=30
-    )
+    out = capture([python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"])
     return out.strip() if out else None
 
 
 def install_hint(version: str) -> str:
     """How to get Python `version` on this kind of machine."""
-    hints = [
-        f"`{tool} install {version}`"
-        for tool in ("pyenv", "uv python")
-        if shutil.which(tool.split()[0])
-    ]
-    if WINDOWS:
-        hints.append(f"`winget install Python.Python.{version}` or the installer from python.org")
-    elif sys.platform == "darwin":
-        hints.append(f"`brew install python@{version}` or the installer from python.org")
-    else:
-        hints.append(f"your system's package manager (e.g. `apt install python{version}-venv`)")
+    hints = [f"`{t} install {version}`" for t in ("pyenv", "uv python") if shutil.which(t[:5])]
+    hints.append(
+        f"`winget install Python.Python.{version}` or the installer from python.org"
+        if WINDOWS
+        else f"`brew install python@{version}` or the installer from python.org"
+        if sys.platform == "darwin"
+        else f"your system's package manager (e.g. `apt install python{version}-venv`)"
+    )
     return f"install Python {version} with " + ", or ".join(hints)
 
 
@@ -376,10 +365,9 @@ def venv_activation(venv: str = ".venv", shell: str | None = None) -> str:
 
 
 def venv_belongs_to(venv: Path, project: Path, slug: str) -> bool:
-    """Whether `venv` is provably `project`'s: its pyvenv.cfg prompt is the slug (this tool
-    creates it so; Poetry's is "<slug>-py3.X"), or it holds an editable install of the project.
-    (A prompt is weak proof alone, but copier writes only into an empty folder or a copier-mlops
-    project, so a foreign .venv cannot come in with the copy.)"""
+    """Whether `venv` is provably `project`'s: its prompt is the slug (ours; Poetry's is
+    "<slug>-py3.X": copier writes only into empty folders and its own projects, so no foreign
+    .venv comes with the copy), or it holds an editable install of the project."""
     try:
         cfg = (venv / "pyvenv.cfg").read_text(encoding="utf-8", errors="replace")
     except OSError:
@@ -407,6 +395,7 @@ class Manager(ABC):
     dependency_files = "pyproject.toml"
     requirement_files: tuple[str, ...] = ()  # read by the doctor besides pyproject.toml
     pins_lock = False  # whether the probe reads the lock's pins (a pip freeze, poetry.lock)
+    alternatives: tuple[str, ...] = ()  # managers that can build the project without the tool
 
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -415,25 +404,21 @@ class Manager(ABC):
         self.interpreter: Path | None = None
         self.venv = self.project / ".venv"
 
+    # The set-up's steps, in order: each returns a note for the log, or raises ToolError.
     @abstractmethod
-    def find_tool(self) -> str:
-        """Locate the manager's executable; return a note for the log."""
+    def find_tool(self) -> str: ...  # the manager's executable
 
     @abstractmethod
-    def find_interpreter(self) -> str:
-        """Locate a Python of config.python_version for the env; return a note for the log."""
+    def find_interpreter(self) -> str: ...  # a Python of config.python_version
 
     @abstractmethod
-    def create(self) -> str:
-        """Create the environment (idempotent: reuse a good one)."""
+    def create(self) -> str: ...  # idempotent: reuses a good environment
 
     @abstractmethod
-    def install(self) -> str:
-        """Install the project (editable) with its runtime and dev dependencies."""
+    def install(self) -> str: ...  # the project, editable, with runtime and dev dependencies
 
     @abstractmethod
-    def check_lock(self, report: Any, found: dict[str, Any] | None) -> None:
-        """The doctor's lock-file checks (`found`: the probe's report, None without an env)."""
+    def check_lock(self, report: Any, found: dict[str, Any] | None) -> None: ...  # the doctor's
 
     def lock_files(self) -> list[str]:
         """The lock files the set-up writes (committed with the first commit, when it is ours)."""
@@ -454,8 +439,7 @@ class Manager(ABC):
         return venv_python(self.venv)
 
     def claim_venv(self) -> None:
-        """Before creating or reusing .venv: stop unless it is provably this project's. Never
-        wipe another's."""
+        """Before creating or reusing .venv: stop unless it is provably this project's."""
         if (self.venv.exists() or self.venv.is_symlink()) and not venv_belongs_to(
             self.venv, self.project, self.config.project_slug
         ):
@@ -468,9 +452,8 @@ class Manager(ABC):
             )
 
     def create_or_undo(self) -> str:
-        """create(); a .venv this run began and could not finish (a failure, Ctrl-C, a closed
-        terminal) is removed: it holds nothing of the user's, and left half-made (no
-        pyvenv.cfg yet) the retry could not prove it is this project's and would refuse it."""
+        """create(); a .venv this run began but could not finish (failure, Ctrl-C, SIGHUP) is
+        removed: nothing in it is the user's, and half-made the retry would refuse it."""
         began = not self.venv.exists() and not self.venv.is_symlink()
         try:
             return self.create()
@@ -508,15 +491,11 @@ class Manager(ABC):
 
     def cuda_fix(self, module: str) -> str:
         """The command that puts the framework's CUDA build into this environment."""
-        python = self.env_python()
         if module == "tensorflow":
-            return f'{python} -m pip install "tensorflow[and-cuda]"   (Linux and WSL2 only)'
-        index = self.config.cuda_index
-        return f"{python} -m pip install --force-reinstall --index-url {index} torch"
-
-    def alternatives(self) -> list[str]:
-        """Other managers that could build this project when the tool is missing."""
-        return []
+            return (
+                f'{self.env_python()} -m pip install "tensorflow[and-cuda]"   (Linux and WSL2 only)'
+            )
+        return f"{self.env_python()} -m pip install --force-reinstall --index-url {self.config.cuda_index} torch"
 
     def tool_command(self) -> str:
         """How the user types this manager's tool in a new terminal."""

@@ -41,6 +41,12 @@ from .base import (
 )
 from .doctor import gpu_lines
 
+IMPORT_FIX = (
+    "install what is missing (check its name in pyproject.toml); for a package whose import name "
+    'differs from its name, add {"req": "pyyaml>=6", "name": "pyyaml", "import": "yaml"} (its '
+    f"requirement, name and module) to `dependencies` in {CONFIG_FILE.as_posix()}"
+)
+COMMANDS = ["setup", "doctor", "lock", "git-init"]
 STOP_SIGNALS = [getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)]
 TOOL = "py tools\\envtool" if WINDOWS else "python3 tools/envtool"
 
@@ -63,17 +69,10 @@ def sanity_import(manager: Manager) -> str:
         say(f"    {r['module'].ljust(width)}  {(r['version'] or '-'):<12}  {result}")
     gpu_errors = gpu_lines(report.get("gpu"))
     failed = [r for r in rows if r["error"]]
-    if report["errors"] or failed:
-        raise ToolError(
-            "sanity import failed: "
-            + (", ".join(r["module"] for r in failed) or "; ".join(report["errors"])),
-            why="\n".join(f"{r['module']}: {r['error']}" for r in failed)
-            or "; ".join(report["errors"]),
-            fix="install what is missing (check its name in pyproject.toml); for a package whose "
-            'import name differs from its name, add {"req": "pyyaml>=6", "name": "pyyaml", '
-            '"import": "yaml"} (its requirement, name and module) to `dependencies` in '
-            + CONFIG_FILE.as_posix(),
-        )
+    what = ", ".join(r["module"] for r in failed) or "; ".join(report["errors"])
+    if what:
+        why = "\n".join(f"{r['module']}: {r['error']}" for r in failed)
+        raise ToolError(f"sanity import failed: {what}", why=why or what, fix=IMPORT_FIX)
     if gpu_errors:
         raise ToolError(f"GPU check failed: {gpu_errors[0]['what']}", fix=gpu_errors[0]["fix"])
     if report.get("broken"):
@@ -163,7 +162,7 @@ def setup(
             except ToolError as exc:
                 if i >= 2:  # creating, installing, locking: where the index is used
                     explain_install_failure(manager, exc)
-                if i > 0 or not (interactive and template and manager.alternatives()):
+                if i > 0 or not (interactive and template and manager.alternatives):
                     raise
                 from . import copying  # the template's copy of the tool, under copier, only
 
@@ -184,28 +183,25 @@ def setup(
     except KeyboardInterrupt as exc:
         return failure(project, result, step, ToolError(f"interrupted ({exc or 'Ctrl-C'})"))
     total = time.monotonic() - started
-    result.update(
-        status="ok", manager=manager.name, seconds=round(total, 2), location=manager.location()
-    )
-    result.update(activate=manager.activation(), test=manager.test_command())
+    result.update(status="ok", manager=manager.name, seconds=round(total, 2))
     say(f"\nEnvironment ready ({manager.name}) in {total:.1f}s")
-    say(
-        f"  location:  {result['location']}\n  activate:  {result['activate']}\n  run tests: {result['test']}"
-    )
-    say(f"  rebuild:   make env   (or: {TOOL} setup)")
     if commit_lock:
         from . import copying  # under copier: the template's copy of the tool
     notes = {
+        "location": manager.location(),
+        "activate": manager.activation(),
+        "run tests": manager.test_command(),
+        "rebuild": f"make env   (or: {TOOL} setup)",
         "PATH": manager.path_advice(),
         "git": copying.commit_lock_file(project, *manager.lock_files()) if commit_lock else None,
     }
     notes["next"] = lock_hint(manager)
+    result.update(location=notes["location"], activate=notes["activate"], test=notes["run tests"])
     for key, note in notes.items():
         if note:
             say(f"  {key + ':':<10} {note}")
-    say(
-        "  time per step: " + ", ".join(f"{s['name']} {s['seconds']:.1f}s" for s in result["steps"])
-    )
+    times = ", ".join(f"{s['name']} {s['seconds']:.1f}s" for s in result["steps"])
+    say(f"  time per step: {times}")
     return result
 
 
@@ -271,27 +267,14 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(stream, "reconfigure") and not stream.isatty():
             stream.reconfigure(encoding="utf-8", errors="backslashreplace")
     parser = argparse.ArgumentParser(prog="envtool", description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "command", nargs="?", choices=["setup", "doctor", "lock", "git-init"], default="setup"
-    )
-    parser.add_argument(
-        "--project", type=Path, default=default_project(), help="the generated project"
-    )
-    parser.add_argument(
-        "--from-copier",
-        action="store_true",
-        help="exit 0 on failure (copier would delete the project)",
-    )
+    parser.add_argument("command", nargs="?", default="setup", choices=COMMANDS)
+    parser.add_argument("--project", type=Path, default=default_project())
+    parser.add_argument("--from-copier", action="store_true", help="exit 0 even on failure")
     parser.add_argument("--no-input", action="store_true", help="never ask questions")
-    parser.add_argument(
-        "--result", type=Path, help=f"where setup writes its JSON result (default: {RESULT_FILE})"
-    )
-    parser.add_argument(
-        "--template", default="", help="the template copier rendered (git-init; setup's fallback)"
-    )
-    for option in ("--author-name", "--author-email"):
-        parser.add_argument(option, default="")
-    parser.add_argument("--answers-file", default=".copier-answers.yml")
+    parser.add_argument("--result", type=Path, help=f"setup's JSON result (default: {RESULT_FILE})")
+    parser.add_argument("--template", default="", help="the template copier renders")
+    for option in ("--author-name", "--author-email", "--answers-file"):
+        parser.add_argument(option, default=".copier-answers.yml" if "answers" in option else "")
     args = parser.parse_args(argv)
     project = args.project.resolve()
     stop_on_signals()

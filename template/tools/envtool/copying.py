@@ -68,7 +68,7 @@ def offer_alternative(manager: Manager, error: ToolError, template: str) -> Mana
     stop = f"Stop here: I will {error.fix.split(' (')[0]} and run the retry command"
     choices = {
         f"Use a plain .venv with pip instead ({alt}; no {manager.lock_file})": alt
-        for alt in manager.alternatives()
+        for alt in manager.alternatives
     }
     answer = questionary.select(f"{error.what}. What now?", choices=[*choices, stop]).ask()
     if answer not in choices:

@@ -40,6 +40,7 @@ def find_conda_tool() -> str | None:
 
 class CondaManager(Manager):
     name = "conda"
+    alternatives = ("venv",)
     lock_file = "environment.lock.yml"
     dependency_files = "environment.yml and pyproject.toml"
 
@@ -167,9 +168,6 @@ class CondaManager(Manager):
             report.problem(f"{message} (environment.yml vs the environment {slug})", self.fix_env())
         if code == 0 and not drift:
             report.ok("every package of environment.yml is in the environment (conda compare)")
-
-    def alternatives(self) -> list[str]:
-        return ["venv"]
 
 
 # ---------------------------------------------------------------- the conda half of a hybrid

@@ -33,6 +33,7 @@ POETRY_ENV_DROP = ("CONDA_PREFIX", "CONDA_DEFAULT_ENV")
 
 class PoetryManager(Manager):
     name = "poetry"
+    alternatives = ("venv",)
     lock_file = "poetry.lock"
     lock_args = ("lock", "--no-interaction", "--no-ansi")
     pins_lock = True
@@ -99,9 +100,6 @@ class PoetryManager(Manager):
             compare_with_lock(
                 report, found, self.config.project_slug, exact=False, fix=self.fix_env()
             )
-
-    def alternatives(self) -> list[str]:
-        return ["venv"]
 
 
 MANAGER = PoetryManager

@@ -38,6 +38,7 @@ def downloads_allowed() -> bool:
 
 class UvManager(Manager):
     name = "uv"
+    alternatives = ("venv",)
     lock_file = "uv.lock"
     lock_args = ("lock",)
 
@@ -150,9 +151,6 @@ class UvManager(Manager):
             )
         else:
             report.ok("the environment matches uv.lock (uv sync --locked --dry-run: no changes)")
-
-    def alternatives(self) -> list[str]:
-        return ["venv"]
 
 
 MANAGER = UvManager
