@@ -965,6 +965,16 @@ def test_unreachable_index_names_the_url_without_credentials() -> None:
     reason = base.unreachable_index(out)
     assert reason == "connection refused: https://pypi.example.org/simple/numpy/"
     assert base.unreachable_index("No matching distribution found for foo") is None
+    # A proxy that inspects TLS: uv says so in its own words (seen with a bare environment).
+    tls = "error: Failed to fetch: https://pypi.org/simple/matplotlib/\n  cause: invalid peer certificate: UnknownIssuer"
+    assert (
+        base.unreachable_index(tls)
+        == "invalid peer certificate: https://pypi.org/simple/matplotlib/"
+    )
+    exc = base.ToolError("failed", why=tls)
+    cli.explain_install_failure(None, exc)  # type: ignore[arg-type]  (the manager is not needed)
+    assert exc.what.startswith("the package index could not be reached (invalid peer certificate")
+    assert "UV_NATIVE_TLS=1" in exc.fix
 
 
 @pytest.mark.parametrize(

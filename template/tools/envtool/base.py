@@ -160,7 +160,8 @@ MISSING_PACKAGE = [
 UNREACHABLE = re.compile(
     r"Connection refused|Failed to establish a new connection|Name or service not known|"
     r"Temporary failure in name resolution|Network is unreachable|No route to host|"
-    r"dns error|ConnectTimeout|connection timed out|Could not connect",
+    r"dns error|ConnectTimeout|connection timed out|Could not connect|"
+    r"invalid peer certificate|certificate verify failed",
     re.IGNORECASE,
 )
 

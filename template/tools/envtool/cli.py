@@ -93,6 +93,8 @@ def explain_install_failure(manager: Manager, exc: ToolError) -> None:
             "check your network (or proxy) and the index URL (package_index_url; pip's "
             "`pip config list`, or UV_INDEX_URL/PIP_INDEX_URL); nothing is wrong with the packages"
         )
+        if "certificate" in unreachable:  # a proxy that inspects TLS, with its own certificate
+            exc.fix += "; to trust your system's certificates: UV_NATIVE_TLS=1 (uv), PIP_CERT (pip)"
         return
     name = missing_package(exc.output)
     if not name:

@@ -233,7 +233,8 @@ def check_probe(report: Report, manager: Manager, found: dict[str, Any]) -> None
             report.ok(f"import {row['module']}")
         else:
             own = row["module"] == manager.config.package_name
-            fix = fix_env if own else manager.fix_import(row["distribution"], row["version"])
+            missing = own or not row["version"]  # not installed at all: the set-up installs it
+            fix = fix_env if missing else manager.fix_import(row["distribution"], row["version"])
             report.problem(f"import {row['module']} fails: {row['error']}", fix)
     gpu = found.get("gpu")
     if gpu:
