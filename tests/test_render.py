@@ -124,7 +124,7 @@ def expected_files(a: dict[str, Any], pkg: str) -> set[str]:
         ),
     }
     if manager not in ("venv", "poetry"):  # uv finds Python itself; conda installs it
-        unused.add("discovery.py")
+        unused |= {"discovery.py", "pins.py"}  # and their locks are checked by their tools
     if a["ml_framework"] not in ("pytorch", "tensorflow"):
         unused.add("gpu.py")
     if not a.get("jupyter_kernel", a["example"] == "mnist"):  # copier.yml's default

@@ -15,9 +15,6 @@ from typing import Any
 from . import probe as probe_module
 from .base import WINDOWS, Config, Manager, ToolError, manager_for, query, say
 
-# pip freeze leaves these out of requirements.lock: they are not drift.
-UNLOCKED = {"pip", "setuptools", "wheel", "distribute"}
-
 
 class Report:
     """Prints each check as it runs and remembers the problems (what, fix) for the summary."""
@@ -73,31 +70,6 @@ def corrupt_lock(report: Report, lock: Path, fix_lock: str) -> bool:
         )
         return True
     return False
-
-
-def compare_with_lock(
-    report: Report, found: dict[str, Any], own: str, *, exact: bool, fix: str
-) -> None:
-    """Installed versions (the probe's) vs the lock's pins. A cross-platform lock (poetry) also
-    pins packages this platform never installs: absent ones count only for an exact lock."""
-    pins: dict[str, list[str]] = found.get("lock", {})
-    have: dict[str, str] = found.get("distributions", {})
-    differ = [
-        f"{name} {have[name]} installed, {' or '.join(sorted(versions))} locked"
-        for name, versions in sorted(pins.items())
-        if name in have and name != own and versions and have[name] not in versions
-    ]
-    if exact:
-        differ += [f"{name} locked but not installed" for name in sorted(pins) if name not in have]
-        differ += [
-            f"{name} {version} installed but not locked"
-            for name, version in sorted(have.items())
-            if name not in pins and name != own and name not in UNLOCKED
-        ]
-    if differ:
-        report.problem(f"the environment differs from the lock file: {'; '.join(differ)}", fix)
-    else:
-        report.ok("installed versions match the lock file")
 
 
 def run_probe(manager: Manager, *, full: bool = False) -> dict[str, Any]:

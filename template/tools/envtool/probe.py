@@ -3,7 +3,7 @@
 Set-up (sanity import), doctor and the Docker build run this file and read its one JSON report:
 the interpreter, installed distributions, broken requirements (what `pip check` finds), declared
 requirements against what is installed, each import and the file it came from, a lock's pins,
-and (gpu.py beside it, in PyTorch and TensorFlow projects) the framework's CUDA build and GPUs.
+and (gpu.py beside it, in PyTorch and TensorFlow projects; pins.py reads a lock's pins) the framework's CUDA build and GPUs.
 The parsing is real (`packaging`, `tomllib`/`tomli`: every generated environment has them through
 pytest); without them only the imports run. Exit status 1 when an import fails or a requirement
 is broken, so a Docker build step fails on it. It imports nothing else of the tool.
@@ -109,24 +109,6 @@ def check_declared(
     return list(rows.values())
 
 
-def lock_pins(path: Path) -> dict[str, list[str]]:
-    """Package -> the versions a poetry.lock (entries whose markers apply) or a pip freeze pins."""
-    pins: dict[str, list[str]] = {}
-    if path.name == "poetry.lock" and tomllib is not None:
-        for entry in tomllib.loads(path.read_text(encoding="utf-8")).get("package", []):
-            versions = pins.setdefault(canonical(entry["name"]), [])
-            markers = entry.get("markers")
-            if not isinstance(markers, str) or parse(f"x; {markers}") is not None:
-                versions.append(str(entry.get("version", "")))
-        return pins
-    for line in path.read_text(encoding="utf-8").splitlines():
-        req = parse(line) if line.strip() and not line.lstrip().startswith(("#", "-")) else None
-        pinned = [s.version for s in req.specifier if s.operator in ("==", "===")] if req else []
-        if req and pinned:
-            pins.setdefault(canonical(req.name), []).extend(pinned)
-    return pins
-
-
 def module_for(dist: metadata.Distribution, name: str, hints: dict[str, str]) -> str:
     """The module to import for a distribution: the template's mapping (scikit-learn ->
     sklearn), else its own name if it provides it, else its first top-level package."""
@@ -175,16 +157,15 @@ def own_package(row: dict[str, str], source: str) -> dict[str, str]:
     return row
 
 
-def gpu_report(module: str, gpu: dict[str, Any]) -> dict[str, Any] | None:
-    """gpu.py's verdict, in a project that has it (PyTorch and TensorFlow projects)."""
-    path = Path(__file__).with_name("gpu.py")
-    spec = importlib.util.spec_from_file_location("envtool_gpu", path) if path.is_file() else None
-    if spec is None or spec.loader is None:
+def beside(name: str) -> Any:
+    """A module of the tool beside this file, where the project has it (gpu.py, pins.py)."""
+    path = Path(__file__).with_name(name)
+    spec = importlib.util.spec_from_file_location(f"envtool_{path.stem}", path)
+    if not path.is_file() or spec is None or spec.loader is None:
         return None
-    gpu_module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gpu_module)
-    report: dict[str, Any] = gpu_module.gpu_check(module, gpu["accelerator"], gpu["fix"][module])
-    return report
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def probe(args: dict[str, Any]) -> dict[str, Any]:
@@ -235,8 +216,9 @@ def probe(args: dict[str, Any]) -> dict[str, Any]:
                 Requirement(f"python{report['requires_python']}"), report["python"]
             )
             lock = project / args["lock_file"] if args.get("lock_file") else None
-            if lock is not None and lock.is_file():
-                report["lock"] = lock_pins(lock)
+            pins = beside("pins.py")  # venv and Poetry projects: their locks pin versions
+            if pins and lock is not None and lock.is_file():
+                report["lock"] = pins.lock_pins(lock, parse, canonical, tomllib)
             declared = declared_requirements(project, args.get("requirement_files", []))
             report["declared"] = check_declared(declared, dists, report.get("lock"))
     report["imports"] = [try_import(m, d, v) for m, (d, v) in modules.items()]
@@ -244,9 +226,11 @@ def probe(args: dict[str, Any]) -> dict[str, Any]:
         report["imports"][0] = own_package(report["imports"][0], args["source"])
     imported = {r["module"] for r in report["imports"] if not r["error"]}
     framework = next((m for m in ("torch", "tensorflow") if m in imported), None)
-    gpu = gpu_report(framework, args["gpu"]) if framework and args.get("gpu") else None
+    gpu = beside("gpu.py") if framework and args.get("gpu") else None  # PyTorch, TensorFlow
     if gpu:
-        report["gpu"] = gpu
+        report["gpu"] = gpu.gpu_check(
+            framework, args["gpu"]["accelerator"], args["gpu"]["fix"][framework]
+        )
     return report
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..base import Manager, ToolError, capture, clean_env, query, run, venv_activation, which
-from ..doctor import Report, compare_with_lock, corrupt_lock, last_line
+from ..doctor import Report, corrupt_lock, last_line
 
 
 def check_lock(
@@ -97,6 +97,8 @@ class PoetryManager(Manager):
             if not check_lock(report, poetry, self.project, self.fix_lock()):
                 return
         if found is not None:
+            from ..pins import compare_with_lock  # not in conda-poetry projects, which need none
+
             compare_with_lock(
                 report, found, self.config.project_slug, exact=False, fix=self.fix_env()
             )

@@ -6,7 +6,8 @@ from typing import Any
 
 from ..base import Manager, ToolError, capture, python_version_of, run
 from ..discovery import require_python
-from ..doctor import Report, compare_with_lock
+from ..doctor import Report
+from ..pins import compare_with_lock
 
 
 class VenvManager(Manager):
