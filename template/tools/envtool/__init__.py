@@ -1,6 +1,2 @@
-"""copier-mlops environment tool: set-up, doctor, lock and git-init for a generated project.
-
-One package, standard library only: copier's tasks run the project's copy of it (tools/envtool)
-with copier's Python, and so does the student, with any Python 3.10+ (`python tools/envtool ...`,
-or `make env|doctor|lock`). What needs parsing runs inside the environment, in probe.py.
-"""
+"""copier-mlops environment tool (standard library only): set-up, doctor, lock and git-init, run
+by copier's tasks and as `python tools/envtool ...` / `make env|doctor|lock` on any Python 3.10+."""

@@ -1,18 +1,16 @@
 """The one probe, run by the ENVIRONMENT's Python in isolated mode: `python -I probe.py '<json>'`.
 
-Set-up (sanity import), doctor and the Docker build run this file and read its one JSON report:
-the interpreter, installed distributions, broken requirements (what `pip check` finds), declared
-requirements against what is installed, each import and the file it came from, a lock's pins,
-and (gpu.py beside it, in PyTorch and TensorFlow projects; pins.py reads a lock's pins) the framework's CUDA build and GPUs.
-The parsing is real (`packaging`, `tomllib`/`tomli`: every generated environment has them through
-pytest); without them only the imports run. Exit status 1 when an import fails or a requirement
-is broken, so a Docker build step fails on it. It imports nothing else of the tool.
+Set-up, doctor and the Docker build read its one JSON report: the interpreter, distributions,
+broken requirements (`pip check`'s finding), declared requirements against the installed ones,
+each import and its file; with gpu.py/pins.py beside it, the framework's CUDA build and GPUs, a
+lock's pins. It parses with `packaging` and `tomllib`/`tomli` (every generated environment has
+them, through pytest); without them only the imports run. Exit status 1 when an import fails or
+a requirement is broken (a Docker build step fails on it). It imports nothing else of the tool.
 
-Arguments (JSON): package, distribution, hints {distribution: module}; optionally source (the
-package's folder: the import must come from there), imports [module...] (used when the project
-is not installed or `packaging` is missing), provided {distribution: module} (a hybrid's conda
-packages the project does not declare: imported too), gpu {accelerator, fix {module: command}},
-project (folder with pyproject.toml), requirement_files [...], lock_file (poetry.lock, a freeze).
+Arguments (JSON): package, distribution, hints {distribution: module}; optional: source (the
+package's folder, where the import must come from), imports [module...] (when the project is not
+installed), provided {distribution: module} (a hybrid's conda packages, imported too), gpu
+{accelerator, fix {module: command}}, project, requirement_files [...], lock_file.
 """
 
 from __future__ import annotations
