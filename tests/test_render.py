@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 from dockerfile_parse import DockerfileParser
+from envtool.base import config_problems
 from validate_pyproject import api as vp
 
 from tests.conftest import COPIER_YML, MANAGERS, ROOT, TOOL, render, tomllib
@@ -190,6 +191,8 @@ def test_render_combination(template: Path, tmp_path: Path, answers: dict[str, A
         elif rel.endswith(".json"):
             json.loads(text)
 
+    # The tool accepts the config copier wrote for these answers (extra dependencies included).
+    assert config_problems(json.loads((dst / "tools" / "envtool.json").read_text())) == []
     pyproject = tomllib.loads((dst / "pyproject.toml").read_text())
     validator()(pyproject)  # PEP 621 + tool.uv / tool.poetry / tool.ruff schemas
     reqs = pyproject["project"]["dependencies"]

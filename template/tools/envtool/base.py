@@ -82,7 +82,9 @@ def config_problems(data: object) -> list[str]:
         problems.append(f'"python_version" must look like "3.12" (it is {version!r})')
     deps = data.get("dependencies", [])
     if not isinstance(deps, list) or not all(
-        isinstance(d, dict) and d.get("req") and all(isinstance(v, str) for v in d.values())
+        isinstance(d, dict)
+        and d.get("req")
+        and all(isinstance(d.get(k, ""), str) for k in ("req", "name", "import", "conda", "owner"))
         for d in deps
     ):
         problems.append(f'"dependencies" must be a list of {DEPENDENCY} objects')
