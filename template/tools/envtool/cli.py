@@ -1,12 +1,7 @@
 """Command line of the environment tool, run from the project folder with any Python 3.10+:
-
-python tools/envtool setup     # create or update the environment, lock, probe (`make env`)
-python tools/envtool doctor    # check it; says how to fix each problem (`make doctor`)
-python tools/envtool lock      # re-resolve and write the lock file (`make lock`)
-python tools/envtool git-init  # `git init` + first commit (copier's task)
-
-copier's tasks run the template's copy (`setup --from-copier`: never exits non-zero).
-"""
+`python tools/envtool setup|doctor|lock|git-init` (make env|doctor|lock): create or update the
+environment, lock and probe it; check it, with a fix for each problem; re-resolve the lock; `git
+init` and a first commit. copier's tasks run `setup --from-copier`, which never exits non-zero."""
 
 from __future__ import annotations
 
@@ -23,22 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import doctor, gitinit
-from .base import (
-    CONFIG_FILE,
-    RESULT_FILE,
-    WINDOWS,
-    Config,
-    Manager,
-    ToolError,
-    capture,
-    manager_for,
-    missing_package,
-    say,
-    shell_quote,
-    unreachable_index,
-    which,
-)
+from . import base, doctor, gitinit
+from .base import CONFIG_FILE, RESULT_FILE, WINDOWS, Config, Manager, ToolError, manager_for, say
 from .doctor import gpu_lines
 
 IMPORT_FIX = (
@@ -86,7 +67,7 @@ def sanity_import(manager: Manager) -> str:
 
 def explain_install_failure(manager: Manager, exc: ToolError) -> None:
     """Name the real cause, and a fix that works when followed literally."""
-    unreachable = unreachable_index(exc.output)
+    unreachable = base.unreachable_index(exc.output)
     if unreachable:
         exc.what = f"the package index could not be reached ({unreachable})"
         exc.fix = (
@@ -96,7 +77,7 @@ def explain_install_failure(manager: Manager, exc: ToolError) -> None:
         if "certificate" in unreachable:  # a proxy that inspects TLS, with its own certificate
             exc.fix += "; to trust your system's certificates: UV_NATIVE_TLS=1 (uv), PIP_CERT (pip)"
         return
-    name = missing_package(exc.output)
+    name = base.missing_package(exc.output)
     if not name:
         return
     missing = f"the package index has no package '{name}' (or no version of it that fits)"
@@ -106,27 +87,23 @@ def explain_install_failure(manager: Manager, exc: ToolError) -> None:
         exc.fix = f"{missing}: correct its name or remove it in {manager.dependency_files}"
         return
     # copier's own Python when it runs us (the README's copier is not on PATH), else find it.
-    copier = (
-        [sys.executable, "-m", "copier"]
-        if importlib.util.find_spec("copier")
-        else [which("copier") or "copier"]
-    )
-    recopy = [*copier, "recopy", "--trust", "--defaults", "--overwrite", "--skip-tasks"]
-    recopy += ["--data", f"extra_dependencies={' '.join(kept)}"]
+    here = importlib.util.find_spec("copier")
+    recopy = [sys.executable, "-m", "copier"] if here else [base.which("copier") or "copier"]
+    recopy += ["recopy", "--trust", "--defaults", "--overwrite", "--skip-tasks", "--data"]
+    recopy.append(f"extra_dependencies={' '.join(kept)}")
     exc.fix = (
         f"{missing}. It comes from your answer extra_dependencies, which pyproject.toml, "
         f"{CONFIG_FILE.as_posix()}, the Dockerfile and the tests all name: re-render them without "
-        f"it (or with the right name), then commit: cd {shell_quote(str(manager.project))} && "
-        + " ".join(shell_quote(a) for a in recopy)
+        f"it (or with the right name), then commit: cd {base.shell_quote(str(manager.project))} && "
+        + " ".join(base.shell_quote(a) for a in recopy)
     )
 
 
 def lock_hint(manager: Manager) -> str | None:
     """A reminder to commit new lock files: `copier update` refuses a dirty git tree."""
-    project = manager.project
-    if capture(["git", "rev-parse", "--git-dir"], cwd=project) is None:
+    if base.capture(["git", "rev-parse", "--git-dir"], cwd=manager.project) is None:
         return None
-    new = " ".join(gitinit.untracked(project, manager.lock_files()))
+    new = " ".join(gitinit.untracked(manager.project, manager.lock_files()))
     return f"commit the lock file: git add {new} && git commit -m 'Add {new}'" if new else None
 
 
@@ -212,18 +189,18 @@ def failure(project: Path, result: dict[str, Any], step: str, exc: ToolError) ->
     retry = retry_command(project)
     result.update(failed_step=step, reason=exc.what, why=exc.why, fix=exc.fix, retry=retry)
     say(f"\nFAILED at step '{step}': {exc.what}")
-    if exc.why:
-        say(
-            "  why (last lines of output):\n"
-            + "\n".join(f"    | {line}" for line in exc.why.splitlines())
-        )
-    if exc.fix:
-        say(f"  fix: {exc.fix}")
-    say(
-        f"  Your project files are all in place in {project}.\n  After fixing it, finish the setup with:"
-    )
-    say(f"    {retry}\n  (or `make env` in that folder)")
+    explain(exc, "why (last lines of output):")
+    say(f"  Your project files are all in place in {project}.")
+    say(f"  After fixing it, finish the setup with:\n    {retry}\n  (or `make env` in that folder)")
     return result
+
+
+def explain(exc: ToolError, title: str = "", tail: int = 0) -> None:
+    """Print the failure's output (its last `tail` lines; all when 0) and its fix."""
+    why = [f"    | {line}" for line in exc.why.splitlines()[-tail:]]
+    fix = [f"  fix: {exc.fix}"] if exc.fix else []
+    for line in ([f"  {title}"] if title and why else []) + why + fix:
+        say(line)
 
 
 def lock(project: Path) -> int:
@@ -234,10 +211,7 @@ def lock(project: Path) -> int:
         say(f"  {manager.lock(refresh=True)}")
     except ToolError as exc:
         say(f"lock failed: {exc.what}")
-        for line in exc.why.splitlines()[-10:]:
-            say(f"    | {line}")
-        if exc.fix:
-            say(f"  fix: {exc.fix}")
+        explain(exc, tail=10)
         return 1
     return 0
 

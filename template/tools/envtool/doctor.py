@@ -1,9 +1,6 @@
 """`doctor`: is the project's environment there, complete, consistent and in step with its lock?
-
-Runs on any Python (it needs nothing but JSON): what needs parsing runs inside the environment,
-in the probe. Every problem comes with the command that fixes it; exit status 1 on a problem.
-The managers' lock checks report through Report and the helpers here.
-"""
+It needs nothing but JSON (the probe parses, inside the environment); each problem comes with the
+command that fixes it, and exit status 1. The managers' lock checks report through Report."""
 
 from __future__ import annotations
 
@@ -14,6 +11,8 @@ from typing import Any
 
 from . import probe as probe_module
 from .base import WINDOWS, Config, Manager, ToolError, manager_for, query, say
+
+GPU = ("torch", "tensorflow")  # the frameworks whose CUDA build the probe checks (gpu.py)
 
 
 class Report:
@@ -75,29 +74,21 @@ def corrupt_lock(report: Report, lock: Path, fix_lock: str) -> bool:
 def run_probe(manager: Manager, *, full: bool = False) -> dict[str, Any]:
     """Run probe.py with the environment's Python (-I: neither the project folder nor
     PYTHONPATH may stand in for the installed package) and return its JSON report."""
-    config = manager.config
+    config, deps = manager.config, manager.config.dependencies
     args: dict[str, Any] = {
         "package": config.package_name,
         "distribution": config.project_slug,
         "hints": config.import_hints,
-        "imports": [d["import"] for d in config.dependencies if d.get("import")],
-        "provided": {
-            d["name"]: d["import"] for d in config.dependencies if d.get("owner") == "conda"
-        },
+        "imports": [d["import"] for d in deps if d.get("import")],
+        "provided": {d["name"]: d["import"] for d in deps if d.get("owner") == "conda"},
         # The editable install's source: the imported package must be this folder.
         "source": str(config.project / "src" / config.package_name),
-        "gpu": {
-            "accelerator": config.accelerator,
-            "fix": {m: manager.cuda_fix(m) for m in ("torch", "tensorflow")},
-        },
+        "gpu": {"accelerator": config.accelerator, "fix": {m: manager.cuda_fix(m) for m in GPU}},
     }
     if full:
-        args["project"] = str(config.project)
-        args["requirement_files"] = [
-            f for f in manager.requirement_files if (config.project / f).is_file()
-        ]
-        if manager.pins_lock:
-            args["lock_file"] = manager.lock_file
+        files = [f for f in manager.requirement_files if (config.project / f).is_file()]
+        args.update(project=str(config.project), requirement_files=files)
+        args["lock_file"] = manager.lock_file if manager.pins_lock else None
     cmd = [manager.env_python(), "-I", Path(probe_module.__file__).resolve(), json.dumps(args)]
     # Exit status 1 only says that an import failed: the report says which.
     _, out, err = query(cmd, config.project, timeout=900)
@@ -109,16 +100,14 @@ def run_probe(manager: Manager, *, full: bool = False) -> dict[str, Any]:
 
 
 def gpu_lines(gpu: dict[str, Any] | None, report: Report | None = None) -> list[dict[str, str]]:
-    """Show the framework's CUDA build, its GPUs and any warning (set-up) or check them
-    (doctor, given its report); return the errors."""
+    """Show the framework's build, GPUs and warnings (the doctor: as checks); return the errors."""
     if not gpu:
         return []
     line = report.info if report else (lambda text: say(f"    {text}"))
     if "version" in gpu:  # absent when the framework could not report
         build = f"CUDA {gpu['cuda_build']} build" if gpu["cuda_build"] else "CPU-only build"
-        line(
-            f"{gpu['framework']} {gpu['version']}: {build}; GPUs visible: {', '.join(gpu['gpus']) or 'none'}"
-        )
+        gpus = ", ".join(gpu["gpus"]) or "none"
+        line(f"{gpu['framework']} {gpu['version']}: {build}; GPUs visible: {gpus}")
     for p in gpu["problems"]:
         if report and p["level"] == "error":
             report.problem(p["what"], p["fix"])
@@ -130,12 +119,8 @@ def gpu_lines(gpu: dict[str, Any] | None, report: Report | None = None) -> list[
 def active_environment() -> Path | None:
     """The environment this shell has activated, if any (conda's base, which `conda init`
     activates in every shell, does not count: it is no choice the user made)."""
-    conda = (
-        os.environ.get("CONDA_PREFIX")
-        if os.environ.get("CONDA_DEFAULT_ENV", "base") != "base"
-        else None
-    )
-    active = os.environ.get("VIRTUAL_ENV") or conda
+    base = os.environ.get("CONDA_DEFAULT_ENV", "base") == "base"
+    active = os.environ.get("VIRTUAL_ENV") or (None if base else os.environ.get("CONDA_PREFIX"))
     return Path(active) if active else None
 
 

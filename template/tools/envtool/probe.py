@@ -136,9 +136,8 @@ def try_import(module: str, dist: str, version: str) -> dict[str, str]:
 
 
 def own_package(row: dict[str, str], source: str) -> dict[str, str]:
-    """Prove the imported package is the project's own source: a module of the same name
-    elsewhere (a dependency such as joblib, a stray folder on sys.path) would import fine and
-    say nothing about the project."""
+    """Prove the imported package is the project's own source: a module of the same name elsewhere
+    (a dependency such as joblib, a stray folder on sys.path) imports fine and proves nothing."""
     module = sys.modules.get(row["module"])
     file = getattr(module, "__file__", None)
     found = [file] if file else [str(p) for p in getattr(module, "__path__", [])]
@@ -164,6 +163,20 @@ def beside(name: str) -> Any:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def check_project(report: dict[str, Any], args: dict[str, Any], dists: dict[str, Any]) -> None:
+    """The doctor's part: requires-python, a lock's pins, the declared requirements."""
+    project = Path(args["project"])
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text("utf-8")) if tomllib else {}
+    report["requires_python"] = pyproject.get("project", {}).get("requires-python", "")
+    report["python_ok"] = fits(Requirement(f"python{report['requires_python']}"), report["python"])
+    lock = project / args["lock_file"] if args.get("lock_file") else None
+    pins = beside("pins.py")  # venv and Poetry projects: their locks pin versions
+    if pins and lock is not None and lock.is_file():
+        report["lock"] = pins.lock_pins(lock, parse, canonical, tomllib)
+    declared = declared_requirements(project, args.get("requirement_files", []))
+    report["declared"] = check_declared(declared, dists, report.get("lock"))
 
 
 def probe(args: dict[str, Any]) -> dict[str, Any]:
@@ -205,30 +218,16 @@ def probe(args: dict[str, Any]) -> dict[str, Any]:
             report["errors"].append(f"the project ({distribution}) is not installed")
             modules.update(extra)
         if args.get("project"):
-            project = Path(args["project"])
-            pyproject = (
-                tomllib.loads((project / "pyproject.toml").read_text("utf-8")) if tomllib else {}
-            )
-            report["requires_python"] = pyproject.get("project", {}).get("requires-python", "")
-            report["python_ok"] = fits(
-                Requirement(f"python{report['requires_python']}"), report["python"]
-            )
-            lock = project / args["lock_file"] if args.get("lock_file") else None
-            pins = beside("pins.py")  # venv and Poetry projects: their locks pin versions
-            if pins and lock is not None and lock.is_file():
-                report["lock"] = pins.lock_pins(lock, parse, canonical, tomllib)
-            declared = declared_requirements(project, args.get("requirement_files", []))
-            report["declared"] = check_declared(declared, dists, report.get("lock"))
+            check_project(report, args, dists)
     report["imports"] = [try_import(m, d, v) for m, (d, v) in modules.items()]
     if args.get("source"):
         report["imports"][0] = own_package(report["imports"][0], args["source"])
     imported = {r["module"] for r in report["imports"] if not r["error"]}
-    framework = next((m for m in ("torch", "tensorflow") if m in imported), None)
-    gpu = beside("gpu.py") if framework and args.get("gpu") else None  # PyTorch, TensorFlow
+    fixes = args.get("gpu", {}).get("fix", {})  # the frameworks gpu.py checks, and their fixes
+    framework = next((m for m in fixes if m in imported), None)
+    gpu = beside("gpu.py") if framework else None  # PyTorch and TensorFlow projects have it
     if gpu:
-        report["gpu"] = gpu.gpu_check(
-            framework, args["gpu"]["accelerator"], args["gpu"]["fix"][framework]
-        )
+        report["gpu"] = gpu.gpu_check(framework, args["gpu"]["accelerator"], fixes[framework])
     return report
 
 
