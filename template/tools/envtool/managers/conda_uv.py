@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..base import ToolError, query, run
-from ..doctor import Report, last_line
+from ..base import ToolError, run
+from ..doctor import Report
 from .conda import CondaHybrid, conda_owned
+from .uv import check_lock_and_sync
 
 
 class CondaUvManager(CondaHybrid):
@@ -47,27 +48,11 @@ class CondaUvManager(CondaHybrid):
         if not (self.project / "uv.lock").is_file():
             report.problem("uv.lock is missing", self.fix_lock())
             return
-        env = self.python_env(prefix)
-        code, _, err = query([uv, "lock", "--check"], self.project, env=env)
-        if code:
-            report.problem(
-                f"uv.lock is out of date with pyproject.toml: {last_line(err)}", self.fix_lock()
-            )
-            return
-        report.ok("uv.lock matches pyproject.toml (uv lock --check)")
         self.conda_before = conda_owned(prefix)
-        dry = [uv, *self.sync_args(), "--locked", "--dry-run"]
-        code, out, err = query(dry, self.project, env=env)
-        lines = (out + err).splitlines()
-        changes = [line.strip() for line in lines if line.startswith((" + ", " - ", " ~ "))]
-        if code:
-            report.problem(f"uv sync --dry-run failed: {last_line(err)}", self.fix_env())
-        elif changes:
-            report.problem(
-                f"the environment differs from uv.lock: {', '.join(changes)}", self.fix_env()
-            )
-        else:
-            report.ok("uv's packages match uv.lock (uv sync --inexact --locked --dry-run)")
+        sync = [uv, *self.sync_args(), "--locked", "--dry-run"]
+        ok = "uv's packages match uv.lock (uv sync --inexact --locked --dry-run)"
+        names = ("uv sync --dry-run", ok)
+        check_lock_and_sync(report, self, uv, sync, names, self.python_env(prefix))
 
 
 MANAGER = CondaUvManager

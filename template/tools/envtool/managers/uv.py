@@ -36,6 +36,36 @@ def downloads_allowed() -> bool:
     return setting not in ("never", "manual", "false", "0") and not offline
 
 
+def check_lock_and_sync(
+    report: Report,
+    manager: Manager,
+    uv: str,
+    sync: list[str] | None,
+    names: tuple[str, str],
+    env: dict[str, str] | None = None,
+) -> None:
+    """The doctor's uv checks (uv and conda-uv): `uv lock --check`, then, given the `sync`
+    command (a `--dry-run`; None without an environment), what it would change. `names`: what
+    the sync check is called when it fails, and its message when nothing would change."""
+    code, _, err = query([uv, "lock", "--check"], manager.project, env=env)
+    if code:
+        what = f"uv.lock is out of date with pyproject.toml: {last_line(err)}"
+        report.problem(what, manager.fix_lock())
+        return
+    report.ok("uv.lock matches pyproject.toml (uv lock --check)")
+    if sync is None:
+        return
+    code, out, err = query(sync, manager.project, env=env)
+    changes = [s.strip() for s in (out + err).splitlines() if s.startswith((" + ", " - ", " ~ "))]
+    if code:
+        report.problem(f"{names[0]} failed: {last_line(err)}", manager.fix_env())
+    elif changes:
+        what = f"the environment differs from uv.lock: {', '.join(changes)}"
+        report.problem(what, manager.fix_env())
+    else:
+        report.ok(names[1])
+
+
 class UvManager(Manager):
     name = "uv"
     alternatives = ("venv",)
@@ -130,27 +160,9 @@ class UvManager(Manager):
             return
         if corrupt_lock(report, self.project / "uv.lock", self.fix_lock()):
             return
-        code, _, err = query([uv, "lock", "--check"], self.project)
-        if code:
-            report.problem(
-                f"uv.lock is out of date with pyproject.toml: {last_line(err)}", self.fix_lock()
-            )
-            return
-        report.ok("uv.lock matches pyproject.toml (uv lock --check)")
-        if found is None:
-            return
-        code, out, err = query([uv, "sync", "--locked", "--dry-run"], self.project)
-        changes = [
-            s.strip() for s in (out + err).splitlines() if s.startswith((" + ", " - ", " ~ "))
-        ]
-        if code:
-            report.problem(f"uv sync --locked --dry-run failed: {last_line(err)}", self.fix_env())
-        elif changes:
-            report.problem(
-                f"the environment differs from uv.lock: {', '.join(changes)}", self.fix_env()
-            )
-        else:
-            report.ok("the environment matches uv.lock (uv sync --locked --dry-run: no changes)")
+        sync = None if found is None else [uv, "sync", "--locked", "--dry-run"]
+        ok = "the environment matches uv.lock (uv sync --locked --dry-run: no changes)"
+        check_lock_and_sync(report, self, uv, sync, ("uv sync --locked --dry-run", ok))
 
 
 MANAGER = UvManager
