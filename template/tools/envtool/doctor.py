@@ -51,13 +51,16 @@ def last_line(text: str) -> str:
     return (errors or lines or ["(no output)"])[-1]
 
 
-def corrupt_lock(report: Report, lock: Path, fix_lock: str) -> bool:
-    """A lock file that is not TOML (a bad merge, a truncated write): `uv lock`/`poetry lock`
-    fail on it too, so the fix moves it aside first and locks from pyproject.toml."""
+def lock_readable(report: Report, lock: Path, fix_lock: str) -> bool:
+    """Whether the lock file is there and is TOML (a problem when not). A corrupt one (a bad
+    merge, a truncated write) fails `uv lock`/`poetry lock` too: the fix moves it aside first."""
+    if not lock.is_file():
+        report.problem(f"{lock.name} is missing", fix_lock)
+        return False
     try:
         import tomllib
     except ImportError:  # Python 3.10 (no TOML reader outside the env): the tools' check says it
-        return False
+        return True
     try:
         tomllib.loads(lock.read_text(encoding="utf-8"))
     except ValueError as exc:  # TOMLDecodeError and UnicodeDecodeError
@@ -67,8 +70,8 @@ def corrupt_lock(report: Report, lock: Path, fix_lock: str) -> bool:
             f"{lock.name} is corrupt (not valid TOML: {exc})",
             f"{move}, then: {fix_lock}   (compare with the old file; git shows its history)",
         )
-        return True
-    return False
+        return False
+    return True
 
 
 def run_probe(manager: Manager, *, full: bool = False) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..base import WINDOWS, Manager, ToolError, capture, clean_env, query, run, say
-from ..doctor import Report, last_line
+from ..doctor import Report, last_line, lock_readable
 
 INSTALL_CONDA = (
     "install Miniforge (https://conda-forge.org/download/, gives `conda` and `mamba`) "
@@ -460,7 +460,8 @@ class CondaHybrid(CondaManager):
         return f"{self.config.commands['env']}   (or: make env)"
 
     # ---- the doctor: both halves
-    def python_side_check(self, report: Report, prefix: Path) -> None:
+    def python_side_check(self, report: Report, tool: str, prefix: Path) -> None:
+        """The doctor's checks of the Python tool's half, given the env's own tool."""
         raise NotImplementedError
 
     def check_lock(self, report: Report, found: dict[str, Any] | None) -> None:
@@ -514,7 +515,13 @@ class CondaHybrid(CondaManager):
         else:
             report.ok(f"{len(owned)} conda-installed Python packages, none replaced by a PyPI copy")
         report.section(f"{self.python_tool} half ({self.python_lock})")
-        self.python_side_check(report, prefix)
+        try:
+            tool = self.py_tool or self.tool_in_env(prefix)
+        except ToolError as exc:
+            report.problem(exc.what, exc.fix)
+            return
+        if lock_readable(report, self.project / self.python_lock, self.fix_lock()):
+            self.python_side_check(report, tool, prefix)
 
 
 def conda_owned_names(manager: CondaHybrid) -> set[str]:

@@ -71,15 +71,7 @@ class CondaPoetryManager(CondaHybrid):
             fix=fix)  # fmt: skip
         return f"poetry install installed the project, its dependencies and dev group into {prefix}"
 
-    def python_side_check(self, report: Report, prefix: Path) -> None:
-        try:
-            poetry = self.py_tool or self.tool_in_env(prefix)
-        except ToolError as exc:
-            report.problem(exc.what, exc.fix)
-            return
-        if not (self.project / "poetry.lock").is_file():
-            report.problem("poetry.lock is missing", self.fix_lock())
-            return
+    def python_side_check(self, report: Report, poetry: str, prefix: Path) -> None:
         env = self.python_env(prefix)
         if not check_lock(report, poetry, self.project, self.fix_lock(), env):
             return

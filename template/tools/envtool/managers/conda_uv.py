@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..base import ToolError, run
+from ..base import run
 from ..doctor import Report
 from .conda import CondaHybrid, conda_owned
 from .uv import check_lock_and_sync
@@ -39,20 +39,10 @@ class CondaUvManager(CondaHybrid):
         )
         return f"uv sync installed the project (editable) and its dependencies into {prefix}"
 
-    def python_side_check(self, report: Report, prefix: Path) -> None:
-        try:
-            uv = self.py_tool or self.tool_in_env(prefix)
-        except ToolError as exc:
-            report.problem(exc.what, exc.fix)
-            return
-        if not (self.project / "uv.lock").is_file():
-            report.problem("uv.lock is missing", self.fix_lock())
-            return
+    def python_side_check(self, report: Report, uv: str, prefix: Path) -> None:
         self.conda_before = conda_owned(prefix)
-        sync = [uv, *self.sync_args(), "--locked", "--dry-run"]
-        ok = "uv's packages match uv.lock (uv sync --inexact --locked --dry-run)"
-        names = ("uv sync --dry-run", ok)
-        check_lock_and_sync(report, self, uv, sync, names, self.python_env(prefix))
+        dry_run = [uv, *self.sync_args(), "--locked", "--dry-run"]
+        check_lock_and_sync(report, self, uv, dry_run, self.python_env(prefix))
 
 
 MANAGER = CondaUvManager

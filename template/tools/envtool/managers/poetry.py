@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..base import Manager, ToolError, capture, clean_env, query, run, venv_activation, which
-from ..doctor import Report, corrupt_lock, last_line
+from ..doctor import Report, last_line, lock_readable
 
 
 def check_lock(
@@ -83,10 +83,7 @@ class PoetryManager(Manager):
 
     def check_lock(self, report: Report, found: dict[str, Any] | None) -> None:
         report.section("Lock file (poetry.lock)")
-        if not (self.project / "poetry.lock").is_file():
-            report.problem("poetry.lock is missing", self.fix_lock())
-            return
-        if corrupt_lock(report, self.project / "poetry.lock", self.fix_lock()):
+        if not lock_readable(report, self.project / "poetry.lock", self.fix_lock()):
             return
         poetry = which("poetry")
         if poetry is None:

@@ -21,7 +21,7 @@ from ..base import (
     venv_activation,
     which,
 )
-from ..doctor import Report, corrupt_lock, last_line
+from ..doctor import Report, last_line, lock_readable
 
 INSTALL_UV = (
     "install uv (`pipx install uv`, `python3 -m pip install --user uv`, or the installer at "
@@ -37,33 +37,27 @@ def downloads_allowed() -> bool:
 
 
 def check_lock_and_sync(
-    report: Report,
-    manager: Manager,
-    uv: str,
-    sync: list[str] | None,
-    names: tuple[str, str],
-    env: dict[str, str] | None = None,
+    report: Report, manager: Manager, uv: str, dry_run: list[str] | None, env: Any = None
 ) -> None:
-    """The doctor's uv checks (uv and conda-uv): `uv lock --check`, then, given the `sync`
-    command (a `--dry-run`; None without an environment), what it would change. `names`: what
-    the sync check is called when it fails, and its message when nothing would change."""
+    """The doctor's checks of a readable uv.lock (uv and conda-uv): `uv lock --check`, then what
+    the `uv sync ... --dry-run` command would change (None: there is no environment)."""
     code, _, err = query([uv, "lock", "--check"], manager.project, env=env)
     if code:
         what = f"uv.lock is out of date with pyproject.toml: {last_line(err)}"
         report.problem(what, manager.fix_lock())
         return
     report.ok("uv.lock matches pyproject.toml (uv lock --check)")
-    if sync is None:
+    if dry_run is None:
         return
-    code, out, err = query(sync, manager.project, env=env)
+    code, out, err = query(dry_run, manager.project, env=env)
     changes = [s.strip() for s in (out + err).splitlines() if s.startswith((" + ", " - ", " ~ "))]
     if code:
-        report.problem(f"{names[0]} failed: {last_line(err)}", manager.fix_env())
+        report.problem(f"uv sync --dry-run failed: {last_line(err)}", manager.fix_env())
     elif changes:
         what = f"the environment differs from uv.lock: {', '.join(changes)}"
         report.problem(what, manager.fix_env())
     else:
-        report.ok(names[1])
+        report.ok("the environment matches uv.lock (uv sync --locked --dry-run: no changes)")
 
 
 class UvManager(Manager):
@@ -155,14 +149,9 @@ class UvManager(Manager):
         if uv is None:
             report.problem("uv is not installed (not on PATH, nor in ~/.copier-mlops)", INSTALL_UV)
             return
-        if not (self.project / "uv.lock").is_file():
-            report.problem("uv.lock is missing", self.fix_lock())
-            return
-        if corrupt_lock(report, self.project / "uv.lock", self.fix_lock()):
-            return
-        sync = None if found is None else [uv, "sync", "--locked", "--dry-run"]
-        ok = "the environment matches uv.lock (uv sync --locked --dry-run: no changes)"
-        check_lock_and_sync(report, self, uv, sync, ("uv sync --locked --dry-run", ok))
+        if lock_readable(report, self.project / "uv.lock", self.fix_lock()):
+            dry_run = None if found is None else [uv, "sync", "--locked", "--dry-run"]
+            check_lock_and_sync(report, self, uv, dry_run)
 
 
 MANAGER = UvManager
