@@ -50,10 +50,7 @@ def manager_names() -> list[str]:
 
 
 def manager_class(name: str) -> type[Manager]:
-    if name not in manager_names():
-        raise ToolError(
-            f"unknown env_manager {name!r}", fix=f"use one of: {', '.join(manager_names())}"
-        )
+    """The manager `name` (one of manager_names(): Config.load checks it)."""
     module = importlib.import_module(f"{__package__}.managers.{name.replace('-', '_')}")
     manager: type[Manager] = module.MANAGER
     return manager

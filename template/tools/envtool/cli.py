@@ -101,9 +101,7 @@ def explain_install_failure(manager: Manager, exc: ToolError) -> None:
 
 def lock_hint(manager: Manager) -> str | None:
     """A reminder to commit new lock files: `copier update` refuses a dirty git tree."""
-    if base.capture(["git", "rev-parse", "--git-dir"], cwd=manager.project) is None:
-        return None
-    new = " ".join(gitinit.untracked(manager.project, manager.lock_files()))
+    new = " ".join(gitinit.untracked(manager.project, *manager.lock_files()))
     return f"commit the lock file: git add {new} && git commit -m 'Add {new}'" if new else None
 
 

@@ -134,7 +134,7 @@ def commit_lock_file(project: Path, *locks: str) -> str | None:
     """Commit the lock file(s) on top of our own first commit, so `copier update` (which refuses
     a dirty tree) works at once. Only in a repository whose last commit is ours; never raises."""
     head = our_head(project) if shutil.which("git") else None
-    new = untracked(project, list(locks)) if head else []
+    new = untracked(project, *locks) if head else []
     if not head or not new:
         return None
     try:

@@ -17,11 +17,7 @@ MESSAGE = "Initial commit from the copier-mlops template"
 
 
 def git_init(
-    project: Path,
-    author_name: str = "",
-    author_email: str = "",
-    template: str = "",
-    answers_file: str = ".copier-answers.yml",
+    project: Path, author_name: str, author_email: str, template: str, answers_file: str
 ) -> str:
     """Create the repository and its first commit; return what happened, in one sentence."""
     git = shutil.which("git")
@@ -41,11 +37,9 @@ def git_init(
     except ImportError:
         pass
     run([*init, "init", "--quiet"], project)
-    # What `git add --all` would add: every untracked file that no .gitignore excludes.
-    candidates = capture([git, "ls-files", "-z", "--others", "--exclude-standard"], project) or ""
-    untracked = [f for f in candidates.split("\0") if f]
-    chosen = [f for f in untracked if written is None or f in written]
-    left_out = [f for f in untracked if f not in chosen]
+    new = untracked(project)  # what `git add --all` would add
+    chosen = [f for f in new if written is None or f in written]
+    left_out = [f for f in new if f not in chosen]
     if chosen:
         run([git, "add", "--", *chosen], project)
     commit = [git]
@@ -62,26 +56,19 @@ def git_init(
     return done
 
 
-def untracked(project: Path, files: list[str]) -> list[str]:
-    """Those of `files` that exist and git does not track."""
-    return [
-        f
-        for f in files
-        if (project / f).is_file()
-        and capture(["git", "ls-files", "--error-unmatch", f], cwd=project) is None
-    ]
+def untracked(project: Path, *files: str) -> list[str]:
+    """The files (of `files`; all without) that git does not track nor ignore; [] outside git."""
+    out = capture(
+        ["git", "ls-files", "-z", "--others", "--exclude-standard", "--", *files], project
+    )
+    return [f for f in (out or "").split("\0") if f]
 
 
-def main(
-    project: Path,
-    author_name: str,
-    author_email: str,
-    template: str = "",
-    answers_file: str = ".copier-answers.yml",
-) -> int:
+def main(project: Path, *answers: str) -> int:
+    """git_init, reported; never fails (copier deletes the project after a failed task)."""
     say("copier-mlops: git repository")
     try:
-        say("  " + git_init(project, author_name, author_email, template, answers_file))
+        say("  " + git_init(project, *answers))
     except ToolError as exc:
         say(f"  git: {exc.what}\n" + "\n".join("    " + line for line in exc.why.splitlines()))
         say(

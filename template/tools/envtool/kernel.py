@@ -50,17 +50,8 @@ def register_kernel(python: Path, slug: str, display_name: str) -> Path:
             f"'{slug}' cannot name a Jupyter kernel",
             fix="use lowercase letters, digits, '.', '_' and '-' (the project slug always is)",
         )
-    cmd = [
-        str(python),
-        "-m",
-        "ipykernel",
-        "install",
-        "--user",
-        "--name",
-        slug,
-        "--display-name",
-        display_name,
-    ]
+    cmd = [str(python), "-m", "ipykernel", "install", "--user"]
+    cmd += ["--name", slug, "--display-name", display_name]
     retry = display(cmd)
     try:
         out = run(

@@ -18,6 +18,7 @@ from ..base import (
     python_version_of,
     query,
     run,
+    say,
     venv_activation,
     which,
 )
@@ -86,12 +87,19 @@ class UvManager(Manager):
         return Path(out.strip()) if have and have.startswith(version + ".") else None
 
     def find_interpreter(self) -> str:
-        want = self.config.python_version
+        want, how = self.config.python_version, "found"
         self.interpreter = self._uv_find(want)
-        if self.interpreter:
-            return (
-                f"Python {python_version_of(self.interpreter)} at {self.interpreter} (found by uv)"
+        if not self.interpreter:
+            self.download_python(want)
+            self.interpreter, how = self._uv_find(want), "downloaded"
+        if not self.interpreter:
+            raise ToolError(
+                f"uv installed Python {want} but cannot find it", fix=install_hint(want)
             )
+        return f"Python {python_version_of(self.interpreter)} at {self.interpreter} ({how} by uv)"
+
+    def download_python(self, want: str) -> None:
+        """Never silent: say that a download happens and why; a failure is reported as such."""
         if not downloads_allowed():
             raise ToolError(
                 f"no Python {want} found on this machine, and uv may not download one "
@@ -99,19 +107,10 @@ class UvManager(Manager):
                 why="uv looked on PATH, among its own Pythons and in pyenv's versions folder",
                 fix=f"{install_hint(want)}, or allow uv to download it (unset UV_PYTHON_DOWNLOADS)",
             )
-        # Never silent: say that a download happens and why; a failure is reported as such.
-        print(f"  No Python {want} on this machine: uv downloads a managed Python {want} now.")
+        say(f"  No Python {want} on this machine: uv downloads a managed Python {want} now.")
         run([str(self.tool), "python", "install", want], self.project,
             what=f"uv could not download Python {want} (no network?)",
             fix=f"connect to the internet, or {install_hint(want)}")  # fmt: skip
-        self.interpreter = self._uv_find(want)
-        if not self.interpreter:
-            raise ToolError(
-                f"uv installed Python {want} but cannot find it", fix=install_hint(want)
-            )
-        return (
-            f"Python {python_version_of(self.interpreter)} at {self.interpreter} (downloaded by uv)"
-        )
 
     def create(self) -> str:
         self.claim_venv()
