@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from envtool import cli, gpu, probe
+from envtool import gpu, probe
 from envtool.base import Config, manager_class
 
 from tests.conftest import (
@@ -118,18 +118,25 @@ def test_tensorflow_without_cuda_libraries_is_fine_in_a_cpu_project(
     assert problem["level"] == "error" and '"tensorflow[and-cuda]"' in problem["fix"]
 
 
-def test_cli_prints_the_build_and_returns_the_errors(
+def test_show_prints_the_build_and_returns_the_errors(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """The set-up's way (no report: errors printed too, then raised) and the doctor's."""
     warning = check(monkeypatch, "cuda", cuda_build="12.8", version="2.13.0+cu128")
-    assert cli.gpu_lines(warning) == []
+    assert gpu.show(warning, print, None) == []
     error = check(monkeypatch, "cuda")
-    assert cli.gpu_lines(error) == error["problems"]
+    assert gpu.show(error, print, None) == error["problems"]
     out = capsys.readouterr().out
     assert "torch 2.13.0+cu128: CUDA 12.8 build; GPUs visible: none" in out
     assert "WARNING: torch is a CUDA 12.8 build but sees no GPU" in out
     assert "torch 2.13.0+cpu: CPU-only build; GPUs visible: none" in out
     assert "ERROR: torch 2.13.0+cpu is a CPU-only build in a CUDA project" in out
+    problems: list[tuple[str, str]] = []
+    assert (
+        gpu.show(error, print, lambda what, fix: problems.append((what, fix))) == error["problems"]
+    )
+    assert problems == [(error["problems"][0]["what"], error["problems"][0]["fix"])]
+    assert "ERROR" not in capsys.readouterr().out  # the doctor's report lists it as a problem
 
 
 def test_probe_reports_gpu_only_for_an_imported_framework() -> None:

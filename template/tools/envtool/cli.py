@@ -20,7 +20,6 @@ from typing import Any
 
 from . import base, doctor, gitinit
 from .base import CONFIG_FILE, RESULT_FILE, WINDOWS, Config, Manager, ToolError, manager_for, say
-from .doctor import gpu_lines
 
 IMPORT_FIX = (
     "install what is missing (check its name in pyproject.toml); for a package whose import name "
@@ -48,7 +47,9 @@ def sanity_import(manager: Manager) -> str:
     for r in rows:
         result = "FAILED: " + r["error"] if r["error"] else "ok"
         say(f"    {r['module'].ljust(width)}  {(r['version'] or '-'):<12}  {result}")
-    gpu_errors = gpu_lines(report.get("gpu"))
+    gpu_errors = []
+    if doctor.gpu and report.get("gpu"):
+        gpu_errors = doctor.gpu.show(report["gpu"], lambda text: say(f"    {text}"), None)
     failed = [r for r in rows if r["error"]]
     what = ", ".join(r["module"] for r in failed) or "; ".join(report["errors"])
     if what:

@@ -12,7 +12,10 @@ from typing import Any
 from . import probe as probe_module
 from .base import WINDOWS, Config, Manager, ToolError, manager_for, query, say
 
-GPU = ("torch", "tensorflow")  # the frameworks whose CUDA build the probe checks (gpu.py)
+try:  # PyTorch and TensorFlow projects: gpu.py checks the framework's CUDA build
+    from . import gpu
+except ImportError:
+    gpu = None  # type: ignore[assignment]
 
 
 class Report:
@@ -86,8 +89,10 @@ def run_probe(manager: Manager, *, full: bool = False) -> dict[str, Any]:
         "provided": {d["name"]: d["import"] for d in deps if d.get("owner") == "conda"},
         # The editable install's source: the imported package must be this folder.
         "source": str(config.project / "src" / config.package_name),
-        "gpu": {"accelerator": config.accelerator, "fix": {m: manager.cuda_fix(m) for m in GPU}},
     }
+    if gpu:
+        fix = {m: manager.cuda_fix(m) for m in gpu.FRAMEWORKS}
+        args["gpu"] = {"accelerator": config.accelerator, "fix": fix}
     if full:
         files = [f for f in manager.requirement_files if (config.project / f).is_file()]
         args.update(project=str(config.project), requirement_files=files)
@@ -100,23 +105,6 @@ def run_probe(manager: Manager, *, full: bool = False) -> dict[str, Any]:
         raise ToolError("the probe printed no report", why=(out + err)[-2000:])
     report: dict[str, Any] = json.loads(lines[-1][len(probe_module.MARKER) :])
     return report
-
-
-def gpu_lines(gpu: dict[str, Any] | None, report: Report | None = None) -> list[dict[str, str]]:
-    """Show the framework's build, GPUs and warnings (the doctor: as checks); return the errors."""
-    if not gpu:
-        return []
-    line = report.info if report else (lambda text: say(f"    {text}"))
-    if "version" in gpu:  # absent when the framework could not report
-        build = f"CUDA {gpu['cuda_build']} build" if gpu["cuda_build"] else "CPU-only build"
-        gpus = ", ".join(gpu["gpus"]) or "none"
-        line(f"{gpu['framework']} {gpu['version']}: {build}; GPUs visible: {gpus}")
-    for p in gpu["problems"]:
-        if report and p["level"] == "error":
-            report.problem(p["what"], p["fix"])
-        else:
-            line(f"{p['level'].upper()}: {p['what']}\n      fix: {p['fix']}")
-    return [p for p in gpu["problems"] if p["level"] == "error"]
 
 
 def active_environment() -> Path | None:
@@ -196,12 +184,8 @@ def check_probe(report: Report, manager: Manager, found: dict[str, Any]) -> None
             missing = own or not row["version"]  # not installed at all: the set-up installs it
             fix = fix_env if missing else manager.fix_import(row["distribution"], row["version"])
             report.problem(f"import {row['module']} fails: {row['error']}", fix)
-    gpu = found.get("gpu")
-    if gpu:
-        report.section(f"GPU ({gpu['framework']}, accelerator={manager.config.accelerator})")
-        gpu_lines(gpu, report)
-        if not gpu["problems"]:
-            report.ok(f"{gpu['framework']} fits accelerator={manager.config.accelerator}")
+    if gpu and found.get("gpu"):
+        gpu.doctor_section(report, found["gpu"], manager.config.accelerator)
 
 
 def doctor(project: Path) -> int:

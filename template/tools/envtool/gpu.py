@@ -1,12 +1,16 @@
-"""GPU truth for the probe (PyTorch and TensorFlow projects): the framework's CUDA build, the
-GPUs it sees, and what that means for the project's accelerator. Run inside the environment by
-probe.py; the fix for a CPU-only build comes from the manager (managers/<name>.py: cuda_fix)."""
+"""GPU truth (PyTorch and TensorFlow projects only): gpu_check, run inside the environment by
+probe.py, finds the framework's CUDA build, the GPUs it sees, and what that means for the
+project's accelerator (the fix for a CPU-only build comes from the manager: cuda_fix); the
+set-up and the doctor show its verdict."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from importlib import metadata
 from typing import Any
+
+FRAMEWORKS = ("torch", "tensorflow")  # the frameworks whose CUDA build gpu_check checks
 
 
 def framework_gpu_facts(module: str) -> dict[str, Any]:
@@ -73,3 +77,29 @@ def gpu_check(module: str, accelerator: str, cuda_fix: str) -> dict[str, Any]:
         )
         problems.append({"level": "warning", "what": what, "fix": fix})
     return {**facts, "problems": problems}
+
+
+def show(
+    gpu: dict[str, Any], info: Callable[[str], None], problem: Callable[[str, str], None] | None
+) -> list[dict[str, str]]:
+    """Show the build, GPUs and warnings with `info` (errors with `problem`, when given: the
+    doctor's report); return the errors."""
+    if "version" in gpu:  # absent when the framework could not report
+        build = f"CUDA {gpu['cuda_build']} build" if gpu["cuda_build"] else "CPU-only build"
+        info(
+            f"{gpu['framework']} {gpu['version']}: {build}; GPUs visible: {', '.join(gpu['gpus']) or 'none'}"
+        )
+    errors = [p for p in gpu["problems"] if p["level"] == "error"]
+    for p in gpu["problems"]:
+        if problem and p in errors:
+            problem(p["what"], p["fix"])
+        else:
+            info(f"{p['level'].upper()}: {p['what']}\n      fix: {p['fix']}")
+    return errors
+
+
+def doctor_section(report: Any, gpu: dict[str, Any], accelerator: str) -> None:
+    report.section(f"GPU ({gpu['framework']}, accelerator={accelerator})")
+    show(gpu, report.info, report.problem)
+    if not gpu["problems"]:
+        report.ok(f"{gpu['framework']} fits accelerator={accelerator}")
