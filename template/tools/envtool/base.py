@@ -13,7 +13,6 @@ import subprocess
 import sys
 import tempfile
 from abc import ABC, abstractmethod
-from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -233,11 +232,10 @@ def run(
         errfile.seek(0)
         errors = errfile.read()
     if code:
-        tail = deque([*lines, *errors.splitlines()], maxlen=TAIL_LINES)
-        error = ToolError(
-            what or f"`{display(args)}` failed (exit status {code})", "\n".join(tail), fix
-        )
-        error.output = "\n".join([*lines, errors])
+        output = [*lines, *errors.splitlines()]
+        what = what or f"`{display(args)}` failed (exit status {code})"
+        error = ToolError(what, "\n".join(output[-TAIL_LINES:]), fix)
+        error.output = "\n".join(output)
         raise error
     return "\n".join(lines)
 

@@ -42,9 +42,9 @@ def free_kernel_name(python: Path, slug: str, project: Path) -> str:
     raise ToolError(f"kernel names {slug} to {slug}-99 are all taken", fix="remove unused ones")
 
 
-def register_kernel(python: Path, slug: str, display_name: str) -> Path:
+def register_kernel(python: Path, slug: str, display_name: str) -> str:
     """Install a kernel spec named `slug` that starts `python` (ipykernel writes the running
-    interpreter into it); return the path of its kernel.json."""
+    interpreter into it); return its folder."""
     if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", slug):
         raise ToolError(
             f"'{slug}' cannot name a Jupyter kernel",
@@ -64,19 +64,15 @@ def register_kernel(python: Path, slug: str, display_name: str) -> Path:
         else:
             exc.fix = exc.fix or f"after fixing the cause above, run: {retry}"
         raise
-    found = re.search(r"Installed kernelspec \S+ in (.+)$", out.strip(), re.MULTILINE)
-    if not found:
-        raise ToolError("ipykernel did not say where it put the kernel spec", why=out, fix=retry)
-    return Path(found[1].strip()) / "kernel.json"
+    return out.strip().rpartition(" in ")[2]  # "Installed kernelspec <name> in <folder>"
 
 
 def kernel_step(manager: Any) -> str:
     """The set-up's step: register the kernel "<project name> (<manager>)" for the env."""
     python, slug = manager.env_python(), manager.config.project_slug
     kernel = free_kernel_name(python, slug, manager.project)
-    display_name = f"{manager.config.project_name} ({manager.name})" + (
-        "" if kernel == slug else f" [{kernel}]"
-    )
-    spec = register_kernel(python, kernel, display_name)
-    note = "" if kernel == slug else f" (the name {slug} belongs to another environment)"
-    return f"Jupyter kernel '{display_name}' registered in {spec.parent}{note}"
+    other = "" if kernel == slug else f" [{kernel}]"
+    display_name = f"{manager.config.project_name} ({manager.name}){other}"
+    folder = register_kernel(python, kernel, display_name)
+    note = other and f" (the name {slug} belongs to another environment)"
+    return f"Jupyter kernel '{display_name}' registered in {folder}{note}"
