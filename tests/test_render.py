@@ -125,7 +125,9 @@ def expected_files(a: dict[str, Any], pkg: str) -> set[str]:
         ),
     }
     if manager not in ("venv", "poetry"):  # uv finds Python itself; conda installs it
-        unused |= {"discovery.py", "pins.py"}  # and their locks are checked by their tools
+        unused.add("discovery.py")
+    if manager not in ("venv", "poetry", "conda-poetry"):  # requirements files, Poetry's group
+        unused.add("pins.py")  # and pinning locks: uv's and conda's are checked by their tools
     if a["ml_framework"] not in ("pytorch", "tensorflow"):
         unused.add("gpu.py")
     if not a.get("jupyter_kernel", a["example"] == "mnist"):  # copier.yml's default

@@ -14,6 +14,7 @@ through healthy -> broken -> repaired, so the projects are created once.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -596,14 +597,21 @@ def test_doctor_without_an_environment(projects: dict[str, Path], tmp_path: Path
 
 @pytest.mark.parametrize("manager", MANAGERS)
 def test_doctor_reads_the_declared_requirements(projects: dict[str, Path], manager: str) -> None:
-    """The probe reads pyproject.toml (and a venv project's requirements files) with a real
-    TOML parser: runtime and dev requirements of every manager's layout."""
-    from envtool import probe
+    """The project's own probe (with the modules its tool has) reads pyproject.toml (and a venv
+    project's requirements files) with a real TOML parser: runtime and dev requirements of every
+    manager's layout."""
     from envtool.base import manager_class
 
     project = projects[f"{manager}-github"]
+    spec = importlib.util.spec_from_file_location(
+        "project_probe", project / "tools" / "envtool" / "probe.py"
+    )
+    assert spec is not None and spec.loader is not None
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
     files = [f for f in manager_class(manager).requirement_files if (project / f).is_file()]
-    declared = probe.declared_requirements(project, files)
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    declared = probe.declared_requirements(project, pyproject, files)
     runtime = [r for group, r in declared if group == "runtime"]
     dev = [r for group, r in declared if group == "dev"]
     assert "numpy>=1.26" in runtime

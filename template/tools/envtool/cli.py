@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import base, doctor, gitinit
+from . import base, doctor, gitinit, probe
 from .base import CONFIG_FILE, RESULT_FILE, WINDOWS, Config, Manager, ToolError, manager_for, say
 
 IMPORT_FIX = (
@@ -41,12 +41,8 @@ def sanity_import(manager: Manager) -> str:
     """The probe: the package and every declared dependency import, no broken requirement."""
     report = doctor.run_probe(manager)
     rows = report["imports"]
-    say(f"    Python {report['python']} ({report['executable']})")
-    width = max([len(r["module"]) for r in rows] + [6])
-    say(f"    {'import'.ljust(width)}  {'version':<12}  result")
-    for r in rows:
-        result = "FAILED: " + r["error"] if r["error"] else "ok"
-        say(f"    {r['module'].ljust(width)}  {(r['version'] or '-'):<12}  {result}")
+    for line in [f"Python {report['python']} ({report['executable']})", *probe.table(report)]:
+        say(f"    {line}")
     gpu_errors = []
     if doctor.gpu and report.get("gpu"):
         gpu_errors = doctor.gpu.show(report["gpu"], lambda text: say(f"    {text}"), None)

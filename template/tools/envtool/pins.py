@@ -1,6 +1,7 @@
-"""The pins of a lock file against the installed versions, for the managers whose lock pins
-versions (venv's pip freeze, poetry.lock). lock_pins runs inside the environment (the probe
-loads this file and hands it its requirement parser); compare_with_lock, in the doctor."""
+"""What venv and Poetry projects declare outside [project] (requirements files, Poetry's dev
+group) and what their locks pin (venv's pip freeze, poetry.lock). declared and lock_pins run
+inside the environment (the probe loads this file and hands it its parsers); compare_with_lock,
+in the doctor, checks the installed versions against the pins."""
 
 from __future__ import annotations
 
@@ -9,6 +10,23 @@ from typing import Any
 
 # pip freeze leaves these out of requirements.lock: they are not drift.
 UNLOCKED = {"pip", "setuptools", "wheel", "distribute"}
+
+
+def declared(
+    project: Path, pyproject: dict[str, Any], requirement_files: list[str]
+) -> list[tuple[str, str]]:
+    """(group, requirement) from Poetry's dev group and the given requirements files."""
+    group = pyproject.get("tool", {}).get("poetry", {}).get("group", {}).get("dev", {})
+    found = [
+        ("dev", name + (spec if isinstance(spec, str) and spec[:1] in "<>=!~" else ""))
+        for name, spec in group.get("dependencies", {}).items()
+    ]
+    for name in requirement_files:
+        for line in (project / name).read_text(encoding="utf-8").splitlines():
+            line = line.split(" #")[0].strip()
+            if line and not line.startswith(("#", "-")):
+                found.append(("dev" if "dev" in name else "runtime", line))
+    return found
 
 
 def lock_pins(path: Path, parse: Any, canonical: Any, tomllib: Any) -> dict[str, list[str]]:

@@ -66,25 +66,14 @@ def broken(dists: dict[str, metadata.Distribution], own: str) -> list[str]:
     return problems
 
 
-def declared_requirements(project: Path, requirement_files: list[str]) -> list[tuple[str, str]]:
-    """(group, requirement) from pyproject.toml ([project], PEP 735 dev group, Poetry's dev
-    group) and the given requirements files."""
-    found: list[tuple[str, str]] = []
-    if tomllib is not None and (project / "pyproject.toml").is_file():
-        data = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
-        found += [("runtime", r) for r in data.get("project", {}).get("dependencies", [])]
-        found += [("dev", r) for r in data.get("dependency-groups", {}).get("dev", [])]
-        poetry = data.get("tool", {}).get("poetry", {}).get("group", {}).get("dev", {})
-        for name, spec in poetry.get("dependencies", {}).items():
-            found.append(
-                ("dev", name + (spec if isinstance(spec, str) and spec[:1] in "<>=!~" else ""))
-            )
-    for name in requirement_files:
-        for line in (project / name).read_text(encoding="utf-8").splitlines():
-            line = line.split(" #")[0].strip()
-            if line and not line.startswith(("#", "-")):
-                found.append(("dev" if "dev" in name else "runtime", line))
-    return found
+def declared_requirements(
+    project: Path, pyproject: dict[str, Any], requirement_files: list[str]
+) -> list[tuple[str, str]]:
+    """(group, requirement): [project]'s, PEP 735's dev group; with pins.py, venv's and Poetry's."""
+    found = [("runtime", r) for r in pyproject.get("project", {}).get("dependencies", [])]
+    found += [("dev", r) for r in pyproject.get("dependency-groups", {}).get("dev", [])]
+    pins = beside("pins.py")  # venv and Poetry projects
+    return found + (pins.declared(project, pyproject, requirement_files) if pins else [])
 
 
 def check_declared(
@@ -166,7 +155,7 @@ def beside(name: str) -> Any:
 
 
 def check_project(report: dict[str, Any], args: dict[str, Any], dists: dict[str, Any]) -> None:
-    """The doctor's part: requires-python, a lock's pins, the declared requirements."""
+    """The doctor's part: requires-python, the declared requirements, a lock's pins."""
     project = Path(args["project"])
     pyproject = tomllib.loads((project / "pyproject.toml").read_text("utf-8")) if tomllib else {}
     report["requires_python"] = pyproject.get("project", {}).get("requires-python", "")
@@ -175,7 +164,7 @@ def check_project(report: dict[str, Any], args: dict[str, Any], dists: dict[str,
     pins = beside("pins.py")  # venv and Poetry projects: their locks pin versions
     if pins and lock is not None and lock.is_file():
         report["lock"] = pins.lock_pins(lock, parse, canonical, tomllib)
-    declared = declared_requirements(project, args.get("requirement_files", []))
+    declared = declared_requirements(project, pyproject, args.get("requirement_files", []))
     report["declared"] = check_declared(declared, dists, report.get("lock"))
 
 
@@ -235,13 +224,21 @@ def failed(report: dict[str, Any]) -> bool:
     return bool(report.get("broken")) or any(r["error"] for r in report["imports"])
 
 
+def table(report: dict[str, Any]) -> list[str]:
+    """The imports, one row each (the set-up prints it; the Docker build's log shows it)."""
+    rows, width = report["imports"], max([len(r["module"]) for r in report["imports"]] + [6])
+    return [f"{'import'.ljust(width)}  {'version':<12}  result"] + [
+        f"{r['module'].ljust(width)}  {(r['version'] or '-'):<12}  "
+        + ("FAILED: " + r["error"] if r["error"] else "ok")
+        for r in rows
+    ]
+
+
 def main(argv: list[str]) -> int:
     report = probe(json.loads(argv[1]))
     print(MARKER + json.dumps(report), flush=True)  # behind a marker: imports may print too
-    for row in report["imports"]:
-        print(f"{row['module']} {row['version'] or '-'}: {row['error'] or 'ok'}", file=sys.stderr)
-    for line in report.get("broken", []):
-        print(f"broken: {line}", file=sys.stderr)
+    lines = table(report) + [f"broken: {line}" for line in report.get("broken", [])]
+    print("\n".join(lines), file=sys.stderr)
     return 1 if failed(report) else 0
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..base import Manager, ToolError, capture, clean_env, query, run, venv_activation, which
 from ..doctor import Report, last_line, lock_readable
+from ..pins import compare_with_lock
 
 
 def check_lock(
@@ -94,8 +95,6 @@ class PoetryManager(Manager):
             if not check_lock(report, poetry, self.project, self.fix_lock()):
                 return
         if found is not None:
-            from ..pins import compare_with_lock  # not in conda-poetry projects, which need none
-
             compare_with_lock(
                 report, found, self.config.project_slug, exact=False, fix=self.fix_env()
             )
