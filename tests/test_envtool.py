@@ -759,7 +759,7 @@ def test_probe_reports_a_broken_requirement_like_pip_check(tmp_path: Path) -> No
     broken = "\n".join(report["broken"])
     assert "fake-b 1.0 requires pytest<1, but " in broken
     assert (
-        "fake-a requires no-such-dep-xyz>=1, which is not installed" in broken
+        "fake-a 1.0 requires no-such-dep-xyz>=1, which is not installed" in broken
     )  # the project's own
 
 

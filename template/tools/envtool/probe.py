@@ -53,15 +53,16 @@ def fits(req: Requirement, version: str) -> bool:
 
 
 def broken(dists: dict[str, metadata.Distribution], own: str) -> list[str]:
-    """What `pip check` reports, from the installed metadata (uv environments have no pip)."""
+    """What `pip check` reports, from the installed metadata (uv environments have no pip); the
+    project's own unfitting versions are the doctor's (`declared`)."""
     problems = []
     for key, dist in sorted(dists.items()):
-        for req in map(parse, dist.requires or [] if key != own else []):  # own: `declared`
-            have = dists.get(canonical(req.name)) if req else None
+        for req in filter(None, map(parse, dist.requires or [])):
+            have = dists.get(canonical(req.name))
             label = f"{dist.metadata['Name']} {dist.version} requires {req}"
-            if req and have is None:
+            if have is None:
                 problems.append(f"{label}, which is not installed")
-            elif req and have and not fits(req, have.version):
+            elif key != own and not fits(req, have.version):
                 problems.append(f"{label}, but {have.version} is installed")
     return problems
 
@@ -192,14 +193,9 @@ def probe(args: dict[str, Any]) -> dict[str, Any]:
         report["broken"] = broken(dists, own)
         if own in dists:
             modules[package] = (distribution, dists[own].version)
-            for req in map(parse, dists[own].requires or []):
-                dist = dists.get(canonical(req.name)) if req else None
-                if req and dist:
+            for req in filter(None, map(parse, dists[own].requires or [])):
+                if dist := dists.get(canonical(req.name)):
                     modules.setdefault(module_for(dist, req.name, hints), (req.name, dist.version))
-                elif req:
-                    report["broken"].append(
-                        f"{distribution} requires {req}, which is not installed"
-                    )
             for name, module in args.get("provided", {}).items():
                 dist = dists.get(canonical(name))
                 modules.setdefault(module, (name, dist.version if dist else ""))
