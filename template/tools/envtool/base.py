@@ -3,6 +3,7 @@ the Manager base class with what most managers do alike."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -36,10 +37,8 @@ class ToolError(Exception):
 
 def say(text: str = "") -> None:
     """Print a line; never fail (after SIGHUP the terminal is gone, and the tool must go on)."""
-    try:
+    with contextlib.suppress(OSError):
         print(text, flush=True)
-    except OSError:
-        pass
 
 
 def manager_names() -> list[str]:

@@ -26,7 +26,6 @@ IMPORT_FIX = (
     'differs from its name, add {"req": "pyyaml>=6", "name": "pyyaml", "import": "yaml"} (its '
     f"requirement, name and module) to `dependencies` in {CONFIG_FILE.as_posix()}"
 )
-COMMANDS = ["setup", "doctor", "lock", "git-init"]
 STOP_SIGNALS = [getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)]
 TOOL = "py tools\\envtool" if WINDOWS else "python3 tools/envtool"
 
@@ -238,11 +237,12 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(stream, "reconfigure") and not stream.isatty():
             stream.reconfigure(encoding="utf-8", errors="backslashreplace")
     parser = argparse.ArgumentParser(prog="envtool", description=__doc__.splitlines()[0])
-    parser.add_argument("command", nargs="?", default="setup", choices=COMMANDS)
+    parser.add_argument(
+        "command", nargs="?", default="setup", choices=["setup", "doctor", "lock", "git-init"]
+    )
     parser.add_argument("--project", type=Path, default=default_project())
     parser.add_argument("--from-copier", action="store_true", help="exit 0 even on failure")
     parser.add_argument("--no-input", action="store_true", help="never ask questions")
-    parser.add_argument("--result", type=Path, help=f"setup's JSON result (default: {RESULT_FILE})")
     parser.add_argument("--template", default="", help="the template copier renders")
     for option in ("--author-name", "--author-email", "--answers-file"):
         parser.add_argument(option, default=".copier-answers.yml" if "answers" in option else "")
@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     except BaseException as exc:  # never a non-zero exit under copier: it would delete the project
         failure(project, result, "setup", ToolError(f"unexpected {type(exc).__name__}: {exc}"))
-    path = args.result or project / RESULT_FILE
+    path = project / RESULT_FILE
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -1,10 +1,6 @@
-"""`git init` and a first commit of the generated files, so `copier update` works later.
-
-Runs before the environment exists (.gitignore keeps env folders out). Skips, with a message,
-when git is missing or the project is already inside a repository. Never fails the copy.
-Under copier the first commit holds only the files the template wrote: a file that was in the
-destination before (`.env`, a key, the user's notes) is left untracked, and named.
-"""
+"""`git init` and a first commit of the generated files, so `copier update` works later. Skips,
+saying so, without git or inside a repository; never fails the copy. Under copier the commit holds
+only the files the template wrote: any other (`.env`, a key, notes) stays untracked, and named."""
 
 from __future__ import annotations
 

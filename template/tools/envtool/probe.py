@@ -1,17 +1,14 @@
 """The one probe, run by the ENVIRONMENT's Python in isolated mode: `python -I probe.py '<json>'`.
 
 Set-up, doctor and the Docker build read its one JSON report: the interpreter, distributions,
-broken requirements (`pip check`'s finding), declared requirements against the installed ones,
-each import and its file; with gpu.py/pins.py beside it, the framework's CUDA build and GPUs, a
-lock's pins. It parses with `packaging` and `tomllib`/`tomli` (every generated environment has
-them, through pytest); without them only the imports run. Exit status 1 when an import fails or
-a requirement is broken (a Docker build step fails on it). It imports nothing else of the tool.
-
-Arguments (JSON): package, distribution, hints {distribution: module}; optional: source (the
-package's folder, where the import must come from), imports [module...] (when the project is not
-installed), provided {distribution: module} (a hybrid's conda packages, imported too), gpu
-{accelerator, fix {module: command}}, project, requirement_files [...], lock_file.
-"""
+broken requirements (`pip check`'s finding), declared against installed versions, each import and
+its file; with gpu.py/pins.py beside it, GPU truth and a lock's pins. It parses with `packaging`
+and `tomllib`/`tomli` (every generated environment has them, through pytest); without them only
+the imports run. Exit status 1 when an import fails or a requirement is broken. Arguments:
+package, distribution, hints {distribution: module}; optional: source (where the package must
+come from), imports (when the project is not installed), provided {distribution: module} (a
+hybrid's conda packages), gpu {accelerator, fix {module: command}}, project, requirement_files,
+lock_file."""
 
 from __future__ import annotations
 
