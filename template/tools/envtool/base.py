@@ -471,9 +471,6 @@ class Manager(ABC):
         head, sep, rest = self.config.commands.get(key, f"make {key}").partition(" ")
         return f"{self.tool_command()}{sep}{rest}" if head == self.name else f"{head}{sep}{rest}"
 
-    def test_command(self) -> str:
-        return f"{self.command('test')}   (or: make test)"
-
     def fix_env(self) -> str:
         """The doctor's fix for a missing or incomplete environment."""
         return f"{self.command('env')}   (or: make env)"
@@ -498,6 +495,3 @@ class Manager(ABC):
         """How the user types this manager's tool in a new terminal."""
         found = self.tool or which(self.name)
         return command_for(self.name, found) if found else self.name
-
-    def path_advice(self) -> str | None:
-        return path_advice(self.name, self.tool) if self.tool else None

@@ -163,9 +163,9 @@ def setup(
     notes = {
         "location": manager.location(),
         "activate": manager.activation(),
-        "run tests": manager.test_command(),
+        "run tests": f"{manager.command('test')}   (or: make test)",
         "rebuild": f"make env   (or: {TOOL} setup)",
-        "PATH": manager.path_advice(),
+        "PATH": base.path_advice(manager.name, manager.tool) if manager.tool else None,
         "git": copying.commit_lock_file(project, *manager.lock_files()) if commit_lock else None,
     }
     notes["next"] = lock_hint(manager)

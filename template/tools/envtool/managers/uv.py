@@ -9,19 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..base import (
-    WINDOWS,
-    Manager,
-    ToolError,
-    capture,
-    install_hint,
-    python_version_of,
-    query,
-    run,
-    say,
-    venv_activation,
-    which,
-)
+from .. import base
+from ..base import Manager, ToolError, install_hint, python_version_of, query, run, say, which
 from ..doctor import Report, last_line, lock_readable
 
 INSTALL_UV = (
@@ -71,7 +60,7 @@ class UvManager(Manager):
         self.tool = which("uv")
         if not self.tool:
             raise ToolError("uv is not installed (not found on PATH)", fix=INSTALL_UV)
-        return f"{(capture([self.tool, '--version']) or 'uv').strip()} at {self.tool}"
+        return f"{(base.capture([self.tool, '--version']) or 'uv').strip()} at {self.tool}"
 
     def _uv_find(self, version: str) -> Path | None:
         """uv's answer, from a neutral folder (in the project it would name the existing .venv),
@@ -80,7 +69,7 @@ class UvManager(Manager):
         root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
         found = [d for d in root.glob(f"{version}.*") if re.fullmatch(r"\d+\.\d+\.\d+", d.name)]
         found.sort(key=lambda d: int(d.name.rsplit(".", 1)[1]), reverse=True)  # 3.12.10 first
-        path = [str(d if WINDOWS else d / "bin") for d in found] + [os.environ.get("PATH", "")]
+        path = [str(d if base.WINDOWS else d / "bin") for d in found] + [os.environ.get("PATH", "")]
         cmd = [str(self.tool), "python", "find", "--no-project", "--no-python-downloads", version]
         code, out, _ = query(cmd, Path(tempfile.gettempdir()), env={"PATH": os.pathsep.join(path)})
         have = python_version_of(out.strip()) if code == 0 and out.strip() else None
@@ -128,8 +117,8 @@ class UvManager(Manager):
         return "uv sync installed the project (editable), its dependencies and the dev group"
 
     def activation(self) -> str:
-        uv = self.tool_command()
-        return venv_activation(".venv") + f"   (optional: `{uv} run <command>` needs no activation)"
+        run_it = f"`{self.tool_command()} run <command>` needs no activation"
+        return f"{base.venv_activation('.venv')}   (optional: {run_it})"
 
     def fix_import(self, distribution: str, version: str) -> str:
         return f"{self.tool_command()} sync --reinstall-package {distribution}"
