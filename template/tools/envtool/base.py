@@ -12,7 +12,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -200,43 +199,45 @@ def run(
     what: str = "",
     fix: str = "",
     echo: bool = True,
-    stdout_only: bool = False,
 ) -> str:
-    """Run `cmd` (an argument list, never a shell), stream its output indented, return it
-    (stdout_only: without stderr, for output written to a file). On a non-zero exit raise
-    ToolError with the tail of the output as the reason."""
+    """Run `cmd` (an argument list, never a shell), stream its output indented, return it. On a
+    non-zero exit raise ToolError with the tail of the output as the reason."""
     args = [str(c) for c in cmd]
     say(f"  $ {display(args)}")
     lines: list[str] = []
-    with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as errfile:
-        try:
-            proc = subprocess.Popen(
-                args, cwd=cwd, env=dict(env) if env is not None else clean_env(),
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=errfile if stdout_only else subprocess.STDOUT,
-                text=True, encoding="utf-8", errors="replace",
-            )  # fmt: skip
-        except OSError as exc:
-            raise ToolError(what or f"could not start {args[0]}", why=str(exc), fix=fix) from exc
-        try:
-            for line in proc.stdout or []:
-                lines.append(line.rstrip("\n"))
-                if echo:
-                    say(f"    {lines[-1]}")
-            code = proc.wait()
-        except BaseException:  # a signal or Ctrl-C: stop the tool too, then report
-            proc.kill()
-            proc.wait()
-            raise
-        errfile.seek(0)
-        errors = errfile.read()
+    try:
+        proc = subprocess.Popen(
+            args, cwd=cwd, env=dict(env) if env is not None else clean_env(),
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, encoding="utf-8", errors="replace",
+        )  # fmt: skip
+    except OSError as exc:
+        raise ToolError(what or f"could not start {args[0]}", why=str(exc), fix=fix) from exc
+    try:
+        for line in proc.stdout or []:
+            lines.append(line.rstrip("\n"))
+            if echo:
+                say(f"    {lines[-1]}")
+        code = proc.wait()
+    except BaseException:  # a signal or Ctrl-C: stop the tool too, then report
+        proc.kill()
+        proc.wait()
+        raise
     if code:
-        output = [*lines, *errors.splitlines()]
         what = what or f"`{display(args)}` failed (exit status {code})"
-        error = ToolError(what, "\n".join(output[-TAIL_LINES:]), fix)
-        error.output = "\n".join(output)
+        error = ToolError(what, "\n".join(lines[-TAIL_LINES:]), fix)
+        error.output = "\n".join(lines)
         raise error
     return "\n".join(lines)
+
+
+def stdout_of(cmd: Cmd, cwd: Path) -> str:
+    """The output of a command that prints data (a lock to write); ToolError when it fails."""
+    say(f"  $ {display(cmd)}")
+    code, out, err = query(cmd, cwd, timeout=900)
+    if code:
+        raise ToolError(f"`{display(cmd)}` failed (exit status {code})", why=err.strip()[-3000:])
+    return out
 
 
 def query(

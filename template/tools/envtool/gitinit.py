@@ -57,7 +57,8 @@ def untracked(project: Path, *files: str) -> list[str]:
     out = capture(
         ["git", "ls-files", "-z", "--others", "--exclude-standard", "--", *files], project
     )
-    return [f for f in (out or "").split("\0") if f]
+    found = [f for f in (out or "").split("\0") if f]
+    return [f for f in files or found if f in found]  # in the order asked for
 
 
 def main(project: Path, *answers: str) -> int:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..base import WINDOWS, Manager, ToolError, capture, clean_env, query, run, say
+from ..base import WINDOWS, Manager, ToolError, capture, clean_env, query, run, say, stdout_of
 from ..doctor import Report, last_line, lock_readable
 
 INSTALL_CONDA = (
@@ -110,12 +110,7 @@ class CondaManager(Manager):
     def lock(self, refresh: bool = False) -> str:
         self.tool = self.tool or find_conda_tool()
         assert self.tool is not None
-        out = run(
-            [self.tool, "env", "export", "-n", self.config.project_slug],
-            self.project,
-            echo=False,
-            stdout_only=True,
-        )
+        out = stdout_of([self.tool, "env", "export", "-n", self.config.project_slug], self.project)
         header = (
             f"# Exact packages of the env {self.config.project_slug} ({self.flavour} env export)\n"
         )
@@ -335,7 +330,7 @@ class CondaHybrid(CondaManager):
         self.tool = self.tool or find_conda_tool()
         if self.tool is None:
             raise ToolError("none of mamba, micromamba or conda is installed", fix=INSTALL_CONDA)
-        out = run(self.explicit_command(), self.project, echo=False, stdout_only=True)
+        out = stdout_of(self.explicit_command(), self.project)
         if "@EXPLICIT" not in out:
             raise ToolError(f"{self.flavour} printed no explicit package list", why=out[-2000:])
         found = re.search(r"^# platform: (\S+)", out, re.MULTILINE)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..base import Manager, ToolError, capture, python_version_of, run
+from ..base import Manager, ToolError, capture, python_version_of, run, stdout_of
 from ..discovery import require_python
 from ..doctor import Report
 from ..pins import compare_with_lock
@@ -62,19 +62,8 @@ class VenvManager(Manager):
         return "installed the project (editable) with its runtime and dev dependencies"
 
     def lock(self, refresh: bool = False) -> str:
-        out = run(
-            [
-                self.env_python(),
-                "-m",
-                "pip",
-                "freeze",
-                "--exclude-editable",
-                "--disable-pip-version-check",
-            ],
-            self.project,
-            echo=False,
-            stdout_only=True,
-        )
+        freeze = ["pip", "freeze", "--exclude-editable", "--disable-pip-version-check"]
+        out = stdout_of([self.env_python(), "-m", *freeze], self.project)
         header = (
             "# Exact versions that worked (pip freeze). Install: pip install -r requirements.lock\n"
         )
