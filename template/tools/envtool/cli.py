@@ -210,16 +210,14 @@ def lock(project: Path) -> int:
     return 0
 
 
-class Stopped(KeyboardInterrupt):
-    """SIGTERM or SIGHUP (a closed terminal): handled like Ctrl-C, so the tool reports and
-    exits 0 under copier, which would delete the project after a failed task."""
-
-
 def stop_on_signals() -> None:
+    """SIGTERM and SIGHUP (a closed terminal) stop the tool like Ctrl-C: it reports, and exits
+    0 under copier, which would delete the project after a failed task."""
+
     def handler(signum: int, frame: object) -> None:
         for sig in STOP_SIGNALS:
             signal.signal(sig, signal.SIG_IGN)  # one report, even when a second signal follows
-        raise Stopped(signal.Signals(signum).name)
+        raise KeyboardInterrupt(signal.Signals(signum).name)
 
     for sig in STOP_SIGNALS:
         signal.signal(sig, handler)

@@ -12,18 +12,13 @@ from typing import Any
 from .base import ToolError, capture, display, run
 
 
-def same_interpreter(a: str, b: Path) -> bool:
-    """Same path, folders' symlinks resolved but not the file's: a venv's python is a symlink to
-    the base interpreter, and a spec pointing at the base one would miss the env's packages."""
-    pa, pb = Path(os.path.abspath(a)), Path(os.path.abspath(b))
-    return pa.name == pb.name and pa.parent.resolve() == pb.parent.resolve()
-
-
 def free_kernel_name(python: Path, slug: str, project: Path) -> str:
-    """`slug`, unless a kernel of that name already starts another environment's Python: then
-    `slug-2`, `slug-3`... (never re-point another project's kernel; re-register our own)."""
+    """`slug`, unless a kernel of that name starts another environment's Python: then `slug-2`...
+    Ours is re-registered: its Python is in this env's folder (not resolved: a venv's python is a
+    link to a base one that other envs share) or inside the project."""
     code = "from jupyter_core.paths import jupyter_data_dir; print(jupyter_data_dir())"
     folder = (capture([python, "-c", code]) or "").strip()
+    env_bin = Path(os.path.abspath(python)).parent.resolve()
     for n in range(1, 100):
         name = slug if n == 1 else f"{slug}-{n}"
         try:
@@ -35,7 +30,7 @@ def free_kernel_name(python: Path, slug: str, project: Path) -> str:
             continue  # unreadable: someone's, leave it alone
         if (
             not folder
-            or same_interpreter(str(start), python)
+            or start.parent.resolve() == env_bin
             or start.is_relative_to(project.resolve())
         ):
             return name  # ours (maybe from before a rebuild): refresh it
