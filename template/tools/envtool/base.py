@@ -1,5 +1,4 @@
-"""What every part of the tool shares: the project config, running tools, the user's shell, and
-the Manager base class with what most managers do alike."""
+"""What the tool's parts share: the config, running tools, the user's shell, the Manager class."""
 
 from __future__ import annotations
 
@@ -96,8 +95,7 @@ def config_problems(data: object) -> list[str]:
 
 @dataclass(frozen=True)
 class Config:
-    """The answers the tool needs, from the project's tools/envtool.json (copier renders it from
-    copier.yml, the manager's user commands included)."""
+    """The answers the tool needs: tools/envtool.json, which copier renders from copier.yml."""
 
     project: Path
     env_manager: str

@@ -1,7 +1,6 @@
-"""Command line of the environment tool, run from the project folder with any Python 3.10+:
-`python tools/envtool setup|doctor|lock|git-init` (make env|doctor|lock): create or update the
-environment, lock and probe it; check it, with a fix for each problem; re-resolve the lock; `git
-init` and a first commit. copier's tasks run `setup --from-copier`, which never exits non-zero."""
+"""The environment tool's commands: set up, check (doctor), lock and git-init a project.
+`python tools/envtool <command>` (make env|doctor|lock) runs them on any Python 3.10+; copier's
+tasks run `setup --from-copier`, which never exits non-zero (copier would delete the project)."""
 
 from __future__ import annotations
 

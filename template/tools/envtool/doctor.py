@@ -120,13 +120,10 @@ def check_environment(report: Report, manager: Manager) -> bool:
     report.section("Environment")
     try:
         python = manager.env_python()
+        if not python.exists():
+            raise ToolError(f"the project's environment does not exist ({manager.location()})")
     except ToolError as exc:
         report.problem(exc.what, manager.fix_env())
-        return False
-    if not python.exists():
-        report.problem(
-            f"the project's environment does not exist ({manager.location()})", manager.fix_env()
-        )
         return False
     report.ok(f"the project's environment: {manager.location()}")
     active = active_environment()

@@ -1,5 +1,4 @@
-"""uv: uv's own Python discovery (pyenv's Pythons included), `uv sync` creates .venv and writes
-uv.lock."""
+"""uv: finds Python itself (pyenv's included); `uv sync` makes .venv and writes uv.lock."""
 
 from __future__ import annotations
 
