@@ -100,9 +100,7 @@ def lock_hint(manager: Manager) -> str | None:
     return f"commit the lock file: git add {new} && git commit -m 'Add {new}'" if new else None
 
 
-def setup(
-    project: Path, *, interactive: bool, commit_lock: bool = False, template: str = ""
-) -> dict[str, Any]:
+def setup(project: Path, *, commit_lock: bool = False) -> dict[str, Any]:
     """Run every step; print a summary or what failed and how to finish. Returns the result
     (also written to tools/envtool-result.json for roster, bench and other programs)."""
     started = time.monotonic()
@@ -113,40 +111,26 @@ def setup(
         manager = manager_for(config)
         say(f"copier-mlops: creating the {manager.name} environment for {project}")
         steps: list[tuple[str, Callable[[], str]]] = [
-            ("find the tool", lambda: manager.find_tool()),
-            (f"find Python {config.python_version}", lambda: manager.find_interpreter()),
-            ("create the environment", lambda: manager.create_or_undo()),
-            ("install the project and its dependencies", lambda: manager.install()),
-            ("write the lock file", lambda: manager.lock()),
+            ("find the tool", manager.find_tool),
+            (f"find Python {config.python_version}", manager.find_interpreter),
+            ("create the environment", manager.create_or_undo),
+            ("install the project and its dependencies", manager.install),
+            ("write the lock file", manager.lock),
             ("sanity import", lambda: sanity_import(manager)),
         ]
         if config.jupyter_kernel:
             from . import kernel  # only projects that asked for a kernel have kernel.py
 
             steps.append(("register the Jupyter kernel", lambda: kernel.kernel_step(manager)))
-        i = 0
-        while i < len(steps):
-            step, action = steps[i]
-            say(f"==> [{i + 1}/{len(steps)}] {step}")
+        for i, (step, action) in enumerate(steps, 1):
+            say(f"==> [{i}/{len(steps)}] {step}")
             t0 = time.monotonic()
-            try:
-                note = action()
-            except ToolError as exc:
-                if i >= 2:  # creating, installing, locking: where the index is used
-                    explain_install_failure(manager, exc)
-                if i > 0 or not (interactive and template and manager.alternatives):
-                    raise
-                from . import copying  # the template's copy of the tool, under copier, only
-
-                other = copying.offer_alternative(manager, exc, template)
-                if other is None:
-                    raise
-                manager = other
-                continue
+            note = action()
             result["steps"].append({"name": step, "seconds": round(time.monotonic() - t0, 2)})
             say(f"    {note}  [{result['steps'][-1]['seconds']:.1f}s]")
-            i += 1
     except ToolError as exc:
+        if len(result["steps"]) >= 2:  # creating, installing, locking: where the index is used
+            explain_install_failure(manager, exc)
         return failure(project, result, step, exc)
     except Exception as exc:  # a bug must not cost the user their project either
         return failure(
@@ -256,10 +240,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     result: dict[str, Any] = {"status": "failed", "steps": []}
     try:
-        interactive = not args.no_input and sys.stdin is not None and sys.stdin.isatty()
-        result = setup(
-            project, interactive=interactive, commit_lock=args.from_copier, template=args.template
-        )
+        if args.from_copier and not args.no_input and sys.stdin and sys.stdin.isatty():
+            from . import copying  # the template's copy of the tool, under copier, only
+
+            copying.offer_before_setup(project, args.template)
+        result = setup(project, commit_lock=args.from_copier)
     except BaseException as exc:  # never a non-zero exit under copier: it would delete the project
         failure(project, result, "setup", ToolError(f"unexpected {type(exc).__name__}: {exc}"))
     path = project / RESULT_FILE

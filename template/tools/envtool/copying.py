@@ -58,25 +58,36 @@ def rendered_files(template: str, answers_file: str, project: Path) -> set[str] 
         return None
 
 
-def offer_alternative(manager: Manager, error: ToolError, template: str) -> Manager | None:
-    """The tool is missing and a person is at the keyboard: offer another manager, and switch
-    the project to it when they accept."""
+def offer_before_setup(project: Path, template: str) -> None:
+    """With a person at the keyboard: when the manager's tool is missing, offer its alternatives
+    before the set-up starts (it then builds what they chose; "stop" lets it fail with the retry
+    command). Problems with the config are the set-up's to report."""
+    try:
+        manager = manager_for(Config.load(project))
+    except ToolError:
+        return
+    try:
+        manager.find_tool()
+    except ToolError as exc:
+        if manager.alternatives and template:
+            offer_alternative(manager, exc, template)
+
+
+def offer_alternative(manager: Manager, error: ToolError, template: str) -> None:
+    """Offer another manager, and switch the project to it when they accept."""
     try:
         import questionary  # copier's own dependency
     except ImportError:
-        return None
+        return
     stop = f"Stop here: I will {error.fix.split(' (')[0]} and run the retry command"
     choices = {
         f"Use a plain .venv with pip instead ({alt}; no {manager.lock_file})": alt
         for alt in manager.alternatives
     }
     answer = questionary.select(f"{error.what}. What now?", choices=[*choices, stop]).ask()
-    if answer not in choices:
-        return None
-    alt = choices[answer]
-    say(f"    switching the project to {alt}: {switch_manager(manager.project, alt, template)}")
-
-    return manager_for(Config.load(manager.project))
+    if answer in choices:
+        alt = choices[answer]
+        say(f"    switching the project to {alt}: {switch_manager(manager.project, alt, template)}")
 
 
 def switch_manager(project: Path, new: str, template: str) -> str:
