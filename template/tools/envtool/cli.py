@@ -94,12 +94,6 @@ def explain_install_failure(manager: Manager, exc: ToolError) -> None:
     )
 
 
-def lock_hint(manager: Manager) -> str | None:
-    """A reminder to commit new lock files: `copier update` refuses a dirty git tree."""
-    new = " ".join(gitinit.untracked(manager.project, *manager.lock_files()))
-    return f"commit the lock file: git add {new} && git commit -m 'Add {new}'" if new else None
-
-
 def setup(project: Path, *, commit_lock: bool = False) -> dict[str, Any]:
     """Run every step; print a summary or what failed and how to finish. Returns the result
     (also written to tools/envtool-result.json for roster, bench and other programs)."""
@@ -151,7 +145,8 @@ def setup(project: Path, *, commit_lock: bool = False) -> dict[str, Any]:
         "PATH": base.path_advice(manager.name, manager.tool) if manager.tool else None,
         "git": copying.commit_lock_file(project, *manager.lock_files()) if commit_lock else None,
     }
-    notes["next"] = lock_hint(manager)
+    new = " ".join(gitinit.untracked(project, *manager.lock_files()))  # update needs a clean tree
+    notes["next"] = new and f"commit the lock file: git add {new} && git commit -m 'Add {new}'"
     result.update(location=notes["location"], activate=notes["activate"], test=notes["run tests"])
     for key, note in notes.items():
         if note:
