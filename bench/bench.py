@@ -10,6 +10,7 @@ runs with min and max beside it; every ratio compares two figures measured in th
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
 import re
@@ -229,12 +230,12 @@ class Bench:
     def floor(self, manager: str, project: Path, cache: Path) -> tuple[float, float]:
         """The manager's own install alone on a ready project (lock file there), warm cache;
         returns (install, install + first import of the stack)."""
-        cmd: Cmd = {
+        commands: dict[str, Cmd] = {
             "uv": [BIN / "uv", "sync"],
             "poetry": [BIN / "poetry", "install"],
             "venv": ["sh", "-c", f"python{PY} -m venv .venv && .venv/bin/python -m pip install -q --no-compile -r requirements-dev.txt"],
-        }[manager]  # fmt: skip
-        env = self.env(cache)
+        }  # fmt: skip
+        cmd, env = commands[manager], self.env(cache)
         shutil.rmtree(project / ".venv")
         start = time.perf_counter()
         run(cmd, project, env)
@@ -316,7 +317,8 @@ class Bench:
         for m in MANAGERS:
             project = self.scratch() / "p"
             self.copier(project, self.env(), self.our_answers(m, create_env="false"))
-            lock = {"uv": [BIN / "uv", "lock"], "poetry": [BIN / "poetry", "lock"]}.get(m)
+            locks: dict[str, Cmd] = {"uv": [BIN / "uv", "lock"], "poetry": [BIN / "poetry", "lock"]}
+            lock = locks.get(m)
             if lock:
                 run(lock, project, self.env())
             contexts[m] = project
@@ -510,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.only in (None, "env"):
                 runs = {"uv": 3, "poetry": 2, "venv": 2}
                 for m in MANAGERS:
-                    section(m, lambda m=m: bench.environments([m], runs))
+                    section(m, functools.partial(bench.environments, [m], runs))
             if args.only in (None, "docker") and not args.no_docker:
                 section("docker", bench.docker)
     finally:

@@ -287,7 +287,7 @@ def copier_update(project: Path, opts: Options) -> tuple[int, str, list[str]]:
         )
         return proc.returncode, proc.stdout + proc.stderr, cmd
     except subprocess.TimeoutExpired as exc:
-        out = f"{exc.stdout or ''}{exc.stderr or ''}\ntimed out after {opts.timeout:.0f}s"
+        out = f"{roster.partial_output(exc)}\ntimed out after {opts.timeout:.0f}s"
         return -1, out, cmd
 
 

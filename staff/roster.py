@@ -225,6 +225,15 @@ def copier_command(template: str, vcs_ref: str | None, data_file: Path, dst: Pat
     return [*cmd, template, str(dst)]
 
 
+def partial_output(exc: subprocess.TimeoutExpired) -> str:
+    """What a timed-out command printed (the exception holds bytes even with text=True)."""
+    parts = (
+        p.decode("utf-8", "replace") if isinstance(p, bytes) else p
+        for p in (exc.stdout, exc.stderr)
+    )
+    return "".join(p or "" for p in parts)
+
+
 def failure_reason(output: str) -> str:
     """The line of copier's output that says what went wrong."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
@@ -311,7 +320,7 @@ def generate(
         )
         output, code = proc.stdout + proc.stderr, proc.returncode
     except subprocess.TimeoutExpired as exc:
-        output = f"{exc.stdout or ''}{exc.stderr or ''}\ntimed out after {timeout:.0f}s"
+        output = f"{partial_output(exc)}\ntimed out after {timeout:.0f}s"
         code = -1
     log.write_text(f"$ {' '.join(cmd)}\n{output}", encoding="utf-8")
     if code != 0:

@@ -242,3 +242,12 @@ def test_rerun_keeps_projects_of_this_roster_and_refuses_others(
     half = run_roster(*args)
     assert half.returncode == 1
     assert "is not a copier project" in half.stdout and "delete it and run again" in half.stdout
+
+
+def test_a_timed_out_command_reports_its_output_as_text() -> None:
+    """What a command printed before its timeout, as roster and fleet log it: text, although
+    subprocess hands it over as bytes even with text=True (the log showed b'...')."""
+    code = "import sys, time; print('started ü', flush=True); time.sleep(30)"
+    with pytest.raises(subprocess.TimeoutExpired) as caught:
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=3)
+    assert roster.partial_output(caught.value).strip() == "started ü"

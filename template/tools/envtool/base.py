@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 CONFIG_FILE = Path("tools") / "envtool.json"
 RESULT_FILE = Path("tools") / "envtool-result.json"
@@ -48,8 +48,7 @@ def manager_names() -> list[str]:
 def manager_class(name: str) -> type[Manager]:
     """The manager `name` (one of manager_names(): Config.load checks it)."""
     module = importlib.import_module(f"{__package__}.managers.{name.replace('-', '_')}")
-    manager: type[Manager] = module.MANAGER
-    return manager
+    return cast("type[Manager]", module.MANAGER)
 
 
 def manager_for(config: Config) -> Manager:
@@ -400,21 +399,18 @@ class Manager(ABC):
         self.interpreter: Path | None = None
         self.venv = self.project / ".venv"
 
-    # The set-up's steps, in order: each returns a note for the log, or raises ToolError.
+    # What every manager defines: the set-up's steps, in order (each returns a note for the log,
+    # or raises ToolError; lock() follows install), and the doctor's check of the lock.
     @abstractmethod
     def find_tool(self) -> str: ...  # the manager's executable
-
     @abstractmethod
     def find_interpreter(self) -> str: ...  # a Python of config.python_version
-
     @abstractmethod
     def create(self) -> str: ...  # idempotent: reuses a good environment
-
     @abstractmethod
     def install(self) -> str: ...  # the project, editable, with runtime and dev dependencies
-
     @abstractmethod
-    def check_lock(self, report: Any, found: dict[str, Any] | None) -> None: ...  # the doctor's
+    def check_lock(self, report: Any, found: dict[str, Any] | None) -> None: ...
 
     def lock_files(self) -> list[str]:
         """The lock files the set-up writes (committed with the first commit, when it is ours)."""

@@ -148,9 +148,9 @@ def setup(project: Path, *, commit_lock: bool = False) -> dict[str, Any]:
     new = " ".join(gitinit.untracked(project, *manager.lock_files()))  # update needs a clean tree
     notes["next"] = new and f"commit the lock file: git add {new} && git commit -m 'Add {new}'"
     result.update(location=notes["location"], activate=notes["activate"], test=notes["run tests"])
-    for key, note in notes.items():
-        if note:
-            say(f"  {key + ':':<10} {note}")
+    for key, text in notes.items():
+        if text:
+            say(f"  {key + ':':<10} {text}")
     times = ", ".join(f"{s['name']} {s['seconds']:.1f}s" for s in result["steps"])
     say(f"  time per step: {times}")
     return result

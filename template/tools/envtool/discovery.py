@@ -75,8 +75,9 @@ def find_python(version: str, environ: Mapping[str, str] | None = None) -> Disco
     return result
 
 
-def require_python(version: str) -> Discovery:
-    """find_python, or a ToolError naming what was found instead and how to install `version`."""
+def require_python(version: str) -> tuple[Path, str]:
+    """(interpreter, full version) of Python `version`, or a ToolError naming what was found
+    instead and how to install it."""
     found = find_python(version)
     if not found.python:
         raise ToolError(
@@ -85,4 +86,4 @@ def require_python(version: str) -> Discovery:
             why="looked at: " + "; ".join(found.tried),
             fix=f"{install_hint(version)}; the tool never switches to another version by itself",
         )
-    return found
+    return found.python, found.full_version

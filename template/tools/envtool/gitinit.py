@@ -25,13 +25,11 @@ def git_init(
     init = [git]
     if not (capture([git, "config", "--get", "init.defaultBranch"], cwd=project) or "").strip():
         init += ["-c", "init.defaultBranch=main"]  # git's own default prints a long hint
-    written = None
     try:  # copying.py: only in the template's copy of the tool, which copier's task runs
         from .copying import rendered_files
-
-        written = rendered_files(template, answers_file, project) if template else None
     except ImportError:
-        pass
+        template = ""
+    written = rendered_files(template, answers_file, project) if template else None
     run([*init, "init", "--quiet"], project)
     new = untracked(project)  # what `git add --all` would add
     chosen = [f for f in new if written is None or f in written]

@@ -47,11 +47,9 @@ def register_kernel(python: Path, slug: str, display_name: str) -> str:
         )
     cmd = [str(python), "-m", "ipykernel", "install", "--user"]
     cmd += ["--name", slug, "--display-name", display_name]
-    retry = display(cmd)
+    retry, what = display(cmd), f"registering the Jupyter kernel '{slug}' failed"
     try:
-        out = run(
-            cmd, Path.cwd(), what=f"registering the Jupyter kernel '{slug}' failed", echo=False
-        )
+        out = run(cmd, Path.cwd(), what=what, echo=False)
     except ToolError as exc:
         if "No module named ipykernel" in exc.why:
             exc.what = "ipykernel is not installed in the environment"

@@ -180,7 +180,7 @@ def probe(args: dict[str, Any]) -> dict[str, Any]:
         report["errors"].append("`packaging` is not installed: only the imports were checked")
         modules.update(extra)
     else:
-        hints = {canonical(k): v for k, v in args.get("hints", {}).items()}
+        hints: dict[str, str] = {canonical(k): v for k, v in args.get("hints", {}).items()}
         dists: dict[str, metadata.Distribution] = {}
         for dist in metadata.distributions():
             if dist.metadata["Name"]:
@@ -191,11 +191,11 @@ def probe(args: dict[str, Any]) -> dict[str, Any]:
         if own in dists:
             modules[package] = (distribution, dists[own].version)
             for req in filter(None, map(parse, dists[own].requires or [])):
-                if dist := dists.get(canonical(req.name)):
-                    modules.setdefault(module_for(dist, req.name, hints), (req.name, dist.version))
+                if have := dists.get(canonical(req.name)):
+                    modules.setdefault(module_for(have, req.name, hints), (req.name, have.version))
             for name, module in args.get("provided", {}).items():
-                dist = dists.get(canonical(name))
-                modules.setdefault(module, (name, dist.version if dist else ""))
+                have = dists.get(canonical(name))
+                modules.setdefault(module, (name, have.version if have else ""))
         else:
             report["errors"].append(f"the project ({distribution}) is not installed")
             modules.update(extra)

@@ -53,9 +53,8 @@ class PoetryManager(Manager):
         want = self.config.python_version
         from ..discovery import require_python  # not in conda-poetry projects, which need none
 
-        found = require_python(want)
-        self.interpreter = found.python
-        return f"Python {found.full_version} at {found.python}"
+        self.interpreter, version = require_python(want)
+        return f"Python {version} at {self.interpreter}"
 
     def create(self) -> str:
         assert self.tool is not None and self.interpreter is not None

@@ -22,16 +22,16 @@ class VenvManager(Manager):
 
     def find_interpreter(self) -> str:
         want = self.config.python_version
-        found = require_python(want)
-        self.interpreter = found.python
+        python, version = require_python(want)
+        self.interpreter = python
         # Debian/Ubuntu split venv's pip bootstrap into a separate package.
-        if capture([found.python, "-c", "import venv, ensurepip"]) is None:
+        if capture([python, "-c", "import venv, ensurepip"]) is None:
             raise ToolError(
-                f"Python {found.full_version} at {found.python} cannot create virtual environments",
+                f"Python {version} at {python} cannot create virtual environments",
                 why="its `venv`/`ensurepip` modules are missing",
                 fix=f"install them (Debian/Ubuntu: `apt install python{want}-venv`)",
             )
-        return f"Python {found.full_version} at {found.python}"
+        return f"Python {version} at {python}"
 
     def create(self) -> str:
         assert self.interpreter is not None
