@@ -108,14 +108,6 @@ def run_probe(manager: Manager, *, full: bool = False) -> dict[str, Any]:
     return report
 
 
-def active_environment() -> Path | None:
-    """The environment this shell has activated, if any (conda's base, which `conda init`
-    activates in every shell, does not count: it is no choice the user made)."""
-    base = os.environ.get("CONDA_DEFAULT_ENV", "base") == "base"
-    active = os.environ.get("VIRTUAL_ENV") or (None if base else os.environ.get("CONDA_PREFIX"))
-    return Path(active) if active else None
-
-
 def check_environment(report: Report, manager: Manager) -> bool:
     """Whether the environment exists (a problem when not); warn of another active one."""
     report.section("Environment")
@@ -127,9 +119,12 @@ def check_environment(report: Report, manager: Manager) -> bool:
         report.problem(exc.what, manager.fix_env())
         return False
     report.ok(f"the project's environment: {manager.location()}")
-    active = active_environment()
+    # The environment this shell activated; not conda's base: `conda init` activates it in every
+    # shell, it is no choice the user made.
+    base = os.environ.get("CONDA_DEFAULT_ENV", "base") == "base"
+    active = os.environ.get("VIRTUAL_ENV") or (None if base else os.environ.get("CONDA_PREFIX"))
     prefix = python.parent.parent if python.parent.name in ("bin", "Scripts") else python.parent
-    if active is not None and active.resolve() != prefix.resolve():
+    if active and Path(active).resolve() != prefix.resolve():
         report.problem(
             f"this shell's active environment ({active}) is not the project's environment "
             f"({prefix}): `python` in this shell will not see the project's packages",
@@ -155,24 +150,19 @@ def check_probe(report: Report, manager: Manager, found: dict[str, Any]) -> None
     report.section("Declared dependencies")
     declared = found.get("declared", [])
     for row in declared:
-        if not row["installed"]:
-            report.problem(
-                f"{row['name']} is declared ({row['requirement']}) but not installed", fix_env
-            )
+        name, need, have = row["name"], row["requirement"], row["installed"]
+        if not have:
+            report.problem(f"{name} is declared ({need}) but not installed", fix_env)
         elif not row["ok"]:
-            report.problem(
-                f"{row['name']} {row['installed']} is installed, but the project needs {row['requirement']}",
-                fix_env,
-            )
+            report.problem(f"{name} {have} is installed, but the project needs {need}", fix_env)
     good = sum(1 for row in declared if row["ok"])
     report.ok(f"{good} of {len(declared)} declared dependencies installed in a suitable version")
     report.section("Installed packages agree with each other (pip check)")
     for line in found.get("broken", []):
         report.problem(line, fix_env)
     if not found.get("broken"):
-        report.ok(
-            f"{len(found.get('distributions', {}))} installed distributions, no broken requirements"
-        )
+        count = len(found.get("distributions", {}))
+        report.ok(f"{count} installed distributions, no broken requirements")
     report.section("Imports")
     for row in found["imports"]:
         if not row["error"]:
