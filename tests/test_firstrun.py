@@ -83,12 +83,22 @@ def cmdline(pid: int) -> str:
 @pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])
 def test_signal_during_env_step_keeps_the_project(template: Path, work: Path, signame: str) -> None:
     """The signal goes to the set-up itself while uv installs: copier must see exit 0 (else it
-    deletes the project), the failure and the retry command are printed, and the retry works."""
+    deletes the project), the failure and the retry command are printed, and the retry works.
+    A stand-in for uv (named as such) runs real uv for everything but `uv sync`, which says it
+    started and then hangs like a slow download: the signal always lands mid-install (with the
+    real, fast install it sometimes came after the set-up had finished, and proved nothing)."""
     dst = work / f"signal-{signame}"
-    env = env_without_dev_venv(tool_bin(work, "uv"))
+    stand_in, started = work / f"bin-hanging-uv-{signame}", work / f"sync-started-{signame}"
+    stand_in.mkdir()
+    (stand_in / "uv").write_text(
+        f'#!/bin/sh\nif [ "$1" = sync ]; then touch "{started}"; exec sleep 300; fi\n'
+        f'exec "{dev_tool("uv")}" "$@"\n',
+        encoding="utf-8",
+    )
+    (stand_in / "uv").chmod(0o755)
     proc = subprocess.Popen(
         copy_args(template, dst, project_name=f"Sig {signame}", env_manager="uv", **SMALL),
-        env=env,
+        env=env_without_dev_venv(stand_in),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -98,27 +108,23 @@ def test_signal_during_env_step_keeps_the_project(template: Path, work: Path, si
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
     reader.start()
     deadline = time.monotonic() + 120
-    hook = None
-    while time.monotonic() < deadline and hook is None:
+    while not started.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-        if any("] create the environment" in line for line in lines):
-            hook = next(
-                (
-                    p
-                    for p in children(proc.pid)
-                    if "tools/envtool setup" in cmdline(p) and "--from-copier" in cmdline(p)
-                ),
-                None,
-            )
-    assert hook is not None, "".join(lines)
+    assert started.exists(), "".join(lines)
+    hook = next(
+        p
+        for p in children(proc.pid)
+        if "tools/envtool setup" in cmdline(p) and "--from-copier" in cmdline(p)
+    )
     os.kill(hook, getattr(signal, signame))
     assert proc.wait(timeout=120) == 0, "".join(lines)
     reader.join(timeout=10)
     text = "".join(lines)
+    assert "FAILED at step 'install the project and its dependencies': " in text, text
     assert f"interrupted ({signame})" in text, text
     generated_files_in_place(dst)
     assert (dst / ".git").is_dir()
-    proc2 = run_retry(text, env)
+    proc2 = run_retry(text, env_without_dev_venv(tool_bin(work, "uv")))
     assert proc2.returncode == 0, proc2.stdout
     assert "Environment ready (uv)" in proc2.stdout
 
