@@ -86,9 +86,8 @@ def show(
     doctor's report); return the errors."""
     if "version" in gpu:  # absent when the framework could not report
         build = f"CUDA {gpu['cuda_build']} build" if gpu["cuda_build"] else "CPU-only build"
-        info(
-            f"{gpu['framework']} {gpu['version']}: {build}; GPUs visible: {', '.join(gpu['gpus']) or 'none'}"
-        )
+        gpus = ", ".join(gpu["gpus"]) or "none"
+        info(f"{gpu['framework']} {gpu['version']}: {build}; GPUs visible: {gpus}")
     errors = [p for p in gpu["problems"] if p["level"] == "error"]
     for p in gpu["problems"]:
         if problem and p in errors:
@@ -99,6 +98,7 @@ def show(
 
 
 def doctor_section(report: Any, gpu: dict[str, Any], accelerator: str) -> None:
+    """The doctor's GPU section: the verdict, or that the build fits the accelerator."""
     report.section(f"GPU ({gpu['framework']}, accelerator={accelerator})")
     show(gpu, report.info, report.problem)
     if not gpu["problems"]:
