@@ -97,8 +97,8 @@ def run_probe(manager: Manager, *, full: bool = False) -> dict[str, Any]:
         files = [f for f in manager.requirement_files if (config.project / f).is_file()]
         args.update(project=str(config.project), requirement_files=files)
         args["lock_file"] = manager.lock_file if manager.pins_lock else None
-    cmd: list[str | Path] = [manager.env_python(), "-I", Path(probe_module.__file__).resolve()]
-    cmd.append(json.dumps(args))
+    probe_file = Path(probe_module.__file__).resolve()
+    cmd: list[str | Path] = [manager.env_python(), "-I", probe_file, json.dumps(args)]
     # Exit status 1 only says that an import failed: the report says which.
     _, out, err = query(cmd, config.project, timeout=900)
     lines = [line for line in out.splitlines() if line.startswith(probe_module.MARKER)]

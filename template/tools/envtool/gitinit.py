@@ -56,7 +56,7 @@ def untracked(project: Path, *files: str) -> list[str]:
         ["git", "ls-files", "-z", "--others", "--exclude-standard", "--", *files], project
     )
     found = [f for f in (out or "").split("\0") if f]
-    return [f for f in files or found if f in found]  # in the order asked for
+    return [f for f in files if f in found] if files else found  # in the order asked for
 
 
 def main(project: Path, *answers: str) -> int:

@@ -12,6 +12,7 @@ lock_file."""
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import json
@@ -141,6 +142,7 @@ def own_package(row: dict[str, str], source: str) -> dict[str, str]:
     return row
 
 
+@functools.cache  # one load each: the declarations, the lock's pins and the GPU check share it
 def beside(name: str) -> Any:
     """A module of the tool beside this file, where the project has it (gpu.py, pins.py)."""
     path = Path(__file__).with_name(name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,11 @@ def downloads_allowed() -> bool:
 
 
 def check_lock_and_sync(
-    report: Report, manager: Manager, uv: str, dry_run: list[str] | None, env: Any = None
+    report: Report,
+    manager: Manager,
+    uv: str,
+    dry_run: list[str] | None,
+    env: Mapping[str, str] | None = None,
 ) -> None:
     """The doctor's checks of a readable uv.lock (uv and conda-uv): `uv lock --check`, then what
     the `uv sync ... --dry-run` command would change (None: there is no environment)."""
