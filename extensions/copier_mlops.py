@@ -1,5 +1,8 @@
 """Jinja helpers for copier.yml, loaded by copier-template-extensions (needs `--trust`).
 
+- Loading it stops a copier older than MIN_COPIER (before any question or file), naming the
+  version found and the upgrade command.
+- The answers' rules (extensions/rules.py): default names, validators, requirement parsing.
 - `check_destination(dst)`: refuse, before anything is written, a non-empty folder that is not a
   copier project (copier would overwrite the user's files or stop half-done).
 - `tool_command(name)`: how the user types a tool in a new terminal, found the way the
@@ -11,6 +14,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -21,14 +25,19 @@ from typing import Any
 from copier.errors import UserMessageError
 from jinja2 import Environment
 from jinja2.ext import Extension
+from packaging.version import Version
 
-ANSWERS_FILE = ".copier-answers.yml"
+# The copier this template needs (copier.yml's `_min_copier_version` is copier-template-
+# extensions' own floor, so that this check, which can print the upgrade command, runs instead
+# of copier's). 9.7.0: `_copier_conf` in question defaults (9.6.0 lacks it) and
+# `_copier_operation` in the tasks' `when` (older copiers skip the tasks silently).
+MIN_COPIER = "9.7.0"
 
 
-def _tool_base() -> Any:
-    """template/tools/envtool/base.py, the environment tool's own lookup (standard library only)."""
-    path = Path(__file__).resolve().parents[1] / "template" / "tools" / "envtool" / "base.py"
-    spec = importlib.util.spec_from_file_location("copier_mlops_tool_base", path)
+def _load(name: str, path: Path) -> Any:
+    """A module of this template by its path (copier-template-extensions puts no folder of the
+    template on sys.path)."""
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
@@ -36,15 +45,36 @@ def _tool_base() -> Any:
     return module
 
 
-BASE = _tool_base()
+HERE = Path(__file__).resolve().parent
+# The environment tool's own lookup (standard library only) and the answers' rules.
+BASE = _load("copier_mlops_tool_base", HERE.parent / "template" / "tools" / "envtool" / "base.py")
+RULES = _load("copier_mlops_rules", HERE / "rules.py")
 
 
-def check_destination(dst: object) -> str:
+def check_copier(found: str) -> None:
+    """Raise copier's own error (a message, no trace) when `found` is older than MIN_COPIER."""
+    if Version(found) < Version(MIN_COPIER):
+        raise UserMessageError(
+            f"copier-mlops needs copier {MIN_COPIER} or newer; this is copier {found}. "
+            "Nothing was written. Upgrade it, then run the same command again:\n"
+            f"  {BASE.shell_quote(sys.executable)} -m pip install --upgrade "
+            f'"copier>={MIN_COPIER}" copier-template-extensions\n'
+            f'  (pipx: pipx install --force "copier>={MIN_COPIER}" && '
+            "pipx inject copier copier-template-extensions; "
+            f'uv: uv tool install --with copier-template-extensions "copier>={MIN_COPIER}")'
+        )
+
+
+check_copier(importlib.metadata.version("copier"))
+
+
+def check_destination(dst: object, answers_file: object = None) -> str:
     """'' when `dst` may be written; otherwise raise copier's own error (a message, no trace).
     (`_copier_operation` is not defined yet while copier asks; update and recopy always run in
-    a copier project, which has its answers file.)"""
+    a copier project, which has its answers file: `--answers-file`'s, else copier.yml's.)"""
     folder = Path(str(dst))
-    if not folder.is_dir() or (folder / ANSWERS_FILE).is_file():
+    answers = Path(str(answers_file or RULES.answers_file()))
+    if not folder.is_dir() or (folder / answers).is_file():
         return ""  # a new or empty folder, or a copier project (update, recopy)
     # A bare `git init` is fine: the template writes no .git, and the hook commits nothing else.
     theirs = sorted(p.name for p in folder.iterdir() if p.name != ".git")
@@ -90,3 +120,13 @@ class CopierMlops(Extension):
         environment.filters["tool_command"] = tool_command
         environment.filters["path_advice"] = path_advice
         environment.filters["shell_quote"] = lambda s: BASE.shell_quote(os.fspath(str(s)))
+        for name in RULES_USED:
+            environment.globals[name] = getattr(RULES, name)
+
+
+# The rules copier.yml calls (each a one-line validator or default).
+RULES_USED = [
+    "default_slug", "default_package", "check_slug", "check_package", "check_project_name",
+    "check_text", "check_bool", "check_email", "check_index_url", "check_requirements",
+    "extra_requirements",
+]  # fmt: skip
