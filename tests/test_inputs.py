@@ -25,6 +25,7 @@ from copier import run_copy
 from dockerfile_parse import DockerfileParser
 from packaging.requirements import InvalidRequirement, Requirement
 
+from extensions import rules
 from tests.conftest import (
     COPIER,
     MANAGERS,
@@ -126,11 +127,7 @@ ISSUE_NAMES = [
 
 
 def reserved() -> set[str]:
-    return (
-        set(PLAIN["python_keywords"].split())
-        | set(PLAIN["stdlib_modules"].split())
-        | set(PLAIN["environment_modules"])
-    )
+    return set(rules.reserved_names())
 
 
 def test_every_derived_default_passes_its_validator(jinja: Any) -> None:
@@ -340,11 +337,7 @@ REQUIREMENTS = {
 
 def requirement_items(jinja: Any, text: str) -> tuple[list[str], str]:
     """extra_dependencies as copier.yml splits it, and its validator's message."""
-    items = []
-    for r in evaluate(jinja, "{% set t = namespace(t=x) %}{% for rule in requirement_rules %}"
-                      "{% set t.t = t.t | regex_replace(rule[0], rule[1]) %}{% endfor %}"
-                      "{{ t.t }}", x=text).split():  # fmt: skip
-        items.append(r)
+    items = rules.split_requirements(text)
     message = evaluate(
         jinja, CONFIG["extra_dependencies"]["validator"], extra_dependencies=text,
         package_name="my_pkg", env_manager="uv", conda_provides=[],  # as copier renders them
@@ -435,7 +428,7 @@ def test_question_names_lists_every_question() -> None:
         k for k, v in CONFIG.items()
         if not k.startswith("_") and isinstance(v, dict) and v.get("when") is not False
     }  # fmt: skip
-    assert set(PLAIN["question_names"].split()) == asked
+    assert set(rules.question_names()) == asked
 
 
 @pytest.mark.parametrize(
@@ -550,11 +543,11 @@ def test_environment_modules_cover_a_real_sklearn_environment(tmp_path: Path) ->
          "import importlib.metadata as m; print('\\n'.join(m.packages_distributions()))"],
         capture_output=True, text=True, check=True,
     ).stdout.split()  # fmt: skip
-    listed = {m.lower() for m in PLAIN["environment_modules"]} | set(sys.stdlib_module_names)
+    listed = {m.lower() for m in rules.environment_modules()} | set(sys.stdlib_module_names)
     missing = sorted(
         {m.lower() for m in out if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", m)} - listed
     )
-    assert not missing, f"add to environment_modules in copier.yml: {missing}"
+    assert not missing, f"add to environment_modules in extensions/data.yml: {missing}"
     assert len(out) > 40
 
 

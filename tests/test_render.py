@@ -5,8 +5,10 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import os
 import re
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,9 +17,24 @@ import pytest
 import yaml
 from dockerfile_parse import DockerfileParser
 from envtool.base import config_problems
+from packaging.version import Version
 from validate_pyproject import api as vp
 
-from tests.conftest import COPIER_YML, MANAGERS, ROOT, TOOL, render, tomllib
+from extensions.copier_mlops import MIN_COPIER
+from tests.conftest import (
+    COPIER_YML,
+    MANAGERS,
+    QUIET,
+    ROOT,
+    TOOL,
+    dev_tool,
+    env_without_dev_venv,
+    render,
+    run_captured,
+    timed,
+    tomllib,
+    venv_python,
+)
 
 FRAMEWORKS = [("none", None), ("sklearn", None)] + [
     (fw, acc) for fw in ("pytorch", "tensorflow") for acc in ("cpu", "cuda")
@@ -165,10 +182,74 @@ def rendered_files(root: Path) -> set[str]:
     return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
 
 
+# ---------------------------------------------------------------- the declared minimum copier
+OLDER_COPIER = "9.6.0"  # the release before the minimum: it must stop before writing
+
+
+def copier_venv(root: Path, version: str) -> Path:
+    """A venv with copier==`version` as the README installs it (with copier-template-extensions
+    and uv beside it); returns its Python."""
+    uv = dev_tool("uv")
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
+    env.pop("VIRTUAL_ENV", None)
+    subprocess.run([uv, "venv", "-q", "--python", sys.executable, root], check=True, env=env)
+    python = venv_python(root)
+    packages = [f"copier=={version}", "copier-template-extensions", "uv"]
+    subprocess.run([uv, "pip", "install", "-q", "--python", python, *packages], check=True, env=env)
+    return Path(python)
+
+
+@pytest.fixture(scope="module")
+def min_copier(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Python of a venv holding the declared minimum copier (made once per test module)."""
+    return copier_venv(tmp_path_factory.mktemp("copier-min"), MIN_COPIER)
+
+
+# Renders every row of the matrix in one process of the minimum copier (its start-up once).
+RENDER_ALL = """
+import json, sys
+from pathlib import Path
+from copier import run_copy
+src, out, rows, quiet = json.loads(Path(sys.argv[1]).read_text())
+for i, row in enumerate(rows):
+    run_copy(src, Path(out) / str(i), data={**quiet, "project_name": "Digit Lab", **row},
+             defaults=True, unsafe=True, quiet=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def min_renders(min_copier: Path, template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("min-renders")
+    rows = [{k: v for k, v in a.items() if v is not None} for a in MATRIX]
+    job = out / "rows.json"
+    job.write_text(json.dumps([str(template), str(out), rows, QUIET]), encoding="utf-8")
+    proc = timed(
+        f"render matrix with copier {MIN_COPIER}",
+        [min_copier, "-c", RENDER_ALL, job],
+        env=env_without_dev_venv(None),
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return out
+
+
+@pytest.mark.parametrize(
+    "copier",
+    ["newest", pytest.param("minimum", marks=pytest.mark.slow)],
+)
 @pytest.mark.parametrize("answers", MATRIX, ids=lambda a: "-".join(str(v) for v in a.values()))
-def test_render_combination(template: Path, tmp_path: Path, answers: dict[str, Any]) -> None:
+def test_render_combination(
+    template: Path,
+    tmp_path: Path,
+    answers: dict[str, Any],
+    copier: str,
+    request: pytest.FixtureRequest,
+) -> None:
+    """Every combination, with the newest copier (this venv's) and the declared minimum."""
     data = {k: v for k, v in answers.items() if v is not None}
-    dst = render(template, tmp_path / "p", project_name="Digit Lab", **data)
+    if copier == "minimum":
+        dst = request.getfixturevalue("min_renders") / str(MATRIX.index(answers))
+    else:
+        dst = render(template, tmp_path / "p", project_name="Digit Lab", **data)
     pkg = "digit_lab"
     files = rendered_files(dst)
 
@@ -321,3 +402,72 @@ def test_every_repository_path_can_be_checked_out_on_windows() -> None:
         )
     ]
     assert not bad, f"paths Windows cannot check out: {bad}"
+
+
+@pytest.mark.slow
+def test_minimum_copier_creates_a_uv_environment(
+    min_copier: Path, template: Path, tmp_path: Path
+) -> None:
+    """The README's flow with the declared minimum copier: copy with the tasks, a real uv
+    environment (uv beside copier, not on PATH), the first commit, the closing message."""
+    dst = tmp_path / "proj"
+    proc = timed(
+        f"copier {MIN_COPIER} copy (uv env)",
+        [min_copier, "-m", "copier", "copy", "--trust", "--defaults", "--data", "ml_framework=none",
+         "--data", "example=none", "--data", "env_manager=uv", template, dst],
+        env=env_without_dev_venv(None),
+    )  # fmt: skip
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 0, text[-4000:]
+    assert "FAILED" not in text, text[-4000:]
+    python = venv_python(dst / ".venv")
+    check = run_captured([python, "-c", "import my_ml_project, numpy; print('ok')"], cwd=dst)
+    assert check.stdout.strip() == "ok", check.stderr
+    assert (dst / "uv.lock").is_file()
+    log = run_captured(["git", "log", "--oneline"], cwd=dst)
+    assert log.returncode == 0 and len(log.stdout.splitlines()) == 1, log.stderr
+
+
+@pytest.mark.slow
+def test_older_copier_stops_before_writing_and_says_how_to_upgrade(
+    template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # As the README makes it (venv + pip), so the printed pip command can be run as printed.
+    home = tmp_path_factory.mktemp("copier-old")
+    subprocess.run([sys.executable, "-m", "venv", home], check=True)
+    python = venv_python(home)
+    pip = [python, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    subprocess.run([*pip, f"copier=={OLDER_COPIER}", "copier-template-extensions"], check=True)
+    dst = tmp_path_factory.mktemp("old") / "proj"
+    proc = run_captured(
+        [python, "-m", "copier", "copy", "--trust", "--defaults", template, dst],
+        env=env_without_dev_venv(None),
+    )
+    assert proc.returncode != 0
+    assert not dst.exists()
+    message = proc.stderr.strip().splitlines()
+    assert message[0] == (
+        f"copier-mlops needs copier {MIN_COPIER} or newer; this is copier {OLDER_COPIER}. "
+        "Nothing was written. Upgrade it, then run the same command again:"
+    ), proc.stderr
+    # The upgrade command, followed literally, gives a copier that renders the template.
+    assert message[1].split()[:5] == [str(python), "-m", "pip", "install", "--upgrade"]
+    install = run_captured(["bash", "-c", message[1]])
+    assert install.returncode == 0, install.stderr
+    again = run_captured(
+        [python, "-m", "copier", "copy", "--trust", "--defaults", "--data", "create_env=false",
+         "--data", "git_init=false", template, dst],
+        env=env_without_dev_venv(None),
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (dst / "pyproject.toml").is_file()
+
+
+def test_declared_minimum_is_stated_everywhere() -> None:
+    """README, the course-staff guide and the test extra name the minimum the extension checks."""
+    short = ".".join(MIN_COPIER.split(".")[:2])
+    for doc in ("README.md", "docs/course-staff.md", "pyproject.toml"):
+        text = (ROOT / doc).read_text(encoding="utf-8")
+        assert f'"copier>={short}"' in text, doc
+        assert not re.search(r"copier *(>=|≥) *9\.[0-6]\b", text), doc
+    assert Version(COPIER_YML["_min_copier_version"]) <= Version(MIN_COPIER)

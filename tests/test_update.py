@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from copier import run_copy
 from packaging.version import Version
 
 from migrations import answers as migration
@@ -455,3 +456,22 @@ def test_update_from_previous_release_equals_fresh_copy(
         )
         for rel in differ
     )
+
+
+def test_recopy_with_another_answers_file_is_not_refused(template: Path, tmp_path: Path) -> None:
+    """`--answers-file` names where a project keeps its answers: the destination check looks
+    there (it used to look only for .copier-answers.yml and refuse the project as foreign)."""
+    dst = tmp_path / "proj"
+    run_copy(
+        str(template), dst, data={"create_env": False, "git_init": False}, defaults=True,
+        unsafe=True, quiet=True, answers_file=".course-answers.yml",
+    )  # fmt: skip
+    assert (dst / ".course-answers.yml").is_file()
+    assert not (dst / ".copier-answers.yml").exists()
+    proc = copier_run(
+        "recopy", "--trust", "--defaults", "--overwrite", "--answers-file", ".course-answers.yml",
+        "--data", "description=Changed", str(dst), env=env_without_dev_venv(None),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "not a copier-mlops project" not in proc.stderr
+    assert "Changed" in (dst / "README.md").read_text(encoding="utf-8")
