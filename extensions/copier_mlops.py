@@ -136,7 +136,7 @@ def cache_compile(environment: Environment) -> None:
     (file templates and every rendered string alike): that compilation was about half of a
     render's time. Jinja's own bytecode cache covers only file templates, keyed by their
     absolute path (a new temporary clone on every run from git)."""
-    compile_source = environment.compile
+    compile_source: Any = environment.compile  # (its overloads hang on `raw`)
     folder = cache_folder()
 
     @functools.cache
@@ -173,7 +173,7 @@ def cache_compile(environment: Environment) -> None:
                 return code
         except (OSError, ValueError, EOFError, TypeError):
             pass  # not cached yet (or unreadable): compile it
-        code = compile_source(source, name, filename, raw, defer_init)
+        code = compile_source(source, name, filename)
         try:
             folder.mkdir(parents=True, exist_ok=True)
             # Written whole, then renamed: a parallel run never reads half a file.
