@@ -141,3 +141,86 @@ def test_very_long_names_round_trip(template: Path, tmp_path: Path) -> None:
     )
     assert pyproject["project"]["description"] == "x" * 2000
     assert (dst / "README.md").read_text().startswith(f"# {name}\n")
+
+
+# ---------------------------------------------------------------- the rules, by plain import
+
+CHECKS = {
+    "project_name": lambda v: rules.check_project_name(v, {}),
+    "project_slug": rules.check_slug,
+    "package_name": rules.check_package,
+    "description": lambda v: rules.check_text(v, "description"),
+    "author_email": rules.check_email,
+    "extra_dependencies": lambda v: rules.check_requirements(v, "my_pkg", [], "uv"),
+    "package_index_url": rules.check_index_url,
+}
+
+
+@pytest.mark.parametrize(
+    ("question", "value", "message"), BAD, ids=[f"{q}={v!r}"[:40] for q, v, _ in BAD]
+)
+def test_rules_refuse_what_copier_refuses(question: str, value: str, message: str) -> None:
+    assert message in CHECKS[question](value)
+
+
+@pytest.mark.parametrize(
+    ("question", "value"),
+    [("project_name", "MNIST digits"), ("project_slug", "mnist-digits"),
+     ("package_name", "mnist_digits"), ("description", ""), ("author_email", ""),
+     ("author_email", "ada@example.org"), ("extra_dependencies", "seaborn tqdm>=4.66"),
+     ("package_index_url", ""), ("package_index_url", "https://pypi.example.org/simple")],
+)  # fmt: skip
+def test_rules_accept_good_answers(question: str, value: str) -> None:
+    assert CHECKS[question](value) == ""
+
+
+def test_extra_dependency_names_are_pep503_normalised() -> None:
+    """`Foo-_Bar` is PEP 503's `foo-bar` (Jinja's rewrite made it `foo--bar`, which the tool
+    then took for a package added by hand)."""
+    items = rules.extra_requirements("Foo-_Bar>=1, A.B_c [x] PyYAML")
+    assert [(i["req"], i["name"], i["import"]) for i in items] == [
+        ("Foo-_Bar>=1", "foo-bar", "foo_bar"),
+        ("A.B_c[x]", "a-b-c", "a_b_c"),
+        ("PyYAML", "pyyaml", "yaml"),
+    ]
+    assert all(i["owner"] == "python" and i["extra"] and i["conda"] == "" for i in items)
+
+
+def test_conda_provided_requirement_is_refused_by_its_normalised_name() -> None:
+    message = rules.check_requirements("Torch>=2", "my_pkg", ["python", "pip", "uv", "torch"], "uv")
+    assert "conda provides torch in this project" in message
+    assert "choose accelerator=cpu" in message
+
+
+@pytest.mark.parametrize(
+    ("key", "best"), [("env_manger", "env_manager"), ("pyhton_version", "python_version"),
+                      ("zzz", ""), ("x", "")],
+)  # fmt: skip
+def test_closest_question(key: str, best: str) -> None:
+    assert rules.closest_question(key, rules.question_names()) == best
+
+
+def test_yes_no_words_and_others() -> None:
+    assert rules.check_bool("dockerfile", {"dockerfile": "Yes "}) == ""
+    assert rules.check_bool("dockerfile", {"dockerfile": False}) == ""
+    assert rules.check_bool("dockerfile", {}) == ""
+    assert "neither yes nor no" in rules.check_bool("git_init", {"git_init": 2})
+
+
+def test_question_names_follow_copier_yml() -> None:
+    names = rules.question_names()
+    assert names[:3] == ("project_name", "project_slug", "package_name")
+    assert "conda_provides" not in names and "dependencies" not in names
+    assert rules.answers_file() == ".copier-answers.yml"
+
+
+def test_destination_check_reads_the_given_answers_file(tmp_path: Path) -> None:
+    from copier.errors import UserMessageError
+
+    from extensions.copier_mlops import check_destination
+
+    (tmp_path / ".course-answers.yml").write_text("_src_path: x\n", encoding="utf-8")
+    (tmp_path / "notes.txt").write_text("mine\n", encoding="utf-8")
+    assert check_destination(tmp_path, ".course-answers.yml") == ""
+    with pytest.raises(UserMessageError, match="not a copier-mlops project"):
+        check_destination(tmp_path, None)
