@@ -117,6 +117,25 @@ def check_package(name: str) -> str:
     return ""
 
 
+def check_conda_name(manager: str, slug: str) -> str:
+    if manager.startswith("conda") and slug == "base":
+        return 'The conda environment is named after the project slug, and "base" is conda\'s own environment: pick another project_slug (e.g. "base-project").'
+    return ""
+
+
+def check_framework(framework: str, python: str) -> str:
+    if framework == "tensorflow" and python == "3.14":
+        return "TensorFlow publishes no wheels for Python 3.14 yet: choose python_version 3.13 (or older), or another framework."
+    return ""
+
+
+def default_python(running: str) -> str:
+    """The Python running copier ("3.12", from its sys.version_info: no path guessing, which
+    fails for Windows' python.exe) when it is a choice, else 3.12."""
+    choices: list[str] = copier_config()["python_version"]["choices"]
+    return running if running in choices else "3.12"
+
+
 # ---------------------------------------------------------------- answers
 
 # One-line answers refuse these (str.splitlines() also refuses \n, \r, \v, \f, U+0085, U+2028,
