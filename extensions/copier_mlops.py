@@ -23,6 +23,7 @@ import marshal
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 from types import CodeType
 from typing import Any
@@ -128,6 +129,20 @@ def cache_folder() -> Path:
     return root / "copier-mlops" / "jinja" / version
 
 
+def prune(folder: Path, keep: int = 2000, days: int = 30) -> None:
+    """Bound the cache: past `keep` entries (each template version adds ~200), drop those not
+    written for `days` days."""
+    try:
+        entries = list(os.scandir(folder))
+        if len(entries) > keep:
+            cutoff = time.time() - days * 86400
+            for entry in entries:
+                if entry.stat().st_mtime < cutoff:
+                    os.unlink(entry.path)
+    except OSError:
+        pass  # no cache yet, or another run pruned it first
+
+
 def cache_compile(environment: Environment) -> None:
     """Keep what Jinja compiles (template files, question defaults, validators, path names) in
     a cache folder, keyed by the source and the environment's syntax options.
@@ -138,6 +153,7 @@ def cache_compile(environment: Environment) -> None:
     absolute path (a new temporary clone on every run from git)."""
     compile_source: Any = environment.compile  # (its overloads hang on `raw`)
     folder = cache_folder()
+    prune(folder)
 
     @functools.cache
     def syntax() -> str:

@@ -472,3 +472,30 @@ def test_declared_minimum_is_stated_everywhere() -> None:
         assert f'"copier>={short}"' in text, doc
         assert not re.search(r"copier *(>=|≥) *9\.[0-6]\b", text), doc
     assert Version(COPIER_YML["_min_copier_version"]) <= Version(MIN_COPIER)
+
+
+def test_compiled_templates_are_cached_by_source_and_syntax(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The extension's compile cache: one entry per source and syntax, a broken entry is
+    compiled again, and the result renders the same."""
+    from jinja2.sandbox import SandboxedEnvironment
+
+    from extensions.copier_mlops import cache_compile, cache_folder
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+
+    def env(**options: Any) -> SandboxedEnvironment:
+        environment = SandboxedEnvironment(**options)
+        cache_compile(environment)
+        return environment
+
+    assert env().from_string("{{ a }}!\n").render(a=1) == "1!"
+    entries = list(cache_folder().iterdir())
+    assert len(entries) == 1
+    assert env().from_string("{{ a }}!\n").render(a=2) == "2!"  # read from the cache
+    assert list(cache_folder().iterdir()) == entries
+    assert env(keep_trailing_newline=True).from_string("{{ a }}!\n").render(a=3) == "3!\n"
+    assert len(list(cache_folder().iterdir())) == 2  # other syntax options: another entry
+    entries[0].write_bytes(b"not marshal data")
+    assert env().from_string("{{ a }}!\n").render(a=4) == "4!"
