@@ -108,13 +108,24 @@ def evaluate(jinja: Any, expr: str, **answers: Any) -> str:
     return str(COMPILED[expr].render(**{**PLAIN, **answers})).strip()
 
 
-def derived(jinja: Any, project_name: str) -> tuple[str, str, str]:
-    """The slug and package name copier proposes for `project_name`, and the validators' verdict."""
-    slug = evaluate(jinja, CONFIG["project_slug"]["default"], project_name=project_name)
+def derived(project_name: str) -> tuple[str, str, str]:
+    """The slug and package name proposed for `project_name`, and the validators' verdict."""
+    slug = rules.default_slug(project_name)
+    package = rules.default_package(slug)
+    return slug, package, rules.check_slug(slug) + rules.check_package(package)
+
+
+@pytest.mark.parametrize("name", ["numbers", "My proj (1)", "__main__", "123", "Ünïcödé"])
+def test_copier_yml_calls_the_rules(jinja: Any, name: str) -> None:
+    """What copier evaluates (copier.yml's one-line calls, in its own Jinja environment) is what
+    the rules return: the tests below call them directly."""
+    slug = evaluate(jinja, CONFIG["project_slug"]["default"], project_name=name)
     package = evaluate(jinja, CONFIG["package_name"]["default"], project_slug=slug)
     errors = evaluate(jinja, CONFIG["project_slug"]["validator"], project_slug=slug)
     errors += evaluate(jinja, CONFIG["package_name"]["validator"], package_name=package)
-    return slug, package, errors
+    assert (slug, package, errors) == derived(name)
+    wrong = evaluate(jinja, CONFIG["package_name"]["validator"], package_name=name)
+    assert wrong == rules.check_package(name).strip()
 
 
 # ---------------------------------------------------------------- class 2: derived defaults
@@ -130,7 +141,7 @@ def reserved() -> set[str]:
     return set(rules.reserved_names())
 
 
-def test_every_derived_default_passes_its_validator(jinja: Any) -> None:
+def test_every_derived_default_passes_its_validator() -> None:
     """Property: for every reserved word in any spelling and the names people type, the proposed
     slug and package name pass their own validators (copier ends the questions otherwise)."""
     names = set(ISSUE_NAMES)
@@ -141,7 +152,7 @@ def test_every_derived_default_passes_its_validator(jinja: Any) -> None:
     }
     failures = {}
     for name in names:
-        slug, package, errors = derived(jinja, name)
+        slug, package, errors = derived(name)
         if errors or not package.isidentifier() or package in reserved():
             failures[name] = (slug, package, errors)
     assert not failures, dict(list(failures.items())[:5])
@@ -149,12 +160,11 @@ def test_every_derived_default_passes_its_validator(jinja: Any) -> None:
 
 
 @pytest.mark.parametrize("python", [None, "3.15", "3.9", "3.10", "3.14", "4.0", "3.1"])
-def test_python_version_default_is_always_a_choice(jinja: Any, python: str | None) -> None:
+def test_python_version_default_is_always_a_choice(python: str | None) -> None:
     """Whatever Python runs copier (this one, newer, older), the default is offered; it is this
     Python's own version when that is a choice (on Windows too: nothing is read from its path)."""
-    answers = {} if python is None else {"running_python": python}
-    version = evaluate(jinja, CONFIG["python_version"]["default"], **answers)
     running = python or "{}.{}".format(*sys.version_info[:2])
+    version = rules.default_python(running)
     assert version == (running if running in CONFIG["python_version"]["choices"] else "3.12")
     assert version in CONFIG["python_version"]["choices"]
 
@@ -165,8 +175,8 @@ def test_python_version_default_is_always_a_choice(jinja: Any, python: str | Non
      ("joblib", "joblib_project"), ("__main__", "main"), ("123", "ml_123"),
      ("my proj (1)", "my_proj_1"), ("test", "test_project")],
 )  # fmt: skip
-def test_issue_examples_get_a_valid_proposal(jinja: Any, name: str, package: str) -> None:
-    assert derived(jinja, name)[1:] == (package, "")
+def test_issue_examples_get_a_valid_proposal(name: str, package: str) -> None:
+    assert derived(name)[1:] == (package, "")
 
 
 @pytest.mark.parametrize("name", ISSUE_NAMES[:16])
@@ -335,25 +345,20 @@ REQUIREMENTS = {
 }
 
 
-def requirement_items(jinja: Any, text: str) -> tuple[list[str], str]:
-    """extra_dependencies as copier.yml splits it, and its validator's message."""
-    items = rules.split_requirements(text)
-    message = evaluate(
-        jinja, CONFIG["extra_dependencies"]["validator"], extra_dependencies=text,
-        package_name="my_pkg", env_manager="uv", conda_provides=[],  # as copier renders them
-    )  # fmt: skip
-    return items, message
+def requirement_items(text: str) -> tuple[list[str], str]:
+    """extra_dependencies as the rules split it, and its validator's message."""
+    return rules.split_requirements(text), rules.check_requirements(text, "my_pkg", [], "")
 
 
 @pytest.mark.parametrize(("text", "expected"), REQUIREMENTS.items())
-def test_valid_pep508_spellings_are_accepted(jinja: Any, text: str, expected: list[str]) -> None:
-    items, message = requirement_items(jinja, text)
+def test_valid_pep508_spellings_are_accepted(text: str, expected: list[str]) -> None:
+    items, message = requirement_items(text)
     assert (items, message) == (expected, "")
     for item in items:
         Requirement(item)
 
 
-def test_accepted_requirements_always_parse_with_packaging(jinja: Any) -> None:
+def test_accepted_requirements_always_parse_with_packaging() -> None:
     """Property: whatever the validator lets through is one or more PEP 508 requirements without
     markers or URLs, as packaging (the reference parser) reads them."""
     names = ["tqdm", "a", "Pillow", "uvicorn[standard]", "x.y_z", "a-", "-a", "a..b", "ü"]
@@ -365,7 +370,7 @@ def test_accepted_requirements_always_parse_with_packaging(jinja: Any) -> None:
         for spec in specs:
             for sep in (" ", ", ", ","):
                 text = f"{name}{spec}{sep}rich"
-                items, message = requirement_items(jinja, text)
+                items, message = requirement_items(text)
                 if message:
                     continue
                 accepted += 1
