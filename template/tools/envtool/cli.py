@@ -8,7 +8,6 @@ import argparse
 import importlib.util
 import json
 import os
-import re
 import shlex
 import signal
 import sys
@@ -66,8 +65,8 @@ def explain_install_failure(manager: Manager, exc: ToolError) -> None:
     if unreachable:
         exc.what = f"the package index could not be reached ({unreachable})"
         exc.fix = (
-            "check your network (or proxy) and the index URL (package_index_url; pip's "
-            "`pip config list`, or UV_INDEX_URL/PIP_INDEX_URL); nothing is wrong with the packages"
+            "check your network (or proxy) and the index URL; nothing is wrong with the packages. "
+            f"To use another index, set it in {manager.index_setting()}"
         )
         if "certificate" in unreachable:  # a proxy that inspects TLS, with its own certificate
             exc.fix += "; to trust your system's certificates: UV_NATIVE_TLS=1 (uv), PIP_CERT (pip)"
@@ -77,7 +76,7 @@ def explain_install_failure(manager: Manager, exc: ToolError) -> None:
         return
     missing = f"the package index has no package '{name}' (or no version of it that fits)"
     extras = [d for d in manager.config.dependencies if d.get("extra")]
-    kept = [d["req"] for d in extras if d.get("name") != re.sub(r"[-_.]+", "-", name).lower()]
+    kept = [d["req"] for d in extras if base.canonical(d["name"]) != base.canonical(name)]
     if len(kept) == len(extras):  # added by hand, not through the answers
         exc.fix = f"{missing}: correct its name or remove it in {manager.dependency_files}"
         return
@@ -94,6 +93,15 @@ def explain_install_failure(manager: Manager, exc: ToolError) -> None:
     )
 
 
+def install(manager: Manager) -> str:
+    """The install step; first a corrupt lock is refused with the doctor's fix (the tools would
+    fail on it with their own, misleading words)."""
+    corrupt = manager.unreadable_lock()
+    if corrupt:
+        raise corrupt
+    return manager.install()
+
+
 def setup(project: Path, *, commit_lock: bool = False) -> dict[str, Any]:
     """Run every step; print a summary or what failed and how to finish. Returns the result
     (also written to tools/envtool-result.json for roster, bench and other programs)."""
@@ -102,13 +110,14 @@ def setup(project: Path, *, commit_lock: bool = False) -> dict[str, Any]:
     step = f"read {CONFIG_FILE.as_posix()}"
     try:
         config = Config.load(project)
+        step = f"load the {config.env_manager} manager"
         manager = manager_for(config)
         say(f"copier-mlops: creating the {manager.name} environment for {project}")
         steps: list[tuple[str, Callable[[], str]]] = [
             ("find the tool", manager.find_tool),
             (f"find Python {config.python_version}", manager.find_interpreter),
             ("create the environment", manager.create_or_undo),
-            ("install the project and its dependencies", manager.install),
+            ("install the project and its dependencies", lambda: install(manager)),
             ("write the lock file", manager.lock),
             ("sanity import", lambda: sanity_import(manager)),
         ]
@@ -140,7 +149,7 @@ def setup(project: Path, *, commit_lock: bool = False) -> dict[str, Any]:
     notes = {
         "location": manager.location(),
         "activate": manager.activation(),
-        "run tests": f"{manager.command('test')}   (or: make test)",
+        "run tests": base.or_make(manager.command("test"), "make test"),
         "rebuild": f"make env   (or: {TOOL} setup)",
         "PATH": base.path_advice(manager.name, manager.tool) if manager.tool else None,
         "git": copying.commit_lock_file(project, *manager.lock_files()) if commit_lock else None,

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from . import probe as probe_module
-from .base import WINDOWS, Config, Manager, ToolError, manager_for, query, say
+from .base import Config, Manager, ToolError, corrupt_lock, manager_for, query, say
 
 try:  # PyTorch and TensorFlow projects: gpu.py checks the framework's CUDA build
     from . import gpu
@@ -55,26 +55,15 @@ def last_line(text: str) -> str:
 
 
 def lock_readable(report: Report, lock: Path, fix_lock: str) -> bool:
-    """Whether the lock file is there and is TOML (a problem when not). A corrupt one (a bad
-    merge, a truncated write) fails `uv lock`/`poetry lock` too: the fix moves it aside first."""
+    """Whether the lock file is there and is TOML (a problem when not; the set-up gives the same
+    fix for a corrupt one)."""
     if not lock.is_file():
         report.problem(f"{lock.name} is missing", fix_lock)
         return False
-    try:
-        import tomllib
-    except ImportError:  # Python 3.10 (no TOML reader outside the env): the tools' check says it
-        return True
-    try:
-        tomllib.loads(lock.read_text(encoding="utf-8"))
-    except ValueError as exc:  # TOMLDecodeError and UnicodeDecodeError
-        aside = f"{lock.name}.broken"
-        move = f'move "{lock.name}" "{aside}"' if WINDOWS else f"mv {lock.name} {aside}"
-        report.problem(
-            f"{lock.name} is corrupt (not valid TOML: {exc})",
-            f"{move}, then: {fix_lock}   (compare with the old file; git shows its history)",
-        )
-        return False
-    return True
+    corrupt = corrupt_lock(lock, fix_lock)
+    if corrupt:
+        report.problem(corrupt.what, corrupt.fix)
+    return corrupt is None
 
 
 def run_probe(manager: Manager, *, full: bool = False) -> dict[str, Any]:
@@ -139,14 +128,20 @@ def check_probe(report: Report, manager: Manager, found: dict[str, Any]) -> None
     report.info(f"Python {found['python']} at {found['executable']}")
     for error in found.get("errors", []):
         report.problem(error, fix_env)
+    want = manager.config.python_version
     if found.get("python_ok") is False:
         report.problem(
             f"the environment has Python {found['python']}, but pyproject.toml requires "
             f"{found['requires_python']}",
-            f"rebuild the environment with Python {manager.config.python_version}: delete it, then {fix_env}",
+            f"rebuild the environment with Python {want}: delete it, then {fix_env}",
         )
-    elif "python_ok" in found:
+    elif found.get("python_ok"):
         report.ok(f"Python {found['python']} satisfies requires-python {found['requires_python']}")
+    elif "python_ok" in found:  # the probe read no requires-python: nothing was checked
+        report.problem(
+            "pyproject.toml declares no requires-python: the environment's Python is unchecked",
+            f'add requires-python = ">={want}" under [project] in pyproject.toml',
+        )
     report.section("Declared dependencies")
     declared = found.get("declared", [])
     for row in declared:

@@ -158,8 +158,9 @@ def check_project(report: dict[str, Any], args: dict[str, Any], dists: dict[str,
     """The doctor's part: requires-python, the declared requirements, a lock's pins."""
     project = Path(args["project"])
     pyproject = tomllib.loads((project / "pyproject.toml").read_text("utf-8")) if tomllib else {}
-    report["requires_python"] = pyproject.get("project", {}).get("requires-python", "")
-    report["python_ok"] = fits(Requirement(f"python{report['requires_python']}"), report["python"])
+    need = report["requires_python"] = pyproject.get("project", {}).get("requires-python", "")
+    # None: nothing to check against (no TOML reader, or no requires-python), never a pass.
+    report["python_ok"] = fits(Requirement(f"python{need}"), report["python"]) if need else None
     lock = project / args["lock_file"] if args.get("lock_file") else None
     pins = beside("pins.py")  # venv and Poetry projects: their locks pin versions
     if pins and lock is not None and lock.is_file():

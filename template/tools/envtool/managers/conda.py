@@ -14,7 +14,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..base import WINDOWS, Manager, ToolError, capture, clean_env, query, run, say, stdout_of
+from ..base import (
+    WINDOWS,
+    Manager,
+    ToolError,
+    canonical,
+    capture,
+    clean_env,
+    query,
+    run,
+    say,
+    stdout_of,
+)
 from ..doctor import Report, last_line, lock_readable
 
 INSTALL_CONDA = (
@@ -119,6 +130,9 @@ class CondaManager(Manager):
         )
         return "wrote environment.lock.yml"
 
+    def index_setting(self) -> str:
+        return "environment.yml's pip section (`--index-url <URL>`), or PIP_INDEX_URL (pip)"
+
     def location(self) -> str:
         prefix = self.prefix()
         return f"{self.config.project_slug} ({prefix})" if prefix else self.config.project_slug
@@ -154,26 +168,26 @@ class CondaManager(Manager):
             [conda, "compare", "--json", "-n", slug, "environment.yml"], self.project
         )
         try:
-            messages = [str(m) for m in json.loads(out)]
+            found = json.loads(out)
         except ValueError:
-            report.problem(f"`conda compare` failed: {last_line(err or out)}", self.fix_env())
-            return
+            found = None
+        messages: list[str] = [str(m) for m in found] if isinstance(found, list) else []
         drift = [m for m in messages if not m.startswith("Success")]
         for message in drift:
             report.problem(f"{message} (environment.yml vs the environment {slug})", self.fix_env())
-        if code == 0 and not drift:
+        if code == 0 and messages and not drift:
             report.ok("every package of environment.yml is in the environment (conda compare)")
+        elif not drift:  # every outcome is a verdict: an exit status or output it cannot read
+            what = f"exit status {code}" if code else "no verdict"
+            report.problem(
+                f"`conda compare` failed ({what}): {last_line(err or out)}", self.fix_env()
+            )
 
 
 # ---------------------------------------------------------------- the conda half of a hybrid
 # conda-poetry and conda-uv (managers/conda_poetry.py, conda_uv.py) build on this: conda creates
 # the env from environment.yml, the Python tool installs the project into that same prefix, and
 # conda's own records (conda-meta/*.json) say which distributions are conda's, before and after.
-
-
-def canonical(name: str) -> str:
-    """A distribution name normalised as PEP 503 says (the tool runs without `packaging`)."""
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,13 @@ def check_lock_and_sync(
         report.ok("the environment matches uv.lock (uv sync --locked --dry-run: no changes)")
 
 
+# Where the package index is set (the fix for an unreachable one names it).
+INDEX_SETTING = (
+    "pyproject.toml's [[tool.uv.index]] (default = true; copier's package_index_url "
+    "answer writes it), or UV_DEFAULT_INDEX for one run (uv)"
+)
+
+
 class UvManager(Manager):
     name = "uv"
     alternatives = ("venv",)
@@ -61,10 +68,10 @@ class UvManager(Manager):
     lock_args = ("lock",)
 
     def find_tool(self) -> str:
-        self.tool = which("uv")
-        if not self.tool:
+        uv = self.find()
+        if not uv:
             raise ToolError("uv is not installed (not found on PATH)", fix=INSTALL_UV)
-        return f"{(base.capture([self.tool, '--version']) or 'uv').strip()} at {self.tool}"
+        return f"{(base.capture([uv, '--version']) or 'uv').strip()} at {uv}"
 
     def _uv_find(self, version: str) -> Path | None:
         """uv's answer, from a neutral folder (in the project it would name the existing .venv),
@@ -120,6 +127,9 @@ class UvManager(Manager):
             fix="check the package names and versions in pyproject.toml ([project] dependencies)")  # fmt: skip
         return "uv sync installed the project (editable), its dependencies and the dev group"
 
+    def index_setting(self) -> str:
+        return INDEX_SETTING
+
     def activation(self) -> str:
         run_it = f"`{self.tool_command()} run <command>` needs no activation"
         return f"{base.venv_activation('.venv')}   (optional: {run_it})"
@@ -137,7 +147,7 @@ class UvManager(Manager):
 
     def check_lock(self, report: Report, found: dict[str, Any] | None) -> None:
         report.section("Lock file (uv.lock)")
-        uv = which("uv")
+        uv = which("uv", self.project)
         if uv is None:
             report.problem("uv is not installed (not on PATH, nor in ~/.copier-mlops)", INSTALL_UV)
             return

@@ -61,6 +61,12 @@ class VenvManager(Manager):
         )
         return "installed the project (editable) with its runtime and dev dependencies"
 
+    def index_setting(self) -> str:
+        return (
+            "requirements.txt's first line `--index-url <URL>` (copier's package_index_url answer "
+            "writes it), or PIP_INDEX_URL / `pip config set global.index-url <URL>` (pip)"
+        )
+
     def lock(self, refresh: bool = False) -> str:
         freeze = ["pip", "freeze", "--exclude-editable", "--disable-pip-version-check"]
         out = stdout_of([self.env_python(), "-m", *freeze], self.project)
