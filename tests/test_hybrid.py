@@ -582,3 +582,24 @@ def test_hybrid_with_real_conda(template: Path, tmp_path: Path, manager: str) ->
         conda = shutil.which("conda") or shutil.which("mamba") or shutil.which("micromamba")
         assert conda
         run_captured([conda, "env", "remove", "-n", slug, "--yes"], env=env)
+
+
+@pytest.mark.slow
+@posix_only("a #! script standing in for conda")
+@pytest.mark.parametrize(
+    ("manager", "setting"),
+    [
+        ("conda-uv", "pyproject.toml's [[tool.uv.index]]"),
+        ("conda-poetry", "pyproject.toml's [[tool.poetry.source]]"),
+    ],
+)
+def test_unreachable_index_on_the_python_side_is_named(
+    template: Path, work: Path, manager: str, setting: str
+) -> None:
+    """The Python half's index is a closed local port: named as unreachable, with its setting."""
+    closed = "http://127.0.0.1:9/simple"  # port 9 (discard): nothing listens here
+    _, _, text = hybrid_copy(template, work, manager, package_index_url=closed)
+    failed = next(line for line in text.splitlines() if line.startswith("FAILED at step"))
+    assert "install the project" in failed, text
+    assert "the package index could not be reached" in failed and "127.0.0.1:9" in failed, text
+    assert f"To use another index, set it in {setting}" in text, text

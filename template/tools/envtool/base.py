@@ -184,7 +184,7 @@ UNREACHABLE = re.compile(
     r"Connection refused|Failed to establish a new connection|Name or service not known|"
     r"Temporary failure in name resolution|Network is unreachable|No route to host|"
     r"dns error|ConnectTimeout|connection timed out|Could not connect|"
-    r"invalid peer certificate|certificate verify failed",
+    r"invalid peer certificate|certificate verify failed|All attempts to connect to",
     re.IGNORECASE,
 )
 
@@ -207,7 +207,8 @@ def unreachable_index(output: str) -> str | None:
         return f"no answer from {hide_credentials(down)}" if down else None
     url = re.search(r"https?://[^\s'\"`<>()]+", output)
     host = re.search(r"host='([^']+)', port=(\d+)", output)  # pip's urllib3 message
-    where = url[0] if url else (f"{host[1]}:{host[2]}" if host else "")
+    poetry = re.search(r"All attempts to connect to (\S+) failed", output)
+    where = url[0] if url else (f"{host[1]}:{host[2]}" if host else poetry[1] if poetry else "")
     return found[0].lower() + (f": {hide_credentials(where)}" if where else "")
 
 
