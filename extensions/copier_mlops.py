@@ -27,7 +27,7 @@ ANSWERS_FILE = ".copier-answers.yml"
 
 def _tool_base() -> Any:
     """template/tools/envtool/base.py, the environment tool's own lookup (standard library only)."""
-    path = Path(__file__).resolve().parents[1] / "template" / "tools" / "envtool" / "base.py"
+    path = Path(__file__).resolve().parents[1] / "template" / "tools" / "envtool" / "shell.py"
     spec = importlib.util.spec_from_file_location("copier_mlops_tool_base", path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)

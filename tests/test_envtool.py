@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from envtool import base, cli, discovery, probe
+from envtool import base, cli, discovery, probe, shell
 from envtool.managers import conda, uv
 
 from tests.conftest import (
@@ -820,10 +820,10 @@ def test_retry_command_quotes_the_path() -> None:
 
 
 def test_activation_per_shell() -> None:
-    assert base.venv_activation(".venv", "posix") == "source .venv/bin/activate"
-    assert base.venv_activation(".venv", "fish") == "source .venv/bin/activate.fish"
-    assert base.venv_activation(".venv", "powershell") == ".venv\\Scripts\\Activate.ps1"
-    assert base.venv_activation(".venv", "cmd") == ".venv\\Scripts\\activate.bat"
+    assert shell.venv_activation(".venv", "posix") == "source .venv/bin/activate"
+    assert shell.venv_activation(".venv", "fish") == "source .venv/bin/activate.fish"
+    assert shell.venv_activation(".venv", "powershell") == ".venv\\Scripts\\Activate.ps1"
+    assert shell.venv_activation(".venv", "cmd") == ".venv\\Scripts\\activate.bat"
 
 
 def test_uv_downloads_policy(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -960,14 +960,14 @@ def test_exit_status_under_copier_is_always_zero(
 
 def test_path_line_appends_the_folder_for_each_shell(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SHELL", "/bin/zsh")
-    assert base.path_line("/h/b", "posix").endswith("""'export PATH="$PATH:/h/b"' >> ~/.zshrc""")
+    assert shell.path_line("/h/b", "posix").endswith("""'export PATH="$PATH:/h/b"' >> ~/.zshrc""")
     monkeypatch.setenv("SHELL", "/bin/bash")
-    assert base.path_line("/h/.copier-mlops/bin", "posix").endswith(
+    assert shell.path_line("/h/.copier-mlops/bin", "posix").endswith(
         """'export PATH="$PATH:/h/.copier-mlops/bin"' >> ~/.bashrc"""
     )
-    assert base.path_line("/h/x y/bin", "fish") == "fish_add_path --append '/h/x y/bin'"
-    assert "'User') + ';C:\\u\\Scripts'" in base.path_line("C:\\u\\Scripts", "powershell")
-    assert base.path_line("C:\\u\\Scripts", "cmd").startswith('powershell -NoProfile -Command "')
+    assert shell.path_line("/h/x y/bin", "fish") == "fish_add_path --append '/h/x y/bin'"
+    assert "'User') + ';C:\\u\\Scripts'" in shell.path_line("C:\\u\\Scripts", "powershell")
+    assert shell.path_line("C:\\u\\Scripts", "cmd").startswith('powershell -NoProfile -Command "')
 
 
 def test_unreachable_index_names_the_url_without_credentials() -> None:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import base, doctor, gitinit, probe
+from . import base, doctor, gitinit, probe, shell
 from .base import CONFIG_FILE, RESULT_FILE, WINDOWS, Config, Manager, ToolError, manager_for, say
 
 IMPORT_FIX = (
@@ -82,14 +82,14 @@ def explain_install_failure(manager: Manager, exc: ToolError) -> None:
         return
     # copier's own Python when it runs us (the README's copier is not on PATH), else find it.
     here = importlib.util.find_spec("copier")
-    recopy = [sys.executable, "-m", "copier"] if here else [base.which("copier") or "copier"]
+    recopy = [sys.executable, "-m", "copier"] if here else [shell.which("copier") or "copier"]
     recopy += ["recopy", "--trust", "--defaults", "--overwrite", "--skip-tasks", "--data"]
     recopy.append(f"extra_dependencies={' '.join(kept)}")
     exc.fix = (
         f"{missing}. It comes from your answer extra_dependencies, which pyproject.toml, "
         f"{CONFIG_FILE.as_posix()}, the Dockerfile and the tests all name: re-render them without "
-        f"it (or with the right name), then commit: cd {base.shell_quote(str(manager.project))} && "
-        + " ".join(base.shell_quote(a) for a in recopy)
+        f"it (or with the right name), then commit: cd {shell.shell_quote(str(manager.project))} && "
+        + " ".join(shell.shell_quote(a) for a in recopy)
     )
 
 
@@ -151,7 +151,7 @@ def setup(project: Path, *, commit_lock: bool = False) -> dict[str, Any]:
         "activate": manager.activation(),
         "run tests": base.or_make(manager.command("test"), "make test"),
         "rebuild": f"make env   (or: {TOOL} setup)",
-        "PATH": base.path_advice(manager.name, manager.tool) if manager.tool else None,
+        "PATH": shell.path_advice(manager.name, manager.tool) if manager.tool else None,
         "git": copying.commit_lock_file(project, *manager.lock_files()) if commit_lock else None,
     }
     new = " ".join(gitinit.untracked(project, *manager.lock_files()))  # update needs a clean tree

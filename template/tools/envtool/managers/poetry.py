@@ -6,9 +6,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..base import Manager, ToolError, capture, clean_env, query, run, venv_activation, which
+from ..base import Manager, ToolError, capture, clean_env, query, run
 from ..doctor import Report, last_line, lock_readable
 from ..pins import compare_with_lock
+from ..shell import venv_activation, which
 
 
 def check_lock(

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import base
-from ..base import Manager, ToolError, install_hint, python_version_of, query, run, say, which
+from ..base import Manager, ToolError, install_hint, python_version_of, query, run, say
 from ..doctor import Report, last_line, lock_readable
+from ..shell import venv_activation, which
 
 INSTALL_UV = (
     "install uv (`pipx install uv`, `python3 -m pip install --user uv`, or the installer at "
@@ -132,7 +133,7 @@ class UvManager(Manager):
 
     def activation(self) -> str:
         run_it = f"`{self.tool_command()} run <command>` needs no activation"
-        return f"{base.venv_activation('.venv')}   (optional: {run_it})"
+        return f"{venv_activation('.venv')}   (optional: {run_it})"
 
     def fix_import(self, distribution: str, version: str) -> str:
         return f"{self.tool_command()} sync --reinstall-package {distribution}"
