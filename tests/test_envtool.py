@@ -1184,3 +1184,23 @@ def test_extra_dependency_names_are_compared_as_pep_503_says() -> None:
     assert "It comes from your answer extra_dependencies" in exc.fix, exc.fix
     assert "extra_dependencies=tqdm" in exc.fix, exc.fix
     assert manager.config.import_hints["foo-bar"] == "foo_bar"
+
+
+# ---------------------------------------------------------------- issue 21: the probe's contract
+
+
+def test_probe_arguments_come_from_the_config_in_one_place(tmp_path: Path) -> None:
+    """project_args is the one derivation of the probe's arguments: the doctor's, and the image
+    build's (`probe.py --config tools/envtool.json`) are the same."""
+    deps = [{"req": "scikit-learn", "name": "scikit-learn", "import": "sklearn", "owner": "python"},
+            {"req": "", "name": "pytorch-gpu", "import": "torch", "owner": "conda"}]  # fmt: skip
+    args = probe.project_args("json", "x", deps)
+    assert args == {"package": "json", "distribution": "x",
+                    "hints": {"scikit-learn": "sklearn", "pytorch-gpu": "torch"},
+                    "imports": ["sklearn", "torch"], "provided": {"pytorch-gpu": "torch"}}  # fmt: skip
+    config = tmp_path / "envtool.json"
+    config.write_text(json.dumps({"package_name": "json", "project_slug": "x"}), encoding="utf-8")
+    proc = run_captured([sys.executable, "-I", TOOL / "probe.py", "--config", config])
+    report = json.loads(proc.stdout.split(probe.MARKER, 1)[1])
+    assert report["imports"][0]["module"] == "json" and not report["imports"][0]["error"]
+    assert "the project (x) is not installed" in report["errors"]

@@ -18,8 +18,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
+if TYPE_CHECKING:  # the probe runs alone in the environment; the tool only reads its report
+    from .probe import ProbeReport
 from .shell import CONFIG_FILE, WINDOWS, command_for, remember, venv_activation, venv_python, which
 
 RESULT_FILE = Path("tools") / "envtool-result.json"
@@ -383,7 +385,7 @@ class Manager(ABC):
     @abstractmethod
     def install(self) -> str: ...  # the project, editable, with runtime and dev dependencies
     @abstractmethod
-    def check_lock(self, report: Any, found: dict[str, Any] | None) -> None: ...
+    def check_lock(self, report: Any, found: ProbeReport | None) -> None: ...
 
     def lock_files(self) -> list[str]:
         """The lock files the set-up writes (committed with the first commit, when it is ours)."""

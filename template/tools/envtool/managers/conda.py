@@ -27,6 +27,7 @@ from ..base import (
     stdout_of,
 )
 from ..doctor import Report, last_line, lock_readable
+from ..probe import ProbeReport
 
 INSTALL_CONDA = (
     "install Miniforge (https://conda-forge.org/download/, gives `conda` and `mamba`) "
@@ -151,7 +152,7 @@ class CondaManager(Manager):
         package = "pytorch-gpu" if module == "torch" else "tensorflow-gpu"
         return f"conda install -n {self.config.project_slug} -c conda-forge {package}"
 
-    def check_lock(self, report: Report, found: dict[str, Any] | None) -> None:
+    def check_lock(self, report: Report, found: ProbeReport | None) -> None:
         """environment.yml against the environment, by conda's own parser and matcher
         (`conda compare`; mamba and micromamba have no such command)."""
         report.section("Conda environment vs environment.yml (conda compare)")
@@ -473,7 +474,7 @@ class CondaHybrid(CondaManager):
         """The doctor's checks of the Python tool's half, given the env's own tool."""
         raise NotImplementedError
 
-    def check_lock(self, report: Report, found: dict[str, Any] | None) -> None:
+    def check_lock(self, report: Report, found: ProbeReport | None) -> None:
         slug = self.config.project_slug
         report.section(f"conda half (the environment {slug})")
         try:

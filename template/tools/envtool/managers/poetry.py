@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from ..base import Manager, ToolError, capture, clean_env, query, run
 from ..doctor import Report, last_line, lock_readable
 from ..pins import compare_with_lock
+from ..probe import ProbeReport
 from ..shell import venv_activation, which
 
 
@@ -92,7 +92,7 @@ class PoetryManager(Manager):
         poetry = self.tool_command()
         return venv_activation(".venv") + f"   (or: `{poetry} run <command>` without activating)"
 
-    def check_lock(self, report: Report, found: dict[str, Any] | None) -> None:
+    def check_lock(self, report: Report, found: ProbeReport | None) -> None:
         report.section("Lock file (poetry.lock)")
         if not lock_readable(report, self.project / "poetry.lock", self.fix_lock()):
             return

@@ -7,11 +7,11 @@ import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from .. import base
 from ..base import Manager, ToolError, install_hint, python_version_of, query, run, say
 from ..doctor import Report, last_line, lock_readable
+from ..probe import ProbeReport
 from ..shell import venv_activation, which
 
 INSTALL_UV = (
@@ -146,7 +146,7 @@ class UvManager(Manager):
             f"from {self.config.cuda_index}; macOS has no CUDA build)"
         )
 
-    def check_lock(self, report: Report, found: dict[str, Any] | None) -> None:
+    def check_lock(self, report: Report, found: ProbeReport | None) -> None:
         report.section("Lock file (uv.lock)")
         uv = which("uv", self.project)
         if uv is None:

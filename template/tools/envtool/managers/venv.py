@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..base import Manager, ToolError, capture, python_version_of, run, stdout_of
 from ..discovery import require_python
 from ..doctor import Report
 from ..pins import compare_with_lock
+from ..probe import ProbeReport
 
 
 class VenvManager(Manager):
@@ -81,7 +80,7 @@ class VenvManager(Manager):
     def fix_lock(self) -> str:
         return self.fix_env()  # the set-up writes the lock from the environment it made
 
-    def check_lock(self, report: Report, found: dict[str, Any] | None) -> None:
+    def check_lock(self, report: Report, found: ProbeReport | None) -> None:
         report.section("Lock file (requirements.lock)")
         if not (self.project / "requirements.lock").is_file():
             report.problem(
