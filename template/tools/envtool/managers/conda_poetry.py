@@ -7,8 +7,9 @@ import re
 from pathlib import Path
 
 from ..base import ToolError, canonical, query, run
+from ..conda_records import conda_owned
 from ..doctor import Report, last_line
-from .conda import CondaHybrid, conda_owned
+from ..hybrid import CondaHybrid
 from .poetry import INDEX_SETTING, check_lock
 
 # How `poetry install --dry-run` lists what it would do: "  - Updating numpy (2.3.4 -> 2.3.5)";

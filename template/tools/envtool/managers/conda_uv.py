@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..base import run
+from ..conda_records import conda_owned
 from ..doctor import Report
-from .conda import CondaHybrid, conda_owned
+from ..hybrid import CondaHybrid
 from .uv import INDEX_SETTING, check_lock_and_sync
 
 
