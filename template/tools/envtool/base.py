@@ -67,6 +67,7 @@ def manager_class(name: str) -> type[Manager]:
 
 
 def manager_for(config: Config) -> Manager:
+    """The manager object for a project's config."""
     return manager_class(config.env_manager)(config)
 
 

@@ -29,6 +29,7 @@ TOOL = "py tools\\envtool" if WINDOWS else "python3 tools/envtool"
 
 
 def retry_command(project: Path, windows: bool = WINDOWS) -> str:
+    """The command that finishes the set-up after a fix, as the user types it."""
     if windows:  # no `cd`: cmd's cd stays on its drive, and PowerShell 5.1 has no `&&`
         return f'py "{project}\\tools\\envtool" setup'
     return f"cd {shlex.quote(str(project))} && python3 tools/envtool setup"
@@ -202,6 +203,7 @@ def stop_on_signals() -> None:
     0 under copier, which would delete the project after a failed task."""
 
     def handler(signum: int, frame: object) -> None:
+        """Turn the signal into the tool's own interruption (reported, never fatal)."""
         for sig in STOP_SIGNALS:
             signal.signal(sig, signal.SIG_IGN)  # one report, even when a second signal follows
         raise KeyboardInterrupt(signal.Signals(signum).name)
@@ -218,6 +220,7 @@ def default_project() -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line: setup (default), doctor, lock or git-init; the exit status."""
     for stream in (sys.stdout, sys.stderr):  # Windows pipes default to cp1252: paths may not fit
         if hasattr(stream, "reconfigure") and not stream.isatty():
             stream.reconfigure(encoding="utf-8", errors="backslashreplace")

@@ -26,6 +26,7 @@ class Owned:
 
 
 def _digest(folder: Path) -> str:
+    """A digest of a dist-info folder's RECORD (else METADATA): changes when it is rewritten."""
     record = folder / "RECORD"
     if not record.is_file():
         record = folder / "METADATA"
@@ -55,6 +56,7 @@ def conda_owned(prefix: Path) -> dict[str, Owned]:
 
 
 def installer_of(folder: Path) -> str:
+    """Who installed a dist-info folder (its INSTALLER file), else "unknown"."""
     try:
         return (folder / "INSTALLER").read_text(encoding="utf-8").strip() or "unknown"
     except OSError:

@@ -171,6 +171,7 @@ def check_probe(report: Report, manager: Manager, found: ProbeReport) -> None:
 
 
 def doctor(project: Path) -> int:
+    """Check the project's environment and its lock; print each finding; 1 when a problem is found."""
     report = Report()
     try:
         manager = manager_for(Config.load(project))

@@ -282,5 +282,6 @@ class CondaHybrid(CondaManager):
 
 
 def conda_owned_names(manager: CondaHybrid) -> set[str]:
+    """The distributions conda installed in the manager's env (none when it does not exist)."""
     prefix = manager.prefix()
     return set(conda_owned(prefix)) if prefix else set()

@@ -24,11 +24,15 @@ MARKER = "ENVTOOL-PROBE "
 
 
 class GpuArgs(TypedDict):
+    """What gpu.py checks: the accelerator asked for, and each framework's fix."""
+
     accelerator: str  # "cpu" or "cuda"
     fix: dict[str, str]  # module -> the command that installs its CUDA build (gpu.py checks them)
 
 
 class _NamedProject(TypedDict):
+    """The project the probe checks (always given)."""
+
     package: str  # the project's import name
     distribution: str  # its distribution name (project_slug)
 
@@ -47,6 +51,8 @@ class ProbeArgs(_NamedProject, total=False):
 
 
 class ImportRow(TypedDict):
+    """One import of the report: what was imported, from where, and its error."""
+
     module: str
     distribution: str
     version: str
@@ -104,6 +110,7 @@ def parse(text: str) -> Requirement | None:
 
 
 def fits(req: Requirement, version: str) -> bool:
+    """Whether `version` satisfies the requirement (pre-releases included)."""
     return req.specifier.contains(version, prereleases=True)
 
 

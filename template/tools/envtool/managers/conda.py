@@ -42,6 +42,8 @@ def find_conda_tool() -> str | None:
 
 
 class CondaManager(Manager):
+    """Plain conda: environment.yml makes the env, its pip section installs the project."""
+
     name = "conda"
     alternatives = ("venv",)
     lock_file = "environment.lock.yml"

@@ -21,6 +21,8 @@ OPERATION = re.compile(
 
 
 class CondaPoetryManager(CondaHybrid):
+    """conda for the env, Poetry for the Python packages (into the same prefix)."""
+
     name = "conda-poetry"
     python_tool = "poetry"
     python_lock = "poetry.lock"

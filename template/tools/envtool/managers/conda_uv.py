@@ -12,6 +12,8 @@ from .uv import INDEX_SETTING, check_lock_and_sync
 
 
 class CondaUvManager(CondaHybrid):
+    """conda for the env, uv for the Python packages (into the same prefix)."""
+
     name = "conda-uv"
     python_tool = "uv"
     python_lock = "uv.lock"

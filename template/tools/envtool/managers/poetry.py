@@ -41,6 +41,8 @@ INDEX_SETTING = (
 
 
 class PoetryManager(Manager):
+    """Poetry with an in-project .venv; poetry.lock."""
+
     name = "poetry"
     alternatives = ("venv",)
     lock_file = "poetry.lock"

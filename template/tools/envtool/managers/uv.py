@@ -63,6 +63,8 @@ INDEX_SETTING = (
 
 
 class UvManager(Manager):
+    """uv: .venv, uv.lock, uv's own Python discovery."""
+
     name = "uv"
     alternatives = ("venv",)
     lock_file = "uv.lock"

@@ -10,6 +10,8 @@ from ..probe import ProbeReport
 
 
 class VenvManager(Manager):
+    """The standard library's venv and pip; requirements.lock from pip freeze."""
+
     name = "venv"
     lock_file = "requirements.lock"
     dependency_files = "requirements.txt and pyproject.toml"
