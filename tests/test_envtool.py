@@ -1204,3 +1204,19 @@ def test_probe_arguments_come_from_the_config_in_one_place(tmp_path: Path) -> No
     report = json.loads(proc.stdout.split(probe.MARKER, 1)[1])
     assert report["imports"][0]["module"] == "json" and not report["imports"][0]["error"]
     assert "the project (x) is not installed" in report["errors"]
+
+
+def test_pip_index_that_does_not_answer_is_named_not_the_build_backend() -> None:
+    """pip in build isolation only says it found no hatchling; the index it lists is checked."""
+    out = ("Looking in indexes: http://u:pw@127.0.0.1:9/simple\n"
+           "ERROR: No matching distribution found for hatchling\n")  # fmt: skip
+    assert base.unreachable_index(out) == "no answer from http://127.0.0.1:9/simple"
+    exc = base.ToolError("failed", why=out)
+    cli.explain_install_failure(manager_of("venv"), exc)
+    assert (
+        exc.what
+        == "the package index could not be reached (no answer from http://127.0.0.1:9/simple)"
+    )
+    assert "requirements.txt's first line `--index-url <URL>`" in exc.fix
+    local = f"Looking in indexes: {Path(TOOL).as_uri()}\nNo matching distribution found for x\n"
+    assert base.unreachable_index(local) is None  # it answers: the package is what is missing
