@@ -212,7 +212,8 @@ def unreachable_index(output: str) -> str | None:
     host = re.search(r"host='([^']+)', port=(\d+)", output)  # pip's urllib3 message
     poetry = re.search(r"All attempts to connect to (\S+) failed", output)
     where = url[0] if url else (f"{host[1]}:{host[2]}" if host else poetry[1] if poetry else "")
-    return found[0].lower() + (f": {hide_credentials(where)}" if where else "")
+    reason = "could not connect" if poetry else found[0].lower()
+    return reason + (f": {hide_credentials(where)}" if where else "")
 
 
 def hide_credentials(url: str) -> str:
