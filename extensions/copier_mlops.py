@@ -53,7 +53,7 @@ def _load(name: str, path: Path) -> Any:
 
 HERE = Path(__file__).resolve().parent
 # The environment tool's own lookup (standard library only) and the answers' rules.
-BASE = _load("copier_mlops_tool_base", HERE.parent / "template" / "tools" / "envtool" / "base.py")
+BASE = _load("copier_mlops_tool_base", HERE.parent / "template" / "tools" / "envtool" / "shell.py")
 RULES = _load("copier_mlops_rules", HERE / "rules.py")
 
 

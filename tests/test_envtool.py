@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from envtool import base, cli, discovery, probe
+from envtool import base, cli, discovery, probe, shell
 from envtool.managers import conda, uv
 
 from tests.conftest import (
@@ -643,6 +643,18 @@ def test_interactive_run_offers_alternatives_when_tool_missing(template: Path, w
 
 
 # ---------------------------------------------------------------- unit tests (fast)
+# What copier.yml's manager_commands gives uv (tools/envtool.json requires every key).
+COMMANDS = {"env": "uv sync", "run": "uv run", "test": "uv run pytest", "lock": "uv lock",
+            "activate": "source .venv/bin/activate"}  # fmt: skip
+
+
+def manager_of(name: str, project: Path = Path("/p"), **fields: object) -> base.Manager:
+    """A manager of an imaginary project (nothing is run)."""
+    fields = {"commands": COMMANDS, **fields}
+    config = base.Config(project, name, "3.12", "p", "p", **fields)  # type: ignore[arg-type]
+    return base.manager_for(config)
+
+
 HERE_VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
 # The real interpreter behind the test venv's python (a symlink into a venv would not run).
 REAL_PYTHON = Path(getattr(sys, "_base_executable", sys.executable)).resolve()
@@ -706,7 +718,7 @@ def test_import_hints_come_from_copier_dependencies(tmp_path: Path) -> None:
     (tmp_path / "tools").mkdir()
     (tmp_path / "tools" / "envtool.json").write_text(
         '{"env_manager": "uv", "python_version": "3.12", "project_slug": "a-b",'
-        ' "package_name": "a_b",'
+        ' "package_name": "a_b", "commands": ' + json.dumps(COMMANDS) + ","
         ' "dependencies": [{"req": "scikit-learn>=1.4", "name": "scikit-learn", "import": "sklearn"},'
         ' {"req": "PyYAML[extra]>=6", "name": "pyyaml", "import": "yaml"}]}',
         encoding="utf-8",
@@ -800,19 +812,18 @@ def test_run_failure_carries_the_tail(tmp_path: Path) -> None:
 
 
 def test_retry_command_quotes_the_path() -> None:
-    cmd = cli.retry_command(Path("/tmp/my prøject/x'y"))
-    if os.name != "nt":
-        assert cmd == "cd '/tmp/my prøject/x'\"'\"'y' && python3 tools/envtool setup"
+    cmd = cli.retry_command(Path("/tmp/my prøject/x'y"), windows=False)
+    assert cmd == "cd '/tmp/my prøject/x'\"'\"'y' && python3 tools/envtool setup"
     # Windows: any drive, cmd and PowerShell alike (the tool finds its project from its path).
     windows = cli.retry_command(Path("D:/a/my proj (1)"), windows=True)
     assert windows == f'py "{Path("D:/a/my proj (1)")}\\tools\\envtool" setup'
 
 
 def test_activation_per_shell() -> None:
-    assert base.venv_activation(".venv", "posix") == "source .venv/bin/activate"
-    assert base.venv_activation(".venv", "fish") == "source .venv/bin/activate.fish"
-    assert base.venv_activation(".venv", "powershell") == ".venv\\Scripts\\Activate.ps1"
-    assert base.venv_activation(".venv", "cmd") == ".venv\\Scripts\\activate.bat"
+    assert shell.venv_activation(".venv", "posix") == "source .venv/bin/activate"
+    assert shell.venv_activation(".venv", "fish") == "source .venv/bin/activate.fish"
+    assert shell.venv_activation(".venv", "powershell") == ".venv\\Scripts\\Activate.ps1"
+    assert shell.venv_activation(".venv", "cmd") == ".venv\\Scripts\\activate.bat"
 
 
 def test_uv_downloads_policy(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -949,14 +960,14 @@ def test_exit_status_under_copier_is_always_zero(
 
 def test_path_line_appends_the_folder_for_each_shell(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SHELL", "/bin/zsh")
-    assert base.path_line("/h/b", "posix").endswith("""'export PATH="$PATH:/h/b"' >> ~/.zshrc""")
+    assert shell.path_line("/h/b", "posix").endswith("""'export PATH="$PATH:/h/b"' >> ~/.zshrc""")
     monkeypatch.setenv("SHELL", "/bin/bash")
-    assert base.path_line("/h/.copier-mlops/bin", "posix").endswith(
+    assert shell.path_line("/h/.copier-mlops/bin", "posix").endswith(
         """'export PATH="$PATH:/h/.copier-mlops/bin"' >> ~/.bashrc"""
     )
-    assert base.path_line("/h/x y/bin", "fish") == "fish_add_path --append '/h/x y/bin'"
-    assert "'User') + ';C:\\u\\Scripts'" in base.path_line("C:\\u\\Scripts", "powershell")
-    assert base.path_line("C:\\u\\Scripts", "cmd").startswith('powershell -NoProfile -Command "')
+    assert shell.path_line("/h/x y/bin", "fish") == "fish_add_path --append '/h/x y/bin'"
+    assert "'User') + ';C:\\u\\Scripts'" in shell.path_line("C:\\u\\Scripts", "powershell")
+    assert shell.path_line("C:\\u\\Scripts", "cmd").startswith('powershell -NoProfile -Command "')
 
 
 def test_unreachable_index_names_the_url_without_credentials() -> None:
@@ -972,7 +983,7 @@ def test_unreachable_index_names_the_url_without_credentials() -> None:
         == "invalid peer certificate: https://pypi.org/simple/matplotlib/"
     )
     exc = base.ToolError("failed", why=tls)
-    cli.explain_install_failure(None, exc)  # type: ignore[arg-type]  (the manager is not needed)
+    cli.explain_install_failure(manager_of("uv"), exc)
     assert exc.what.startswith("the package index could not be reached (invalid peer certificate")
     assert "UV_NATIVE_TLS=1" in exc.fix
 
@@ -989,11 +1000,15 @@ def test_unreachable_index_names_the_url_without_credentials() -> None:
         ),
         ({"python_version": "3"}, '"python_version" must look like "3.12"'),
         ({"jupyter_kernel": "yes"}, '"jupyter_kernel" must be true or false'),
+        ({"commands": None}, '"commands" must map each of env, run, test, lock, activate'),
+        ({"commands": {"env": "uv sync"}}, '"commands" must map each of env, run'),
+        ({"dependencies": [{"req": "numpy"}]}, '("req" and "name" required)'),
     ],
 )
 def test_config_types_are_checked(change: dict[str, object], message: str) -> None:
     good = {"env_manager": "uv", "python_version": "3.12", "project_slug": "a", "package_name": "a",
-            "dependencies": [{"req": "numpy", "import": "numpy", "conda": ""}]}  # fmt: skip
+            "commands": COMMANDS,
+            "dependencies": [{"req": "numpy", "name": "numpy", "import": "numpy", "conda": ""}]}  # fmt: skip
     assert base.config_problems(good) == []
     assert any(message in p for p in base.config_problems({**good, **change}))
 
@@ -1048,3 +1063,160 @@ def test_each_projects_tool_has_every_module_it_imports(
     )
     assert doctor.returncode == 1 and "Traceback" not in output(doctor), output(doctor)
     assert "problem(s) found" in output(doctor)
+
+
+# ---------------------------------------------------------------- issue 20: config, loading, checks
+
+
+def tool_copy(tmp_path: Path, config: dict[str, object]) -> Path:
+    """A project folder with a copy of the tool and `config` as its tools/envtool.json."""
+    project = tmp_path / "proj"
+    shutil.copytree(
+        TOOL, project / "tools" / "envtool", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    (project / "tools" / "envtool.json").write_text(json.dumps(config), encoding="utf-8")
+    return project
+
+
+def good_config(manager: str = "venv") -> dict[str, object]:
+    return {"env_manager": manager, "python_version": HERE_VERSION, "project_slug": "p",
+            "package_name": "p", "commands": COMMANDS,
+            "dependencies": [{"req": "numpy", "name": "numpy", "import": "numpy"}]}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("drop", "message"),
+    [
+        ("commands", '"commands" must map each of env, run, test, lock, activate'),
+        ("name", '"dependencies" must be a list of'),
+    ],
+)
+def test_doctor_refuses_a_config_without_required_keys(
+    tmp_path: Path, drop: str, message: str
+) -> None:
+    """Without `commands` (or a dependency's `name`) the doctor said nothing of the config and
+    died with a KeyError; now the config is refused, by name, and no fix is printed twice."""
+    config = good_config()
+    if drop == "commands":
+        del config["commands"]
+    else:
+        config["dependencies"] = [{"req": "numpy", "import": "numpy"}]
+    project = tool_copy(tmp_path, config)
+    proc = run_captured([sys.executable, project / "tools" / "envtool", "doctor"], cwd=project,
+                        env=env_without_dev_venv(None))  # fmt: skip
+    text = output(proc)
+    assert proc.returncode == 1, text
+    assert "Traceback" not in text and "KeyError" not in text, text
+    assert message in text, text
+    assert "git checkout tools/envtool.json" in text, text
+    assert not re.search(r"fix: (.+)   \(or: \1\)", text), text
+
+
+def test_a_fix_is_never_printed_twice() -> None:
+    assert base.or_make("make env", "make env") == "make env"
+    assert base.or_make("uv sync", "make env") == "uv sync   (or: make env)"
+    manager = manager_of("venv", commands={**COMMANDS, "env": "make env"})
+    assert manager.fix_env() == "make env"
+
+
+def test_a_manager_that_fails_to_load_is_reported_with_its_own_error(tmp_path: Path) -> None:
+    project = tool_copy(tmp_path, good_config("uv"))
+    module = project / "tools" / "envtool" / "managers" / "uv.py"
+    module.write_text(module.read_text(encoding="utf-8") + "import no_such_module_xyz\n", "utf-8")
+    env = env_without_dev_venv(None)
+    setup = run_captured([sys.executable, project / "tools" / "envtool", "setup"], project, env)
+    text = output(setup)
+    assert "FAILED at step 'load the uv manager'" in text, text
+    assert "ModuleNotFoundError: No module named 'no_such_module_xyz'" in text, text
+    assert "read tools/envtool.json" not in text and "unexpected" not in text, text
+    doctor = run_captured([sys.executable, project / "tools" / "envtool", "doctor"], project, env)
+    assert doctor.returncode == 1 and "Traceback" not in output(doctor), output(doctor)
+    assert "No module named 'no_such_module_xyz'" in output(doctor)
+
+
+def test_doctor_python_check_needs_a_requires_python(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No requires-python: nothing to check, which is a problem, never "satisfies requires-python "."""
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n', encoding="utf-8")
+    found = probe.probe({"package": "json", "distribution": "x", "project": str(tmp_path)})
+    assert found["python_ok"] is None and found["requires_python"] == ""
+    from envtool import doctor
+
+    report = doctor.Report()
+    doctor.check_probe(report, manager_of("uv", tmp_path), found)
+    out = capsys.readouterr().out
+    assert "satisfies requires-python" not in out, out
+    assert ("pyproject.toml declares no requires-python: the environment's Python is unchecked",
+            'add requires-python = ">=3.12" under [project] in pyproject.toml') in report.problems  # fmt: skip
+
+
+@posix_only("a #! script standing in for conda")
+@pytest.mark.parametrize(("printed", "status"), [("[]", 1), ("{}", 0), ("not json", 0), ("[]", 0)])
+def test_conda_compare_always_gives_a_verdict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, printed: str, status: int
+) -> None:
+    """Whatever `conda compare` (a stand-in, named as such) answers: ok, or a problem."""
+    executable(tmp_path / "conda", f"#!/bin/sh\necho '{printed}'\nexit {status}\n")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    from envtool import doctor
+
+    report = doctor.Report()
+    messages: list[str] = []
+    monkeypatch.setattr(report, "ok", messages.append)
+    manager = manager_of("conda", tmp_path)
+    assert isinstance(manager, conda.CondaManager)
+    manager.check_lock(report, None)
+    assert len(report.problems) + len(messages) >= 1
+    assert report.problems and "conda compare` failed" in report.problems[0][0]
+
+
+def test_extra_dependency_names_are_compared_as_pep_503_says() -> None:
+    """`Foo-_Bar` is `foo-bar` however copier spelt its name (today's Jinja wrote foo--bar): the
+    advice is to re-render without it, not that it was added by hand."""
+    assert base.canonical("Foo-_Bar") == base.canonical("foo--bar") == "foo-bar"
+    assert base.canonical("zope.Interface") == "zope-interface"
+    deps = [{"req": "Foo-_Bar", "name": "foo--bar", "import": "foo_bar", "extra": True},
+            {"req": "tqdm", "name": "tqdm", "import": "tqdm", "extra": True}]  # fmt: skip
+    manager = manager_of("uv", dependencies=deps)
+    exc = base.ToolError("failed", why="ERROR: No matching distribution found for Foo-_Bar")
+    cli.explain_install_failure(manager, exc)
+    assert "It comes from your answer extra_dependencies" in exc.fix, exc.fix
+    assert "extra_dependencies=tqdm" in exc.fix, exc.fix
+    assert manager.config.import_hints["foo-bar"] == "foo_bar"
+
+
+# ---------------------------------------------------------------- issue 21: the probe's contract
+
+
+def test_probe_arguments_come_from_the_config_in_one_place(tmp_path: Path) -> None:
+    """project_args is the one derivation of the probe's arguments: the doctor's, and the image
+    build's (`probe.py --config tools/envtool.json`) are the same."""
+    deps = [{"req": "scikit-learn", "name": "scikit-learn", "import": "sklearn", "owner": "python"},
+            {"req": "", "name": "pytorch-gpu", "import": "torch", "owner": "conda"}]  # fmt: skip
+    args = probe.project_args("json", "x", deps)
+    assert args == {"package": "json", "distribution": "x",
+                    "hints": {"scikit-learn": "sklearn", "pytorch-gpu": "torch"},
+                    "imports": ["sklearn", "torch"], "provided": {"pytorch-gpu": "torch"}}  # fmt: skip
+    config = tmp_path / "envtool.json"
+    config.write_text(json.dumps({"package_name": "json", "project_slug": "x"}), encoding="utf-8")
+    proc = run_captured([sys.executable, "-I", TOOL / "probe.py", "--config", config])
+    report = json.loads(proc.stdout.split(probe.MARKER, 1)[1])
+    assert report["imports"][0]["module"] == "json" and not report["imports"][0]["error"]
+    assert "the project (x) is not installed" in report["errors"]
+
+
+def test_pip_index_that_does_not_answer_is_named_not_the_build_backend() -> None:
+    """pip in build isolation only says it found no hatchling; the index it lists is checked."""
+    out = ("Looking in indexes: http://u:pw@127.0.0.1:9/simple\n"
+           "ERROR: No matching distribution found for hatchling\n")  # fmt: skip
+    assert base.unreachable_index(out) == "no answer from http://127.0.0.1:9/simple"
+    exc = base.ToolError("failed", why=out)
+    cli.explain_install_failure(manager_of("venv"), exc)
+    assert (
+        exc.what
+        == "the package index could not be reached (no answer from http://127.0.0.1:9/simple)"
+    )
+    assert "requirements.txt's first line `--index-url <URL>`" in exc.fix
+    local = f"Looking in indexes: {Path(TOOL).as_uri()}\nNo matching distribution found for x\n"
+    assert base.unreachable_index(local) is None  # it answers: the package is what is missing

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from tests.conftest import (
     env_without_dev_venv,
     generated_files_in_place,
     output,
+    pip_index_url,
     posix_only,
     render,
     run_captured,
@@ -498,3 +500,103 @@ def test_corrupt_lock_doctor_advice_followed_literally(template: Path, tmp_path:
     assert (dst / "uv.lock.broken").is_file()
     doctor = run_captured(["make", "doctor"], cwd=dst, env=env)
     assert doctor.returncode == 0, output(doctor)
+
+
+# ---------------------------------------------------------------- issue 20: fixes that fix
+
+
+def fix_steps(fix: str) -> str:
+    """A printed fix as the shell line the user types: its steps (", then:" / ", then") in
+    order, without the remarks in parentheses."""
+    return re.sub(r",? then:? ", " && ", fix.split("   (")[0])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("manager", ["uv", "poetry"])
+def test_corrupt_lock_setup_gives_the_doctors_fix_and_it_works(
+    template: Path, tmp_path: Path, manager: str
+) -> None:
+    """The set-up stops on a corrupt lock with the doctor's own fix (not "check the package
+    names", not `poetry lock` on the broken file); typed as printed, the next set-up succeeds."""
+    index = {"package_index_url": pip_index_url()} if manager == "poetry" else {}
+    project = render(template, tmp_path / f"lock-{manager}", env_manager=manager, **SMALL, **index)
+    lock = project / f"{manager}.lock"
+    lock.write_text("version = 1\n<<<<<<< Updated upstream\n", encoding="utf-8")
+    env = env_without_dev_venv(tool_bin(tmp_path, manager))
+    setup = ["python3", "tools/envtool", "setup"]
+    text = output(run_captured(setup, project, env))
+    assert (
+        f"FAILED at step 'install the project and its dependencies': {lock.name} is corrupt" in text
+    ), text
+    assert "check the package names" not in text and "if poetry.lock is out of date" not in text
+    fix = next(line.strip()[5:] for line in text.splitlines() if line.strip().startswith("fix: "))
+    assert fix.startswith(f"mv {lock.name} {lock.name}.broken, then: {manager} lock, then "), fix
+    doctor = output(run_captured(["python3", "tools/envtool", "doctor"], project, env))
+    assert f"fix: {fix}" in doctor, doctor  # the same fix, word for word
+    done = subprocess.run(["bash", "-c", fix_steps(fix)], cwd=project, env=env,
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    again = run_captured(setup, project, env)
+    assert again.returncode == 0 and f"Environment ready ({manager})" in again.stdout, output(again)
+
+
+CLOSED_INDEX = "http://127.0.0.1:9/simple"  # port 9 (discard): nothing listens here
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("manager", "setting"),
+    [
+        ("venv", "requirements.txt's first line `--index-url <URL>`"),
+        ("uv", "pyproject.toml's [[tool.uv.index]]"),
+        ("poetry", "pyproject.toml's [[tool.poetry.source]]"),
+    ],
+)
+def test_unreachable_index_is_named_with_its_setting(
+    template: Path, tmp_path: Path, manager: str, setting: str
+) -> None:
+    """A closed local port as the index: the failure names the index and where to set another,
+    never a package (pip in build isolation only said "no package 'hatchling'")."""
+    project = render(template, tmp_path / f"index-{manager}", env_manager=manager,
+                     package_index_url=CLOSED_INDEX, **SMALL)  # fmt: skip
+    env = env_without_dev_venv(
+        tool_bin(tmp_path, *([manager] if manager != "venv" else [])),
+        PIP_CONFIG_FILE=os.devnull, PIP_RETRIES="0", UV_CACHE_DIR=str(tmp_path / "uv-cache"),
+        POETRY_CACHE_DIR=str(tmp_path / "poetry-cache"),
+    )  # fmt: skip
+    env.pop("PIP_FIND_LINKS", None)  # this machine's wheels would stand in for the index
+    proc = run_captured(["python3", "tools/envtool", "setup"], project, env)
+    text = output(proc)
+    assert proc.returncode == 1, text
+    failed = next(line for line in text.splitlines() if line.startswith("FAILED at step"))
+    assert "the package index could not be reached" in failed and "127.0.0.1:9" in failed, text
+    assert "no package" not in text.split("FAILED at step", 1)[1], text
+    assert f"To use another index, set it in {setting}" in text, text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("manager", ["uv", "poetry"])
+def test_tool_found_beside_copier_is_found_by_every_later_command(
+    template: Path, tmp_path: Path, manager: str
+) -> None:
+    """copier's own environment has uv/Poetry (like a pipx or venv copier): the set-up finds it
+    there and records where (tools/envtool-found.txt, git-ignored); the retry, the doctor, the
+    lock and `make` find it again from a new user's shell, whose PATH lacks it."""
+    index = {"package_index_url": pip_index_url()} if manager == "poetry" else {}
+    dst = tmp_path / f"beside-{manager}"
+    env = env_without_dev_venv(None)  # no uv/poetry on PATH: only beside copier's Python
+    beside = [sys.executable, "-m", "copier"]  # the dev venv's copier: uv and poetry beside it
+    args = [*beside, *copy_args(template, dst, env_manager=manager, **SMALL, **index)[3:]]
+    proc = run_captured(args, env=env)
+    assert f"Environment ready ({manager})" in output(proc), output(proc)
+    found = (dst / "tools" / "envtool-found.txt").read_text(encoding="utf-8")
+    assert found == f"{manager}={dev_tool(manager)}\n"
+    status = subprocess.run(["git", "status", "--porcelain", "--ignored=no"], cwd=dst,
+                            capture_output=True, text=True, check=True)  # fmt: skip
+    assert "envtool-found" not in status.stdout, status.stdout  # never committed
+    for step in ("python3 tools/envtool setup", "python3 tools/envtool doctor",
+                 "python3 tools/envtool lock", "make doctor", "make test"):  # fmt: skip
+        done = subprocess.run(["bash", "-c", step], cwd=dst, env=env, capture_output=True,
+                              text=True)  # fmt: skip
+        text = done.stdout + done.stderr
+        assert done.returncode == 0 and "is not installed" not in text, f"{step}: {text[-3000:]}"

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from envtool import conda_records
 from envtool.managers import conda as conda_module
 
 from tests.conftest import (
@@ -411,15 +412,15 @@ def test_base_like_prefix_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyP
     (env / "conda-meta").mkdir(parents=True)
     (env / "conda-meta" / "history").write_text("")
     (env / "conda-meta" / "python-3.12.0-h_0.json").write_text("{}")
-    assert conda_module.base_reason(env) is None
+    assert conda_records.base_reason(env) is None
     base = tmp_path / "miniforge3"
     (base / "conda-meta").mkdir(parents=True)
     (base / "conda-meta" / "history").write_text("")
     (base / "conda-meta" / "conda-25.1.1-py312_0.json").write_text("{}")
-    assert "conda itself is installed" in (conda_module.base_reason(base) or "")
+    assert "conda itself is installed" in (conda_records.base_reason(base) or "")
     monkeypatch.setenv("CONDA_PREFIX", str(env))
     monkeypatch.setenv("CONDA_DEFAULT_ENV", "base")
-    assert "CONDA_DEFAULT_ENV=base" in (conda_module.base_reason(env) or "")
+    assert "CONDA_DEFAULT_ENV=base" in (conda_records.base_reason(env) or "")
 
 
 def test_replaced_names_the_installer(tmp_path: Path) -> None:
@@ -430,14 +431,14 @@ def test_replaced_names_the_installer(tmp_path: Path) -> None:
     (tmp_path / "conda-meta").mkdir()
     rel = "lib/python3.12/site-packages/numpy-2.2.6.dist-info/RECORD"
     (tmp_path / "conda-meta" / "numpy-2.2.6-py312_0.json").write_text(json.dumps({"files": [rel]}))
-    before = conda_module.conda_owned(tmp_path)
+    before = conda_records.conda_owned(tmp_path)
     assert set(before) == {"numpy"}
-    assert conda_module.replaced(tmp_path, before) == []
+    assert conda_records.replaced(tmp_path, before) == []
     shutil.rmtree(info)
     new = site / "numpy-2.3.5.dist-info"
     new.mkdir()
     (new / "INSTALLER").write_text("uv\n")
-    assert conda_module.replaced(tmp_path, before) == [
+    assert conda_records.replaced(tmp_path, before) == [
         "numpy 2.2.6 (conda's) was replaced by 2.3.5 (uv)"
     ]
 
@@ -582,3 +583,24 @@ def test_hybrid_with_real_conda(template: Path, tmp_path: Path, manager: str) ->
         conda = shutil.which("conda") or shutil.which("mamba") or shutil.which("micromamba")
         assert conda
         run_captured([conda, "env", "remove", "-n", slug, "--yes"], env=env)
+
+
+@pytest.mark.slow
+@posix_only("a #! script standing in for conda")
+@pytest.mark.parametrize(
+    ("manager", "setting"),
+    [
+        ("conda-uv", "pyproject.toml's [[tool.uv.index]]"),
+        ("conda-poetry", "pyproject.toml's [[tool.poetry.source]]"),
+    ],
+)
+def test_unreachable_index_on_the_python_side_is_named(
+    template: Path, work: Path, manager: str, setting: str
+) -> None:
+    """The Python half's index is a closed local port: named as unreachable, with its setting."""
+    closed = "http://127.0.0.1:9/simple"  # port 9 (discard): nothing listens here
+    _, _, text = hybrid_copy(template, work, manager, package_index_url=closed)
+    failed = next(line for line in text.splitlines() if line.startswith("FAILED at step"))
+    assert "install the project" in failed, text
+    assert "the package index could not be reached" in failed and "127.0.0.1:9" in failed, text
+    assert f"To use another index, set it in {setting}" in text, text

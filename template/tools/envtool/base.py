@@ -1,4 +1,4 @@
-"""What the tool's parts share: the config, running tools, the user's shell, the Manager class."""
+"""What the tool's parts share: the config, running tools, reading their failures, the Manager class."""
 
 from __future__ import annotations
 
@@ -9,18 +9,23 @@ import os
 import re
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
+import urllib.parse
+import urllib.request
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-CONFIG_FILE = Path("tools") / "envtool.json"
+if TYPE_CHECKING:  # the probe runs alone in the environment; the tool only reads its report
+    from .probe import ProbeReport
+from .shell import CONFIG_FILE, WINDOWS, command_for, remember, venv_activation, venv_python, which
+
 RESULT_FILE = Path("tools") / "envtool-result.json"
 TAIL_LINES = 25
-WINDOWS = os.name == "nt"
 Cmd = Sequence["str | os.PathLike[str]"]
 
 
@@ -46,16 +51,35 @@ def manager_names() -> list[str]:
 
 
 def manager_class(name: str) -> type[Manager]:
-    """The manager `name` (one of manager_names(): Config.load checks it)."""
-    module = importlib.import_module(f"{__package__}.managers.{name.replace('-', '_')}")
+    """The manager `name` (one of manager_names(): Config.load checks it); a module that fails
+    to load is reported with its own error, not as a problem of the config."""
+    module_name = name.replace("-", "_")
+    try:
+        module = importlib.import_module(f"{__package__}.managers.{module_name}")
+    except Exception as exc:  # a syntax error, a missing module it imports, an error it raises
+        raise ToolError(
+            f"the {name} manager (tools/envtool/managers/{module_name}.py) could not be loaded: "
+            f"{type(exc).__name__}: {exc}",
+            fix="restore the tool's files: `git status tools/envtool` shows what changed, "
+            "`git checkout -- tools/envtool` restores them",
+        ) from exc
     return cast("type[Manager]", module.MANAGER)
 
 
 def manager_for(config: Config) -> Manager:
+    """The manager object for a project's config."""
     return manager_class(config.env_manager)(config)
 
 
 DEPENDENCY = '{"req": "...", "name": "...", "import": "..."}'
+# The commands copier.yml's manager_commands gives every manager: the summary and fixes use them.
+COMMANDS = ("env", "run", "test", "lock", "activate")
+
+
+def canonical(name: str) -> str:
+    """A distribution name as PEP 503 normalises it (runs of -_. become one -, lower case), like
+    packaging.utils.canonicalize_name: the tool itself runs without `packaging`."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def config_problems(data: object) -> list[str]:
@@ -76,13 +100,22 @@ def config_problems(data: object) -> list[str]:
     if not isinstance(deps, list) or not all(
         isinstance(d, dict)
         and d.get("req")
+        and d.get("name")
         and all(isinstance(d.get(k, ""), str) for k in ("req", "name", "import", "conda", "owner"))
         for d in deps
     ):
-        problems.append(f'"dependencies" must be a list of {DEPENDENCY} objects')
-    commands = data.get("commands", {})
-    if not isinstance(commands, dict) or not all(isinstance(c, str) for c in commands.values()):
-        problems.append('"commands" must map names to command strings')
+        problems.append(
+            f'"dependencies" must be a list of {DEPENDENCY} objects ("req" and "name" required)'
+        )
+    commands = data.get("commands")
+    if not isinstance(commands, dict) or not all(
+        isinstance(commands.get(key), str) and (commands[key].strip() or key == "run")
+        for key in COMMANDS  # run: "" for venv (activate first)
+    ):
+        problems.append(
+            f'"commands" must map each of {", ".join(COMMANDS)} to a command string '
+            f"(it is {commands!r})"
+        )
     for key in ("dev_dependencies", "conda_provides"):
         value = data.get(key, [])
         if not isinstance(value, list) or not all(isinstance(d, str) for d in value):
@@ -136,8 +169,8 @@ class Config:
 
     @property
     def import_hints(self) -> dict[str, str]:
-        """Distribution name -> import name, from copier's `dependencies` list."""
-        return {d["name"]: d["import"] for d in self.dependencies if d.get("import")}
+        """Distribution name (PEP 503) -> import name, from copier's `dependencies` list."""
+        return {canonical(d["name"]): d["import"] for d in self.dependencies if d.get("import")}
 
 
 _REQ = r"([A-Za-z0-9][A-Za-z0-9._-]*)"
@@ -154,7 +187,7 @@ UNREACHABLE = re.compile(
     r"Connection refused|Failed to establish a new connection|Name or service not known|"
     r"Temporary failure in name resolution|Network is unreachable|No route to host|"
     r"dns error|ConnectTimeout|connection timed out|Could not connect|"
-    r"invalid peer certificate|certificate verify failed",
+    r"invalid peer certificate|certificate verify failed|All attempts to connect to",
     re.IGNORECASE,
 )
 
@@ -166,15 +199,39 @@ def missing_package(output: str) -> str | None:
 
 
 def unreachable_index(output: str) -> str | None:
-    """'<reason>: <URL>' when the output says the index could not be reached; no credentials."""
+    """'<reason>: <URL>' when the output says the index could not be reached, or (pip: in build
+    isolation it only says "No matching distribution found for hatchling") when an index it
+    lists ("Looking in indexes: ...") does not answer; no credentials."""
     found = UNREACHABLE.search(output)
     if not found:
-        return None
+        listed = re.findall(r"Looking in indexes: ([^\n]+)", output)
+        urls = [u.strip() for line in listed for u in line.split(",") if u.strip()]
+        down = next((u for u in dict.fromkeys(urls) if not index_answers(u)), None)
+        return f"no answer from {hide_credentials(down)}" if down else None
     url = re.search(r"https?://[^\s'\"`<>()]+", output)
     host = re.search(r"host='([^']+)', port=(\d+)", output)  # pip's urllib3 message
-    where = url[0] if url else (f"{host[1]}:{host[2]}" if host else "")
-    where = re.sub(r"//[^/@\s]*@", "//", where)  # user:password@ never reaches the screen
-    return found[0].lower() + (f": {where}" if where else "")
+    poetry = re.search(r"All attempts to connect to (\S+) failed", output)
+    where = url[0] if url else (f"{host[1]}:{host[2]}" if host else poetry[1] if poetry else "")
+    reason = "could not connect" if poetry else found[0].lower()
+    return reason + (f": {hide_credentials(where)}" if where else "")
+
+
+def hide_credentials(url: str) -> str:
+    """`url` without user:password@ (it never reaches the screen)."""
+    return re.sub(r"//[^/@\s]*@", "//", url)
+
+
+def index_answers(url: str, timeout: float = 5) -> bool:
+    """Whether the index at `url` accepts a connection (a file:// index: whether it exists)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "file":
+        return Path(urllib.request.url2pathname(parts.path)).exists()
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def display(cmd: Cmd) -> str:
@@ -279,86 +336,6 @@ def install_hint(version: str) -> str:
     return f"install Python {version} with " + ", or ".join(hints)
 
 
-# Where the README's generate command installs copier and uv (a venv that is not on PATH).
-TOOL_BIN = Path.home() / ".copier-mlops" / ("Scripts" if WINDOWS else "bin")
-
-
-def which(name: str) -> str | None:
-    """`name` on PATH, else beside the running Python (copier's own environment), else in the
-    README's install folder: `python3 tools/envtool` then finds what copier's run found."""
-    for folder in (None, os.path.dirname(sys.executable), str(TOOL_BIN)):
-        found = shutil.which(name, path=folder)
-        if found:
-            return found
-    return None
-
-
-def user_shell() -> str:
-    """The user's shell family: posix, fish, powershell or cmd."""
-    if WINDOWS:
-        return "powershell" if os.environ.get("PSModulePath") else "cmd"
-    return "fish" if Path(os.environ.get("SHELL", "")).name == "fish" else "posix"
-
-
-def shell_quote(text: str, shell: str | None = None) -> str:
-    """`text` as one word of the user's shell (POSIX quoting; double quotes on Windows)."""
-    if (shell or user_shell()) in ("powershell", "cmd"):
-        return f'"{text}"' if re.search(r'[\s&()^%!;,\'"]', text) else text
-    return shlex.quote(text)
-
-
-def command_for(name: str, found: str) -> str:
-    """How the user types tool `name` (found at `found`) in a new terminal: the bare name when
-    their PATH finds this very program, else its full path."""
-    on_path = shutil.which(name)
-    if on_path and os.path.realpath(on_path) == os.path.realpath(found):
-        return name
-    quoted = shell_quote(found)
-    # PowerShell reads a quoted path as a string: `&` runs it.
-    return f"& {quoted}" if quoted.startswith('"') and user_shell() == "powershell" else quoted
-
-
-def path_line(folder: str, shell: str | None = None) -> str:
-    """The one line that puts `folder` on PATH in the user's shell for every new terminal.
-    Appended, not prepended: the folder may be a venv, whose python must not hide the system's."""
-    shell = shell or user_shell()
-    if shell == "fish":
-        return f"fish_add_path --append {shlex.quote(folder)}"
-    if shell in ("powershell", "cmd"):
-        ps = (
-            "[Environment]::SetEnvironmentVariable('Path', "
-            f"[Environment]::GetEnvironmentVariable('Path', 'User') + ';{folder}', 'User')"
-        )
-        return ps if shell == "powershell" else f'powershell -NoProfile -Command "{ps}"'
-    rc = "~/.zshrc" if Path(os.environ.get("SHELL", "")).name == "zsh" else "~/.bashrc"
-    line = f'export PATH="$PATH:{folder}"'
-    return f"echo {shlex.quote(line)} >> {rc}"
-
-
-def path_advice(name: str, found: str) -> str | None:
-    """One sentence, when `name` is not on the user's PATH: where it is, and the line to fix it."""
-    if command_for(name, found) == name:
-        return None
-    folder = os.path.dirname(found)
-    return (
-        f"{name} is not on your PATH (it is in {folder}); the commands here use its full path. "
-        f"To type just `{name}` in new terminals, run once: {path_line(folder)}"
-    )
-
-
-def venv_python(venv: Path) -> Path:
-    return venv / ("Scripts/python.exe" if WINDOWS else "bin/python")
-
-
-def venv_activation(venv: str = ".venv", shell: str | None = None) -> str:
-    """How to activate a venv folder in the user's shell."""
-    return {
-        "fish": f"source {venv}/bin/activate.fish",
-        "powershell": f"{venv}\\Scripts\\Activate.ps1",
-        "cmd": f"{venv}\\Scripts\\activate.bat",
-    }.get(shell or user_shell(), f"source {venv}/bin/activate")
-
-
 def venv_belongs_to(venv: Path, project: Path, slug: str) -> bool:
     """Whether `venv` is provably `project`'s: its prompt is the slug (ours; Poetry's is
     "<slug>-py3.X": copier writes only into empty folders and its own projects, so no foreign
@@ -410,7 +387,7 @@ class Manager(ABC):
     @abstractmethod
     def install(self) -> str: ...  # the project, editable, with runtime and dev dependencies
     @abstractmethod
-    def check_lock(self, report: Any, found: dict[str, Any] | None) -> None: ...
+    def check_lock(self, report: Any, found: ProbeReport | None) -> None: ...
 
     def lock_files(self) -> list[str]:
         """The lock files the set-up writes (committed with the first commit, when it is ours)."""
@@ -468,11 +445,22 @@ class Manager(ABC):
 
     def fix_env(self) -> str:
         """The doctor's fix for a missing or incomplete environment."""
-        return f"{self.command('env')}   (or: make env)"
+        return or_make(self.command("env"), "make env")
 
     def fix_lock(self) -> str:
         """The doctor's fix for a lock file out of step with the dependency files."""
-        return f"{self.command('lock')}, then {self.command('env')}   (or: make lock env)"
+        return or_make(f"{self.command('lock')}, then {self.command('env')}", "make lock env")
+
+    def unreadable_lock(self) -> ToolError | None:
+        """A TOML lock (uv.lock, poetry.lock) that is there but unreadable (a bad merge, a cut
+        write): the set-up and the doctor give the same fix, which moves it aside first."""
+        if self.lock_file not in ("uv.lock", "poetry.lock"):
+            return None
+        return corrupt_lock(self.project / self.lock_file, self.fix_lock())
+
+    def index_setting(self) -> str:
+        """Where this manager's package index is set (the fix for an unreachable one)."""
+        return "`pip config set global.index-url <URL>` or PIP_INDEX_URL (pip)"
 
     def fix_import(self, distribution: str, version: str) -> str:
         """The doctor's fix for one installed package that does not import."""
@@ -488,5 +476,39 @@ class Manager(ABC):
 
     def tool_command(self) -> str:
         """How the user types this manager's tool in a new terminal."""
-        found = self.tool or which(self.name)
+        found = self.tool or which(self.name, self.project)
         return command_for(self.name, found) if found else self.name
+
+    def find(self) -> str | None:
+        """This manager's tool (which()), recorded for later commands (FOUND_FILE)."""
+        self.tool = which(self.name, self.project)
+        if self.tool:
+            remember(self.project, self.name, self.tool)
+        return self.tool
+
+
+def or_make(command: str, make: str) -> str:
+    """`command`, and the make target that does the same (once: not when they are the same)."""
+    return command if command == make else f"{command}   (or: {make})"
+
+
+def corrupt_lock(lock: Path, fix_lock: str) -> ToolError | None:
+    """A ToolError when `lock` exists but is not TOML, with the fix that moves it aside first (a
+    corrupt one fails `uv lock`/`poetry lock` too); None when it reads (or Python 3.10 has no
+    TOML reader outside the env: the tools' own check then says it)."""
+    try:
+        import tomllib
+    except ImportError:
+        return None
+    try:
+        tomllib.loads(lock.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:  # TOMLDecodeError and UnicodeDecodeError
+        aside = f"{lock.name}.broken"
+        move = f'move "{lock.name}" "{aside}"' if WINDOWS else f"mv {lock.name} {aside}"
+        return ToolError(
+            f"{lock.name} is corrupt (not valid TOML: {exc})",
+            fix=f"{move}, then: {fix_lock}   (compare with the old file; git shows its history)",
+        )
+    return None

@@ -8,7 +8,6 @@ import argparse
 import importlib.util
 import json
 import os
-import re
 import shlex
 import signal
 import sys
@@ -17,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import base, doctor, gitinit, probe
+from . import base, doctor, gitinit, probe, shell
 from .base import CONFIG_FILE, RESULT_FILE, WINDOWS, Config, Manager, ToolError, manager_for, say
 
 IMPORT_FIX = (
@@ -30,6 +29,7 @@ TOOL = "py tools\\envtool" if WINDOWS else "python3 tools/envtool"
 
 
 def retry_command(project: Path, windows: bool = WINDOWS) -> str:
+    """The command that finishes the set-up after a fix, as the user types it."""
     if windows:  # no `cd`: cmd's cd stays on its drive, and PowerShell 5.1 has no `&&`
         return f'py "{project}\\tools\\envtool" setup'
     return f"cd {shlex.quote(str(project))} && python3 tools/envtool setup"
@@ -66,8 +66,8 @@ def explain_install_failure(manager: Manager, exc: ToolError) -> None:
     if unreachable:
         exc.what = f"the package index could not be reached ({unreachable})"
         exc.fix = (
-            "check your network (or proxy) and the index URL (package_index_url; pip's "
-            "`pip config list`, or UV_INDEX_URL/PIP_INDEX_URL); nothing is wrong with the packages"
+            "check your network (or proxy) and the index URL; nothing is wrong with the packages. "
+            f"To use another index, set it in {manager.index_setting()}"
         )
         if "certificate" in unreachable:  # a proxy that inspects TLS, with its own certificate
             exc.fix += "; to trust your system's certificates: UV_NATIVE_TLS=1 (uv), PIP_CERT (pip)"
@@ -77,21 +77,30 @@ def explain_install_failure(manager: Manager, exc: ToolError) -> None:
         return
     missing = f"the package index has no package '{name}' (or no version of it that fits)"
     extras = [d for d in manager.config.dependencies if d.get("extra")]
-    kept = [d["req"] for d in extras if d.get("name") != re.sub(r"[-_.]+", "-", name).lower()]
+    kept = [d["req"] for d in extras if base.canonical(d["name"]) != base.canonical(name)]
     if len(kept) == len(extras):  # added by hand, not through the answers
         exc.fix = f"{missing}: correct its name or remove it in {manager.dependency_files}"
         return
     # copier's own Python when it runs us (the README's copier is not on PATH), else find it.
     here = importlib.util.find_spec("copier")
-    recopy = [sys.executable, "-m", "copier"] if here else [base.which("copier") or "copier"]
+    recopy = [sys.executable, "-m", "copier"] if here else [shell.which("copier") or "copier"]
     recopy += ["recopy", "--trust", "--defaults", "--overwrite", "--skip-tasks", "--data"]
     recopy.append(f"extra_dependencies={' '.join(kept)}")
     exc.fix = (
         f"{missing}. It comes from your answer extra_dependencies, which pyproject.toml, "
         f"{CONFIG_FILE.as_posix()}, the Dockerfile and the tests all name: re-render them without "
-        f"it (or with the right name), then commit: cd {base.shell_quote(str(manager.project))} && "
-        + " ".join(base.shell_quote(a) for a in recopy)
+        f"it (or with the right name), then commit: cd {shell.shell_quote(str(manager.project))} && "
+        + " ".join(shell.shell_quote(a) for a in recopy)
     )
+
+
+def install(manager: Manager) -> str:
+    """The install step; first a corrupt lock is refused with the doctor's fix (the tools would
+    fail on it with their own, misleading words)."""
+    corrupt = manager.unreadable_lock()
+    if corrupt:
+        raise corrupt
+    return manager.install()
 
 
 def setup(project: Path, *, commit_lock: bool = False) -> dict[str, Any]:
@@ -102,13 +111,14 @@ def setup(project: Path, *, commit_lock: bool = False) -> dict[str, Any]:
     step = f"read {CONFIG_FILE.as_posix()}"
     try:
         config = Config.load(project)
+        step = f"load the {config.env_manager} manager"
         manager = manager_for(config)
         say(f"copier-mlops: creating the {manager.name} environment for {project}")
         steps: list[tuple[str, Callable[[], str]]] = [
             ("find the tool", manager.find_tool),
             (f"find Python {config.python_version}", manager.find_interpreter),
             ("create the environment", manager.create_or_undo),
-            ("install the project and its dependencies", manager.install),
+            ("install the project and its dependencies", lambda: install(manager)),
             ("write the lock file", manager.lock),
             ("sanity import", lambda: sanity_import(manager)),
         ]
@@ -140,9 +150,9 @@ def setup(project: Path, *, commit_lock: bool = False) -> dict[str, Any]:
     notes = {
         "location": manager.location(),
         "activate": manager.activation(),
-        "run tests": f"{manager.command('test')}   (or: make test)",
+        "run tests": base.or_make(manager.command("test"), "make test"),
         "rebuild": f"make env   (or: {TOOL} setup)",
-        "PATH": base.path_advice(manager.name, manager.tool) if manager.tool else None,
+        "PATH": shell.path_advice(manager.name, manager.tool) if manager.tool else None,
         "git": copying.commit_lock_file(project, *manager.lock_files()) if commit_lock else None,
     }
     new = " ".join(gitinit.untracked(project, *manager.lock_files()))  # update needs a clean tree
@@ -193,6 +203,7 @@ def stop_on_signals() -> None:
     0 under copier, which would delete the project after a failed task."""
 
     def handler(signum: int, frame: object) -> None:
+        """Turn the signal into the tool's own interruption (reported, never fatal)."""
         for sig in STOP_SIGNALS:
             signal.signal(sig, signal.SIG_IGN)  # one report, even when a second signal follows
         raise KeyboardInterrupt(signal.Signals(signum).name)
@@ -209,6 +220,7 @@ def default_project() -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line: setup (default), doctor, lock or git-init; the exit status."""
     for stream in (sys.stdout, sys.stderr):  # Windows pipes default to cp1252: paths may not fit
         if hasattr(stream, "reconfigure") and not stream.isatty():
             stream.reconfigure(encoding="utf-8", errors="backslashreplace")

@@ -41,6 +41,7 @@ def render(
 
 
 def recorded_answers(project: Path, answers_file: str = ANSWERS) -> dict[str, Any]:
+    """The answers copier recorded for the project (its answers file), without its own `_` keys."""
     import yaml
 
     recorded = yaml.safe_load((project / answers_file).read_text(encoding="utf-8")) or {}

@@ -30,6 +30,7 @@ class Discovery:
     seen: set[str] = field(default_factory=set)
 
     def other_versions(self) -> list[str]:
+        """The other `major.minor` versions seen, oldest first."""
         minors = {".".join(v.split(".")[:2]) for v in self.seen}
         return sorted(minors, key=lambda v: [int(p) for p in v.split(".")])
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 from . import probe as probe_module
-from .base import WINDOWS, Config, Manager, ToolError, manager_for, query, say
+from .base import Config, Manager, ToolError, corrupt_lock, manager_for, query, say
+from .probe import ProbeReport
 
 try:  # PyTorch and TensorFlow projects: gpu.py checks the framework's CUDA build
     from . import gpu
@@ -55,47 +55,30 @@ def last_line(text: str) -> str:
 
 
 def lock_readable(report: Report, lock: Path, fix_lock: str) -> bool:
-    """Whether the lock file is there and is TOML (a problem when not). A corrupt one (a bad
-    merge, a truncated write) fails `uv lock`/`poetry lock` too: the fix moves it aside first."""
+    """Whether the lock file is there and is TOML (a problem when not; the set-up gives the same
+    fix for a corrupt one)."""
     if not lock.is_file():
         report.problem(f"{lock.name} is missing", fix_lock)
         return False
-    try:
-        import tomllib
-    except ImportError:  # Python 3.10 (no TOML reader outside the env): the tools' check says it
-        return True
-    try:
-        tomllib.loads(lock.read_text(encoding="utf-8"))
-    except ValueError as exc:  # TOMLDecodeError and UnicodeDecodeError
-        aside = f"{lock.name}.broken"
-        move = f'move "{lock.name}" "{aside}"' if WINDOWS else f"mv {lock.name} {aside}"
-        report.problem(
-            f"{lock.name} is corrupt (not valid TOML: {exc})",
-            f"{move}, then: {fix_lock}   (compare with the old file; git shows its history)",
-        )
-        return False
-    return True
+    corrupt = corrupt_lock(lock, fix_lock)
+    if corrupt:
+        report.problem(corrupt.what, corrupt.fix)
+    return corrupt is None
 
 
-def run_probe(manager: Manager, *, full: bool = False) -> dict[str, Any]:
+def run_probe(manager: Manager, *, full: bool = False) -> ProbeReport:
     """Run probe.py with the environment's Python (-I: neither the project folder nor
     PYTHONPATH may stand in for the installed package) and return its JSON report."""
-    config, deps = manager.config, manager.config.dependencies
-    args: dict[str, Any] = {
-        "package": config.package_name,
-        "distribution": config.project_slug,
-        "hints": config.import_hints,
-        "imports": [d["import"] for d in deps if d.get("import")],
-        "provided": {d["name"]: d["import"] for d in deps if d.get("owner") == "conda"},
-        # The editable install's source: the imported package must be this folder.
-        "source": str(config.project / "src" / config.package_name),
-    }
+    config = manager.config
+    args = probe_module.project_args(config.package_name, config.project_slug, config.dependencies)
+    # The editable install's source: the imported package must be this folder.
+    args["source"] = str(config.project / "src" / config.package_name)
     if gpu:
         fix = {m: manager.cuda_fix(m) for m in gpu.FRAMEWORKS}
         args["gpu"] = {"accelerator": config.accelerator, "fix": fix}
     if full:
         files = [f for f in manager.requirement_files if (config.project / f).is_file()]
-        args.update(project=str(config.project), requirement_files=files)
+        args["project"], args["requirement_files"] = str(config.project), files
         args["lock_file"] = manager.lock_file if manager.pins_lock else None
     probe_file = Path(probe_module.__file__).resolve()
     cmd: list[str | Path] = [manager.env_python(), "-I", probe_file, json.dumps(args)]
@@ -104,7 +87,7 @@ def run_probe(manager: Manager, *, full: bool = False) -> dict[str, Any]:
     lines = [line for line in out.splitlines() if line.startswith(probe_module.MARKER)]
     if not lines:
         raise ToolError("the probe printed no report", why=(out + err)[-2000:])
-    report: dict[str, Any] = json.loads(lines[-1][len(probe_module.MARKER) :])
+    report: ProbeReport = json.loads(lines[-1][len(probe_module.MARKER) :])
     return report
 
 
@@ -133,20 +116,27 @@ def check_environment(report: Report, manager: Manager) -> bool:
     return True
 
 
-def check_probe(report: Report, manager: Manager, found: dict[str, Any]) -> None:
+def check_probe(report: Report, manager: Manager, found: ProbeReport) -> None:
+    """The doctor's sections from the probe's report: Python, declarations, pip check, imports."""
     fix_env = manager.fix_env()
     report.section("Python")
     report.info(f"Python {found['python']} at {found['executable']}")
     for error in found.get("errors", []):
         report.problem(error, fix_env)
+    want = manager.config.python_version
     if found.get("python_ok") is False:
         report.problem(
             f"the environment has Python {found['python']}, but pyproject.toml requires "
             f"{found['requires_python']}",
-            f"rebuild the environment with Python {manager.config.python_version}: delete it, then {fix_env}",
+            f"rebuild the environment with Python {want}: delete it, then {fix_env}",
         )
-    elif "python_ok" in found:
+    elif found.get("python_ok"):
         report.ok(f"Python {found['python']} satisfies requires-python {found['requires_python']}")
+    elif "python_ok" in found:  # the probe read no requires-python: nothing was checked
+        report.problem(
+            "pyproject.toml declares no requires-python: the environment's Python is unchecked",
+            f'add requires-python = ">={want}" under [project] in pyproject.toml',
+        )
     report.section("Declared dependencies")
     declared = found.get("declared", [])
     for row in declared:
@@ -164,19 +154,24 @@ def check_probe(report: Report, manager: Manager, found: dict[str, Any]) -> None
         count = len(found.get("distributions", {}))
         report.ok(f"{count} installed distributions, no broken requirements")
     report.section("Imports")
-    for row in found["imports"]:
-        if not row["error"]:
-            report.ok(f"import {row['module']}")
+    for imported in found["imports"]:
+        if not imported["error"]:
+            report.ok(f"import {imported['module']}")
         else:
-            own = row["module"] == manager.config.package_name
-            missing = own or not row["version"]  # not installed at all: the set-up installs it
-            fix = fix_env if missing else manager.fix_import(row["distribution"], row["version"])
-            report.problem(f"import {row['module']} fails: {row['error']}", fix)
+            own = imported["module"] == manager.config.package_name
+            missing = own or not imported["version"]  # not installed at all: the set-up installs it
+            fix = (
+                fix_env
+                if missing
+                else manager.fix_import(imported["distribution"], imported["version"])
+            )
+            report.problem(f"import {imported['module']} fails: {imported['error']}", fix)
     if gpu and found.get("gpu"):
         gpu.doctor_section(report, found["gpu"], manager.config.accelerator)
 
 
 def doctor(project: Path) -> int:
+    """Check the project's environment and its lock; print each finding; 1 when a problem is found."""
     report = Report()
     try:
         manager = manager_for(Config.load(project))
@@ -184,7 +179,7 @@ def doctor(project: Path) -> int:
         report.problem(exc.what, exc.fix or "run the doctor in the project folder")
         return report.summary()
     say(f"{manager.config.project_slug}: environment doctor ({manager.name})")
-    found: dict[str, Any] | None = None
+    found: ProbeReport | None = None
     if check_environment(report, manager):
         try:
             found = run_probe(manager, full=True)

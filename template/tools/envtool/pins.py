@@ -5,6 +5,7 @@ in the doctor, checks the installed versions against the pins."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,7 @@ def lock_pins(path: Path, parse: Any, canonical: Any, tomllib: Any) -> dict[str,
 
 
 def compare_with_lock(
-    report: Any, found: dict[str, Any], own: str, *, exact: bool, fix: str
+    report: Any, found: Mapping[str, Any], own: str, *, exact: bool, fix: str
 ) -> None:
     """Installed versions (the probe's) vs the lock's pins. A cross-platform lock (poetry) also
     pins packages this platform never installs: absent ones count only for an exact lock."""

@@ -4,11 +4,9 @@ Set-up, doctor and the Docker build read its one JSON report: the interpreter, d
 broken requirements (`pip check`'s finding), declared against installed versions, each import and
 its file; with gpu.py/pins.py beside it, GPU truth and a lock's pins. It parses with `packaging`
 and `tomllib`/`tomli` (every generated environment has them, through pytest); without them only
-the imports run. Exit status 1 when an import fails or a requirement is broken. Arguments:
-package, distribution, hints {distribution: module}; optional: source (where the package must
-come from), imports (when the project is not installed), provided {distribution: module} (a
-hybrid's conda packages), gpu {accelerator, fix {module: command}}, project, requirement_files,
-lock_file."""
+the imports run. Exit status 1 when an import fails or a requirement is broken. Its arguments (ProbeArgs: one
+JSON argument, or `--config tools/envtool.json`, from which project_args derives them) and its
+report (ProbeReport) are typed below."""
 
 from __future__ import annotations
 
@@ -17,11 +15,76 @@ import importlib
 import importlib.util
 import json
 import sys
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 MARKER = "ENVTOOL-PROBE "
+
+
+class GpuArgs(TypedDict):
+    """What gpu.py checks: the accelerator asked for, and each framework's fix."""
+
+    accelerator: str  # "cpu" or "cuda"
+    fix: dict[str, str]  # module -> the command that installs its CUDA build (gpu.py checks them)
+
+
+class _NamedProject(TypedDict):
+    """The project the probe checks (always given)."""
+
+    package: str  # the project's import name
+    distribution: str  # its distribution name (project_slug)
+
+
+class ProbeArgs(_NamedProject, total=False):
+    """What to check: the set-up, the doctor and the image build pass these (one JSON argument)."""
+
+    hints: dict[str, str]  # distribution -> module, where they differ (scikit-learn -> sklearn)
+    imports: list[str]  # modules to import when the project itself is not installed
+    provided: dict[str, str]  # a hybrid's conda packages: distribution -> module
+    source: str  # the folder the imported package must come from (the editable install)
+    gpu: GpuArgs
+    project: str  # the doctor's part: requires-python, declared requirements, lock pins
+    requirement_files: list[str]
+    lock_file: str | None
+
+
+class ImportRow(TypedDict):
+    """One import of the report: what was imported, from where, and its error."""
+
+    module: str
+    distribution: str
+    version: str
+    error: str  # "" when the import worked
+    origin: str  # the file it came from
+
+
+class ProbeReport(TypedDict, total=False):
+    """The one JSON report (after MARKER on stdout)."""
+
+    python: str  # major.minor.micro
+    executable: str
+    prefix: str
+    errors: list[str]  # what could not be checked
+    distributions: dict[str, str]  # canonical name -> version
+    broken: list[str]  # pip check's findings
+    requires_python: str
+    python_ok: bool | None  # None: nothing to check against
+    lock: dict[str, list[str]]  # a lock's pins (venv, Poetry)
+    declared: list[dict[str, Any]]  # requirement, name, group, installed, ok (, locked)
+    imports: list[ImportRow]  # the project's package first
+    gpu: dict[str, Any]  # gpu.py's facts and verdict
+
+
+def project_args(package: str, distribution: str, dependencies: list[dict[str, Any]]) -> ProbeArgs:
+    """The arguments for a project (tools/envtool.json's names and dependencies): the one
+    derivation the set-up, the doctor and the image build share."""
+    imports = {d["name"]: d["import"] for d in dependencies if d.get("import")}
+    provided = {d["name"]: d["import"] for d in dependencies if d.get("owner") == "conda"}
+    return {"package": package, "distribution": distribution, "hints": imports,
+            "imports": list(imports.values()), "provided": provided}  # fmt: skip
+
 
 try:
     from packaging.requirements import InvalidRequirement, Requirement
@@ -47,6 +110,7 @@ def parse(text: str) -> Requirement | None:
 
 
 def fits(req: Requirement, version: str) -> bool:
+    """Whether `version` satisfies the requirement (pre-releases included)."""
     return req.specifier.contains(version, prereleases=True)
 
 
@@ -111,8 +175,15 @@ def module_for(dist: metadata.Distribution, name: str, hints: dict[str, str]) ->
     return guess if guess in top or not top else top[0]
 
 
-def try_import(module: str, dist: str, version: str) -> dict[str, str]:
-    row = {"module": module, "distribution": dist, "version": version, "error": "", "origin": ""}
+def try_import(module: str, dist: str, version: str) -> ImportRow:
+    """Import `module`; its row of the report (the error, if any, in one line)."""
+    row: ImportRow = {
+        "module": module,
+        "distribution": dist,
+        "version": version,
+        "error": "",
+        "origin": "",
+    }
     try:
         imported = importlib.import_module(module)
     except BaseException as exc:  # an import can raise anything, even SystemExit
@@ -123,7 +194,7 @@ def try_import(module: str, dist: str, version: str) -> dict[str, str]:
     return row
 
 
-def own_package(row: dict[str, str], source: str) -> dict[str, str]:
+def own_package(row: ImportRow, source: str) -> ImportRow:
     """Prove the imported package is the project's own source: a module of the same name elsewhere
     (a dependency such as joblib, a stray folder on sys.path) imports fine and proves nothing."""
     module = sys.modules.get(row["module"])
@@ -154,13 +225,15 @@ def beside(name: str) -> Any:
     return module
 
 
-def check_project(report: dict[str, Any], args: dict[str, Any], dists: dict[str, Any]) -> None:
+def check_project(report: ProbeReport, args: ProbeArgs, dists: dict[str, Any]) -> None:
     """The doctor's part: requires-python, the declared requirements, a lock's pins."""
     project = Path(args["project"])
     pyproject = tomllib.loads((project / "pyproject.toml").read_text("utf-8")) if tomllib else {}
-    report["requires_python"] = pyproject.get("project", {}).get("requires-python", "")
-    report["python_ok"] = fits(Requirement(f"python{report['requires_python']}"), report["python"])
-    lock = project / args["lock_file"] if args.get("lock_file") else None
+    need = report["requires_python"] = pyproject.get("project", {}).get("requires-python", "")
+    # None: nothing to check against (no TOML reader, or no requires-python), never a pass.
+    report["python_ok"] = fits(Requirement(f"python{need}"), report["python"]) if need else None
+    lock_file = args.get("lock_file")
+    lock = project / lock_file if lock_file else None
     pins = beside("pins.py")  # venv and Poetry projects: their locks pin versions
     if pins and lock is not None and lock.is_file():
         report["lock"] = pins.lock_pins(lock, parse, canonical, tomllib)
@@ -168,9 +241,10 @@ def check_project(report: dict[str, Any], args: dict[str, Any], dists: dict[str,
     report["declared"] = check_declared(declared, dists, report.get("lock"))
 
 
-def probe(args: dict[str, Any]) -> dict[str, Any]:
+def probe(args: ProbeArgs) -> ProbeReport:
+    """Check this environment as `args` say; the report."""
     package, distribution = args["package"], args["distribution"]
-    report: dict[str, Any] = {
+    report: ProbeReport = {
         "python": ".".join(map(str, sys.version_info[:3])),
         "executable": sys.executable,
         "prefix": sys.prefix,
@@ -210,16 +284,17 @@ def probe(args: dict[str, Any]) -> dict[str, Any]:
     fixes = args.get("gpu", {}).get("fix", {})  # the frameworks gpu.py checks, and their fixes
     framework = next((m for m in fixes if m in imported), None)
     gpu = beside("gpu.py") if framework else None  # PyTorch and TensorFlow projects have it
-    if gpu:
+    if gpu and framework:
         report["gpu"] = gpu.gpu_check(framework, args["gpu"]["accelerator"], fixes[framework])
     return report
 
 
-def failed(report: dict[str, Any]) -> bool:
+def failed(report: ProbeReport) -> bool:
+    """Whether the report fails the check (an import failed, a requirement is broken)."""
     return bool(report.get("broken")) or any(r["error"] for r in report["imports"])
 
 
-def table(report: dict[str, Any]) -> list[str]:
+def table(report: ProbeReport) -> list[str]:
     """The imports, one row each (the set-up prints it; the Docker build's log shows it)."""
     rows, width = report["imports"], max([len(r["module"]) for r in report["imports"]] + [6])
     return [f"{'import'.ljust(width)}  {'version':<12}  result"] + [
@@ -230,7 +305,14 @@ def table(report: dict[str, Any]) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    report = probe(json.loads(argv[1]))
+    """`probe.py '<ProbeArgs as JSON>'`, or `probe.py --config tools/envtool.json`."""
+    if argv[1:2] == ["--config"]:
+        config: Mapping[str, Any] = json.loads(Path(argv[2]).read_text(encoding="utf-8"))
+        args = project_args(config["package_name"], config["project_slug"],
+                            config.get("dependencies", []))  # fmt: skip
+    else:
+        args = json.loads(argv[1])
+    report = probe(args)
     print(MARKER + json.dumps(report), flush=True)  # behind a marker: imports may print too
     lines = table(report) + [f"broken: {line}" for line in report.get("broken", [])]
     print("\n".join(lines), file=sys.stderr)

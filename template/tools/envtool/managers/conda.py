@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import platform
-import re
 import shutil
-import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from ..base import WINDOWS, Manager, ToolError, capture, clean_env, query, run, say, stdout_of
-from ..doctor import Report, last_line, lock_readable
+from ..base import (
+    WINDOWS,
+    Manager,
+    ToolError,
+    capture,
+    query,
+    run,
+    stdout_of,
+)
+from ..doctor import Report, last_line
+from ..probe import ProbeReport
 
 INSTALL_CONDA = (
     "install Miniforge (https://conda-forge.org/download/, gives `conda` and `mamba`) "
@@ -39,6 +42,8 @@ def find_conda_tool() -> str | None:
 
 
 class CondaManager(Manager):
+    """Plain conda: environment.yml makes the env, its pip section installs the project."""
+
     name = "conda"
     alternatives = ("venv",)
     lock_file = "environment.lock.yml"
@@ -119,6 +124,9 @@ class CondaManager(Manager):
         )
         return "wrote environment.lock.yml"
 
+    def index_setting(self) -> str:
+        return "environment.yml's pip section (`--index-url <URL>`), or PIP_INDEX_URL (pip)"
+
     def location(self) -> str:
         prefix = self.prefix()
         return f"{self.config.project_slug} ({prefix})" if prefix else self.config.project_slug
@@ -137,7 +145,7 @@ class CondaManager(Manager):
         package = "pytorch-gpu" if module == "torch" else "tensorflow-gpu"
         return f"conda install -n {self.config.project_slug} -c conda-forge {package}"
 
-    def check_lock(self, report: Report, found: dict[str, Any] | None) -> None:
+    def check_lock(self, report: Report, found: ProbeReport | None) -> None:
         """environment.yml against the environment, by conda's own parser and matcher
         (`conda compare`; mamba and micromamba have no such command)."""
         report.section("Conda environment vs environment.yml (conda compare)")
@@ -154,400 +162,25 @@ class CondaManager(Manager):
             [conda, "compare", "--json", "-n", slug, "environment.yml"], self.project
         )
         try:
-            messages = [str(m) for m in json.loads(out)]
+            found = json.loads(out)
         except ValueError:
-            report.problem(f"`conda compare` failed: {last_line(err or out)}", self.fix_env())
-            return
+            found = None
+        messages: list[str] = [str(m) for m in found] if isinstance(found, list) else []
         drift = [m for m in messages if not m.startswith("Success")]
         for message in drift:
             report.problem(f"{message} (environment.yml vs the environment {slug})", self.fix_env())
-        if code == 0 and not drift:
+        if code == 0 and messages and not drift:
             report.ok("every package of environment.yml is in the environment (conda compare)")
-
-
-# ---------------------------------------------------------------- the conda half of a hybrid
-# conda-poetry and conda-uv (managers/conda_poetry.py, conda_uv.py) build on this: conda creates
-# the env from environment.yml, the Python tool installs the project into that same prefix, and
-# conda's own records (conda-meta/*.json) say which distributions are conda's, before and after.
-
-
-def canonical(name: str) -> str:
-    """A distribution name normalised as PEP 503 says (the tool runs without `packaging`)."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-@dataclass(frozen=True)
-class Owned:
-    """A Python distribution conda installed: its dist-info folder and a digest of its RECORD."""
-
-    name: str
-    version: str
-    folder: str  # relative to the prefix, as conda-meta records it
-    digest: str
-
-
-def _digest(folder: Path) -> str:
-    record = folder / "RECORD"
-    if not record.is_file():
-        record = folder / "METADATA"
-    try:
-        return hashlib.sha256(record.read_bytes()).hexdigest()
-    except OSError:
-        return ""
-
-
-def conda_owned(prefix: Path) -> dict[str, Owned]:
-    """Distribution -> what conda installed, from the dist-info folders its records list."""
-    owned: dict[str, Owned] = {}
-    for record in sorted((prefix / "conda-meta").glob("*.json")):
-        try:
-            files = json.loads(record.read_text(encoding="utf-8")).get("files", [])
-        except (OSError, ValueError):
-            continue
-        folders = {
-            f.replace("\\", "/").split(".dist-info/")[0] for f in files if ".dist-info/" in f
-        }
-        for folder in sorted(folders):
-            name, _, version = Path(folder).name.rpartition("-")
-            rel = folder + ".dist-info"
-            if name and (prefix / rel).is_dir():
-                owned[canonical(name)] = Owned(name, version, rel, _digest(prefix / rel))
-    return owned
-
-
-def installer_of(folder: Path) -> str:
-    try:
-        return (folder / "INSTALLER").read_text(encoding="utf-8").strip() or "unknown"
-    except OSError:
-        return "unknown"
-
-
-def replaced(prefix: Path, before: dict[str, Owned]) -> list[str]:
-    """conda's distributions that an install removed, replaced or rewrote (empty: none)."""
-    problems = []
-    for key, was in sorted(before.items()):
-        folder = prefix / was.folder
-        if folder.is_dir() and _digest(folder) == was.digest:
-            continue
-        pattern = f"{was.name}-*.dist-info"
-        now = [f for f in folder.parent.glob(pattern) if canonical(f.name.split("-")[0]) == key]
-        if now:
-            version = now[0].name[len(was.name) + 1 : -len(".dist-info")]
-            by = installer_of(now[0])
-            problems.append(f"{was.name} {was.version} (conda's) was replaced by {version} ({by})")
-        else:
-            problems.append(f"{was.name} {was.version} (conda's) was removed")
-    return problems
-
-
-def base_reason(prefix: Path) -> str | None:
-    """Why `prefix` is conda's base (root) environment, or None. Never install into it."""
-    meta = prefix / "conda-meta"
-    if (meta / "history").is_file() and any(meta.glob("conda-[0-9]*.json")):
-        return "conda itself is installed in it, which only the base environment has"
-    for var in ("CONDA_ROOT", "MAMBA_ROOT_PREFIX"):
-        root = os.environ.get(var)
-        if root and Path(root).resolve() == prefix.resolve():
-            return f"it is conda's root prefix (${var})"
-    if (
-        os.environ.get("CONDA_DEFAULT_ENV") == "base"
-        and os.environ.get("CONDA_PREFIX")
-        and Path(os.environ["CONDA_PREFIX"]).resolve() == prefix.resolve()
-    ):
-        return "it is the active base environment (CONDA_DEFAULT_ENV=base)"
-    return None
-
-
-def conda_platform() -> str:
-    """conda's name of this platform (its `subdir`), for the explicit lock's file name."""
-    machine = platform.machine().lower()
-    arch = {"x86_64": "64", "amd64": "64", "arm64": "arm64", "aarch64": "aarch64"}.get(machine)
-    system = {"linux": "linux", "darwin": "osx", "win32": "win"}.get(sys.platform, sys.platform)
-    if system == "linux" and arch == "arm64":
-        arch = "aarch64"
-    if system == "osx" and arch == "aarch64":
-        arch = "arm64"
-    return f"{system}-{arch or machine}"
-
-
-class CondaHybrid(CondaManager):
-    """conda for Python (and CUDA), then `python_tool` installs the Python packages into the same
-    env: never a .venv beside it, never into base, never over a package conda installed."""
-
-    python_tool = ""  # "poetry" or "uv": environment.yml has conda install it into the env
-    python_lock = ""  # poetry.lock or uv.lock
-    dependency_files = "environment.yml (conda's packages) and pyproject.toml (the Python packages)"
-
-    def __init__(self, config: Any) -> None:
-        super().__init__(config)
-        self.py_tool: str | None = None
-        self.lock_file = self.python_lock
-        self.conda_before: dict[str, Owned] = {}
-
-    def lock_files(self) -> list[str]:
-        return [self.python_lock, *(p.name for p in sorted(self.project.glob("conda-*.lock")))]
-
-    # ---- the conda half
-    def conda_lock_name(self) -> str:
-        return f"conda-{conda_platform()}.lock"
-
-    def env_prefix(self) -> Path:
-        prefix = self.prefix()
-        if prefix is None:
-            raise ToolError(
-                f"the conda environment {self.config.project_slug} does not exist",
-                fix=self.fix_env(),
-            )
-        reason = base_reason(prefix)
-        if reason:
-            slug = self.config.project_slug
-            raise ToolError(
-                f"refusing to install into {prefix}: {reason}",
-                why="that is conda's base environment (or a copy of it, with conda inside); "
-                f"{self.python_tool} installing there can break conda itself",
-                fix=f"give the project an environment of its own: `conda deactivate` until no "
-                f"environment is active; if {slug} is a copy of base, remove it (conda env "
-                f"remove -n {slug}) so that the command below creates a clean one",
-            )
-        return prefix
-
-    def explicit_command(self) -> list[str]:
-        """conda's own `list --explicit --md5` where conda exists (Miniforge has it beside mamba,
-        whose `list` learnt --explicit only lately), else micromamba's `env export --explicit`."""
-        self.tool = self.tool or find_conda_tool()
-        conda = shutil.which("conda") or os.environ.get("CONDA_EXE")
-        slug = self.config.project_slug
-        if conda:
-            return [conda, "list", "-n", slug, "--explicit", "--md5"]
-        if self.flavour == "micromamba":
-            return [str(self.tool), "env", "export", "-n", slug, "--explicit", "--md5"]
-        return [str(self.tool), "list", "-n", slug, "--explicit", "--md5"]
-
-    def write_conda_lock(self) -> str:
-        """The explicit, per-platform lock of conda's packages, written by conda itself: exact
-        URLs and md5 sums, installable with `conda create -n NAME --file <it>` by conda, mamba and
-        micromamba alike, with no extra tool (conda-lock is not part of Miniforge)."""
-        self.tool = self.tool or find_conda_tool()
-        if self.tool is None:
-            raise ToolError("none of mamba, micromamba or conda is installed", fix=INSTALL_CONDA)
-        out = stdout_of(self.explicit_command(), self.project)
-        if "@EXPLICIT" not in out:
-            raise ToolError(f"{self.flavour} printed no explicit package list", why=out[-2000:])
-        found = re.search(r"^# platform: (\S+)", out, re.MULTILINE)
-        name = f"conda-{found.group(1)}.lock" if found else self.conda_lock_name()
-        (self.project / name).write_text(out.strip() + "\n", encoding="utf-8")
-        return name
-
-    # ---- the Python half
-    def bin_dirs(self, prefix: Path) -> list[Path]:
-        """Where a conda env keeps programs (as `conda activate` puts them on PATH)."""
-        if WINDOWS:
-            return [prefix, prefix / "Library" / "bin", prefix / "Scripts"]
-        return [prefix / "bin"]
-
-    def tool_in_env(self, prefix: Path) -> str:
-        """The env's own Poetry/uv, which environment.yml has conda install."""
-        name = f"{self.python_tool}.exe" if WINDOWS else self.python_tool
-        found = [d / name for d in self.bin_dirs(prefix) if (d / name).exists()]
-        if not found:
-            slug = self.config.project_slug
-            raise ToolError(
-                f"{self.python_tool} is not installed in the conda environment {slug}",
-                why=f"looked in {', '.join(map(str, self.bin_dirs(prefix)))}; environment.yml "
-                "lists it, so conda installs it there",
-                fix=f"put `- {self.python_tool}` back under dependencies in environment.yml, or "
-                f"install it now: conda install -n {slug} -c conda-forge {self.python_tool}",
-            )
-        return str(found[0])
-
-    def python_env(self, prefix: Path) -> dict[str, str]:
-        """What `conda activate` sets for the tool: the env first on PATH, CONDA_PREFIX."""
-        path = os.pathsep.join([*map(str, self.bin_dirs(prefix)), os.environ.get("PATH", "")])
-        return clean_env(
-            {
-                "PATH": path,
-                "CONDA_PREFIX": str(prefix),
-                "CONDA_DEFAULT_ENV": self.config.project_slug,
-            }
-        )
-
-    def requested_conda_packages(self) -> list[str]:
-        """Packages the Python side asks for that conda provides (pyproject.toml, read by the
-        TOML parser of Python 3.11+; on 3.10 the set-up's after-check still catches it)."""
-        try:
-            import tomllib
-        except ImportError:
-            return []
-        try:
-            data = tomllib.loads((self.project / "pyproject.toml").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return []
-        groups = data.get("dependency-groups", {})
-        requests = list(data.get("project", {}).get("dependencies", []))
-        requests += [r for group in groups.values() for r in group if isinstance(r, str)]
-        poetry = data.get("tool", {}).get("poetry", {})
-        requests += list(poetry.get("dependencies", {}))
-        for group in poetry.get("group", {}).values():
-            requests += list(group.get("dependencies", {}))
-        names = {canonical(re.split(r"[\s\[<>=!~;@(]", r.strip(), maxsplit=1)[0]) for r in requests}
-        provided = {canonical(n) for n in self.config.conda_provides} - {"python"}
-        return sorted(names & provided)
-
-    def find_tool(self) -> str:
-        note = super().find_tool()
-        both = self.requested_conda_packages()
-        if both:
-            raise ToolError(
-                f"pyproject.toml asks {self.python_tool} for {', '.join(both)}, which conda "
-                "provides in this project (environment.yml)",
-                why=f"{self.python_tool} would install a second copy from the package index over "
-                "conda's; a package belongs to one side only",
-                fix=f"remove {', '.join(both)} from pyproject.toml's dependencies (conda installs "
-                "it), then run the command below",
-            )
-        return note
-
-    def install_python_side(self, prefix: Path) -> str:
-        raise NotImplementedError
-
-    def install(self) -> str:
-        prefix = self.env_prefix()
-        if os.environ.get("CONDA_DEFAULT_ENV") == "base":
-            say(f"    note: base is active in this shell; the set-up installs into {prefix}, "
-                f"not base (activate it: conda activate {self.config.project_slug})")  # fmt: skip
-        self.py_tool = self.tool_in_env(prefix)
-        self.conda_before = conda_owned(prefix)
-        note = self.install_python_side(prefix)
-        problems = replaced(prefix, self.conda_before)
-        if problems:
-            raise ToolError(
-                f"{self.python_tool} replaced packages conda installed: {'; '.join(problems)}",
-                why="a PyPI copy over a conda package breaks conda's record of the environment "
-                "(and, for compiled packages, their shared libraries)",
-                fix=f"restore conda's copies: {self.config.commands.get('env', 'make env')} after "
-                f"`conda install -n {self.config.project_slug} --force-reinstall "
-                f"{' '.join(p.split()[0] for p in problems)}`",
-            )
-        if (self.project / ".venv").exists():
-            say(f"    note: {self.project / '.venv'} exists but is not used (the env is {prefix})")
-        return f"{note}; conda's {len(self.conda_before)} Python packages untouched"
-
-    def lock(self, refresh: bool = False) -> str:
-        """Both locks, one writer each: conda writes conda-<platform>.lock from the env it
-        solved, Poetry/uv write their own; refresh re-solves environment.yml first."""
-        if refresh:
-            self.create()
-        prefix = self.env_prefix()
-        self.py_tool = self.py_tool or self.tool_in_env(prefix)
-        conda_lock = self.write_conda_lock()
-        lock = self.project / self.python_lock
-        if refresh or not lock.exists():
-            run([self.py_tool, *self.lock_args], self.project, env=self.python_env(prefix))
-            return f"wrote {conda_lock}; {self.python_tool} wrote {self.python_lock}"
-        return f"wrote {conda_lock}; {self.python_lock} written by the install"
-
-    def fix_lock(self) -> str:
-        return f"{self.config.commands['lock']}, then {self.config.commands['env']}   (or: make lock env)"
-
-    def fix_import(self, distribution: str, version: str) -> str:
-        if canonical(distribution) in conda_owned_names(self):
-            return super().fix_import(distribution, version)
-        return f"{self.config.commands['env']}   (or: make env)"
-
-    # ---- the doctor: both halves
-    def python_side_check(self, report: Report, tool: str, prefix: Path) -> None:
-        """The doctor's checks of the Python tool's half, given the env's own tool."""
-        raise NotImplementedError
-
-    def check_lock(self, report: Report, found: dict[str, Any] | None) -> None:
-        slug = self.config.project_slug
-        report.section(f"conda half (the environment {slug})")
-        try:
-            prefix = self.env_prefix()
-        except ToolError as exc:
-            report.problem(exc.what, exc.fix or self.fix_env())
-            return
-        report.ok(f"the environment {slug} is the project's ({prefix}), not base")
-        conda = shutil.which("conda") or os.environ.get("CONDA_EXE")
-        if conda and query([conda, "doctor", "--help"])[0] == 0:
-            code, out, err = query([conda, "doctor", "-n", slug], self.project)
-            if code:
-                report.problem(f"conda doctor: {last_line(out + err)}", self.fix_env())
-            else:
-                report.ok("conda doctor found no problem")
-        else:
-            report.info("`conda doctor` is not available here (it needs conda 23.5 or newer)")
-        lock = self.project / self.conda_lock_name()
-        if not lock.is_file():
+        elif not drift:  # every outcome is a verdict: an exit status or output it cannot read
+            what = f"exit status {code}" if code else "no verdict"
             report.problem(
-                f"{lock.name} (conda's lock for this platform) is missing", self.fix_lock()
+                f"`conda compare` failed ({what}): {last_line(err or out)}", self.fix_env()
             )
-        else:
-            self.tool = self.tool or find_conda_tool()
-            code, out, _ = query(self.explicit_command())
-            want = {line for line in lock.read_text(encoding="utf-8").splitlines() if "://" in line}
-            have = {line for line in out.splitlines() if "://" in line}
-            if code or want != have:
-                report.problem(
-                    f"the environment's conda packages differ from {lock.name} "
-                    f"({len(want - have)} locked not installed, {len(have - want)} installed not locked)",
-                    f"back to the lock: conda create -n {slug} --file {lock.name} --yes, then "
-                    f"{self.config.commands['env']}; or record the env as it is: {self.config.commands['lock']}",
-                )
-            else:
-                report.ok(f"conda's packages match {lock.name}")
-        owned = conda_owned(prefix)
-        foreign = [
-            f"{o.name} {o.version}"
-            for o in owned.values()
-            if installer_of(prefix / o.folder) not in ("conda", "unknown")
-        ]
-        if foreign:
-            report.problem(
-                f"conda's records list packages another installer rewrote: {', '.join(foreign)}",
-                f"conda install -n {slug} --force-reinstall {' '.join(f.split()[0] for f in foreign)}",
-            )
-        else:
-            report.ok(f"{len(owned)} conda-installed Python packages, none replaced by a PyPI copy")
-        report.section(f"{self.python_tool} half ({self.python_lock})")
-        try:
-            tool = self.py_tool or self.tool_in_env(prefix)
-        except ToolError as exc:
-            report.problem(exc.what, exc.fix)
-            return
-        if lock_readable(report, self.project / self.python_lock, self.fix_lock()):
-            self.python_side_check(report, tool, prefix)
-
-
-def conda_owned_names(manager: CondaHybrid) -> set[str]:
-    prefix = manager.prefix()
-    return set(conda_owned(prefix)) if prefix else set()
-
-
-def guard(command: list[str]) -> int:
-    """`python -m envtool.managers.conda guard <uv or poetry command>` (the image build): run the
-    Python half's install in this interpreter's environment, the same way the set-up does (uv:
-    --no-install-package for each of conda's packages), and fail if one of them was replaced."""
-    prefix = Path(sys.prefix)
-    before = conda_owned(prefix)
-    env = dict(os.environ)
-    if Path(command[0]).name.startswith("uv"):
-        env["UV_PROJECT_ENVIRONMENT"] = str(prefix)
-        command = [
-            *command,
-            *(a for name in sorted(before) for a in ("--no-install-package", name)),
-        ]
-    else:
-        env["POETRY_VIRTUALENVS_CREATE"] = "false"
-    say(f"guard: {len(before)} conda packages in {prefix}; running {' '.join(command)}")
-    code = subprocess.run(command, env=env, check=False).returncode
-    problems = replaced(prefix, before)
-    for problem in problems:
-        say(f"guard: {problem}")
-    return code or (1 if problems else 0)
 
 
 MANAGER = CondaManager
 
-if __name__ == "__main__" and sys.argv[1:2] == ["guard"]:
+if __name__ == "__main__" and sys.argv[1:2] == ["guard"]:  # the hybrids' image build
+    from ..conda_records import guard
+
     sys.exit(guard(sys.argv[2:]))

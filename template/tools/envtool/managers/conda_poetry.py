@@ -6,10 +6,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..base import ToolError, query, run
+from ..base import ToolError, canonical, query, run
+from ..conda_records import conda_owned
 from ..doctor import Report, last_line
-from .conda import CondaHybrid, canonical, conda_owned
-from .poetry import check_lock
+from ..hybrid import CondaHybrid
+from .poetry import INDEX_SETTING, check_lock
 
 # How `poetry install --dry-run` lists what it would do: "  - Updating numpy (2.3.4 -> 2.3.5)";
 # what it leaves alone ends in ": Skipped for the following reason: Already installed".
@@ -20,6 +21,8 @@ OPERATION = re.compile(
 
 
 class CondaPoetryManager(CondaHybrid):
+    """conda for the env, Poetry for the Python packages (into the same prefix)."""
+
     name = "conda-poetry"
     python_tool = "poetry"
     python_lock = "poetry.lock"
@@ -70,6 +73,9 @@ class CondaPoetryManager(CondaHybrid):
         run([self.py_tool, "install", "--no-interaction", "--no-ansi"], self.project, env=env,
             fix=fix)  # fmt: skip
         return f"poetry install installed the project, its dependencies and dev group into {prefix}"
+
+    def index_setting(self) -> str:
+        return INDEX_SETTING
 
     def python_side_check(self, report: Report, poetry: str, prefix: Path) -> None:
         env = self.python_env(prefix)

@@ -5,12 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..base import run
+from ..conda_records import conda_owned
 from ..doctor import Report
-from .conda import CondaHybrid, conda_owned
-from .uv import check_lock_and_sync
+from ..hybrid import CondaHybrid
+from .uv import INDEX_SETTING, check_lock_and_sync
 
 
 class CondaUvManager(CondaHybrid):
+    """conda for the env, uv for the Python packages (into the same prefix)."""
+
     name = "conda-uv"
     python_tool = "uv"
     python_lock = "uv.lock"
@@ -38,6 +41,9 @@ class CondaUvManager(CondaHybrid):
             fix="check the package names and versions in pyproject.toml ([project] dependencies)",
         )
         return f"uv sync installed the project (editable) and its dependencies into {prefix}"
+
+    def index_setting(self) -> str:
+        return INDEX_SETTING
 
     def python_side_check(self, report: Report, uv: str, prefix: Path) -> None:
         self.conda_before = conda_owned(prefix)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
-from ..base import Manager, ToolError, capture, clean_env, query, run, venv_activation, which
+from ..base import Manager, ToolError, capture, clean_env, query, run
 from ..doctor import Report, last_line, lock_readable
 from ..pins import compare_with_lock
+from ..probe import ProbeReport
+from ..shell import venv_activation, which
 
 
 def check_lock(
@@ -32,7 +33,16 @@ INSTALL_POETRY = (
 POETRY_ENV_DROP = ("CONDA_PREFIX", "CONDA_DEFAULT_ENV")
 
 
+# Where the package index is set (the fix for an unreachable one names it).
+INDEX_SETTING = (
+    "pyproject.toml's [[tool.poetry.source]] (priority = \"primary\"; copier's "
+    "package_index_url answer writes it), then `poetry lock` (Poetry)"
+)
+
+
 class PoetryManager(Manager):
+    """Poetry with an in-project .venv; poetry.lock."""
+
     name = "poetry"
     alternatives = ("venv",)
     lock_file = "poetry.lock"
@@ -43,11 +53,11 @@ class PoetryManager(Manager):
         return clean_env({"POETRY_VIRTUALENVS_IN_PROJECT": "true"}, drop=POETRY_ENV_DROP)
 
     def find_tool(self) -> str:
-        self.tool = which("poetry")
-        if not self.tool:
+        poetry = self.find()
+        if not poetry:
             raise ToolError("Poetry is not installed (not found on PATH)", fix=INSTALL_POETRY)
-        version = (capture([self.tool, "--version", "--no-ansi"]) or "").strip()
-        return f"{version or 'poetry'} at {self.tool}"
+        version = (capture([poetry, "--version", "--no-ansi"]) or "").strip()
+        return f"{version or 'poetry'} at {poetry}"
 
     def find_interpreter(self) -> str:
         want = self.config.python_version
@@ -77,15 +87,18 @@ class PoetryManager(Manager):
         )
         return "poetry install installed the project, its dependencies and the dev group"
 
+    def index_setting(self) -> str:
+        return INDEX_SETTING
+
     def activation(self) -> str:
         poetry = self.tool_command()
         return venv_activation(".venv") + f"   (or: `{poetry} run <command>` without activating)"
 
-    def check_lock(self, report: Report, found: dict[str, Any] | None) -> None:
+    def check_lock(self, report: Report, found: ProbeReport | None) -> None:
         report.section("Lock file (poetry.lock)")
         if not lock_readable(report, self.project / "poetry.lock", self.fix_lock()):
             return
-        poetry = which("poetry")
+        poetry = which("poetry", self.project)
         if poetry is None:
             report.problem(
                 "Poetry is not installed (not on PATH, nor in ~/.copier-mlops)", INSTALL_POETRY

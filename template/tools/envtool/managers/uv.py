@@ -7,11 +7,12 @@ import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from .. import base
-from ..base import Manager, ToolError, install_hint, python_version_of, query, run, say, which
+from ..base import Manager, ToolError, install_hint, python_version_of, query, run, say
 from ..doctor import Report, last_line, lock_readable
+from ..probe import ProbeReport
+from ..shell import venv_activation, which
 
 INSTALL_UV = (
     "install uv (`pipx install uv`, `python3 -m pip install --user uv`, or the installer at "
@@ -54,17 +55,26 @@ def check_lock_and_sync(
         report.ok("the environment matches uv.lock (uv sync --locked --dry-run: no changes)")
 
 
+# Where the package index is set (the fix for an unreachable one names it).
+INDEX_SETTING = (
+    "pyproject.toml's [[tool.uv.index]] (default = true; copier's package_index_url "
+    "answer writes it), or UV_DEFAULT_INDEX for one run (uv)"
+)
+
+
 class UvManager(Manager):
+    """uv: .venv, uv.lock, uv's own Python discovery."""
+
     name = "uv"
     alternatives = ("venv",)
     lock_file = "uv.lock"
     lock_args = ("lock",)
 
     def find_tool(self) -> str:
-        self.tool = which("uv")
-        if not self.tool:
+        uv = self.find()
+        if not uv:
             raise ToolError("uv is not installed (not found on PATH)", fix=INSTALL_UV)
-        return f"{(base.capture([self.tool, '--version']) or 'uv').strip()} at {self.tool}"
+        return f"{(base.capture([uv, '--version']) or 'uv').strip()} at {uv}"
 
     def _uv_find(self, version: str) -> Path | None:
         """uv's answer, from a neutral folder (in the project it would name the existing .venv),
@@ -120,9 +130,12 @@ class UvManager(Manager):
             fix="check the package names and versions in pyproject.toml ([project] dependencies)")  # fmt: skip
         return "uv sync installed the project (editable), its dependencies and the dev group"
 
+    def index_setting(self) -> str:
+        return INDEX_SETTING
+
     def activation(self) -> str:
         run_it = f"`{self.tool_command()} run <command>` needs no activation"
-        return f"{base.venv_activation('.venv')}   (optional: {run_it})"
+        return f"{venv_activation('.venv')}   (optional: {run_it})"
 
     def fix_import(self, distribution: str, version: str) -> str:
         return f"{self.tool_command()} sync --reinstall-package {distribution}"
@@ -135,9 +148,9 @@ class UvManager(Manager):
             f"from {self.config.cuda_index}; macOS has no CUDA build)"
         )
 
-    def check_lock(self, report: Report, found: dict[str, Any] | None) -> None:
+    def check_lock(self, report: Report, found: ProbeReport | None) -> None:
         report.section("Lock file (uv.lock)")
-        uv = which("uv")
+        uv = which("uv", self.project)
         if uv is None:
             report.problem("uv is not installed (not on PATH, nor in ~/.copier-mlops)", INSTALL_UV)
             return

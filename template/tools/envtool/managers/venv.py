@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..base import Manager, ToolError, capture, python_version_of, run, stdout_of
 from ..discovery import require_python
 from ..doctor import Report
 from ..pins import compare_with_lock
+from ..probe import ProbeReport
 
 
 class VenvManager(Manager):
+    """The standard library's venv and pip; requirements.lock from pip freeze."""
+
     name = "venv"
     lock_file = "requirements.lock"
     dependency_files = "requirements.txt and pyproject.toml"
@@ -61,6 +62,12 @@ class VenvManager(Manager):
         )
         return "installed the project (editable) with its runtime and dev dependencies"
 
+    def index_setting(self) -> str:
+        return (
+            "requirements.txt's first line `--index-url <URL>` (copier's package_index_url answer "
+            "writes it), or PIP_INDEX_URL / `pip config set global.index-url <URL>` (pip)"
+        )
+
     def lock(self, refresh: bool = False) -> str:
         freeze = ["pip", "freeze", "--exclude-editable", "--disable-pip-version-check"]
         out = stdout_of([self.env_python(), "-m", *freeze], self.project)
@@ -75,7 +82,7 @@ class VenvManager(Manager):
     def fix_lock(self) -> str:
         return self.fix_env()  # the set-up writes the lock from the environment it made
 
-    def check_lock(self, report: Report, found: dict[str, Any] | None) -> None:
+    def check_lock(self, report: Report, found: ProbeReport | None) -> None:
         report.section("Lock file (requirements.lock)")
         if not (self.project / "requirements.lock").is_file():
             report.problem(
