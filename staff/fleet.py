@@ -81,6 +81,10 @@ class FleetError(Exception):
     """A problem with the arguments: nothing is updated."""
 
 
+class AnswersError(Exception):
+    """One project's answers file cannot be read: that project fails, the others go on."""
+
+
 @dataclass
 class Result:
     id: str
@@ -133,12 +137,27 @@ def changed_paths(repo: Path) -> list[str]:
     return paths
 
 
-def recorded_commit(text: str | None) -> str:
+def parse_answers(text: str | None) -> dict[str, Any]:
+    """An answers file's mapping ({} for no file); AnswersError says why it cannot be read."""
     try:
-        data = yaml.safe_load(text or "") or {}
-    except yaml.YAMLError:
+        data = yaml.safe_load(text or "")
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        raise AnswersError(f"unreadable {ANSWERS_FILE}: not valid YAML{line}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise AnswersError(f"unreadable {ANSWERS_FILE}: not a mapping of question: answer")
+    return data
+
+
+def recorded_commit(text: str | None) -> str:
+    """The template release an answers file records ("" when it cannot tell)."""
+    try:
+        return str(parse_answers(text).get("_commit", ""))
+    except AnswersError:
         return ""
-    return str(data.get("_commit", "")) if isinstance(data, dict) else ""
 
 
 def committed(repo: Path, path: str) -> str | None:
@@ -317,7 +336,10 @@ def update_project(name: str, project: Path, opts: Options) -> Result:
     res = Result(id=name, path=str(project), status="failed")
     try:
         finished = update_checked(project, res, opts)
-    except (OSError, subprocess.SubprocessError) as exc:
+    except AnswersError as exc:
+        res.status, res.detail = "failed", f"{exc} (fix it in git, commit, run again)"
+        finished = res
+    except (OSError, ValueError, subprocess.SubprocessError) as exc:
         res.status, res.detail = "failed", f"{exc.__class__.__name__}: {exc}"
         finished = res
     finished.seconds = round(time.monotonic() - started, 1)
@@ -342,8 +364,9 @@ def update_checked(project: Path, res: Result, opts: Options) -> Result:
     paths = changed_paths(project)
     if paths:
         return inspect_pending(project, res, paths)
-    res.from_version = recorded_commit(committed(project, ANSWERS_FILE))
-    src = str((yaml.safe_load(committed(project, ANSWERS_FILE) or "") or {}).get("_src_path", ""))
+    recorded = parse_answers(committed(project, ANSWERS_FILE))
+    res.from_version = str(recorded.get("_commit", ""))
+    src = str(recorded.get("_src_path", ""))
     target = opts.vcs_ref or (newest_release(src) if src else None)
     if target and target == res.from_version:
         res.status, res.to_version, res.detail = "current", target, "already at this release"
