@@ -207,11 +207,11 @@ def finish(
     prog: str,
     result_type: type[Res],
     attempt: Callable[[], tuple[list[Res], Path]],
-    summary: Callable[[list[Res], tuple[Path, Path]], str],
+    summary: Callable[[list[Res]], str],
     needs_a_look: Callable[[Res], bool],
 ) -> int:
     """Run the batch, write its report (results are dataclasses, in report order), print the
-    summary; the exit status as the module's docstring says."""
+    summary and where the report is; the exit status as the module's docstring says."""
     try:
         results, base = attempt()
     except BatchError as exc:
@@ -219,5 +219,6 @@ def finish(
         return 2
     fields = [f.name for f in dataclasses.fields(result_type)]  # type: ignore[arg-type]
     rows = [dataclasses.asdict(r) for r in results]  # type: ignore[call-overload]
-    print(summary(results, write_report(rows, fields, base)))
+    json_path, csv_path = write_report(rows, fields, base)
+    print(f"{summary(results)}\nReport: {json_path} and {csv_path}")
     return 1 if any(needs_a_look(r) for r in results) else 0

@@ -431,7 +431,7 @@ def projects_of(paths: Sequence[Path]) -> list[tuple[str, Path]]:
 
 
 # ------------------------------------------------------------------------------ report
-def summary(results: Sequence[Result], report: tuple[Path, Path], dry_run: bool) -> str:
+def summary(results: Sequence[Result], dry_run: bool) -> str:
     counts = {s: sum(r.status == s for r in results) for s in (*NEEDS_A_LOOK, "updated", "current")}
     lines = [
         ("Dry run (nothing changed): " if dry_run else "")
@@ -452,7 +452,6 @@ def summary(results: Sequence[Result], report: tuple[Path, Path], dry_run: bool)
             f"Dependencies changed in {len(rebuild)} project(s) ({', '.join(rebuild)}): their "
             "owners rebuild the environment with `make env` after pulling the update."
         )
-    lines.append(f"Report: {report[0]} and {report[1]}")
     return "\n".join(lines)
 
 
@@ -552,7 +551,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "fleet",
         Result,
         lambda: run(args),
-        lambda results, report: summary(results, report, args.dry_run),
+        lambda results: summary(results, args.dry_run),
         lambda r: r.status in NEEDS_A_LOOK,
     )
 

@@ -332,7 +332,7 @@ def fine(res: Result) -> bool:
 
 
 # ------------------------------------------------------------------------------ report
-def summary(results: Sequence[Result], report: tuple[Path, Path]) -> str:
+def summary(results: Sequence[Result]) -> str:
     statuses = ("ok", "exists", "env_failed", "failed")
     counts = {s: sum(r.status == s for r in results) for s in statuses}
     lines = [
@@ -348,7 +348,6 @@ def summary(results: Sequence[Result], report: tuple[Path, Path]) -> str:
         lines.append(
             "Fix those rows (or delete the rest) and run again: existing projects are kept."
         )
-    lines.append(f"Report: {report[0]} and {report[1]}")
     return "\n".join(lines)
 
 
