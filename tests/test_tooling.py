@@ -828,7 +828,7 @@ def test_generated_projects_pass_repo_review(projects: dict[str, Path], tmp_path
     bare = tmp_path / "bare"
     shutil.copytree(projects["uv-github"], bare)
     text = (bare / "pyproject.toml").read_text(encoding="utf-8")
-    text = text.replace("strict = true\n", "").replace("xfail_strict = true\n", "")
+    text = text.replace("\nstrict = true\n", "\n").replace("\nxfail_strict = true\n", "\n")
     (bare / "pyproject.toml").write_text(text, encoding="utf-8")
     checks = repo_review(bare)["bare"]["checks"]
     assert {code for code, c in checks.items() if c["result"] is False} == {"MY101", "PP305"}
