@@ -31,9 +31,7 @@ attempted (bad arguments).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -41,8 +39,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -51,12 +48,12 @@ import yaml  # copier's own dependency
 from packaging.version import InvalidVersion, Version  # copier's own dependency
 
 try:  # run as `python -m staff.fleet` or imported by the tests
-    from staff import roster
+    from staff import batch
 except ImportError:  # run as `python staff/fleet.py`: staff/ is on sys.path
-    import roster  # type: ignore[no-redef]
+    import batch  # type: ignore[no-redef]
 
-ANSWERS_FILE = roster.ANSWERS_FILE
-LOG_DIR = "fleet-logs"
+ANSWERS_FILE = batch.ANSWERS_FILE
+LOG_DIR = batch.FLEET_LOGS
 ROSTER_REPORT = "roster-report.json"
 COMMIT_MESSAGE = "Update to copier-mlops template {to} (from {frm})"
 # Files whose change means the environment must be rebuilt. In pyproject.toml only these tables
@@ -77,8 +74,12 @@ PYPROJECT_DEPENDENCY_KEYS = (
 MARKER_START, MARKER_END = re.compile(r"^<{7} "), re.compile(r"^>{7} ")
 
 
-class FleetError(Exception):
+class FleetError(batch.BatchError):
     """A problem with the arguments: nothing is updated."""
+
+
+class AnswersError(Exception):
+    """One project's answers file cannot be read: that project fails, the others go on."""
 
 
 @dataclass
@@ -133,12 +134,27 @@ def changed_paths(repo: Path) -> list[str]:
     return paths
 
 
-def recorded_commit(text: str | None) -> str:
+def parse_answers(text: str | None) -> dict[str, Any]:
+    """An answers file's mapping ({} for no file); AnswersError says why it cannot be read."""
     try:
-        data = yaml.safe_load(text or "") or {}
-    except yaml.YAMLError:
+        data = yaml.safe_load(text or "")
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        raise AnswersError(f"unreadable {ANSWERS_FILE}: not valid YAML{line}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise AnswersError(f"unreadable {ANSWERS_FILE}: not a mapping of question: answer")
+    return data
+
+
+def recorded_commit(text: str | None) -> str:
+    """The template release an answers file records ("" when it cannot tell)."""
+    try:
+        return str(parse_answers(text).get("_commit", ""))
+    except AnswersError:
         return ""
-    return str(data.get("_commit", "")) if isinstance(data, dict) else ""
 
 
 def committed(repo: Path, path: str) -> str | None:
@@ -273,22 +289,7 @@ def copier_update(project: Path, opts: Options) -> tuple[int, str, list[str]]:
     cmd += ["--conflict", "inline"]  # markers git understands; the default, made explicit
     if opts.vcs_ref:
         cmd += ["--vcs-ref", opts.vcs_ref]
-    try:
-        proc = subprocess.run(
-            cmd,
-            cwd=project,
-            stdin=subprocess.DEVNULL,  # a question nobody answered must fail, not wait
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            timeout=opts.timeout,
-            check=False,
-        )
-        return proc.returncode, proc.stdout + proc.stderr, cmd
-    except subprocess.TimeoutExpired as exc:
-        out = f"{roster.partial_output(exc)}\ntimed out after {opts.timeout:.0f}s"
-        return -1, out, cmd
+    return (*batch.run_command(cmd, opts.timeout, cwd=project), cmd)
 
 
 def inspect_pending(project: Path, res: Result, paths: list[str]) -> Result:
@@ -317,7 +318,10 @@ def update_project(name: str, project: Path, opts: Options) -> Result:
     res = Result(id=name, path=str(project), status="failed")
     try:
         finished = update_checked(project, res, opts)
-    except (OSError, subprocess.SubprocessError) as exc:
+    except AnswersError as exc:
+        res.status, res.detail = "failed", f"{exc} (fix it in git, commit, run again)"
+        finished = res
+    except (OSError, ValueError, subprocess.SubprocessError) as exc:
         res.status, res.detail = "failed", f"{exc.__class__.__name__}: {exc}"
         finished = res
     finished.seconds = round(time.monotonic() - started, 1)
@@ -342,8 +346,9 @@ def update_checked(project: Path, res: Result, opts: Options) -> Result:
     paths = changed_paths(project)
     if paths:
         return inspect_pending(project, res, paths)
-    res.from_version = recorded_commit(committed(project, ANSWERS_FILE))
-    src = str((yaml.safe_load(committed(project, ANSWERS_FILE) or "") or {}).get("_src_path", ""))
+    recorded = parse_answers(committed(project, ANSWERS_FILE))
+    res.from_version = str(recorded.get("_commit", ""))
+    src = str(recorded.get("_src_path", ""))
     target = opts.vcs_ref or (newest_release(src) if src else None)
     if target and target == res.from_version:
         res.status, res.to_version, res.detail = "current", target, "already at this release"
@@ -365,7 +370,7 @@ def run_update(repo: Path, res: Result, opts: Options, label: Path) -> Result:
     res.log = str(log)
     paths = changed_paths(repo)
     if code != 0:
-        res.status, res.detail = "failed", roster.failure_reason(output)
+        res.status, res.detail = "failed", batch.failure_reason(output)
         if paths and not opts.dry_run:
             restore(repo)  # a half-applied update helps nobody; the tree was clean before
             res.detail += " (project restored to its last commit)"
@@ -399,7 +404,7 @@ def run_update(repo: Path, res: Result, opts: Options, label: Path) -> Result:
 
 # ------------------------------------------------------------------------------ inputs
 def is_log_dir(path: Path) -> bool:
-    return path.name in (LOG_DIR, roster.LOG_DIR) or path.name.startswith(".")
+    return path.name in (LOG_DIR, batch.ROSTER_LOGS) or path.name.startswith(".")
 
 
 def projects_of(paths: Sequence[Path]) -> list[tuple[str, Path]]:
@@ -426,7 +431,7 @@ def projects_of(paths: Sequence[Path]) -> list[tuple[str, Path]]:
 
 
 # ------------------------------------------------------------------------------ report
-def summary(results: Sequence[Result], report: tuple[Path, Path], dry_run: bool) -> str:
+def summary(results: Sequence[Result], dry_run: bool) -> str:
     counts = {s: sum(r.status == s for r in results) for s in (*NEEDS_A_LOOK, "updated", "current")}
     lines = [
         ("Dry run (nothing changed): " if dry_run else "")
@@ -447,18 +452,12 @@ def summary(results: Sequence[Result], report: tuple[Path, Path], dry_run: bool)
             f"Dependencies changed in {len(rebuild)} project(s) ({', '.join(rebuild)}): their "
             "owners rebuild the environment with `make env` after pulling the update."
         )
-    lines.append(f"Report: {report[0]} and {report[1]}")
     return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="fleet",
-        description=__doc__.split("\n\n")[0],
-        epilog=__doc__.split("\n\n", 2)[2],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = batch.parser("fleet", __doc__)
     parser.add_argument("paths", nargs="+", type=Path, help="project folders or folders of them")
     parser.add_argument(
         "--vcs-ref", help="template release to update to, e.g. v0.2.0 (default: the newest tag)"
@@ -480,19 +479,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="keep",
         help="keep: leave the markers for the owner (default); revert: restore the last commit",
     )
-    parser.add_argument(
-        "--jobs",
-        type=int,
-        default=min(4, os.cpu_count() or 1),
-        help="projects updated at once (default: min(4, CPUs))",
-    )
-    parser.add_argument(
-        "--timeout", type=float, default=600, help="seconds one update may take (default: 600)"
-    )
-    parser.add_argument(
-        "--report",
-        type=Path,
-        help="report path without suffix (default: fleet-report in the folder of projects)",
+    batch.add_batch_options(
+        parser,
+        doing="updated",
+        timeout=600,
+        per="update",
+        report="default: fleet-report in the folder of projects",
     )
     return parser
 
@@ -507,16 +499,24 @@ def report_base(args: argparse.Namespace) -> Path:
     return (folder if holds_projects else Path.cwd()) / name
 
 
+def progress_note(res: Result) -> str:
+    note = res.status
+    if res.status in ("updated", "conflicts"):
+        note += f" {res.from_version} -> {res.to_version}"
+    if res.conflicts:
+        note += f" ({', '.join(res.conflicts)})"
+    if res.dependencies_changed:
+        note += " [dependencies changed: make env]"
+    if res.status in ("dirty", "failed"):
+        note += f": {res.detail}"
+    return note
+
+
 def run(args: argparse.Namespace) -> tuple[list[Result], Path]:
-    if importlib.util.find_spec("copier") is None:
-        raise FleetError(
-            f"copier is not installed for {sys.executable}: run this script with the Python that "
-            "has copier (e.g. ~/.copier-mlops/bin/python staff/fleet.py ...)"
-        )
+    """Every project updated, `--jobs` at a time; the results by id, and the report path."""
+    batch.check_setup("fleet.py", args.jobs)
     if shutil.which("git") is None:
         raise FleetError("git is not installed: copier update needs it")
-    if args.jobs < 1:
-        raise FleetError("--jobs must be 1 or more")
     projects = projects_of(args.paths)
     if not projects:
         raise FleetError(f"no projects in {', '.join(map(str, args.paths))}")
@@ -524,45 +524,36 @@ def run(args: argparse.Namespace) -> tuple[list[Result], Path]:
     logs = base.parent / LOG_DIR
     logs.mkdir(parents=True, exist_ok=True)
     opts = Options(args.vcs_ref, args.commit, args.on_conflict, args.dry_run, args.timeout, logs)
-    progress = roster.Progress(len(projects), bad_label="need a look")
-    results: list[Result] = []
-    pool = ThreadPoolExecutor(max_workers=args.jobs)
-    futures = [pool.submit(update_project, name, path, opts) for name, path in projects]
+    progress = batch.Progress(len(projects), bad_label="need a look")
+
+    def crashed(project: tuple[str, Path], reason: str) -> Result:
+        return Result(id=project[0], path=str(project[1]), status="failed", detail=reason)
+
+    def done(res: Result) -> None:
+        progress.report(res.id, progress_note(res), res.seconds, bad=res.status in NEEDS_A_LOOK)
+
     try:
-        for future in as_completed(futures):
-            res = future.result()
-            results.append(res)
-            note = res.status + (
-                f" {res.from_version} -> {res.to_version}"
-                if res.status in ("updated", "conflicts")
-                else ""
-            )
-            if res.conflicts:
-                note += f" ({', '.join(res.conflicts)})"
-            if res.dependencies_changed:
-                note += " [dependencies changed: make env]"
-            if res.status in ("dirty", "failed"):
-                note += f": {res.detail}"
-            progress.report(res.id, note, res.seconds, bad=res.status in NEEDS_A_LOOK)
-    except KeyboardInterrupt:
-        print("\ninterrupted: the report lists only the projects that finished", file=sys.stderr)
+        results = batch.run_all(
+            projects,
+            lambda project: update_project(*project, opts),
+            jobs=args.jobs,
+            crashed=crashed,
+            done=done,
+        )
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
         progress.close()
     return sorted(results, key=lambda r: r.id), base
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        results, base = run(args)
-    except FleetError as exc:
-        print(f"fleet: {exc}", file=sys.stderr)
-        return 2
-    rows = [asdict(r) for r in results]
-    report = roster.write_report(rows, list(Result.__dataclass_fields__), base)
-    print(summary(results, report, args.dry_run))
-    return 1 if any(r.status in NEEDS_A_LOOK for r in results) else 0
+    return batch.finish(
+        "fleet",
+        Result,
+        lambda: run(args),
+        lambda results: summary(results, args.dry_run),
+        lambda r: r.status in NEEDS_A_LOOK,
+    )
 
 
 if __name__ == "__main__":

@@ -23,21 +23,22 @@ from __future__ import annotations
 import argparse
 import codecs
 import csv
-import importlib.util
 import io
 import json
-import os
 import re
-import subprocess
 import sys
 import time
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import yaml  # copier's own dependency
+
+try:  # run as `python -m staff.roster` or imported by the tests
+    from staff import batch
+except ImportError:  # run as `python staff/roster.py`: staff/ is on sys.path
+    import batch  # type: ignore[no-redef]
 
 TEMPLATE_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TEMPLATE_ROOT / "template" / "tools"))  # the environment tool: `envtool`
@@ -45,11 +46,13 @@ from envtool.base import RESULT_FILE  # noqa: E402
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 COLUMN_ALIASES = {"name": "author_name", "email": "author_email"}
-LOG_DIR = "roster-logs"
-ANSWERS_FILE = ".copier-answers.yml"  # copier.yml's _answers_file
+LOG_DIR = batch.ROSTER_LOGS
+ANSWERS_FILE = batch.ANSWERS_FILE
+# The helpers the tests and older callers know by their roster names.
+partial_output, failure_reason = batch.partial_output, batch.failure_reason
 
 
-class RosterError(Exception):
+class RosterError(batch.BatchError):
     """A problem with the arguments or the CSV as a whole: nothing is generated."""
 
 
@@ -225,25 +228,6 @@ def copier_command(template: str, vcs_ref: str | None, data_file: Path, dst: Pat
     return [*cmd, template, str(dst)]
 
 
-def partial_output(exc: subprocess.TimeoutExpired) -> str:
-    """What a timed-out command printed (the exception holds bytes even with text=True)."""
-    parts = (
-        p.decode("utf-8", "replace") if isinstance(p, bytes) else p
-        for p in (exc.stdout, exc.stderr)
-    )
-    return "".join(p or "" for p in parts)
-
-
-def failure_reason(output: str) -> str:
-    """The line of copier's output that says what went wrong."""
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    for marker in ("Validation error for question", "Error:", "error:"):
-        hits = [line for line in lines if marker in line]
-        if hits:
-            return hits[-1].removeprefix("ValueError: ")
-    return lines[-1] if lines else "copier printed nothing"
-
-
 def same_answer(recorded: Any, wanted: Any) -> bool:
     """copier stores typed answers; a CSV cell is text ("true" for a recorded True)."""
     return recorded == wanted or str(recorded).strip().lower() == str(wanted).strip().lower()
@@ -307,21 +291,7 @@ def generate(
         yaml.safe_dump(wanted, sort_keys=True, allow_unicode=True), encoding="utf-8"
     )
     cmd = copier_command(template, vcs_ref, data_file, dst)
-    try:
-        proc = subprocess.run(
-            cmd,
-            stdin=subprocess.DEVNULL,  # a question nobody answered must fail, not wait
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            timeout=timeout,
-            check=False,
-        )
-        output, code = proc.stdout + proc.stderr, proc.returncode
-    except subprocess.TimeoutExpired as exc:
-        output = f"{partial_output(exc)}\ntimed out after {timeout:.0f}s"
-        code = -1
+    code, output = batch.run_command(cmd, timeout)
     log.write_text(f"$ {' '.join(cmd)}\n{output}", encoding="utf-8")
     if code != 0:
         return result("failed", failure_reason(output), str(log))
@@ -344,22 +314,8 @@ def env_result(project: Path) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------ progress
-class Progress:
-    """A one-line bar on a terminal; one line per project otherwise (CI logs, files)."""
-
-    def __init__(self, total: int, stream: TextIO = sys.stderr, bad_label: str = "failed") -> None:
-        self.total, self.stream, self.done, self.failed = total, stream, 0, 0
-        self.bad_label = bad_label  # what the bar counts: the projects that need a look
-        self.tty = stream.isatty()
-        self.started = time.monotonic()
-
-    def bar(self) -> str:
-        width = 30
-        filled = width * self.done // max(self.total, 1)
-        return (
-            f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}  "
-            f"{self.bad_label} {self.failed}  {time.monotonic() - self.started:.0f}s"
-        )
+class Progress(batch.Progress):
+    """The batch's progress, with a roster result's wording."""
 
     def update(self, res: Result) -> None:
         if res.status == "ok":
@@ -368,41 +324,15 @@ class Progress:
             note = "exists (same answers: kept)"
         else:
             note = f"{res.status.upper()}: {res.error}"
-        self.report(res.id, note, res.seconds, bad=res.status not in ("ok", "exists"))
+        self.report(res.id, note, res.seconds, bad=not fine(res))
 
-    def report(self, name: str, note: str, seconds: float, bad: bool) -> None:
-        self.done += 1
-        self.failed += bad
-        line = f"{name}: {note} ({seconds:.1f}s)"
-        if self.tty:
-            self.stream.write(f"\r\033[K{line}\n{self.bar()}")
-        else:
-            self.stream.write(f"[{self.done}/{self.total}] {line}\n")
-        self.stream.flush()
 
-    def close(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
+def fine(res: Result) -> bool:
+    return res.status in ("ok", "exists")
 
 
 # ------------------------------------------------------------------------------ report
-def write_report(
-    rows: Sequence[dict[str, Any]], fields: Sequence[str], path: Path
-) -> tuple[Path, Path]:
-    """PATH.json (the rows as they are) and PATH.csv (lists joined with '; ')."""
-    json_path, csv_path = path.with_suffix(".json"), path.with_suffix(".csv")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    with csv_path.open("w", encoding="utf-8", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(fields))
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: "; ".join(v) if isinstance(v, list) else v for k, v in row.items()})
-    return json_path, csv_path
-
-
-def summary(results: Sequence[Result], report: tuple[Path, Path]) -> str:
+def summary(results: Sequence[Result]) -> str:
     statuses = ("ok", "exists", "env_failed", "failed")
     counts = {s: sum(r.status == s for r in results) for s in statuses}
     lines = [
@@ -418,18 +348,12 @@ def summary(results: Sequence[Result], report: tuple[Path, Path]) -> str:
         lines.append(
             "Fix those rows (or delete the rest) and run again: existing projects are kept."
         )
-    lines.append(f"Report: {report[0]} and {report[1]}")
     return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="roster",
-        description=__doc__.split("\n\n")[0],
-        epilog=__doc__.split("\n\n", 2)[2],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = batch.parser("roster", __doc__)
     parser.add_argument("roster", type=Path, help="CSV with an 'id' column (see below)")
     parser.add_argument("--preset", type=Path, help="answers file, e.g. presets/mnist-course.yml")
     parser.add_argument(
@@ -459,29 +383,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also create each environment (off by default: slow, many downloads)",
     )
-    parser.add_argument(
-        "--jobs",
-        type=int,
-        default=min(4, os.cpu_count() or 1),
-        help="projects generated at once (default: min(4, CPUs))",
-    )
-    parser.add_argument(
-        "--timeout", type=float, default=1800, help="seconds one project may take (default: 1800)"
-    )
-    parser.add_argument(
-        "--report", type=Path, help="report path without suffix (default: OUT/roster-report)"
+    batch.add_batch_options(
+        parser, doing="generated", timeout=1800, per="project", report="default: OUT/roster-report"
     )
     return parser
 
 
-def run(args: argparse.Namespace) -> list[Result]:
-    if importlib.util.find_spec("copier") is None:
-        raise RosterError(
-            f"copier is not installed for {sys.executable}: run this script with the Python that "
-            "has copier (e.g. ~/.copier-mlops/bin/python staff/roster.py ...)"
-        )
-    if args.jobs < 1:
-        raise RosterError("--jobs must be 1 or more")
+def run(args: argparse.Namespace) -> tuple[list[Result], Path]:
+    """Every row's project, `--jobs` at a time; the results in the CSV's order, the report path."""
+    batch.check_setup("roster.py", args.jobs)
     local = Path(args.template).expanduser()
     template = str(local.resolve()) if local.exists() else args.template  # else a URL
     # A remote template: check names against this checkout's copier.yml (the same template),
@@ -507,12 +417,9 @@ def run(args: argparse.Namespace) -> list[Result]:
         if row.line in problems:
             results.append(Result(row.id, row.line, "failed", "", 0.0, problems[row.line]))
             progress.update(results[-1])
-    # Threads suffice: each project is its own copier process (copier's API changes the
-    # process's working directory, so it must not run in several threads of one process).
-    pool = ThreadPoolExecutor(max_workers=args.jobs)
-    futures = [
-        pool.submit(
-            generate,
+
+    def work(row: Row) -> Result:
+        return generate(
             row,
             template=template,
             vcs_ref=args.vcs_ref,
@@ -520,34 +427,21 @@ def run(args: argparse.Namespace) -> list[Result]:
             out=out,
             timeout=args.timeout,
         )
-        for row in rows
-        if row.line not in problems
-    ]
+
+    def crashed(row: Row, reason: str) -> Result:
+        return Result(row.id, row.line, "failed", str(out / row.id), 0.0, reason)
+
+    todo = [row for row in rows if row.line not in problems]
     try:
-        for future in as_completed(futures):
-            results.append(future.result())
-            progress.update(results[-1])
-    except KeyboardInterrupt:
-        # Ctrl-C reached the running copier processes too; report what has finished.
-        print("\ninterrupted: the report lists only the projects that finished", file=sys.stderr)
+        results += batch.run_all(todo, work, jobs=args.jobs, crashed=crashed, done=progress.update)
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
         progress.close()
-    return results
+    return sorted(results, key=lambda r: r.line), args.report or out / "roster-report"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        results = run(args)
-    except RosterError as exc:
-        print(f"roster: {exc}", file=sys.stderr)
-        return 2
-    rows = [asdict(r) for r in sorted(results, key=lambda r: r.line)]
-    path = args.report or args.out.resolve() / "roster-report"
-    report = write_report(rows, list(Result.__dataclass_fields__), path)
-    print(summary(results, report))
-    return 0 if all(r.status in ("ok", "exists") for r in results) else 1
+    return batch.finish("roster", Result, lambda: run(args), summary, lambda r: not fine(r))
 
 
 if __name__ == "__main__":

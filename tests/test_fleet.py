@@ -337,3 +337,40 @@ def test_revert_no_commit_and_copier_errors(tmp_path: Path) -> None:
     assert (row["status"], row["to_version"]) == ("updated", "v0.2.0")
     assert "not committed yet" in row["detail"]
     assert snapshot(reviewed) == pending
+
+
+# ------------------------------------------------------------------ one bad project among many
+def committed_project(path: Path, answers: str) -> Path:
+    """A git repository whose committed answers file holds `answers` (text, as written)."""
+    path.mkdir(parents=True)
+    git(path, "init", "--quiet", "-b", "main")
+    (path / ".copier-answers.yml").write_text(answers, encoding="utf-8")
+    commit(path, "generated")
+    return path
+
+
+MALFORMED_ANSWERS = {
+    "broken": "_commit: v0.1.0\n_src_path: [unclosed\n",  # not YAML
+    "listed": "- _commit\n- v0.1.0\n",  # YAML, not a mapping
+}
+
+
+def test_malformed_answers_fail_that_project_only(tmp_path: Path) -> None:
+    """Projects with an unreadable answers file are reported failed with the reason; the others
+    proceed (already at --vcs-ref: current, no copier run needed) and the report is written."""
+    out = tmp_path / "projects"
+    for name in ("good1", "good2"):
+        committed_project(out / name, f"_commit: v0.1.0\n_src_path: {tmp_path / 'template'}\n")
+    for name, text in MALFORMED_ANSWERS.items():
+        committed_project(out / name, text)
+    proc = run_py(FLEET, str(out), "--vcs-ref", "v0.1.0", "--jobs", "2")
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    report = report_of(out)
+    assert {k: v["status"] for k, v in report.items()} == {
+        "good1": "current", "good2": "current", "broken": "failed", "listed": "failed",
+    }  # fmt: skip
+    assert "unreadable .copier-answers.yml" in str(report["broken"]["detail"])
+    assert "not a mapping" in str(report["listed"]["detail"])
+    assert "4 projects: 0 updated, 0 with conflicts, 2 already current" in proc.stdout
+    assert (out / "fleet-report.csv").is_file()

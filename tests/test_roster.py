@@ -251,3 +251,28 @@ def test_a_timed_out_command_reports_its_output_as_text() -> None:
     with pytest.raises(subprocess.TimeoutExpired) as caught:
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=3)
     assert roster.partial_output(caught.value).strip() == "started ü"
+
+
+def test_batch_pool_turns_one_crash_into_that_projects_failure() -> None:
+    """staff/batch.py's pool, which roster and fleet share: an unexpected error in one project
+    is that project's result; the others finish and each result reaches the progress."""
+    from staff.batch import run_all
+
+    def work(row: roster.Row) -> roster.Result:
+        if row.id == "s2":
+            raise KeyError("_src_path")
+        return roster.Result(row.id, row.line, "ok", f"/p/{row.id}", 0.1)
+
+    def crashed(row: roster.Row, reason: str) -> roster.Result:
+        return roster.Result(row.id, row.line, "failed", "", 0.0, reason)
+
+    log = io.StringIO()
+    progress = roster.Progress(3, log)
+    rows = [roster.Row(n + 2, f"s{n + 1}") for n in range(3)]
+    results = run_all(rows, work, jobs=2, crashed=crashed, done=progress.update)
+    assert sorted((r.id, r.status) for r in results) == [
+        ("s1", "ok"), ("s2", "failed"), ("s3", "ok"),
+    ]  # fmt: skip
+    (bad,) = [r for r in results if r.status == "failed"]
+    assert bad.error == "unexpected KeyError: '_src_path'"
+    assert len(log.getvalue().splitlines()) == 3

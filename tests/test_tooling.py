@@ -18,6 +18,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -424,6 +425,11 @@ def test_precommit_hooks_per_manager(projects: dict[str, Path], manager: str) ->
     assert hooks["validate-pyproject"][0] == "https://github.com/abravalheri/validate-pyproject"
     assert hooks["ruff-check"][0] == hooks["ruff-format"][0]
     assert hooks["ruff-check"][0] == "https://github.com/astral-sh/ruff-pre-commit"
+    assert hooks["ruff-check"][2]["args"] == ["--fix", "--show-fixes"]
+    assert hooks["codespell"][0] == "https://github.com/codespell-project/codespell"
+    # zizmor audits GitHub workflows: only where there are some.
+    assert hooks["zizmor"][0] == "https://github.com/zizmorcore/zizmor-pre-commit"
+    assert "zizmor" not in hooks_by_id(precommit(projects[f"{manager}-gitlab"]))
     lock_hooks = {h for h in hooks if h in ("uv-lock", "poetry-lock", "poetry-check")}
     assert (
         lock_hooks
@@ -499,6 +505,7 @@ def test_dependabot_refreshes_the_lock_and_the_pinned_actions(
 def test_renovate_refreshes_the_lock(projects: dict[str, Path], manager: str) -> None:
     config = json.loads((projects[f"{manager}-gitlab"] / "renovate.json").read_text("utf-8"))
     assert config["extends"] == ["config:recommended"] and config["pre-commit"]["enabled"]
+    assert config["minimumReleaseAge"] == "7 days"  # Dependabot's cooldown (zizmor checks that)
     # uv.lock and poetry.lock: lock file maintenance; requirements.lock: its pins are bumped.
     assert ("lockFileMaintenance" in config) == (manager in ("uv", "poetry", *HYBRIDS))
     patterns = config.get("pip_requirements", {}).get("managerFilePatterns", [])
@@ -529,7 +536,9 @@ def test_precommit_ruff_uses_pyproject_settings(projects: dict[str, Path], manag
     rev = hooks["ruff-check"][1].lstrip("v")
     assert ruff_requirement(pyproject).specifier.contains(rev), (rev, ruff_requirement(pyproject))
     settings = pyproject["tool"]["ruff"]
-    target = f"{settings['target-version'][2]}.{settings['target-version'][3:]}"
+    # No target-version of its own (repo-review's RF002): ruff reads requires-python's.
+    assert "target-version" not in settings
+    target = pyproject["project"]["requires-python"].removeprefix(">=")
     ruff = dev_tool("ruff")
     for hook_id in HOOK_ENTRIES:
         args = hooks[hook_id][2].get("args", [])
@@ -773,6 +782,102 @@ def test_generated_project_passes_its_hygiene_hooks(
     assert {f: (project / f).read_bytes() for f in files} == before
 
 
+# ---------------------------------------------------------------- peers' checkers: repo-review, zizmor, codespell
+# The checks a generated project declines, by CI choice; the reasons are in its pyproject.toml.
+DECLINED = {"PY004", "PY007", "PC140", "PC170", "PC180"}
+DECLINED_WITHOUT_GITHUB = DECLINED | {"GH100", "PC901", "PC902", "PC903"}
+# One project per CI choice, and the variants that change the checked files (mypy overrides).
+REVIEWED = ["uv-github", "poetry-gitlab", "none", "venv-github-torch-index", "uv-github-noexample"]
+
+
+def repo_review(*projects: Path) -> dict[str, dict[str, Any]]:
+    """Scientific Python's repo-review (sp-repo-review's checks), as JSON: {folder name: report}."""
+    proc = subprocess.run(
+        [dev_tool("repo-review"), "--format", "json", *map(str, projects)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    reports: dict[str, dict[str, Any]] = json.loads(proc.stdout)
+    if len(projects) == 1:  # one package: its report itself
+        reports = {projects[0].name: reports}
+    return reports
+
+
+def test_generated_projects_pass_repo_review(projects: dict[str, Path], tmp_path: Path) -> None:
+    reports = repo_review(*(projects[name] for name in REVIEWED))
+    for name in REVIEWED:
+        project = projects[name]
+        checks = reports[project.name]["checks"]
+        failed = {code: c["description"] for code, c in checks.items() if c["result"] is False}
+        assert not failed, (name, failed)
+        pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+        declined = pyproject["tool"]["repo-review"]["ignore"]
+        expected = DECLINED if "-github" in name else DECLINED_WITHOUT_GITHUB
+        if name.startswith("poetry"):  # Poetry's own dev group table, not [dependency-groups]
+            expected = expected | {"PP006"}
+        assert set(declined) == expected, name
+        assert all(declined[code] for code in declined)  # each with its reason ...
+        readme = (project / "README.md").read_text(encoding="utf-8")
+        section = readme.split("### Scientific Python's repo-review", 1)[1].split("\n#", 1)[0]
+        listed = set(re.findall(r"`([A-Z]+\d+)`", section))
+        assert listed == expected, name  # ... and the same list, with reasons, in the README
+        for check in ("PP302", "PP304", "PP305", "PP306", "PP309", "MY101", "MY104", "PC191"):
+            assert checks[check]["result"] is True, (name, check)  # strictness: passed, not skipped
+    # The check can fail: the same project without mypy's strict mode and pytest's strict xfail.
+    bare = tmp_path / "bare"
+    shutil.copytree(projects["uv-github"], bare)
+    text = (bare / "pyproject.toml").read_text(encoding="utf-8")
+    text = text.replace("\nstrict = true\n", "\n").replace("\nxfail_strict = true\n", "\n")
+    (bare / "pyproject.toml").write_text(text, encoding="utf-8")
+    checks = repo_review(bare)["bare"]["checks"]
+    assert {code for code, c in checks.items() if c["result"] is False} == {"MY101", "PP305"}
+
+
+def zizmor(*paths: Path) -> list[dict[str, Any]]:
+    """zizmor's findings (default persona, offline: no GitHub API) on workflows and dependabot.yml."""
+    proc = subprocess.run(
+        [dev_tool("zizmor"), "--offline", "--format", "json", *map(str, paths)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode in (0, 10, 11, 12, 13, 14), proc.stderr  # 10+: findings' severity
+    findings: list[dict[str, Any]] = json.loads(proc.stdout)
+    return findings
+
+
+def test_zizmor_passes_on_every_github_workflow(projects: dict[str, Path], tmp_path: Path) -> None:
+    """Generated workflows and dependabot.yml, and the template's own workflow."""
+    github = [p for name, p in projects.items() if "-github" in name]
+    found = zizmor(*github, *OWN_WORKFLOWS)
+    assert found == [], [(f["ident"], f["locations"][0]["symbolic"]["key"]) for f in found]
+    # It can fail: Dependabot without its cooldown; the template's workflow run on tags.
+    bad = tmp_path / "bad" / ".github"
+    shutil.copytree(projects["uv-github"] / ".github", bad)
+    dependabot_yml = bad / "dependabot.yml"
+    text = dependabot_yml.read_text(encoding="utf-8")
+    dependabot_yml.write_text(text.replace("default-days: 7", "default-days: 1"), "utf-8")
+    own = bad / "workflows" / "own.yml"
+    own.write_text(
+        OWN_WORKFLOWS[0]
+        .read_text(encoding="utf-8")
+        .replace("    branches: [main]\n", '    branches: [main]\n    tags: ["v*"]\n'),
+        encoding="utf-8",
+    )
+    idents = {f["ident"] for f in zizmor(bad.parent)}
+    assert idents == {"dependabot-cooldown", "cache-poisoning"}, idents
+
+
+def test_generated_projects_pass_codespell(projects: dict[str, Path]) -> None:
+    """The spelling hook passes on what the template writes (every file, not only git's)."""
+    for name in REVIEWED:
+        proc = subprocess.run(
+            [dev_tool("codespell")], cwd=projects[name], capture_output=True, text=True
+        )
+        assert proc.returncode == 0, (name, proc.stdout + proc.stderr)
+
+
 # ---------------------------------------------------------------- Jupyter kernel and make doctor on real environments (slow)
 def environment(tmp: Path, *tools: str) -> dict[str, str]:
     """PATH without the dev venv (only the named tools of it), a private Jupyter data folder."""
@@ -854,6 +959,31 @@ def test_hook_registers_a_working_kernel(uv_project: tuple[Path, dict[str, str]]
     assert proc.returncode == 0, proc.stdout + proc.stderr
     prefix = proc.stdout.split("KERNEL-PREFIX", 1)[1].strip()
     assert Path(prefix) == project / ".venv"
+
+
+@pytest.mark.slow
+def test_strict_mypy_and_pytest_pass_in_the_environment(
+    uv_project: tuple[Path, dict[str, str]],
+) -> None:
+    """The project's strict settings hold for its own code; a warning fails a test."""
+    project, env = uv_project
+    python = str(venv_python(project / ".venv"))
+    mypy = timed("uv: mypy (strict)", [python, "-m", "mypy"], cwd=project, env=env)
+    assert mypy.returncode == 0 and "Success" in mypy.stdout, mypy.stdout + mypy.stderr
+    pytest_cmd = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    tests = timed("uv: pytest (strict)", pytest_cmd, cwd=project, env=env)
+    assert tests.returncode == 0 and " passed" in tests.stdout, tests.stdout + tests.stderr
+    probe = project / "tests" / "test_warning_probe.py"
+    probe.write_text(
+        "import warnings\n\n\ndef test_warns() -> None:\n"
+        "    warnings.warn('old API', DeprecationWarning, stacklevel=1)\n",
+        encoding="utf-8",
+    )
+    try:
+        warned = timed("uv: pytest (a warning)", [*pytest_cmd, str(probe)], cwd=project, env=env)
+    finally:
+        probe.unlink()
+    assert warned.returncode == 1 and "DeprecationWarning: old API" in warned.stdout, warned.stdout
 
 
 @pytest.mark.slow
