@@ -28,16 +28,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-# The dev helpers bench and tests share (buildah, the package index); bench never imports tests/.
-from devsupport import (  # noqa: E402
-    Buildah,
-    manager_choices,
-    missing_tools,
-    pip_index_url,
-    read_result,
-    rootfs_tarball,
-    storage_driver,
-)
+# The dev helpers bench and tests share (the package index, buildah); bench never imports tests/.
+from devsupport import manager_choices, pip_index_url, read_result  # noqa: E402
+from imagebuild import Buildah, missing_tools, rootfs_tarball, storage_driver  # noqa: E402
 
 BIN = Path(sys.executable).parent  # the dev venv: copier, uv, poetry
 CCDS_URL = "https://github.com/drivendataorg/cookiecutter-data-science"

@@ -3,7 +3,7 @@ hadolint, and has the structure the design asks for: pinned versions in ARGs at 
 dependency layer before the source, a non-root user, the sanity import, GPU settings for CUDA.
 The pip, uv and poetry Dockerfiles are also built for real with buildah and run (slow).
 
-Base images are made locally (see devsupport.py) and tagged with the names the Dockerfiles use,
+Base images are made locally (see imagebuild.py) and tagged with the names the Dockerfiles use,
 so each generated Dockerfile is built exactly as rendered. Each variant is rendered, locked the
 way a user would (`uv lock`, `poetry lock`), dirtied with host state that must not reach the
 image (.git, .venv, .env, data, caches), built, inspected, run, and removed before the next one,
@@ -31,8 +31,8 @@ import pytest
 import yaml
 from dockerfile_parse import DockerfileParser
 
-import devsupport as docker_support
-from devsupport import Build, Buildah, pinned_args
+import imagebuild as docker_support
+from imagebuild import Build, Buildah, pinned_args
 from tests.conftest import MANAGERS, TOOL, WINDOWS, dev_tool, pip_index_url, render, tomllib
 
 HADOLINT = dev_tool("hadolint")
