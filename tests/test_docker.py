@@ -1,7 +1,8 @@
 """Every Dockerfile variant (each manager, each framework, CPU and CUDA) parses, lints clean with
 hadolint, and has the structure the design asks for: pinned versions in ARGs at the top, the
-dependency layer before the source, a non-root user, the sanity import, GPU settings for CUDA.
-The pip, uv and poetry Dockerfiles are also built for real with buildah and run (slow).
+dependency layer before the source, a non-root user, the sanity import, GPU settings for CUDA, a
+serving stage with the FastAPI starter. The pip, uv and poetry Dockerfiles are also built for
+real with buildah and run (slow).
 
 Base images are made locally (see imagebuild.py) and tagged with the names the Dockerfiles use,
 so each generated Dockerfile is built exactly as rendered. Each variant is rendered, locked the
@@ -66,10 +67,10 @@ def _variants() -> dict[str, dict[str, Any]]:
 
 VARIANTS = _variants()
 # Import names of the distributions the template can declare (the rest import as themselves).
-IMPORT_NAMES = {"scikit-learn": "sklearn"}
+IMPORT_NAMES = {"scikit-learn": "sklearn", "pillow": "PIL", "python-multipart": "python_multipart"}
 # The step that installs the dependencies, per manager: it must come before the source.
 DEPS_STEP = {
-    "venv": "pip install --no-cache-dir -r requirements.txt",
+    "venv": "pip install --no-cache-dir -r /opt/venv/requirements.txt",
     "uv": "uv sync --locked --no-install-project",
     "poetry": "poetry install --only main --no-root",
     "conda": "micromamba install",
@@ -79,7 +80,7 @@ DEPS_STEP = {
 # Files that hold the dependencies, per manager: the only ones copied before that step.
 DEPS_FILES = {
     "venv": {"requirements.txt"},
-    "uv": set(),
+    "uv": {"pyproject.toml", "uv.lock"},
     "poetry": {"pyproject.toml", "poetry.lock"},
     "conda": {"environment.yml"},
     # conda's half, then the Python half's lock: both before the source.
@@ -100,18 +101,31 @@ class Rendered:
 
     @property
     def instructions(self) -> list[dict[str, Any]]:
-        """The image's: every stage but `dev` (the devcontainer's, built only with --target dev)."""
-        image, in_dev = [], False
+        """The image's: every stage but `dev` (the devcontainer's, built only with --target dev)
+        and `serve` (the serving image's, only with --target serve)."""
+        return [
+            ins for name, stage in self.stages() if name not in ("dev", "serve") for ins in stage
+        ]
+
+    def stages(self) -> list[tuple[str, list[dict[str, Any]]]]:
+        """(alias or "", its instructions from its FROM on), in order."""
+        out: list[tuple[str, list[dict[str, Any]]]] = []
         for ins in self.parser.structure:
             if ins["instruction"] == "FROM":
-                in_dev = ins["value"].endswith(" AS dev")
-            if not in_dev:
-                image.append(ins)
-        return image
+                out.append((ins["value"].partition(" AS ")[2], []))
+            if out:
+                out[-1][1].append(ins)
+        return out
+
+    def stage(self, name: str) -> list[dict[str, Any]]:
+        return next(stage for alias, stage in self.stages() if alias == name)
 
     def final_stage(self) -> list[dict[str, Any]]:
-        froms = [i for i, ins in enumerate(self.instructions) if ins["instruction"] == "FROM"]
-        return self.instructions[froms[-1] :]
+        """The stage the default build (no --target) makes: the last one, or the stage it merely
+        names (`FROM runtime` after the serve stage)."""
+        last = self.stages()[-1][1]
+        base = last[0]["value"]
+        return self.stage(base) if len(last) == 1 and base in dict(self.stages()) else last
 
 
 @pytest.fixture(scope="module")
@@ -177,9 +191,10 @@ def test_versions_are_pinned_once_at_the_top(rendered: dict[str, Rendered], name
             ), image
             assert "latest" not in image
             stages |= set(alias)
-    # The package index is a build argument exactly when the project has one, except for conda,
-    # whose single stage would keep it in the image history (environment.yml carries it there).
-    expected = "" if manager.startswith("conda") else r.answers["package_index_url"]
+    # The package index is a build argument where a build stage needs it beside the project's
+    # files: pip's build backend (venv) and Poetry itself. uv reads pyproject.toml's; conda's
+    # single stage would keep it in the image history (environment.yml carries it there).
+    expected = r.answers["package_index_url"] if manager in ("venv", "poetry") else ""
     assert args.get("PIP_INDEX_URL", "") == expected
     if manager.startswith("conda"):  # the hybrids' index is pyproject.toml's
         assert "PIP_INDEX_URL" not in r.path.joinpath("Dockerfile").read_text()
@@ -212,31 +227,41 @@ def test_index_credentials_come_only_from_a_build_secret(
             assert not re.search(
                 r"(?i)(password|token|secret|netrc_content|_auth)\s*=", ins["value"]
             )
-    final = text.split("\nFROM ")[-1]
-    assert "PIP_INDEX_URL" not in final
+    assert not [x for x in r.final_stage() if "PIP_INDEX_URL" in x["value"]]
+    assert text.count("ARG PIP_INDEX_URL") in (0, 2)  # declared at the top and in one build stage
 
 
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_dependency_layer_comes_before_the_source(rendered: dict[str, Rendered], name: str) -> None:
+    """In the image's own stage, the dependencies are installed from their files alone, before
+    anything made from the source (the source itself, or the wheel built from it) arrives: a
+    source edit reinstalls nothing."""
     r = rendered[name]
     manager = r.answers["env_manager"]
-    ins = r.instructions
+    ins = r.final_stage()
     deps = next(i for i, x in enumerate(ins) if DEPS_STEP[manager] in x["value"])
     source = next(
-        i for i, x in enumerate(ins) if x["instruction"] == "COPY" and "src/" in x["value"]
+        i
+        for i, x in enumerate(ins)
+        if x["instruction"] == "COPY" and ("src/" in x["value"] or "--from=wheel" in x["value"])
     )
     assert deps < source
-    build_stage_start = max(i for i, x in enumerate(ins[:deps]) if x["instruction"] == "FROM")
     copied_before = set()
-    for x in ins[build_stage_start:deps]:
-        if x["instruction"] == "COPY" and "--from" not in x["value"]:
+    for x in ins[:deps]:
+        if x["instruction"] == "COPY":
+            assert "--from" not in x["value"], x  # no copy of another stage's environment
             copied_before |= {
                 Path(p).name for p in shlex.split(x["value"])[:-1] if not p.startswith("--")
             }
     assert copied_before == DEPS_FILES[manager]
-    if manager == "uv":
-        assert "--mount=type=bind,source=uv.lock" in ins[deps]["value"]
+    if manager in ("uv", "poetry"):  # their downloads stay in a cache mount, out of the image
         assert "--mount=type=cache" in ins[deps]["value"]
+    # What decides a layer's content is copied, never bind-mounted from the context: buildah
+    # (1.28 here) leaves a bind mount's content out of its cache key and would reuse a stale
+    # layer. Only the environment tool is mounted, for the steps that check what was installed.
+    for x in r.all_instructions:
+        for source_path in re.findall(r"--mount=type=bind,source=([^,\s]+)", x["value"]):
+            assert source_path.startswith("tools/envtool"), x
 
 
 @pytest.mark.parametrize("name", list(VARIANTS))
@@ -274,10 +299,12 @@ def test_runtime_is_non_root_and_checks_the_sanity_import(
     else:
         assert users[-1] == "1000:1000"
         copies = [x["value"] for x in final if x["instruction"] == "COPY"]
-        # Only the dependency environment, then the project's wheel, reach the final image (in
-        # that order: a source edit replaces only the wheel's layer); no tool, source or cache.
+        # Only the dependency files, then the project's wheel, reach the final image (in that
+        # order: a source edit replaces only the wheel's layer); no tool, source or cache.
         assert len(copies) == 2, copies
-        assert copies[0].startswith("--from=deps ") and re.search(r"/(\.venv|venv) ", copies[0])
+        assert {Path(p).name for p in copies[0].split()[:-1]} == DEPS_FILES[
+            r.answers["env_manager"]
+        ]
         assert copies[1] == "--from=wheel /dist/ /tmp/dist/"
         install = next(
             x["value"] for x in final if x["instruction"] == "RUN" and "/tmp/dist/" in x["value"]
@@ -454,10 +481,48 @@ def test_devcontainer_builds_the_dev_stage(rendered: dict[str, Rendered], name: 
     )
     assert spec.get("hostRequirements") == ({"gpu": "optional"} if cuda else None)
     # The image built without --target is still the runtime image: the dev stage is not last.
-    assert (
-        not r.all_instructions[-1]["value"].startswith("FROM")
-        and r.final_stage()[0]["value"].count(" AS ") == 0
+    last_from = [x["value"] for x in r.all_instructions if x["instruction"] == "FROM"][-1]
+    assert " AS " not in last_from
+    assert r.final_stage()[0]["value"].partition(" AS ")[2] in ("", "runtime")
+
+
+SERVE_CMD = ["uvicorn", "{package}.api:app", "--host", "0.0.0.0", "--port", "8000"]
+HEALTH = "urllib.request.urlopen('http://127.0.0.1:8000/health'"
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_serving_stage_beside_the_training_image(rendered: dict[str, Rendered], name: str) -> None:
+    """With the FastAPI starter (serving=fastapi), `--target serve` is the training image plus
+    the server: its port, a health check that needs no curl (the image's Python asks /health)
+    and uvicorn as the command, still as the unprivileged user; the default build stays the
+    training image. Without it, no serve stage and no uvicorn."""
+    r = rendered[name]
+    serving = r.answers["example"] == "mnist" and r.answers["ml_framework"] != "none"
+    assert yaml.safe_load((r.path / ".copier-answers.yml").read_text())["serving"] == (
+        "fastapi" if serving else "none"
     )
+    aliases = [alias for alias, _ in r.stages()]
+    if not serving:
+        assert "serve" not in aliases and "uvicorn" not in (r.path / "Dockerfile").read_text()
+        return
+    serve = [x for x in r.stage("serve") if x["instruction"] != "COMMENT"]
+    assert serve[0]["value"] == "runtime AS serve"
+    assert aliases[-1] == "" and [x["value"] for x in r.stages()[-1][1]] == ["runtime"]
+    kinds = [x["instruction"] for x in serve]
+    assert kinds == ["FROM", "EXPOSE", "HEALTHCHECK", "CMD"]  # no USER: the runtime's (non-root)
+    assert serve[1]["value"] == "8000"
+    health = serve[2]["value"]
+    assert health.startswith("--interval=") and HEALTH in health and "curl" not in health
+    check = json.loads(health.partition("CMD ")[2])
+    python = "/opt/conda/bin/python" if r.answers["env_manager"].startswith("conda") else "python"
+    assert check[:2] == [python, "-c"]
+    package = expected_imports(r)[0]
+    assert exec_form(serve[3]) == [a.format(package=package) for a in SERVE_CMD]
+    pyproject = tomllib.loads((r.path / "pyproject.toml").read_text(encoding="utf-8"))
+    declared = " ".join(pyproject["project"]["dependencies"])
+    if r.answers["env_manager"] == "conda":
+        declared = (r.path / "environment.yml").read_text()
+    assert {"fastapi", "uvicorn"} <= set(re.findall(r"[a-z][a-z0-9_-]+", declared))
 
 
 def test_no_devcontainer_without_a_dockerfile(template: Path, tmp_path: Path) -> None:
