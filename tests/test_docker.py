@@ -191,10 +191,10 @@ def test_versions_are_pinned_once_at_the_top(rendered: dict[str, Rendered], name
             ), image
             assert "latest" not in image
             stages |= set(alias)
-    # The package index is a build argument where a build stage needs it beside the project's
-    # files: pip's build backend (venv) and Poetry itself. uv reads pyproject.toml's; conda's
-    # single stage would keep it in the image history (environment.yml carries it there).
-    expected = r.answers["package_index_url"] if manager in ("venv", "poetry") else ""
+    # The package index is a build argument exactly when the project has one (for the build
+    # stage's backend or tool), except for conda, whose single stage would keep it in the image
+    # history (environment.yml carries it there).
+    expected = "" if manager.startswith("conda") else r.answers["package_index_url"]
     assert args.get("PIP_INDEX_URL", "") == expected
     if manager.startswith("conda"):  # the hybrids' index is pyproject.toml's
         assert "PIP_INDEX_URL" not in r.path.joinpath("Dockerfile").read_text()
