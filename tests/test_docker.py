@@ -714,6 +714,8 @@ def test_image_runs_the_sanity_import_as_non_root(image: Image, buildah: Buildah
     expected = {"numpy", "pandas", "matplotlib"} | (
         {"sklearn"} if image.answers["ml_framework"] == "sklearn" else set()
     )
+    if image.answers["example"] == "mnist":  # serving=fastapi by default: the API's packages
+        expected |= {"fastapi", "uvicorn", "python_multipart", "PIL"}
     assert set(imports) == {image.package} | expected
     if config["Cmd"][:2] == ["python", "-c"]:
         assert buildah.run(image.tag) == f"{image.package} 0.1.0"  # the default command
@@ -725,7 +727,8 @@ def test_image_has_no_host_state_tools_or_caches(image: Image, buildah: Buildah)
     assert not [f for f in files if HOST_MARK in f]
     assert not [f for f in files if re.search(r"(^|/)(\.git|\.env|\.pytest_cache)(/|$)", f)]
     assert not [f for f in files if f.endswith(f"tests/test_{image.package}.py")]
-    assert not [f for f in files if re.search(r"(^|/)(\.cache|poetry-cache)(/|$)", f)]
+    # Nothing in a cache folder (a cache mount's empty mount point may stay, as in BuildKit).
+    assert not [f for f in files if re.search(r"(^|/)(\.cache|poetry-cache)/.", f)]
     assert not [f for f in files if f in {"bin/uv", "bin/uvx"} or f.startswith("opt/poetry")]
     # /app holds the environment and the files it was installed from, nothing else (no source
     # tree, no data); pip's venv is /opt/venv.
