@@ -28,16 +28,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-# The dev helpers bench and tests share (buildah, the package index); bench never imports tests/.
-from devsupport import (  # noqa: E402
-    Buildah,
-    manager_choices,
-    missing_tools,
-    pip_index_url,
-    read_result,
-    rootfs_tarball,
-    storage_driver,
-)
+# The dev helpers bench and tests share (the package index, buildah); bench never imports tests/.
+from devsupport import manager_choices, pip_index_url, read_result  # noqa: E402
+from imagebuild import Buildah, missing_tools, rootfs_tarball, storage_driver  # noqa: E402
 
 BIN = Path(sys.executable).parent  # the dev venv: copier, uv, poetry
 CCDS_URL = "https://github.com/drivendataorg/cookiecutter-data-science"
@@ -565,8 +558,9 @@ NOTES = f"""\
 - Docker rows: buildah (overlay storage where the kernel allows, chroot isolation) with a private, empty layer cache, on local base
   images (`python:{PY}-slim` = Debian bookworm minbase + python3, the uv image from the uv wheel);
   one build each, since an image build is minutes. Size = `buildah images` size. Second build =
-  after appending a comment to `src/<package>/__init__.py`; buildah re-hashes the environment
-  layer to reuse it (~6 s; BuildKit keeps such checksums between builds). naive = `FROM python:{PY}-slim`,
+  after appending a comment to `src/<package>/__init__.py`: copier-mlops rebuilds the wheel, its
+  install layer and the probe (which imports the whole stack again); the dependency layer is the
+  final stage's own, reused as it is. naive = `FROM python:{PY}-slim`,
   `pip install {" ".join(STACK)}`, `COPY . /app`, `pip install .` in one stage, same source tree.
 """
 

@@ -223,5 +223,5 @@ class CopierMlops(Extension):
 RULES_USED = [
     "default_slug", "default_package", "check_slug", "check_package", "check_project_name",
     "check_text", "check_bool", "check_email", "check_index_url", "check_requirements",
-    "extra_requirements", "check_conda_name", "check_framework", "default_python",
+    "extra_requirements", "check_conda_name", "check_framework", "default_python", "check_serving",
 ]  # fmt: skip

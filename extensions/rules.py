@@ -302,3 +302,17 @@ def check_requirements(text: str, package: str, conda_provides: Sequence[str], t
         if import_name(name) == package:
             message += f'"{r}" is imported as "{package}", the name of your own package: rename the package (package_name) or drop this requirement. '
     return message
+
+
+def check_serving(serving: str, ml_framework: str, example: str) -> str:
+    """'' when the service has a model to serve: the MNIST starter's, trained by a framework."""
+    if serving != "fastapi":
+        return ""
+    if ml_framework == "none":
+        return (
+            "serving=fastapi serves a trained model, and ml_framework=none has none: choose an "
+            "ml_framework (sklearn, pytorch or tensorflow) with example=mnist, or serving=none."
+        )
+    if example != "mnist":
+        return "serving=fastapi serves the MNIST starter's model: choose example=mnist, or serving=none."
+    return ""

@@ -1,9 +1,10 @@
 """Every Dockerfile variant (each manager, each framework, CPU and CUDA) parses, lints clean with
 hadolint, and has the structure the design asks for: pinned versions in ARGs at the top, the
-dependency layer before the source, a non-root user, the sanity import, GPU settings for CUDA.
-The pip, uv and poetry Dockerfiles are also built for real with buildah and run (slow).
+dependency layer before the source, a non-root user, the sanity import, GPU settings for CUDA, a
+serving stage with the FastAPI starter. The pip, uv and poetry Dockerfiles are also built for
+real with buildah and run (slow).
 
-Base images are made locally (see devsupport.py) and tagged with the names the Dockerfiles use,
+Base images are made locally (see imagebuild.py) and tagged with the names the Dockerfiles use,
 so each generated Dockerfile is built exactly as rendered. Each variant is rendered, locked the
 way a user would (`uv lock`, `poetry lock`), dirtied with host state that must not reach the
 image (.git, .venv, .env, data, caches), built, inspected, run, and removed before the next one,
@@ -12,7 +13,9 @@ so the disk holds one variant at a time. Timings and sizes go to <cache>/docker-
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
+import http.server
 import itertools
 import json
 import os
@@ -21,6 +24,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,8 +35,8 @@ import pytest
 import yaml
 from dockerfile_parse import DockerfileParser
 
-import devsupport as docker_support
-from devsupport import Build, Buildah, pinned_args
+import imagebuild as docker_support
+from imagebuild import Build, Buildah, pinned_args
 from tests.conftest import MANAGERS, TOOL, WINDOWS, dev_tool, pip_index_url, render, tomllib
 
 HADOLINT = dev_tool("hadolint")
@@ -66,10 +70,10 @@ def _variants() -> dict[str, dict[str, Any]]:
 
 VARIANTS = _variants()
 # Import names of the distributions the template can declare (the rest import as themselves).
-IMPORT_NAMES = {"scikit-learn": "sklearn"}
+IMPORT_NAMES = {"scikit-learn": "sklearn", "pillow": "PIL", "python-multipart": "python_multipart"}
 # The step that installs the dependencies, per manager: it must come before the source.
 DEPS_STEP = {
-    "venv": "pip install --no-cache-dir -r requirements.txt",
+    "venv": "pip install --no-cache-dir -r /opt/venv/requirements.txt",
     "uv": "uv sync --locked --no-install-project",
     "poetry": "poetry install --only main --no-root",
     "conda": "micromamba install",
@@ -79,7 +83,7 @@ DEPS_STEP = {
 # Files that hold the dependencies, per manager: the only ones copied before that step.
 DEPS_FILES = {
     "venv": {"requirements.txt"},
-    "uv": set(),
+    "uv": {"pyproject.toml", "uv.lock"},
     "poetry": {"pyproject.toml", "poetry.lock"},
     "conda": {"environment.yml"},
     # conda's half, then the Python half's lock: both before the source.
@@ -100,18 +104,31 @@ class Rendered:
 
     @property
     def instructions(self) -> list[dict[str, Any]]:
-        """The image's: every stage but `dev` (the devcontainer's, built only with --target dev)."""
-        image, in_dev = [], False
+        """The image's: every stage but `dev` (the devcontainer's, built only with --target dev)
+        and `serve` (the serving image's, only with --target serve)."""
+        return [
+            ins for name, stage in self.stages() if name not in ("dev", "serve") for ins in stage
+        ]
+
+    def stages(self) -> list[tuple[str, list[dict[str, Any]]]]:
+        """(alias or "", its instructions from its FROM on), in order."""
+        out: list[tuple[str, list[dict[str, Any]]]] = []
         for ins in self.parser.structure:
             if ins["instruction"] == "FROM":
-                in_dev = ins["value"].endswith(" AS dev")
-            if not in_dev:
-                image.append(ins)
-        return image
+                out.append((ins["value"].partition(" AS ")[2], []))
+            if out:
+                out[-1][1].append(ins)
+        return out
+
+    def stage(self, name: str) -> list[dict[str, Any]]:
+        return next(stage for alias, stage in self.stages() if alias == name)
 
     def final_stage(self) -> list[dict[str, Any]]:
-        froms = [i for i, ins in enumerate(self.instructions) if ins["instruction"] == "FROM"]
-        return self.instructions[froms[-1] :]
+        """The stage the default build (no --target) makes: the last one, or the stage it merely
+        names (`FROM runtime` after the serve stage)."""
+        last = self.stages()[-1][1]
+        base = last[0]["value"]
+        return self.stage(base) if len(last) == 1 and base in dict(self.stages()) else last
 
 
 @pytest.fixture(scope="module")
@@ -177,8 +194,9 @@ def test_versions_are_pinned_once_at_the_top(rendered: dict[str, Rendered], name
             ), image
             assert "latest" not in image
             stages |= set(alias)
-    # The package index is a build argument exactly when the project has one, except for conda,
-    # whose single stage would keep it in the image history (environment.yml carries it there).
+    # The package index is a build argument exactly when the project has one (for the build
+    # stage's backend or tool), except for conda, whose single stage would keep it in the image
+    # history (environment.yml carries it there).
     expected = "" if manager.startswith("conda") else r.answers["package_index_url"]
     assert args.get("PIP_INDEX_URL", "") == expected
     if manager.startswith("conda"):  # the hybrids' index is pyproject.toml's
@@ -194,12 +212,13 @@ def test_index_credentials_come_only_from_a_build_secret(
     r = rendered[name]
     text = r.path.joinpath("Dockerfile").read_text()
     secret = "--mount=type=secret,id=netrc,target=/run/secrets/netrc"
-    downloads = [
+    downloads = [  # every install or build step but the offline ones
         ins["value"]
         for ins in r.instructions
         if ins["instruction"] == "RUN"
-        and re.search(r"pip install -r|pip install --no-cache-dir -r|pip wheel|uv sync|uv build"
-                      r"|poetry install|/opt/poetry/bin/pip install|micromamba install", ins["value"])
+        and re.search(r"pip install|pip wheel|uv sync|uv build|poetry install|micromamba install",
+                      ins["value"])
+        and not re.search(r"--no-index|--no-build-isolation", ins["value"])
     ]  # fmt: skip
     assert downloads
     if r.answers["env_manager"] in ("conda-poetry", "conda-uv"):
@@ -212,31 +231,56 @@ def test_index_credentials_come_only_from_a_build_secret(
             assert not re.search(
                 r"(?i)(password|token|secret|netrc_content|_auth)\s*=", ins["value"]
             )
-    final = text.split("\nFROM ")[-1]
-    assert "PIP_INDEX_URL" not in final
+    assert not [x for x in r.final_stage() if "PIP_INDEX_URL" in x["value"]]
+    assert text.count("ARG PIP_INDEX_URL") in (0, 2)  # declared at the top and in one build stage
 
 
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_dependency_layer_comes_before_the_source(rendered: dict[str, Rendered], name: str) -> None:
+    """In the image's own stage, the dependencies are installed from their files alone, before
+    anything made from the source (the source itself, or the wheel built from it) arrives: a
+    source edit reinstalls nothing."""
     r = rendered[name]
     manager = r.answers["env_manager"]
-    ins = r.instructions
+    ins = r.final_stage()
     deps = next(i for i, x in enumerate(ins) if DEPS_STEP[manager] in x["value"])
     source = next(
-        i for i, x in enumerate(ins) if x["instruction"] == "COPY" and "src/" in x["value"]
+        i
+        for i, x in enumerate(ins)
+        if x["instruction"] == "COPY" and ("src/" in x["value"] or "--from=wheel" in x["value"])
     )
     assert deps < source
-    build_stage_start = max(i for i, x in enumerate(ins[:deps]) if x["instruction"] == "FROM")
     copied_before = set()
-    for x in ins[build_stage_start:deps]:
-        if x["instruction"] == "COPY" and "--from" not in x["value"]:
+    for x in ins[:deps]:
+        if x["instruction"] == "COPY":
+            assert "--from" not in x["value"], x  # no copy of another stage's environment
             copied_before |= {
                 Path(p).name for p in shlex.split(x["value"])[:-1] if not p.startswith("--")
             }
     assert copied_before == DEPS_FILES[manager]
-    if manager == "uv":
-        assert "--mount=type=bind,source=uv.lock" in ins[deps]["value"]
+    if manager in ("uv", "poetry"):  # their downloads stay in a cache mount, out of the image
         assert "--mount=type=cache" in ins[deps]["value"]
+    # What decides a layer's content is copied, never bind-mounted from the context: buildah
+    # (1.28 here) leaves a bind mount's content out of its cache key and would reuse a stale
+    # layer. Only the environment tool is mounted, for the steps that check what was installed.
+    for x in r.all_instructions:
+        for source_path in re.findall(r"--mount=type=bind,source=([^,\s]+)", x["value"]):
+            assert source_path.startswith("tools/envtool"), x
+
+
+@pytest.mark.parametrize(
+    "name", [n for n, a in VARIANTS.items() if a["env_manager"] in ("venv", "uv")]
+)
+def test_wheel_stage_backend_is_the_projects(rendered: dict[str, Rendered], name: str) -> None:
+    """The wheel stage installs the build backend before the source and builds without an
+    isolated environment: it must be the one pyproject.toml's [build-system] requires."""
+    r = rendered[name]
+    pyproject = tomllib.loads((r.path / "pyproject.toml").read_text(encoding="utf-8"))
+    wheel = r.stage("wheel")
+    backend = next(x["value"] for x in wheel if x["instruction"] == "RUN")
+    assert re.findall(r'"([^"]+)"$', backend) == pyproject["build-system"]["requires"]
+    build = [x["value"] for x in wheel if x["instruction"] == "RUN"][-1]
+    assert "--no-build-isolation" in build
 
 
 @pytest.mark.parametrize("name", list(VARIANTS))
@@ -274,10 +318,12 @@ def test_runtime_is_non_root_and_checks_the_sanity_import(
     else:
         assert users[-1] == "1000:1000"
         copies = [x["value"] for x in final if x["instruction"] == "COPY"]
-        # Only the dependency environment, then the project's wheel, reach the final image (in
-        # that order: a source edit replaces only the wheel's layer); no tool, source or cache.
+        # Only the dependency files, then the project's wheel, reach the final image (in that
+        # order: a source edit replaces only the wheel's layer); no tool, source or cache.
         assert len(copies) == 2, copies
-        assert copies[0].startswith("--from=deps ") and re.search(r"/(\.venv|venv) ", copies[0])
+        assert {Path(p).name for p in copies[0].split()[:-1]} == DEPS_FILES[
+            r.answers["env_manager"]
+        ]
         assert copies[1] == "--from=wheel /dist/ /tmp/dist/"
         install = next(
             x["value"] for x in final if x["instruction"] == "RUN" and "/tmp/dist/" in x["value"]
@@ -454,10 +500,48 @@ def test_devcontainer_builds_the_dev_stage(rendered: dict[str, Rendered], name: 
     )
     assert spec.get("hostRequirements") == ({"gpu": "optional"} if cuda else None)
     # The image built without --target is still the runtime image: the dev stage is not last.
-    assert (
-        not r.all_instructions[-1]["value"].startswith("FROM")
-        and r.final_stage()[0]["value"].count(" AS ") == 0
+    last_from = [x["value"] for x in r.all_instructions if x["instruction"] == "FROM"][-1]
+    assert " AS " not in last_from
+    assert r.final_stage()[0]["value"].partition(" AS ")[2] in ("", "runtime")
+
+
+SERVE_CMD = ["uvicorn", "{package}.api:app", "--host", "0.0.0.0", "--port", "8000"]
+HEALTH = "urllib.request.urlopen('http://127.0.0.1:8000/health'"
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_serving_stage_beside_the_training_image(rendered: dict[str, Rendered], name: str) -> None:
+    """With the FastAPI starter (serving=fastapi), `--target serve` is the training image plus
+    the server: its port, a health check that needs no curl (the image's Python asks /health)
+    and uvicorn as the command, still as the unprivileged user; the default build stays the
+    training image. Without it, no serve stage and no uvicorn."""
+    r = rendered[name]
+    serving = r.answers["example"] == "mnist" and r.answers["ml_framework"] != "none"
+    assert yaml.safe_load((r.path / ".copier-answers.yml").read_text())["serving"] == (
+        "fastapi" if serving else "none"
     )
+    aliases = [alias for alias, _ in r.stages()]
+    if not serving:
+        assert "serve" not in aliases and "uvicorn" not in (r.path / "Dockerfile").read_text()
+        return
+    serve = [x for x in r.stage("serve") if x["instruction"] != "COMMENT"]
+    assert serve[0]["value"] == "runtime AS serve"
+    assert aliases[-1] == "" and [x["value"] for x in r.stages()[-1][1]] == ["runtime"]
+    kinds = [x["instruction"] for x in serve]
+    assert kinds == ["FROM", "EXPOSE", "HEALTHCHECK", "CMD"]  # no USER: the runtime's (non-root)
+    assert serve[1]["value"] == "8000"
+    health = serve[2]["value"]
+    assert health.startswith("--interval=") and HEALTH in health and "curl" not in health
+    check = json.loads(health.partition("CMD ")[2])
+    python = "/opt/conda/bin/python" if r.answers["env_manager"].startswith("conda") else "python"
+    assert check[:2] == [python, "-c"]
+    package = expected_imports(r)[0]
+    assert exec_form(serve[3]) == [a.format(package=package) for a in SERVE_CMD]
+    pyproject = tomllib.loads((r.path / "pyproject.toml").read_text(encoding="utf-8"))
+    declared = " ".join(pyproject["project"]["dependencies"])
+    if r.answers["env_manager"] == "conda":
+        declared = (r.path / "environment.yml").read_text()
+    assert {"fastapi", "uvicorn"} <= set(re.findall(r"[a-z][a-z0-9_-]+", declared))
 
 
 def test_no_devcontainer_without_a_dockerfile(template: Path, tmp_path: Path) -> None:
@@ -630,6 +714,8 @@ def test_image_runs_the_sanity_import_as_non_root(image: Image, buildah: Buildah
     expected = {"numpy", "pandas", "matplotlib"} | (
         {"sklearn"} if image.answers["ml_framework"] == "sklearn" else set()
     )
+    if image.answers["example"] == "mnist":  # serving=fastapi by default: the API's packages
+        expected |= {"fastapi", "uvicorn", "python_multipart", "PIL"}
     assert set(imports) == {image.package} | expected
     if config["Cmd"][:2] == ["python", "-c"]:
         assert buildah.run(image.tag) == f"{image.package} 0.1.0"  # the default command
@@ -641,11 +727,14 @@ def test_image_has_no_host_state_tools_or_caches(image: Image, buildah: Buildah)
     assert not [f for f in files if HOST_MARK in f]
     assert not [f for f in files if re.search(r"(^|/)(\.git|\.env|\.pytest_cache)(/|$)", f)]
     assert not [f for f in files if f.endswith(f"tests/test_{image.package}.py")]
-    assert not [f for f in files if re.search(r"(^|/)(\.cache|poetry-cache)(/|$)", f)]
+    # Nothing in a cache folder (a cache mount's empty mount point may stay, as in BuildKit).
+    assert not [f for f in files if re.search(r"(^|/)(\.cache|poetry-cache)/.", f)]
     assert not [f for f in files if f in {"bin/uv", "bin/uvx"} or f.startswith("opt/poetry")]
-    # /app holds the environment and nothing else (no source tree, no data).
+    # /app holds the environment and the files it was installed from, nothing else (no source
+    # tree, no data); pip's venv is /opt/venv.
     in_app = {f.split("/")[1] for f in files if f.startswith("app/")}
-    assert in_app == ({".venv"} if image.answers["env_manager"] != "venv" else set())
+    manager = image.answers["env_manager"]
+    assert in_app == (DEPS_FILES[manager] | {".venv"} if manager != "venv" else set())
     # The project is installed as a regular package, not as a link back to a source tree.
     site = [f for f in files if f.endswith(f"site-packages/{image.package}/__init__.py")]
     assert len(site) == 1, site
@@ -691,19 +780,73 @@ def test_source_edit_rebuild_reuses_the_dependency_layer(image: Image, buildah: 
     init.write_text(init.read_text() + '\nBUILD_MARK = "second build"\n')
     second = buildah.build(image.project, image.tag)
     image.rebuilds.append(second)
+    # Nothing is reinstalled: the dependency step is the image's own layer, reused as it is
+    # (no copy of another stage's environment for buildah to hash again).
     assert second.step_cached(DEPS_STEP[image.answers["env_manager"]]), second.output
-    # The environment's layer in the final image is reused too: only the wheel's layer changes.
-    assert second.step_cached("COPY --from=deps "), second.output
     assert not second.step_cached("COPY src/ src/"), second.output
     assert not second.step_cached("COPY --from=wheel "), second.output
-    # What remains is building and installing the wheel, the sanity import, and buildah checking
-    # the cached environment layer (it hashes the venv: ~6 s); the first build also resolved,
-    # downloaded and installed every dependency (measured: 0.17-0.28 of the first build's time).
+    # What remains is building and installing the wheel and the probe; the first build also
+    # resolved, downloaded and installed every dependency.
     assert second.seconds < 0.4 * image.first.seconds, (second.seconds, image.first.seconds)
     out = buildah.run(
         image.tag, "python", "-c", f"import {image.package}; print({image.package}.BUILD_MARK)"
     )
     assert out == "second build"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("image", REBUILT, indirect=True)
+def test_serve_stage_builds_beside_the_training_image(image: Image, buildah: Buildah) -> None:
+    """`--target serve` of an MNIST project (serving=fastapi by default) reuses the training
+    image's layers and adds the server: port 8000, a health check run by the image's Python,
+    uvicorn as its command, the same unprivileged user; uvicorn and the package import in it."""
+    tag = f"{image.tag.rsplit(':', 1)[0]}-serve:latest"
+    serve = buildah.build(image.project, tag, target="serve")
+    REPORT[image.name]["serve_stage_build_s"] = round(serve.seconds, 1)
+    assert serve.step_cached(DEPS_STEP[image.answers["env_manager"]]), serve.output
+    assert serve.step_cached("/tmp/probe.py"), serve.output  # the training image's own layers
+    config = buildah.config(tag)
+    assert config["User"] == "1000:1000" and config["WorkingDir"] == "/app"
+    assert config["Cmd"] == [a.format(package=image.package) for a in SERVE_CMD]
+    assert set(config["ExposedPorts"]) == {"8000/tcp"}
+    health = buildah.healthcheck(tag)
+    assert health["Test"][:3] == ["CMD", "python", "-c"] and HEALTH in health["Test"][3]
+    assert buildah.config(image.tag)["Cmd"] == ["python", "-m", f"{image.package}.train"]
+    code = f"import fastapi, uvicorn, {image.package}; print(uvicorn.__version__)"
+    assert re.fullmatch(r"\d+\.\d+\.\d+", buildah.run(tag, "python", "-c", code))
+    # The health check is a real request to /health: healthy only when it answers 2xx. (buildah's
+    # chroot isolation shares the host's network, so a stand-in server here plays the app.)
+    with health_server() as status:
+        status.append(503)
+        with pytest.raises(RuntimeError, match="503"):
+            buildah.run(tag, *health["Test"][1:])
+        status.append(200)
+        buildah.run(tag, *health["Test"][1:])
+    buildah("rmi", "--force", tag)
+
+
+@contextlib.contextmanager
+def health_server() -> Iterator[list[int]]:
+    """An HTTP server on 127.0.0.1:8000 (the health check's address) whose /health answers the
+    last status in the yielded list; stopped on exit."""
+    statuses: list[int] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(statuses[-1] if self.path == "/health" else 404)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 8000), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield statuses
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 # ---------------------------------------------------------------- the devcontainer's dev stage
