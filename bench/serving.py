@@ -7,7 +7,7 @@ in-process predict time (the floor), for single-image and batch requests.
 PATH is a generated project (serving=fastapi) with its .venv and a trained model (`make train
 DATASET=digits`). The server is started as `make serve` starts it (uvicorn, WORKERS processes) on
 a free loopback port and stopped (its whole process group) at the end. The load itself runs in the
-project's Python (bench/serving_load.py: an async httpx2 client). The results replace the
+project's Python (bench/serving_load.py: an async httpx client). The results replace the
 "Serving latency" section of the output file (the rest of the file is kept).
 """
 
@@ -107,7 +107,7 @@ def section(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
         f"Measured {datetime.now().strftime('%Y-%m-%d %H:%M')} on {platform.platform()}, "
         f"{os.cpu_count()} CPUs, load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}; "
         f"model: {meta['framework']} on {meta['dataset']}. Load: a number of concurrent clients "
-        f"(async httpx2, keep-alive; each waits for its answer), at most {args.requests} requests or "
+        f"(async httpx, keep-alive; each waits for its answer), at most {args.requests} requests or "
         f"{args.seconds:.0f} s per row, client and server on the same machine. In-process: "
         "`predict_proba()` on the same images, no HTTP (the floor). Overhead = HTTP p50 / "
         "in-process p50.",

@@ -1,5 +1,5 @@
 """Load generator for bench/serving.py, run by the *generated project's* Python (its venv has the
-package, its model and httpx2): prints one JSON object with the in-process floor and the HTTP load.
+package, its model and httpx): prints one JSON object with the in-process floor and the HTTP load.
 
     <project>/.venv/bin/python bench/serving_load.py --url http://127.0.0.1:PORT --package NAME
 
@@ -19,8 +19,12 @@ import statistics
 import time
 from typing import Any
 
-import httpx2 as httpx
 import numpy as np
+
+try:  # starlette's choice of client now; httpx where it is not installed
+    import httpx2 as httpx
+except ImportError:
+    import httpx  # type: ignore[no-redef]
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -63,7 +63,7 @@ def test_serving_renders_the_app_page_tests_and_dependencies(
     requirements = (dst / "requirements.txt").read_text()
     for name in ("fastapi", "uvicorn", "python-multipart", "pillow"):
         assert re.search(rf"^{name}>=", requirements, re.M), name
-    assert "httpx2>=" in (dst / "requirements-dev.txt").read_text()
+    assert "httpx>=" in (dst / "requirements-dev.txt").read_text()
     assert "\nserve:" in (dst / "Makefile").read_text()
     assert "## Serving" in (dst / "README.md").read_text()
     # Every new import is probed by the set-up and the doctor (tools/envtool.json).
