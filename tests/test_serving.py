@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import (
+    COPIER_YML,
     env_without_dev_venv,
     find_python,
     render,
@@ -432,3 +433,94 @@ def test_shlex_quoting_of_readme_commands_is_valid(template: Path, tmp_path: Pat
     dst = render(template, tmp_path / "p", project_name="Digit Lab")
     for line in readme_commands(dst):
         shlex.split(line)
+
+
+# ---------------------------------------------------------------- MODEL_URI (MLflow)
+
+LOG_AND_SERVE = """
+import json, sys
+import joblib, mlflow
+from fastapi.testclient import TestClient
+from digit_lab.api import Settings, create_app
+
+mlflow.set_tracking_uri("sqlite:///mlflow.db")
+mlflow.set_experiment("digit-lab")
+with mlflow.start_run() as run:
+    mlflow.log_params({"data.name": "digits"})
+    mlflow.log_metric("test_accuracy", 0.97)
+    mlflow.sklearn.log_model(
+        joblib.load("models/digits_sklearn.joblib"),
+        name="model",
+        registered_model_name="digit_lab",
+        # MLflow 3's sklearn flavour saves with skops, which trusts only the types it is told to.
+        skops_trusted_types=["sklearn.neural_network._stochastic_optimizers.AdamOptimizer"],
+    )
+report = {}
+for uri in (f"runs:/{run.info.run_id}/model", "models:/digit_lab/1", "runs:/0123abcd/model"):
+    with TestClient(create_app(Settings(model_uri=uri))) as client:
+        health = client.get("/health")
+        predict = client.post("/predict", json={"images": [[0] * 8] * 8})
+        report[uri.split(":")[0] + (":bad" if "0123" in uri else "")] = {
+            "health": health.status_code,
+            "detail": health.json().get("detail", ""),
+            "metadata": client.get("/metadata").json(),
+            "predict": predict.status_code,
+        }
+print("REPORT " + json.dumps(report))
+"""
+
+
+@pytest.mark.slow
+def test_model_uri_serves_a_model_logged_with_mlflow(
+    trained: tuple[Path, dict[str, str]],
+) -> None:
+    """MODEL_URI=runs:/<id>/model and models:/<name>/<version> load from a SQLite tracking store;
+    a run that does not exist is a 503 that says why, not a crash. MLflow is installed into the
+    project's environment here (experiment_tracking adds it to projects that track with it)."""
+    dst, env = trained
+    py = str(venv_python(dst / ".venv"))
+    run_ok("serving: pip install mlflow", [py, "-m", "pip", "install", "-q", "mlflow>=3"], dst, env)
+    out = run_ok("serving: MODEL_URI", [py, "-c", LOG_AND_SERVE], dst, env)
+    report = json.loads(out.split("REPORT ", 1)[1])
+    for kind in ("runs", "models"):
+        r = report[kind]
+        assert r["health"] == 200 and r["predict"] == 200, r
+        assert (
+            r["metadata"]["model"].startswith(f"{kind}:/") and r["metadata"]["dataset"] == "digits"
+        )
+        assert r["metadata"]["metrics"] == {"test_accuracy": 0.97}
+    bad = report["runs:bad"]
+    assert bad["health"] == 503 and bad["predict"] == 503 and "could not be loaded" in bad["detail"]
+
+
+MODULES_OF_SERVING = """
+import importlib.metadata as m, json
+from packaging.requirements import Requirement
+todo, seen = ["fastapi", "uvicorn", "python-multipart", "pillow", "httpx"], set()
+while todo:
+    name = todo.pop()
+    if name in seen:
+        continue
+    seen.add(name)
+    for r in m.requires(name) or []:
+        req = Requirement(r)
+        if req.marker is None or req.marker.evaluate({"extra": ""}):
+            todo.append(req.name.lower().replace("_", "-"))
+tops = m.packages_distributions()
+print(json.dumps(sorted(t for t, ds in tops.items() if {d.lower() for d in ds} & seen)))
+"""
+
+
+@pytest.mark.slow
+def test_environment_modules_cover_the_serving_packages(
+    trained: tuple[Path, dict[str, str]],
+) -> None:
+    """Every top-level module that fastapi, uvicorn, python-multipart, pillow and httpx install
+    (with what they require) is in copier.yml's environment_modules: package_name refuses it."""
+    dst, env = trained
+    out = run_ok(
+        "serving: modules", [str(venv_python(dst / ".venv")), "-c", MODULES_OF_SERVING], dst, env
+    )
+    modules = {m for m in json.loads(out) if re.fullmatch(r"[A-Za-z_]\w*", m)}
+    listed = {m.lower() for m in COPIER_YML["environment_modules"]["default"]}
+    assert len(modules) >= 12 and not {m for m in modules if m.lower() not in listed}, modules
