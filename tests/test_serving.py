@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -524,3 +525,30 @@ def test_environment_modules_cover_the_serving_packages(
     modules = {m for m in json.loads(out) if re.fullmatch(r"[A-Za-z_]\w*", m)}
     listed = {m.lower() for m in COPIER_YML["environment_modules"]["default"]}
     assert len(modules) >= 12 and not {m for m in modules if m.lower() not in listed}, modules
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("manager", "backend"), [("venv", "hatchling"), ("poetry", "poetry-core")])
+def test_the_page_is_in_the_wheel(
+    template: Path, tmp_path: Path, manager: str, backend: str
+) -> None:
+    """The page is package data: the wheel (and so the image and any install) carries it."""
+    dst = render(template, tmp_path / "p", project_name="Digit Lab", env_manager=manager)
+    assert backend in (dst / "pyproject.toml").read_text()
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "-q",
+        "--no-deps",
+        "-w",
+        str(tmp_path / "w"),
+        str(dst),
+    ]
+    proc = timed(f"serving: wheel ({backend})", cmd)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (wheel,) = (tmp_path / "w").glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    assert {f"{PACKAGE}/api.py", f"{PACKAGE}/static/index.html"} <= names
