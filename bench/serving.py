@@ -2,9 +2,9 @@
 """Serving latency: the generated project's API under a bounded concurrent load, beside the
 in-process predict time (the floor), for single-image and batch requests.
 
-    .venv/bin/python bench/serving.py --project PATH [--quick] [--out docs/benchmarks.md]
+    .venv/bin/python bench/serving.py --project PATH [PATH...] [--quick] [--out docs/benchmarks.md]
 
-PATH is a generated project (serving=fastapi) with its .venv and a trained model (`make train
+Each PATH is a generated project (serving=fastapi) with its .venv and a trained model (`make train
 DATASET=digits`). The server is started as `make serve` starts it (uvicorn, WORKERS processes) on
 a free loopback port and stopped (its whole process group) at the end. The load itself runs in the
 project's Python (bench/serving_load.py: an async httpx client). The results replace the
@@ -99,22 +99,21 @@ def ms(seconds: float) -> str:
 
 
 def section(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
-    meta = results[0]["metadata"]
     lines = [
         START,
         "## Serving latency (bench/serving.py)",
         "",
         f"Measured {datetime.now().strftime('%Y-%m-%d %H:%M')} on {platform.platform()}, "
-        f"{os.cpu_count()} CPUs, load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}; "
-        f"model: {meta['framework']} on {meta['dataset']}. Load: a number of concurrent clients "
+        f"{os.cpu_count()} CPUs, load average {', '.join(f'{x:.2f}' for x in os.getloadavg())} "
+        "(other work shares this machine). Load: concurrent clients "
         f"(async httpx, keep-alive; each waits for its answer), at most {args.requests} requests or "
         f"{args.seconds:.0f} s per row, client and server on the same machine. In-process: "
         "`predict_proba()` on the same images, no HTTP (the floor). Overhead = HTTP p50 / "
         "in-process p50.",
         "",
-        "| request | workers | clients | requests/s | HTTP p50 ms | HTTP p99 ms "
+        "| model | request | workers | clients | requests/s | HTTP p50 ms | HTTP p99 ms "
         "| in-process p50 ms | overhead (x) | errors |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for result in results:
         for name in ("single", "batch"):
@@ -124,6 +123,7 @@ def section(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
             label += f"{r['body_bytes'] / 1024:.1f} KiB JSON)"
             ratio = http["p50_s"] / floor["p50_s"] if floor["p50_s"] else float("nan")
             lines.append(
+                f"| {result['metadata']['framework']}, {result['metadata']['dataset']} "
                 f"| {label} | {result['workers']} | {result['concurrency']} "
                 f"| {http['rps']:.0f} | {ms(http['p50_s'])} "
                 f"| {ms(http['p99_s'])} | {ms(floor['p50_s'])} | {ratio:.1f} "
@@ -150,7 +150,7 @@ def write_section(out: Path, text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--project", type=Path, required=True)
+    parser.add_argument("--project", type=Path, nargs="+", required=True)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
@@ -165,8 +165,12 @@ def main(argv: list[str] | None = None) -> int:
     load_args += ["--seconds", str(args.seconds), "--batch", str(args.batch)]
     if args.quick:
         load_args += ["--repeats", "20"]
-    project = args.project.resolve()
-    results = [run_bench(project, w, c, load_args) for w in args.workers for c in args.concurrency]
+    results = [
+        run_bench(project.resolve(), w, c, load_args)
+        for project in args.project
+        for w in args.workers
+        for c in args.concurrency
+    ]
     text = section(results, args)
     write_section(args.out, text)
     print(text)
