@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""Serving latency: the generated project's API under a bounded concurrent load, beside the
+in-process predict time (the floor), for single-image and batch requests.
+
+    .venv/bin/python bench/serving.py --project PATH [PATH...] [--quick] [--out docs/benchmarks.md]
+
+Each PATH is a generated project (serving=fastapi) with its .venv and a trained model (`make train
+DATASET=digits`). The server is started as `make serve` starts it (uvicorn, WORKERS processes) on
+a free loopback port and stopped (its whole process group) at the end. The load itself runs in the
+project's Python (bench/serving_load.py: an async httpx client). The results replace the
+"Serving latency" section of the output file (the rest of the file is kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+START, END = "<!-- serving-bench:start -->", "<!-- serving-bench:end -->"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the server exited ({proc.returncode}) before answering /health")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"{url}/health did not answer 200 within {timeout:.0f}s")
+
+
+def package_of(project: Path) -> str:
+    answers = (project / ".copier-answers.yml").read_text(encoding="utf-8")
+    return next(
+        line.split(":", 1)[1].strip()
+        for line in answers.splitlines()
+        if line.startswith("package_name:")
+    )
+
+
+def run_bench(
+    project: Path, workers: int, concurrency: int, load_args: list[str]
+) -> dict[str, Any]:
+    python = project / ".venv" / "bin" / "python"
+    package = package_of(project)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = [str(python), "-m", "uvicorn", f"{package}.api:app", "--host", "127.0.0.1"]
+    server += ["--port", str(port), "--workers", str(workers), "--log-level", "warning"]
+    proc = subprocess.Popen(server, cwd=project, start_new_session=True)
+    try:
+        wait_healthy(url, proc)
+        load = [str(python), str(ROOT / "bench" / "serving_load.py"), "--url", url]
+        out = subprocess.run(
+            [*load, "--package", package, "--concurrency", str(concurrency), *load_args],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if out.returncode != 0:
+            raise SystemExit(f"serving_load.py failed:\n{out.stdout}\n{out.stderr}")
+        result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+        result["workers"], result["concurrency"] = workers, concurrency
+        return result
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f}"
+
+
+def section(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
+    lines = [
+        START,
+        "## Serving latency (bench/serving.py)",
+        "",
+        f"Measured {datetime.now().strftime('%Y-%m-%d %H:%M')} on {platform.platform()}, "
+        f"{os.cpu_count()} CPUs, load average {', '.join(f'{x:.2f}' for x in os.getloadavg())} "
+        "(other work shares this machine). Load: concurrent clients "
+        f"(async httpx, keep-alive; each waits for its answer), at most {args.requests} requests or "
+        f"{args.seconds:.0f} s per row, client and server on the same machine. In-process: "
+        "`predict_proba()` on the same images, no HTTP (the floor). Overhead = HTTP p50 / "
+        "in-process p50.",
+        "",
+        "| model | request | workers | clients | requests/s | HTTP p50 ms | HTTP p99 ms "
+        "| in-process p50 ms | overhead (x) | errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for result in results:
+        for name in ("single", "batch"):
+            r = result[name]
+            http, floor = r["http"], r["in_process"]
+            label = f"{name} ({r['images']} image{'s' if r['images'] > 1 else ''}, "
+            label += f"{r['body_bytes'] / 1024:.1f} KiB JSON)"
+            ratio = http["p50_s"] / floor["p50_s"] if floor["p50_s"] else float("nan")
+            lines.append(
+                f"| {result['metadata']['framework']}, {result['metadata']['dataset']} "
+                f"| {label} | {result['workers']} | {result['concurrency']} "
+                f"| {http['rps']:.0f} | {ms(http['p50_s'])} "
+                f"| {ms(http['p99_s'])} | {ms(floor['p50_s'])} | {ratio:.1f} "
+                f"| {http['errors'] or 'none'} |"
+            )
+    lines += [
+        "",
+        "Per image, a batch costs far less than single requests: the HTTP, JSON and ",
+        "thread hand-off overhead is paid once per request.",
+        END,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_section(out: Path, text: str) -> None:
+    doc = out.read_text(encoding="utf-8") if out.exists() else ""
+    if START in doc and END in doc:
+        head, rest = doc.split(START, 1)
+        doc = head + text.rstrip("\n") + rest.split(END, 1)[1]
+    else:
+        doc = doc.rstrip("\n") + ("\n\n" if doc else "") + text
+    out.write_text(doc, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--project", type=Path, nargs="+", required=True)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--quick", action="store_true", help="200 requests, 1 worker, 4 clients")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.requests, args.seconds, args.workers, args.concurrency = 200, 10.0, [1], [4]
+    load_args = ["--requests", str(args.requests)]
+    load_args += ["--seconds", str(args.seconds), "--batch", str(args.batch)]
+    if args.quick:
+        load_args += ["--repeats", "20"]
+    results = [
+        run_bench(project.resolve(), w, c, load_args)
+        for project in args.project
+        for w in args.workers
+        for c in args.concurrency
+    ]
+    text = section(results, args)
+    write_section(args.out, text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""Load generator for bench/serving.py, run by the *generated project's* Python (its venv has the
+package, its model and httpx): prints one JSON object with the in-process floor and the HTTP load.
+
+    <project>/.venv/bin/python bench/serving_load.py --url http://127.0.0.1:PORT --package NAME
+
+In-process: api.load() then predict_proba() on one image and on a batch, timed directly (the
+floor: what the model itself costs). Over HTTP: `--concurrency` workers share a bounded number of
+requests (`--requests`) and a time budget (`--seconds`), each waiting for its answer before the
+next (a closed loop: at most `--concurrency` requests are in flight).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import statistics
+import time
+from typing import Any
+
+import numpy as np
+
+try:  # starlette's choice of client now; httpx where it is not installed
+    import httpx2 as httpx
+except ImportError:
+    import httpx  # type: ignore[no-redef]
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+
+
+def in_process(package: str, images: np.ndarray[Any, Any], repeats: int) -> dict[str, float]:
+    """Median seconds of predict_proba on these images, the model loaded as the server does."""
+    api = importlib.import_module(f"{package}.api")
+    data = importlib.import_module(f"{package}.data")
+    loaded = api.load(api.Settings.from_environment())
+    if loaded.model is None:
+        raise SystemExit(loaded.error)
+    features = data.to_features(images)
+    api.predict_proba(loaded.model, features)  # warm-up (first-call set-up in torch/keras)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        api.predict_proba(loaded.model, features)
+        times.append(time.perf_counter() - t0)
+    return {"p50_s": statistics.median(times), "p99_s": percentile(times, 99)}
+
+
+async def load(
+    url: str, body: dict[str, Any], *, requests: int, concurrency: int, seconds: float
+) -> dict[str, Any]:
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    remaining = requests
+    deadline = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+        await client.post("/predict", json=body)  # warm-up, not counted
+
+        async def worker() -> None:
+            nonlocal remaining
+            while remaining > 0 and time.perf_counter() < deadline:
+                remaining -= 1
+                t0 = time.perf_counter()
+                try:
+                    response = await client.post("/predict", json=body)
+                    status = str(response.status_code)
+                except httpx.HTTPError as exc:
+                    status = type(exc).__name__
+                if status == "200":
+                    latencies.append(time.perf_counter() - t0)
+                else:
+                    errors[status] = errors.get(status, 0) + 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        wall = time.perf_counter() - started
+    return {
+        "ok": len(latencies),
+        "errors": errors,
+        "wall_s": wall,
+        "rps": len(latencies) / wall if wall else 0.0,
+        "p50_s": percentile(latencies, 50),
+        "p99_s": percentile(latencies, 99),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--package", required=True)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--repeats", type=int, default=200)
+    args = parser.parse_args()
+    meta = httpx.get(f"{args.url}/metadata", timeout=10).json()
+    h, w = meta["image_shape"]
+    rng = np.random.default_rng(0)
+    results: dict[str, Any] = {"metadata": {k: meta[k] for k in ("framework", "dataset")}}
+    for name, n in (("single", 1), ("batch", args.batch)):
+        images = rng.integers(0, 256, size=(n, h, w), dtype=np.uint8)
+        body = {"images": images.tolist()}
+        http = asyncio.run(
+            load(
+                args.url,
+                body,
+                requests=args.requests,
+                concurrency=args.concurrency,
+                seconds=args.seconds,
+            )
+        )
+        results[name] = {
+            "images": n,
+            "body_bytes": len(json.dumps(body)),
+            "in_process": in_process(args.package, images, args.repeats),
+            "http": http,
+        }
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()

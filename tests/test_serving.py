@@ -1,0 +1,554 @@
+"""Serving (serving=fastapi): the generated API for each framework through its own test client
+tests, a real uvicorn server over HTTP (`make serve` and the README's curl commands), the drawing
+page in Debian's chromium driven by Playwright, and the serving bench.
+
+One generated project and environment per framework, shared by the whole session.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import (
+    COPIER_YML,
+    env_without_dev_venv,
+    find_python,
+    render,
+    run_captured,
+    timed,
+    tool_bin,
+    venv_python,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+TORCH = "2.13.0"  # the CPU wheel in pip's find-links (Python 3.11); the index's torch is CUDA
+PACKAGE = "digit_lab"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # the tests run as root
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+# ---------------------------------------------------------------- rendering (fast)
+
+
+def test_serving_renders_the_app_page_tests_and_dependencies(
+    template: Path, tmp_path: Path
+) -> None:
+    dst = render(template, tmp_path / "p", project_name="Digit Lab", env_manager="venv")
+    answers = (dst / ".copier-answers.yml").read_text()
+    assert "serving: fastapi" in answers  # the default with the MNIST starter
+    package = dst / "src" / PACKAGE
+    assert (package / "api.py").is_file() and (package / "static" / "index.html").is_file()
+    assert (dst / "tests" / f"test_{PACKAGE}_api.py").is_file()
+    requirements = (dst / "requirements.txt").read_text()
+    for name in ("fastapi", "uvicorn", "python-multipart", "pillow"):
+        assert re.search(rf"^{name}>=", requirements, re.M), name
+    assert "httpx>=" in (dst / "requirements-dev.txt").read_text()
+    assert "\nserve:" in (dst / "Makefile").read_text()
+    assert "## Serving" in (dst / "README.md").read_text()
+    # Every new import is probed by the set-up and the doctor (tools/envtool.json).
+    imports = {
+        d["import"] for d in json.loads((dst / "tools/envtool.json").read_text())["dependencies"]
+    }
+    assert {"fastapi", "uvicorn", "python_multipart", "PIL"} <= imports
+    page = (package / "static" / "index.html").read_text()
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)  # no external assets
+
+
+@pytest.mark.parametrize("framework", ["sklearn", "pytorch", "tensorflow"])
+def test_predict_proba_is_the_last_function_of_each_model(
+    template: Path, tmp_path: Path, framework: str
+) -> None:
+    dst = render(template, tmp_path / "p", project_name="Digit Lab", ml_framework=framework)
+    source = (dst / "src" / PACKAGE / "model.py").read_text()
+    last = re.findall(r"^def (\w+)\(", source, re.M)[-1]
+    assert last == "predict_proba"
+
+
+def test_serving_none_renders_nothing_of_it(template: Path, tmp_path: Path) -> None:
+    dst = render(template, tmp_path / "p", project_name="Digit Lab", serving="none")
+    assert not (dst / "src" / PACKAGE / "api.py").exists()
+    assert not (dst / "src" / PACKAGE / "static").exists()
+    assert not list((dst / "tests").glob("*_api.py"))
+    assert "fastapi" not in (dst / "pyproject.toml").read_text()
+    assert "\nserve:" not in (dst / "Makefile").read_text()
+    assert "## Serving" not in (dst / "README.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("answers", "message"),
+    [
+        ({"ml_framework": "none"}, r"ml_framework=none has none: choose an ml_framework"),
+        ({"example": "none"}, r"serves the MNIST starter's model: choose example=mnist"),
+    ],
+)
+def test_fastapi_without_a_model_to_serve_is_refused(
+    template: Path, tmp_path: Path, answers: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ValueError, match=f"question 'serving'.*{message}"):
+        render(template, tmp_path / "p", serving="fastapi", **answers)
+
+
+def test_without_a_model_the_default_is_no_serving(template: Path, tmp_path: Path) -> None:
+    for answers in ({"ml_framework": "none"}, {"example": "none"}):
+        dst = render(template, tmp_path / next(iter(answers)), **answers)
+        assert "serving: none" in (dst / ".copier-answers.yml").read_text()
+
+
+# ---------------------------------------------------------------- one environment per framework
+
+
+def python311() -> str:
+    return find_python("3.11") or pytest.skip("no Python 3.11 on this machine (PATH or pyenv)")
+
+
+def run_ok(label: str, cmd: list[str], cwd: Path, env: dict[str, str]) -> str:
+    proc = timed(label, cmd, cwd=cwd, env=env)
+    assert proc.returncode == 0, (
+        f"{cmd} exited {proc.returncode}:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    )
+    return proc.stdout
+
+
+@pytest.fixture(scope="session")
+def serving_project(
+    template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[str], tuple[Path, dict[str, str]]]:
+    """framework -> a generated venv project (Python 3.11) with its environment, built once."""
+    built: dict[str, tuple[Path, dict[str, str]]] = {}
+
+    def build(framework: str) -> tuple[Path, dict[str, str]]:
+        if framework not in built:
+            base = tmp_path_factory.mktemp(f"serving-{framework}")
+            dst = render(
+                template,
+                base / "p",
+                project_name="Digit Lab",
+                env_manager="venv",
+                ml_framework=framework,
+                python_version="3.11",
+                jupyter_kernel=False,
+            )
+            env = env_without_dev_venv(tool_bin(base), MPLBACKEND="Agg", PIP_RETRIES="0")
+            # torch: the CPU wheel in pip's find-links (the PyTorch index is unreachable here).
+            constraints = base / "constraints.txt"
+            constraints.write_text(f"torch=={TORCH}\n" if framework == "pytorch" else "")
+            env["PIP_CONSTRAINT"] = str(constraints)
+            run_ok(f"serving: venv ({framework})", [python311(), "-m", "venv", ".venv"], dst, env)
+            pip = [str(venv_python(dst / ".venv")), "-m", "pip", "install", "-q"]
+            run_ok(
+                f"serving: pip install ({framework})",
+                [*pip, "-r", "requirements-dev.txt"],
+                dst,
+                env,
+            )
+            built[framework] = (dst, env)
+        return built[framework]
+
+    return build
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("framework", ["sklearn", "pytorch", "tensorflow"])
+def test_api_endpoints_and_bad_inputs_through_the_test_client(
+    serving_project: Callable[[str], tuple[Path, dict[str, str]]], framework: str
+) -> None:
+    """The generated project's own API tests (every endpoint, every bad input a 4xx), its ruff
+    and its mypy pass for each framework."""
+    dst, env = serving_project(framework)
+    py = str(venv_python(dst / ".venv"))
+    tests = f"tests/test_{PACKAGE}_api.py"
+    out = run_ok(
+        f"serving: API tests ({framework})",
+        [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", tests],
+        dst,
+        env,
+    )
+    last = out.strip().splitlines()[-1]
+    passed = re.search(r"\b(\d+) passed\b", last)
+    assert passed and int(passed[1]) >= 28, out  # the API tests: 28 in all
+    assert "failed" not in last and "error" not in last, out
+    run_ok(f"serving: ruff ({framework})", [py, "-m", "ruff", "check", "."], dst, env)
+    run_ok(
+        f"serving: ruff format ({framework})",
+        [py, "-m", "ruff", "format", "--check", "."],
+        dst,
+        env,
+    )
+    run_ok(f"serving: mypy ({framework})", [py, "-m", "mypy"], dst, env)
+
+
+# ---------------------------------------------------------------- a real server (scikit-learn)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def get(url: str) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+@pytest.fixture(scope="module")
+def trained(
+    serving_project: Callable[[str], tuple[Path, dict[str, str]]],
+) -> tuple[Path, dict[str, str]]:
+    """The scikit-learn project with a model trained on the digits (`make train`)."""
+    dst, env = serving_project("sklearn")
+    run_ok("serving: make train DATASET=digits", ["make", "train", "DATASET=digits"], dst, env)
+    return dst, env
+
+
+@pytest.fixture(scope="module")
+def server(trained: tuple[Path, dict[str, str]]) -> Iterator[str]:
+    """`make serve` on a free loopback port; the whole process group is stopped afterwards."""
+    dst, env = trained
+    port = free_port()
+    proc = subprocess.Popen(
+        ["make", "serve", f"PORT={port}", "WORKERS=2"],
+        cwd=dst,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: make, uvicorn and its workers
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+            try:
+                if get(f"{url}/health")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "the server did not become healthy in 60s"
+            time.sleep(0.3)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert group_gone(proc.pid), "uvicorn's processes outlived the server's stop"
+
+
+def group_gone(pgid: int, timeout: float = 20) -> bool:
+    """Wait until no process of the group is left (uvicorn's workers stop after make); else
+    kill what is left and say so."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.2)
+    os.killpg(pgid, signal.SIGKILL)
+    return False
+
+
+def readme_commands(project: Path) -> list[str]:
+    """The command lines of README.md's Serving section (its bash block), comments removed."""
+    readme = (project / "README.md").read_text()
+    text = readme.split("## Serving", 1)[1]
+    block = text.split("```bash\n", 1)[1].split("```", 1)[0]
+    return [line.split("   #")[0].strip() for line in block.splitlines() if line.strip()]
+
+
+@pytest.mark.slow
+def test_uvicorn_answers_the_readme_commands_over_http(
+    trained: tuple[Path, dict[str, str]], server: str, tmp_path: Path
+) -> None:
+    dst, env = trained
+    status, health = get(f"{server}/health")
+    assert status == 200 and health["dataset"] == "digits"
+    # The README's commands, typed as printed (in the activated venv), but for the port.
+    env = {**env, "PATH": f"{venv_python(dst / '.venv').parent}{os.pathsep}{env['PATH']}"}
+    port = server.rsplit(":", 1)[1]
+    outputs = []
+    for line in readme_commands(dst):
+        if line.startswith("make train"):
+            continue  # done by the fixture
+        cmd = line.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+        proc = run_captured(["bash", "-c", cmd], cwd=dst, env=env)
+        assert proc.returncode == 0, f"{cmd}\n{proc.stdout}\n{proc.stderr}"
+        outputs.append(proc.stdout)
+    health, metadata, from_json, sample, from_png = outputs
+    assert json.loads(health)["status"] == "ok"
+    meta = json.loads(metadata)
+    assert meta["framework"] == "sklearn" and meta["metrics"]["test_accuracy"] >= 0.9
+    assert json.loads(from_json)["predictions"][0]["digit"] == 0  # the README's image is a 0
+    label = int(re.search(r"wrote digit\.png: a (\d) ", sample).group(1))  # type: ignore[union-attr]
+    assert json.loads(from_png)["predictions"][0]["digit"] == label
+    # Bad input over HTTP: a 4xx, and the server goes on.
+    request = urllib.request.Request(
+        f"{server}/predict",
+        data=b'{"images": [[1, 2]]}',
+        headers={"Content-Type": "application/json"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=5)
+    assert refused.value.code == 422 and "needs 8x8" in refused.value.read().decode()
+    assert get(f"{server}/health")[0] == 200
+
+
+# ---------------------------------------------------------------- the page in a real browser
+
+
+def digits_of_test_split(
+    project: Path, env: dict[str, str], n: int
+) -> list[tuple[list[list[int]], int]]:
+    """The first n digits of the test split (8x8, 0-255) and their labels, from the project."""
+    code = (
+        f"import json; from {PACKAGE}.data import load_digits_dataset as l; d = l(); "
+        f"print(json.dumps([[x.tolist(), int(y)] for x, y in zip(d.x_test[:{n}], d.y_test[:{n}])]))"
+    )
+    proc = run_captured([str(venv_python(project / ".venv")), "-c", code], project, env)
+    assert proc.returncode == 0, proc.stderr
+    return [(x, y) for x, y in json.loads(proc.stdout)]
+
+
+def strokes(
+    image: list[list[int]], cell: float
+) -> list[tuple[tuple[float, float], tuple[float, float]]]:
+    """The image as pen strokes: each row's run of inked pixels (>= 96 of 255) is one stroke
+    through the middle of its cells, as one would trace the digit on a grid."""
+    out = []
+    for r, row in enumerate(image):
+        c = 0
+        while c < len(row):
+            if row[c] >= 96:
+                start = c
+                while c + 1 < len(row) and row[c + 1] >= 96:
+                    c += 1
+                y = (r + 0.5) * cell
+                out.append((((start + 0.5) * cell, y), ((c + 0.5) * cell, y)))
+            c += 1
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="Debian's chromium is not installed (apt-get install chromium)"
+)
+def test_a_digit_drawn_on_the_page_is_recognised_in_chromium(
+    trained: tuple[Path, dict[str, str]], server: str
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    dst, env = trained
+    digits = digits_of_test_split(dst, env, 3)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(server + "/")
+            canvas = page.locator("#pad")
+            box = canvas.bounding_box()
+            assert box is not None
+            for image, label in digits:
+                page.click("#clear")
+                for (x0, y0), (x1, y1) in strokes(image, box["width"] / 8):
+                    page.mouse.move(box["x"] + x0, box["y"] + y0)
+                    page.mouse.down()
+                    page.mouse.move(box["x"] + x1, box["y"] + y1, steps=8)
+                    page.mouse.up()
+                # Each stroke's end sends the drawing; the last answer is the whole digit's.
+                page.wait_for_function(
+                    "n => document.querySelectorAll('#probs tr').length === n", arg=10
+                )
+                page.wait_for_load_state("networkidle")
+                shown = page.locator("#digit").get_attribute("data-digit")
+                assert shown == str(label), f"drew a {label}, the page shows {shown}"
+                assert page.locator("#status").inner_text() == ""
+        finally:
+            browser.close()
+
+
+# ---------------------------------------------------------------- the bench
+
+
+@pytest.mark.slow
+def test_serving_bench_writes_its_section(
+    trained: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    dst, _ = trained
+    out = tmp_path / "benchmarks.md"
+    out.write_text("# Benchmarks\n\nkept\n")
+    cmd = [
+        sys.executable,
+        str(ROOT / "bench" / "serving.py"),
+        "--project",
+        str(dst),
+        "--quick",
+        "--out",
+        str(out),
+    ]
+    proc = timed("serving: bench --quick", cmd, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    doc = out.read_text()
+    assert doc.startswith("# Benchmarks\n\nkept\n") and "## Serving latency" in doc
+    rows = [line for line in doc.splitlines() if line.startswith("| sklearn, digits |")]
+    assert len(rows) == 2
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert float(cells[4]) > 0 and float(cells[5]) <= float(cells[6]), row  # rps; p50 <= p99
+        assert cells[-1] == "none", row  # no failed request
+    # Run twice: the section is replaced, not appended.
+    assert timed("serving: bench --quick", cmd, cwd=ROOT).returncode == 0
+    assert out.read_text().count("## Serving latency") == 1
+
+
+def test_shlex_quoting_of_readme_commands_is_valid(template: Path, tmp_path: Path) -> None:
+    """Every README serving command parses as a shell line (quotes balanced)."""
+    dst = render(template, tmp_path / "p", project_name="Digit Lab")
+    for line in readme_commands(dst):
+        shlex.split(line)
+
+
+# ---------------------------------------------------------------- MODEL_URI (MLflow)
+
+LOG_AND_SERVE = """
+import json, sys
+import joblib, mlflow
+from fastapi.testclient import TestClient
+from digit_lab.api import Settings, create_app
+
+mlflow.set_tracking_uri("sqlite:///mlflow.db")
+mlflow.set_experiment("digit-lab")
+with mlflow.start_run() as run:
+    mlflow.log_params({"data.name": "digits"})
+    mlflow.log_metric("test_accuracy", 0.97)
+    mlflow.sklearn.log_model(
+        joblib.load("models/digits_sklearn.joblib"),
+        name="model",
+        registered_model_name="digit_lab",
+        # MLflow 3's sklearn flavour saves with skops, which trusts only the types it is told to.
+        skops_trusted_types=["sklearn.neural_network._stochastic_optimizers.AdamOptimizer"],
+    )
+report = {}
+for uri in (f"runs:/{run.info.run_id}/model", "models:/digit_lab/1", "runs:/0123abcd/model"):
+    with TestClient(create_app(Settings(model_uri=uri))) as client:
+        health = client.get("/health")
+        predict = client.post("/predict", json={"images": [[0] * 8] * 8})
+        report[uri.split(":")[0] + (":bad" if "0123" in uri else "")] = {
+            "health": health.status_code,
+            "detail": health.json().get("detail", ""),
+            "metadata": client.get("/metadata").json(),
+            "predict": predict.status_code,
+        }
+print("REPORT " + json.dumps(report))
+"""
+
+
+@pytest.mark.slow
+def test_model_uri_serves_a_model_logged_with_mlflow(
+    trained: tuple[Path, dict[str, str]],
+) -> None:
+    """MODEL_URI=runs:/<id>/model and models:/<name>/<version> load from a SQLite tracking store;
+    a run that does not exist is a 503 that says why, not a crash. MLflow is installed into the
+    project's environment here (experiment_tracking adds it to projects that track with it)."""
+    dst, env = trained
+    py = str(venv_python(dst / ".venv"))
+    run_ok("serving: pip install mlflow", [py, "-m", "pip", "install", "-q", "mlflow>=3"], dst, env)
+    out = run_ok("serving: MODEL_URI", [py, "-c", LOG_AND_SERVE], dst, env)
+    report = json.loads(out.split("REPORT ", 1)[1])
+    for kind in ("runs", "models"):
+        r = report[kind]
+        assert r["health"] == 200 and r["predict"] == 200, r
+        assert (
+            r["metadata"]["model"].startswith(f"{kind}:/") and r["metadata"]["dataset"] == "digits"
+        )
+        assert r["metadata"]["metrics"] == {"test_accuracy": 0.97}
+    bad = report["runs:bad"]
+    assert bad["health"] == 503 and bad["predict"] == 503 and "could not be loaded" in bad["detail"]
+
+
+MODULES_OF_SERVING = """
+import importlib.metadata as m, json
+from packaging.requirements import Requirement
+todo, seen = ["fastapi", "uvicorn", "python-multipart", "pillow", "httpx"], set()
+while todo:
+    name = todo.pop()
+    if name in seen:
+        continue
+    seen.add(name)
+    for r in m.requires(name) or []:
+        req = Requirement(r)
+        if req.marker is None or req.marker.evaluate({"extra": ""}):
+            todo.append(req.name.lower().replace("_", "-"))
+tops = m.packages_distributions()
+print(json.dumps(sorted(t for t, ds in tops.items() if {d.lower() for d in ds} & seen)))
+"""
+
+
+@pytest.mark.slow
+def test_environment_modules_cover_the_serving_packages(
+    trained: tuple[Path, dict[str, str]],
+) -> None:
+    """Every top-level module that fastapi, uvicorn, python-multipart, pillow and httpx install
+    (with what they require) is in copier.yml's environment_modules: package_name refuses it."""
+    dst, env = trained
+    out = run_ok(
+        "serving: modules", [str(venv_python(dst / ".venv")), "-c", MODULES_OF_SERVING], dst, env
+    )
+    modules = {m for m in json.loads(out) if re.fullmatch(r"[A-Za-z_]\w*", m)}
+    listed = {m.lower() for m in COPIER_YML["environment_modules"]["default"]}
+    assert len(modules) >= 12 and not {m for m in modules if m.lower() not in listed}, modules
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("manager", "backend"), [("venv", "hatchling"), ("poetry", "poetry-core")])
+def test_the_page_is_in_the_wheel(
+    template: Path, tmp_path: Path, manager: str, backend: str
+) -> None:
+    """The page is package data: the wheel (and so the image and any install) carries it."""
+    dst = render(template, tmp_path / "p", project_name="Digit Lab", env_manager=manager)
+    assert backend in (dst / "pyproject.toml").read_text()
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "-q",
+        "--no-deps",
+        "-w",
+        str(tmp_path / "w"),
+        str(dst),
+    ]
+    proc = timed(f"serving: wheel ({backend})", cmd)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (wheel,) = (tmp_path / "w").glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    assert {f"{PACKAGE}/api.py", f"{PACKAGE}/static/index.html"} <= names
