@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -231,7 +232,8 @@ def test_two_runs_with_different_overrides_are_two_mlflow_runs(
     for run in runs:
         assert run["status"] == "FINISHED"
         assert run["tags"] == {"lock_file": "uv.lock", "lock_sha256": lock}
-        assert {"config.yaml", "confusion_matrix.png", "model"} <= set(run["artifacts"])
+        # MLflow 3 keeps the model as a logged model of the run (runs:/<id>/model), not a file
+        assert {"config.yaml", "confusion_matrix.png"} <= set(run["artifacts"])
         assert 0.5 < run["metrics"]["test_accuracy"] <= 1.0
     # Two run folders (never overwritten); the second run's model also is models/'s latest.
     folders = sorted((dst / "runs").iterdir())
@@ -418,3 +420,82 @@ def test_the_generated_project_passes_its_own_checks(mlflow_project: tuple[Path,
     )
     last = out.strip().splitlines()[-1]
     assert " passed" in last and "failed" not in last and "error" not in last, out[-3000:]
+
+
+# ---------------------------------------------------------------- W&B offline
+
+
+class Listener:
+    """A TCP port on 127.0.0.1 that records every connection: the proxy and W&B server of a
+    run that must not use the network, so any attempt shows up here."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.requests: list[bytes] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:  # closed
+                return
+            conn.settimeout(3)
+            try:
+                self.requests.append(conn.recv(300))
+            except OSError:
+                self.requests.append(b"(connected)")
+            conn.close()
+
+
+@pytest.mark.slow
+def test_wandb_offline_writes_the_run_locally_without_network(
+    template: Path, tmp_path: Path
+) -> None:
+    python = find_python("3.11") or pytest.skip("no Python 3.11 on this machine")
+    dst = render(
+        template,
+        tmp_path / "p",
+        project_name="Digit Lab",
+        env_manager="uv",
+        ml_framework="sklearn",
+        python_version="3.11",
+        example="mnist",
+        experiment_tracking="wandb",
+        jupyter_kernel=False,
+    )
+    bin_dir = tool_bin(Path(tempfile.gettempdir()) / "copier-mlops-tracking", "uv")
+    env = env_without_dev_venv(bin_dir, UV_PYTHON=python, MPLBACKEND="Agg")
+    run_ok([UV, "sync"], dst, env, "tracking: uv sync (sklearn + wandb + hydra)")
+    listener = Listener()
+    home = tmp_path / "home"  # no `wandb login` here: no netrc, no API key
+    home.mkdir()
+    run_env = {k: v for k, v in env.items() if not k.startswith("WANDB_")}
+    run_env.update(
+        HOME=str(home),
+        HTTP_PROXY=listener.url,
+        HTTPS_PROXY=listener.url,
+        NO_PROXY="",
+        WANDB_BASE_URL=listener.url,
+    )
+    try:
+        cmd = [py_of(dst), "-m", f"{PKG}.train", "data=digits", "trainer.epochs=2"]
+        out = run_ok(cmd, dst, run_env, "tracking: train with W&B offline")
+    finally:
+        listener.sock.close()
+    assert listener.requests == []  # not one connection attempt
+    assert "offline; upload later with `wandb sync --sync-all`" in out
+    (run,) = (dst / "wandb").glob("offline-run-*")
+    # The run's records, which `wandb sync` uploads: config keys, metrics, the lock's hash (as
+    # JSON values in protobuf records), and the figure beside them.
+    (records,) = run.glob("run-*.wandb")
+    data = records.read_bytes()
+    lock = hashlib.sha256((dst / "uv.lock").read_bytes()).hexdigest()
+    for needle in ("trainer.epochs", "data.name", "val_accuracy", "test_accuracy", lock):
+        assert needle.encode() in data, needle
+    assert list((run / "files" / "media" / "images").glob("confusion_matrix_*.png"))
+    (folder,) = (dst / "runs").iterdir()
+    assert "epoch   2/2" in (folder / "train.log").read_text()
