@@ -208,15 +208,35 @@ def test_readme_walks_through_the_steps(project: tuple[Path, dict[str, Any]]) ->
     assert "notebooks/01_explore_digits.ipynb" in readme
 
 
-def test_without_the_example_nothing_of_it_is_rendered(template: Path, tmp_path: Path) -> None:
-    dst = render(template, tmp_path / "p", project_name="Digit Lab", example="none")
+SKELETON = {f"src/{PKG}/{m}.py" for m in ("data", "model", "train", "predict")}
+
+
+@pytest.mark.parametrize("framework", ["none", "sklearn", "pytorch", "tensorflow"])
+def test_without_the_example_nothing_of_it_is_rendered(
+    template: Path, tmp_path: Path, framework: str
+) -> None:
+    """example=none: no MNIST; with a framework, the skeleton (data, model, train, predict)."""
+    dst = render(
+        template, tmp_path / "p", project_name="Digit Lab", example="none", ml_framework=framework
+    )
     files = {p.relative_to(dst).as_posix() for p in dst.rglob("*") if p.is_file()}
-    assert not (COMMON | COMMON_TESTS | TRAINING) & files
+    skeleton = framework != "none"
+    assert not ((COMMON | COMMON_TESTS | TRAINING) - (SKELETON if skeleton else set())) & files
+    assert (SKELETON | {f"tests/test_{PKG}_skeleton.py"} <= files) == skeleton
     assert not (dst / "notebooks").exists()
     assert "scripts" not in tomllib.loads((dst / "pyproject.toml").read_text())["project"]
     assert "MNIST" not in (dst / "README.md").read_text()
     makefile = (dst / "Makefile").read_text()
-    assert not re.search(r"^(data|eda|train|evaluate):", makefile, re.M)
+    assert not re.search(r"^(data|eda|evaluate):", makefile, re.M)
+    assert bool(re.search(r"^train:", makefile, re.M)) == skeleton
+    assert bool(re.search(r"^predict:", makefile, re.M)) == skeleton
+    if skeleton:  # ruff-clean with the project's own settings
+        for cmd in (
+            [RUFF, "check", "--no-cache", "."],
+            [RUFF, "format", "--no-cache", "--check", "."],
+        ):
+            result = subprocess.run(cmd, cwd=dst, capture_output=True, text=True, check=False)
+            assert result.returncode == 0, result.stdout + result.stderr
 
 
 # ---------------------------------------------------------------- the MNIST starter in real environments (slow)
@@ -508,6 +528,27 @@ def test_torch_project_tests_pass(torch_project: tuple[Path, dict]) -> None:
         "torch: project pytest", [py, "-m", "pytest", "-q", "-p", "no:cacheprovider"], dst, env
     )
     assert_suite_passed(out)
+
+
+@pytest.mark.slow
+def test_torch_skeleton_tests_pass(torch_project: tuple[Path, dict], template: Path) -> None:
+    """example=none with PyTorch: the skeleton's own tests, in the PyTorch environment above
+    (same packages: torch, hydra-core, mlflow), its src/ first on the path."""
+    venv, env = torch_project
+    dst = render(
+        template,
+        venv.parent / "torch-skeleton",
+        project_name="Digit Lab",
+        ml_framework="pytorch",
+        python_version="3.11",
+        example="none",
+        experiment_tracking="mlflow",
+    )
+    py = str(venv_python(venv / ".venv"))
+    cmd = [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"tests/test_{PKG}_skeleton.py"]
+    out = timed_ok("torch: skeleton pytest", cmd, dst, {**env, "PYTHONPATH": str(dst / "src")})
+    assert_suite_passed(out)
+    assert "4 passed" in out
 
 
 @pytest.mark.slow

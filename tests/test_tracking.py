@@ -499,3 +499,26 @@ def test_wandb_offline_writes_the_run_locally_without_network(
     assert list((run / "files" / "media" / "images").glob("confusion_matrix_*.png"))
     (folder,) = (dst / "runs").iterdir()
     assert "epoch   2/2" in (folder / "train.log").read_text()
+
+
+@pytest.mark.slow
+def test_sklearn_skeleton_tests_pass(mlflow_project: tuple[Path, dict], template: Path) -> None:
+    """example=none with scikit-learn and MLflow: the skeleton's own tests pass and it type-checks,
+    in the MLflow project's environment (the same packages), its src/ first on the path."""
+    env_project, env = mlflow_project
+    dst = render(
+        template,
+        env_project.parent / "skeleton",
+        project_name="Digit Lab",
+        ml_framework="sklearn",
+        python_version="3.11",
+        example="none",
+        experiment_tracking="mlflow",
+    )
+    py = py_of(env_project)
+    run_env = {**env, "PYTHONPATH": str(dst / "src"), "MYPYPATH": str(dst / "src")}
+    cmd = [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"tests/test_{PKG}_skeleton.py"]
+    out = run_ok(cmd, dst, run_env, "tracking: sklearn skeleton pytest")
+    assert "4 passed" in out.strip().splitlines()[-1], out[-3000:]
+    out = run_ok([py, "-m", "mypy"], dst, run_env, "tracking: sklearn skeleton mypy")
+    assert "Success: no issues found" in out
