@@ -99,7 +99,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for_http(url: str, proc: subprocess.Popen[str], timeout: float = 120) -> int:
+def wait_for_http(url: str, proc: subprocess.Popen[str], timeout: float = 300) -> int:
     """The first HTTP status `url` answers with, waiting for the server to come up."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
