@@ -499,6 +499,11 @@ def test_wandb_offline_writes_the_run_locally_without_network(
     assert list((run / "files" / "media" / "images").glob("confusion_matrix_*.png"))
     (folder,) = (dst / "runs").iterdir()
     assert "epoch   2/2" in (folder / "train.log").read_text()
+    # The W&B variant of the code passes the project's own checks too.
+    uv = [UV, "run", "--frozen"]
+    run_ok([*uv, "ruff", "check", "."], dst, env, "tracking: W&B project ruff")
+    out = run_ok([*uv, "mypy"], dst, env, "tracking: W&B project mypy")
+    assert "Success: no issues found" in out
 
 
 @pytest.mark.slow
