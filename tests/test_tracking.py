@@ -5,8 +5,10 @@ In real environments (slow; one uv project with MLflow shared by the module): tw
 different overrides become two MLflow runs whose model predicts like the saved one; a real
 `mlflow server` on a loopback port records a run sent through MLFLOW_TRACKING_URI (read back over
 REST); `make ui` answers; an unreachable server fails fast with the fix; a wrong override is one
-line. W&B offline writes the run locally and never touches the network; torchrun with 2
-processes records one run. Every process a test starts is stopped with its process group.
+line; the example=none skeleton's own tests pass. W&B offline writes the run locally and never
+touches the network. (torchrun with 2 processes recording one MLflow run, and the PyTorch
+skeleton, are checked in test_mnist.py's PyTorch environment.) Every process a test starts is
+stopped with its process group.
 """
 
 from __future__ import annotations
