@@ -186,9 +186,12 @@ def test_makefile_targets_run_the_steps(project: tuple[Path, dict[str, Any]]) ->
         text=True,
         check=True,
     ).stdout
-    for step in steps:
-        epochs = " --epochs 3" if step == "train" else ""
-        assert f"-m {PKG}.{step} --dataset digits{epochs} --limit 100" in out
+    for step in steps:  # data, eda: --options; train, evaluate: Hydra overrides (configs/)
+        if step in ("data", "eda"):
+            assert f"-m {PKG}.{step} --dataset digits --limit 100" in out
+        else:
+            epochs = " trainer.epochs=3" if step == "train" else ""
+            assert f"-m {PKG}.{step} data=digits{epochs} --limit 100" in out
     help_text = subprocess.run(["make", "help"], cwd=dst, capture_output=True, text=True).stdout
     assert all(re.search(rf"^\s+{s}\s", help_text, re.M) for s in steps)
     if answers["ml_framework"] == "none":
@@ -205,15 +208,35 @@ def test_readme_walks_through_the_steps(project: tuple[Path, dict[str, Any]]) ->
     assert "notebooks/01_explore_digits.ipynb" in readme
 
 
-def test_without_the_example_nothing_of_it_is_rendered(template: Path, tmp_path: Path) -> None:
-    dst = render(template, tmp_path / "p", project_name="Digit Lab", example="none")
+SKELETON = {f"src/{PKG}/{m}.py" for m in ("data", "model", "train", "predict")}
+
+
+@pytest.mark.parametrize("framework", ["none", "sklearn", "pytorch", "tensorflow"])
+def test_without_the_example_nothing_of_it_is_rendered(
+    template: Path, tmp_path: Path, framework: str
+) -> None:
+    """example=none: no MNIST; with a framework, the skeleton (data, model, train, predict)."""
+    dst = render(
+        template, tmp_path / "p", project_name="Digit Lab", example="none", ml_framework=framework
+    )
     files = {p.relative_to(dst).as_posix() for p in dst.rglob("*") if p.is_file()}
-    assert not (COMMON | COMMON_TESTS | TRAINING) & files
+    skeleton = framework != "none"
+    assert not ((COMMON | COMMON_TESTS | TRAINING) - (SKELETON if skeleton else set())) & files
+    assert (SKELETON | {f"tests/test_{PKG}_skeleton.py"} <= files) == skeleton
     assert not (dst / "notebooks").exists()
     assert "scripts" not in tomllib.loads((dst / "pyproject.toml").read_text())["project"]
     assert "MNIST" not in (dst / "README.md").read_text()
     makefile = (dst / "Makefile").read_text()
-    assert not re.search(r"^(data|eda|train|evaluate):", makefile, re.M)
+    assert not re.search(r"^(data|eda|evaluate):", makefile, re.M)
+    assert bool(re.search(r"^train:", makefile, re.M)) == skeleton
+    assert bool(re.search(r"^predict:", makefile, re.M)) == skeleton
+    if skeleton:  # ruff-clean with the project's own settings
+        for cmd in (
+            [RUFF, "check", "--no-cache", "."],
+            [RUFF, "format", "--no-cache", "--check", "."],
+        ):
+            result = subprocess.run(cmd, cwd=dst, capture_output=True, text=True, check=False)
+            assert result.returncode == 0, result.stdout + result.stderr
 
 
 # ---------------------------------------------------------------- the MNIST starter in real environments (slow)
@@ -424,7 +447,7 @@ def test_venv_console_scripts_train_to_095_on_digits(venv_project: tuple[Path, d
 
     timed_ok(
         "venv: mnist-train (digits)",
-        [program(bin_dir, "mnist-train"), "--dataset", "digits"],
+        [program(bin_dir, "mnist-train"), "data=digits"],
         dst,
         env,
     )
@@ -432,7 +455,7 @@ def test_venv_console_scripts_train_to_095_on_digits(venv_project: tuple[Path, d
     TIMINGS["sklearn digits test accuracy (venv)"] = accuracy
     assert accuracy >= 0.95
     help_text = run([program(bin_dir, "mnist-evaluate"), "--help"], dst, env).stdout
-    assert "--dataset {mnist,digits}" in help_text and "--limit N" in help_text
+    assert "data: digits, mnist" in help_text and "limit: null" in help_text
 
 
 @pytest.mark.slow
@@ -508,16 +531,37 @@ def test_torch_project_tests_pass(torch_project: tuple[Path, dict]) -> None:
 
 
 @pytest.mark.slow
+def test_torch_skeleton_tests_pass(torch_project: tuple[Path, dict], template: Path) -> None:
+    """example=none with PyTorch: the skeleton's own tests, in the PyTorch environment above
+    (same packages: torch, hydra-core, mlflow), its src/ first on the path."""
+    venv, env = torch_project
+    dst = render(
+        template,
+        venv.parent / "torch-skeleton",
+        project_name="Digit Lab",
+        ml_framework="pytorch",
+        python_version="3.11",
+        example="none",
+        experiment_tracking="mlflow",
+    )
+    py = str(venv_python(venv / ".venv"))
+    cmd = [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"tests/test_{PKG}_skeleton.py"]
+    out = timed_ok("torch: skeleton pytest", cmd, dst, {**env, "PYTHONPATH": str(dst / "src")})
+    assert_suite_passed(out)
+    assert "4 passed" in out
+
+
+@pytest.mark.slow
 def test_torch_cnn_learns_the_digits(torch_project: tuple[Path, dict]) -> None:
     dst, env = torch_project
     py = str(venv_python(dst / ".venv"))
-    cmd = [py, "-m", f"{PKG}.train", "--dataset", "digits", "--epochs", "10", "--batch-size", "32"]
+    cmd = [py, "-m", f"{PKG}.train", "data=digits", "trainer.epochs=10", "trainer.batch_size=32"]
     out = timed_ok("torch: train 10 epochs (digits)", cmd, dst, env)
     assert "CPU" in out and "epoch  10/10" in out
     m = metrics(dst)
     TIMINGS["pytorch digits test accuracy (10 epochs)"] = m["test_accuracy"]
     assert m["framework"] == "pytorch" and m["test_accuracy"] >= 0.95, m
-    run([py, "-m", f"{PKG}.evaluate", "--dataset", "digits"], dst, env)
+    run([py, "-m", f"{PKG}.evaluate", "data=digits"], dst, env)
     assert (dst / "models" / "digits_evaluation.json").is_file()
 
 
@@ -626,6 +670,16 @@ torch.save(built[0].net.state_dict(), f"{{os.environ['PARAMS_DIR']}}/rank{{os.en
 sys.exit(code)
 """
 
+# The MLflow runs of the project's store: each run's id and how many epochs of loss it logged.
+MLFLOW_RUNS = """
+import sys
+from mlflow.tracking import MlflowClient
+client = MlflowClient(sys.argv[1])
+for experiment in client.search_experiments():
+    for run in client.search_runs([experiment.experiment_id]):
+        print(run.info.run_id, len(client.get_metric_history(run.info.run_id, "loss")))
+"""
+
 # Accuracy on the 450 held-out digits of a 2-process run vs one process: they see the same
 # images in a different order, so they may differ by a few images; README.md states this bound.
 DDP_TOLERANCE = 0.02
@@ -637,14 +691,16 @@ def test_torchrun_two_processes_train_like_one(torch_project: tuple[Path, dict])
     """`make train NPROC=2`: 2 gloo processes, rank 0 alone prints and writes, same accuracy."""
     dst, env = torch_project
     py = str(venv_python(dst / ".venv"))
-    common = ["--dataset", "digits", "--epochs", "10", "--batch-size", "32"]
+    common = ["data=digits", "trainer.epochs=10", "trainer.batch_size=32"]
     timed_ok(
         "torch: 1 process (digits)",
-        [py, "-m", f"{PKG}.train", *common, "--models-dir", "one"],
+        [py, "-m", f"{PKG}.train", *common, "models_dir=one", "tracking=none"],
         dst,
         env,
     )
-    args = "ARGS=--batch-size 32 --models-dir two"
+    runs_before = len(list((dst / "runs").iterdir()))
+    store_before = run([py, "-c", MLFLOW_RUNS, "sqlite:///mlflow.db"], dst, env).stdout.split()
+    args = "ARGS=trainer.batch_size=32 models_dir=two"
     out = timed_ok(
         "torch: make train NPROC=2 (digits)",
         ["make", "train", "NPROC=2", "DATASET=digits", "EPOCHS=10", args],
@@ -667,6 +723,11 @@ def test_torchrun_two_processes_train_like_one(torch_project: tuple[Path, dict])
     assert two["test_accuracy"] >= 0.95, two
     assert abs(two["test_accuracy"] - one["test_accuracy"]) <= DDP_TOLERANCE, (one, two)
     assert two["n_train"] == one["n_train"] and len(two["history"]) == 10
+    # One run recorded (rank 0's): one run folder more, one MLflow run, with rank 0's numbers.
+    assert len(list((dst / "runs").iterdir())) == runs_before + 1
+    store = run([py, "-c", MLFLOW_RUNS, "sqlite:///mlflow.db"], dst, env).stdout.split()
+    new_runs = store[: len(store) - len(store_before)]  # newest first
+    assert new_runs == [two["tracking_run"], "10"], (store_before, store)
 
 
 @pytest.mark.slow
@@ -678,7 +739,7 @@ def test_torchrun_ranks_end_with_identical_parameters(
     driver = tmp_path / "rank_parameters.py"
     driver.write_text(RANK_PARAMETERS.format(pkg=PKG))
     cmd = [py, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(driver)]
-    args = ["--dataset", "digits", "--epochs", "3", "--models-dir", str(tmp_path / "models")]
+    args = ["data=digits", "trainer.epochs=3", f"models_dir={tmp_path / 'models'}", "tracking=none"]
     run_env = {**env, "PARAMS_DIR": str(tmp_path)}
     timed_ok("torch: torchrun 2 processes, 3 epochs", [*cmd, *args], dst, run_env)
     compare = (

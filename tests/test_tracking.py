@@ -1,0 +1,531 @@
+"""Experiment tracking, configuration and logging in a generated project (issue 22).
+
+Renders: the experiment_tracking question picks the dependencies, configs and Makefile target.
+In real environments (slow; one uv project with MLflow shared by the module): two runs with
+different overrides become two MLflow runs whose model predicts like the saved one; a real
+`mlflow server` on a loopback port records a run sent through MLFLOW_TRACKING_URI (read back over
+REST); `make ui` answers; an unreachable server fails fast with the fix; a wrong override is one
+line; the example=none skeleton's own tests pass. W&B offline writes the run locally and never
+touches the network. (torchrun with 2 processes recording one MLflow run, and the PyTorch
+skeleton, are checked in test_mnist.py's PyTorch environment.) Every process a test starts is
+stopped with its process group.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import (
+    TIMES,
+    dev_tool,
+    env_without_dev_venv,
+    find_python,
+    posix_only,
+    render,
+    timed,
+    tomllib,
+    tool_bin,
+    venv_python,
+)
+
+PKG = "digit_lab"
+UV = dev_tool("uv")
+TORCH = "2.13.0+cpu"
+
+
+# ---------------------------------------------------------------- renders (fast)
+
+
+@pytest.mark.parametrize(
+    ("answers", "tracker"),
+    [
+        ({"example": "mnist", "ml_framework": "sklearn"}, "mlflow"),  # the default with MNIST
+        ({"example": "mnist", "ml_framework": "pytorch", "experiment_tracking": "wandb"}, "wandb"),
+        ({"example": "mnist", "ml_framework": "tensorflow", "experiment_tracking": "none"}, "none"),
+        ({"example": "none", "ml_framework": "sklearn"}, "none"),  # the default without it
+    ],
+    ids=["sklearn-mlflow", "pytorch-wandb", "tensorflow-none", "no-example"],
+)
+def test_the_answer_picks_dependencies_configs_and_targets(
+    template: Path, tmp_path: Path, answers: dict[str, str], tracker: str
+) -> None:
+    dst = render(template, tmp_path / "p", project_name="Digit Lab", **answers)
+    recorded = yaml.safe_load((dst / ".copier-answers.yml").read_text())
+    assert recorded["experiment_tracking"] == tracker
+    deps = " ".join(tomllib.loads((dst / "pyproject.toml").read_text())["project"]["dependencies"])
+    assert "hydra-core" in deps
+    assert ("mlflow" in deps, "wandb" in deps) == (tracker == "mlflow", tracker == "wandb")
+    configs = dst / "configs"
+    assert sorted(p.stem for p in (configs / "tracking").glob("*.yaml")) == sorted(
+        {tracker, "none"}
+    )
+    train_yaml = yaml.safe_load((configs / "train.yaml").read_text())
+    assert {"tracking": tracker} in train_yaml["defaults"]
+    assert {"model": answers["ml_framework"]} in train_yaml["defaults"]
+    for path in configs.rglob("*.yaml"):
+        yaml.safe_load(path.read_text())  # every config parses
+    makefile = (dst / "Makefile").read_text()
+    assert ("\nui:" in makefile) == (tracker == "mlflow")
+    ignored = (dst / ".gitignore").read_text().split()
+    assert {"/mlflow.db", "/mlartifacts/", "/runs/", "/wandb/", "/outputs/"} <= set(ignored)
+
+
+def test_no_training_code_means_no_configs(template: Path, tmp_path: Path) -> None:
+    dst = render(template, tmp_path / "p", project_name="Digit Lab", ml_framework="none")
+    assert not (dst / "configs").exists()
+    deps = tomllib.loads((dst / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert not any(d.startswith("hydra-core") for d in deps)
+
+
+# ---------------------------------------------------------------- helpers for real runs
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_http(url: str, proc: subprocess.Popen[str], timeout: float = 300) -> int:
+    """The first HTTP status `url` answers with, waiting for the server to come up."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the server exited {proc.returncode}:\n{proc.stdout.read()}")  # type: ignore[union-attr]
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as exc:
+            return exc.code
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"{url} did not answer within {timeout} s")
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    """Stop `proc` and every process of its group (mlflow starts uvicorn workers)."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def run_ok(cmd: list[str], cwd: Path, env: dict[str, str], label: str) -> str:
+    result = timed(label, cmd, cwd=cwd, env=env)
+    if result.returncode != 0:
+        pytest.fail(
+            f"{' '.join(cmd)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+        )
+    return result.stdout
+
+
+# Run in the project's environment: what the MLflow store holds, as JSON.
+READ_STORE = """
+import json, sys
+from mlflow.tracking import MlflowClient
+client = MlflowClient(sys.argv[1])
+(experiment,) = [e for e in client.search_experiments() if e.name == "digit-lab"]
+out = []
+for run in client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"]):
+    rid = run.info.run_id
+    out.append({
+        "id": rid,
+        "status": run.info.status,
+        "params": run.data.params,
+        "tags": {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")},
+        "metrics": run.data.metrics,
+        "loss_steps": [m.step for m in client.get_metric_history(rid, "loss")],
+        "artifacts": sorted(a.path for a in client.list_artifacts(rid)),
+    })
+print("STORE " + json.dumps(out))
+"""
+
+# The logged model (runs:/<id>/model, through the project's own loader) predicts like the file
+# that training saved in the run's folder.
+SAME_PREDICTIONS = """
+import sys
+from digit_lab.data import load_dataset, to_features
+from digit_lab.model import load_model, predict
+from digit_lab.tracking import load_logged_model
+x = to_features(load_dataset("digits").x_test)
+logged = predict(load_logged_model(f"runs:/{sys.argv[1]}/model"), x)
+saved = predict(load_model(sys.argv[2]), x)
+print("SAME", bool((logged == saved).all()), len(x))
+"""
+
+
+def read_store(py: str, dst: Path, env: dict[str, str], uri: str) -> list[dict[str, Any]]:
+    out = run_ok([py, "-c", READ_STORE, uri], dst, env, "read the MLflow store")
+    return list(json.loads(out.split("STORE ", 1)[1]))
+
+
+# ---------------------------------------------------------------- scikit-learn + uv + MLflow
+
+
+@pytest.fixture(scope="module")
+def mlflow_project(template: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    python = find_python("3.11") or pytest.skip("no Python 3.11 on this machine")
+    dst = render(
+        template,
+        tmp_path_factory.mktemp("tracking") / "p",
+        project_name="Digit Lab",
+        env_manager="uv",
+        ml_framework="sklearn",
+        python_version="3.11",
+        example="mnist",
+        jupyter_kernel=False,
+    )
+    bin_dir = tool_bin(Path(tempfile.gettempdir()) / "copier-mlops-tracking", "uv")
+    env = env_without_dev_venv(bin_dir, UV_PYTHON=python, MPLBACKEND="Agg")
+    env.pop("MLFLOW_TRACKING_URI", None)
+    run_ok([UV, "sync"], dst, env, "tracking: uv sync (sklearn + mlflow + hydra)")
+    return dst, env
+
+
+def py_of(dst: Path) -> str:
+    return str(venv_python(dst / ".venv"))
+
+
+@pytest.mark.slow
+def test_two_runs_with_different_overrides_are_two_mlflow_runs(
+    mlflow_project: tuple[Path, dict],
+) -> None:
+    dst, env = mlflow_project
+    py = py_of(dst)
+    first = ["data=digits", "trainer.epochs=2", "trainer.learning_rate=0.01"]
+    out = run_ok([py, "-m", f"{PKG}.train", *first], dst, env, "tracking: train run 1 (mlflow)")
+    assert "epoch   2/2" in out and "MLflow run" in out
+    run_ok(
+        ["make", "train", "DATASET=digits", "EPOCHS=3", "ARGS=trainer.batch_size=64"],
+        dst,
+        env,
+        "tracking: make train run 2 (mlflow)",
+    )
+    runs = read_store(py, dst, env, "sqlite:///mlflow.db")
+    assert len(runs) == 2, runs
+    one, two = runs
+    assert (one["params"]["trainer.epochs"], one["params"]["trainer.learning_rate"]) == (
+        "2",
+        "0.01",
+    )
+    assert (two["params"]["trainer.epochs"], two["params"]["trainer.batch_size"]) == ("3", "64")
+    assert one["params"]["data.name"] == two["params"]["data.name"] == "digits"
+    assert (one["loss_steps"], two["loss_steps"]) == ([1, 2], [1, 2, 3])  # metrics per epoch
+    lock = hashlib.sha256((dst / "uv.lock").read_bytes()).hexdigest()
+    for run in runs:
+        assert run["status"] == "FINISHED"
+        assert run["tags"] == {"lock_file": "uv.lock", "lock_sha256": lock}
+        # MLflow 3 keeps the model as a logged model of the run (runs:/<id>/model), not a file
+        assert {"config.yaml", "confusion_matrix.png"} <= set(run["artifacts"])
+        assert 0.5 < run["metrics"]["test_accuracy"] <= 1.0
+    # Two run folders (never overwritten); the second run's model also is models/'s latest.
+    folders = sorted((dst / "runs").iterdir())
+    assert len(folders) == 2 and all(f.name.endswith("_digits") for f in folders)
+    for folder, run in zip(folders, runs, strict=True):
+        metrics = json.loads((folder / "metrics.json").read_text())
+        assert metrics["tracking_run"] == run["id"]
+        saved = folder / "digits_sklearn.joblib"
+        out = run_ok([py, "-c", SAME_PREDICTIONS, run["id"], str(saved)], dst, env, "load model")
+        assert out.split() == ["SAME", "True", "450"], out
+    log = (folders[1] / "train.log").read_text()
+    assert "epoch   3/3" in log and " INFO " in log
+    assert "epochs: 3" in (folders[1] / "config.yaml").read_text()
+
+
+@pytest.mark.slow
+@posix_only("process groups")
+def test_a_real_mlflow_server_records_a_run_read_back_over_rest(
+    mlflow_project: tuple[Path, dict], tmp_path: Path
+) -> None:
+    dst, env = mlflow_project
+    port = free_port()
+    server_cmd = [
+        str(dst / ".venv" / "bin" / "mlflow"),
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{tmp_path / 'server.db'}",
+        "--artifacts-destination",
+        str(tmp_path / "server-artifacts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+    server = subprocess.Popen(
+        server_cmd,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group, with the workers it starts
+    )
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        started = time.monotonic()
+        assert wait_for_http(f"{uri}/health", server) == 200
+        timed_label = "tracking: mlflow server start"
+        TIMES[timed_label] = time.monotonic() - started
+        run_env = {**env, "MLFLOW_TRACKING_URI": uri}
+        overrides = ["data=digits", "trainer.epochs=2", "runs_dir=server-runs"]
+        out = run_ok(
+            [py_of(dst), "-m", f"{PKG}.train", *overrides], dst, run_env, "train to server"
+        )
+        assert uri in out
+        body = json.dumps({"experiment_ids": [], "max_results": 10}).encode()
+        request = urllib.request.Request(
+            f"{uri}/api/2.0/mlflow/experiments/get-by-name?experiment_name=digit-lab"
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            experiment = json.load(response)["experiment"]
+        body = json.dumps({"experiment_ids": [experiment["experiment_id"]]}).encode()
+        request = urllib.request.Request(
+            f"{uri}/api/2.0/mlflow/runs/search",
+            data=body,
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            (run,) = json.load(response)["runs"]
+        params = {p["key"]: p["value"] for p in run["data"]["params"]}
+        metrics = {m["key"]: m["value"] for m in run["data"]["metrics"]}
+        assert params["trainer.epochs"] == "2" and params["tracking.backend"] == "mlflow"
+        assert run["info"]["status"] == "FINISHED" and 0.5 < metrics["test_accuracy"] <= 1
+        history = f"{uri}/api/2.0/mlflow/metrics/get-history?run_id={run['info']['run_id']}&metric_key=loss"
+        with urllib.request.urlopen(history, timeout=10) as response:
+            assert [m["step"] for m in json.load(response)["metrics"]] == [1, 2]
+        # The artifacts went through the server into its artifact store.
+        assert list((tmp_path / "server-artifacts").rglob("confusion_matrix.png"))
+        assert list((tmp_path / "server-artifacts").rglob("MLmodel"))
+    finally:
+        stop(server)
+    assert server.poll() is not None
+
+
+@pytest.mark.slow
+@posix_only("make and process groups")
+def test_make_ui_answers_on_localhost(mlflow_project: tuple[Path, dict]) -> None:
+    dst, env = mlflow_project
+    port = free_port()
+    ui = subprocess.Popen(
+        ["make", "ui", f"UI_PORT={port}"],
+        cwd=dst,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert wait_for_http(f"http://127.0.0.1:{port}/", ui) == 200
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/search?max_results=10", timeout=10
+        ) as response:
+            names = {e["name"] for e in json.load(response)["experiments"]}
+        assert "digit-lab" in names or names  # the project's store (runs appear once trained)
+    finally:
+        stop(ui)
+
+
+@pytest.mark.slow
+def test_an_unreachable_server_fails_fast_with_the_fix(mlflow_project: tuple[Path, dict]) -> None:
+    dst, env = mlflow_project
+    uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    before = set((dst / "runs").iterdir()) if (dst / "runs").exists() else set()
+    started = time.monotonic()
+    result = subprocess.run(
+        [py_of(dst), "-m", f"{PKG}.train", "data=digits"],
+        cwd=dst,
+        env={**env, "MLFLOW_TRACKING_URI": uri},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    seconds = time.monotonic() - started
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert uri in line and "unreachable" in line and "unset MLFLOW_TRACKING_URI" in line, line
+    assert "Traceback" not in result.stderr and "epoch" not in result.stdout
+    after = set((dst / "runs").iterdir()) if (dst / "runs").exists() else set()
+    assert after == before  # reported before anything is written
+    TIMES["tracking: unreachable server reported"] = seconds
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["trainer.epocs=3"], "unknown key 'trainer.epocs' in trainer (allowed: epochs"),
+        (["trainer.epochs=ten"], "trainer.epochs=ten: an integer expected"),
+        (["data=imagenet"], "no data config named 'imagenet'; choose one of digits, mnist"),
+        (["tracking=wandb"], "no tracking config named 'wandb'; choose one of mlflow, none"),
+    ],
+)
+def test_a_wrong_override_is_one_line_without_traceback(
+    mlflow_project: tuple[Path, dict], args: list[str], says: str
+) -> None:
+    dst, env = mlflow_project
+    result = subprocess.run(
+        [py_of(dst), "-m", f"{PKG}.train", *args],
+        cwd=dst,
+        env={k: v for k, v in env.items() if k != "HYDRA_FULL_ERROR"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: ") and says in line, result.stderr
+
+
+@pytest.mark.slow
+@posix_only("make")
+def test_make_train_dataset_maps_to_the_data_group(mlflow_project: tuple[Path, dict]) -> None:
+    dst, env = mlflow_project
+    result = subprocess.run(
+        ["make", "train", "DATASET=cifar"], cwd=dst, env=env, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert "data=cifar: no data config named 'cifar'; choose one of digits, mnist" in result.stderr
+
+
+@pytest.mark.slow
+def test_the_generated_project_passes_its_own_checks(mlflow_project: tuple[Path, dict]) -> None:
+    dst, env = mlflow_project
+    uv = [UV, "run", "--frozen"]
+    run_ok([*uv, "ruff", "check", "."], dst, env, "tracking: project ruff")
+    run_ok([*uv, "ruff", "format", "--check", "."], dst, env, "tracking: project ruff format")
+    out = run_ok([*uv, "mypy"], dst, env, "tracking: project mypy")
+    assert "Success: no issues found" in out
+    out = run_ok(
+        [*uv, "pytest", "-q", "-p", "no:cacheprovider"], dst, env, "tracking: project pytest"
+    )
+    last = out.strip().splitlines()[-1]
+    assert " passed" in last and "failed" not in last and "error" not in last, out[-3000:]
+
+
+# ---------------------------------------------------------------- W&B offline
+
+
+class Listener:
+    """A TCP port on 127.0.0.1 that records every connection: the proxy and W&B server of a
+    run that must not use the network, so any attempt shows up here."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.requests: list[bytes] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:  # closed
+                return
+            conn.settimeout(3)
+            try:
+                self.requests.append(conn.recv(300))
+            except OSError:
+                self.requests.append(b"(connected)")
+            conn.close()
+
+
+@pytest.mark.slow
+def test_wandb_offline_writes_the_run_locally_without_network(
+    template: Path, tmp_path: Path
+) -> None:
+    python = find_python("3.11") or pytest.skip("no Python 3.11 on this machine")
+    dst = render(
+        template,
+        tmp_path / "p",
+        project_name="Digit Lab",
+        env_manager="uv",
+        ml_framework="sklearn",
+        python_version="3.11",
+        example="mnist",
+        experiment_tracking="wandb",
+        jupyter_kernel=False,
+    )
+    bin_dir = tool_bin(Path(tempfile.gettempdir()) / "copier-mlops-tracking", "uv")
+    env = env_without_dev_venv(bin_dir, UV_PYTHON=python, MPLBACKEND="Agg")
+    run_ok([UV, "sync"], dst, env, "tracking: uv sync (sklearn + wandb + hydra)")
+    listener = Listener()
+    home = tmp_path / "home"  # no `wandb login` here: no netrc, no API key
+    home.mkdir()
+    run_env = {k: v for k, v in env.items() if not k.startswith("WANDB_")}
+    run_env.update(
+        HOME=str(home),
+        HTTP_PROXY=listener.url,
+        HTTPS_PROXY=listener.url,
+        NO_PROXY="",
+        WANDB_BASE_URL=listener.url,
+    )
+    try:
+        cmd = [py_of(dst), "-m", f"{PKG}.train", "data=digits", "trainer.epochs=2"]
+        out = run_ok(cmd, dst, run_env, "tracking: train with W&B offline")
+    finally:
+        listener.sock.close()
+    assert listener.requests == []  # not one connection attempt
+    assert "offline; upload later with `wandb sync --sync-all`" in out
+    (run,) = (dst / "wandb").glob("offline-run-*")
+    # The run's records, which `wandb sync` uploads: config keys, metrics, the lock's hash (as
+    # JSON values in protobuf records), and the figure beside them.
+    (records,) = run.glob("run-*.wandb")
+    data = records.read_bytes()
+    lock = hashlib.sha256((dst / "uv.lock").read_bytes()).hexdigest()
+    for needle in ("trainer.epochs", "data.name", "val_accuracy", "test_accuracy", lock):
+        assert needle.encode() in data, needle
+    assert list((run / "files" / "media" / "images").glob("confusion_matrix_*.png"))
+    (folder,) = (dst / "runs").iterdir()
+    assert "epoch   2/2" in (folder / "train.log").read_text()
+    # The W&B variant of the code passes the project's own checks too.
+    uv = [UV, "run", "--frozen"]
+    run_ok([*uv, "ruff", "check", "."], dst, env, "tracking: W&B project ruff")
+    out = run_ok([*uv, "mypy"], dst, env, "tracking: W&B project mypy")
+    assert "Success: no issues found" in out
+
+
+@pytest.mark.slow
+def test_sklearn_skeleton_tests_pass(mlflow_project: tuple[Path, dict], template: Path) -> None:
+    """example=none with scikit-learn and MLflow: the skeleton's own tests pass and it type-checks,
+    in the MLflow project's environment (the same packages), its src/ first on the path."""
+    env_project, env = mlflow_project
+    dst = render(
+        template,
+        env_project.parent / "skeleton",
+        project_name="Digit Lab",
+        ml_framework="sklearn",
+        python_version="3.11",
+        example="none",
+        experiment_tracking="mlflow",
+    )
+    py = py_of(env_project)
+    run_env = {**env, "PYTHONPATH": str(dst / "src"), "MYPYPATH": str(dst / "src")}
+    cmd = [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"tests/test_{PKG}_skeleton.py"]
+    out = run_ok(cmd, dst, run_env, "tracking: sklearn skeleton pytest")
+    assert "4 passed" in out.strip().splitlines()[-1], out[-3000:]
+    out = run_ok([py, "-m", "mypy"], dst, run_env, "tracking: sklearn skeleton mypy")
+    assert "Success: no issues found" in out
