@@ -26,7 +26,9 @@ CI_SECRETS = {
     "ssh": ("DVC_SSH_KEY",),
 }
 # host[:port] then a path: letters, digits and . _ ~ % + = - / only (no ? & # ; quotes, spaces)
-_URL = re.compile(r"(s3|gs|azure|ssh)://([A-Za-z0-9._-]+@)?[A-Za-z0-9][A-Za-z0-9._-]*(:[0-9]+)?(/[A-Za-z0-9._~%+=/-]*)?")
+_URL = re.compile(
+    r"(s3|gs|azure|ssh)://([A-Za-z0-9._-]+@)?[A-Za-z0-9][A-Za-z0-9._-]*(:[0-9]+)?(/[A-Za-z0-9._~%+=/-]*)?"
+)
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 _EXAMPLES = (
     "s3://my-bucket/dvc, gs://my-bucket/dvc, azure://my-container/dvc or "
@@ -34,7 +36,7 @@ _EXAMPLES = (
 )
 _CREDENTIALS = (
     "Credentials never go into the project's files (they would be committed): give the URL "
-    "without them and give them to DVC as its README section \"Data versioning with DVC\" says "
+    'without them and give them to DVC as its README section "Data versioning with DVC" says '
     "(environment variables such as AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
     "GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_CONNECTION_STRING, an SSH key, or "
     "`dvc remote modify --local storage ...`, which writes the git-ignored .dvc/config.local)."

@@ -106,9 +106,7 @@ def test_remote_and_plugin_reach_every_file(template: Path, tmp_path: Path, sche
 def test_dvc_and_its_plugin_in_every_managers_files(
     template: Path, tmp_path: Path, manager: str
 ) -> None:
-    dst = render(
-        template, tmp_path / "p", env_manager=manager, dvc_remote=REMOTES["gs"][0], **DVC
-    )
+    dst = render(template, tmp_path / "p", env_manager=manager, dvc_remote=REMOTES["gs"][0], **DVC)
     if manager == "venv":
         reqs = (dst / "requirements.txt").read_text().split()
         assert "dvc>=3.50" in reqs and "dvc-gs>=3" in reqs
@@ -139,7 +137,10 @@ def test_without_the_example_dvc_is_initialised_without_a_pipeline(
 
 
 def test_the_pipeline_names_the_frameworks_model(template: Path, tmp_path: Path) -> None:
-    for framework, model in [("pytorch", "digits_pytorch.pt"), ("tensorflow", "digits_tensorflow.keras")]:
+    for framework, model in [
+        ("pytorch", "digits_pytorch.pt"),
+        ("tensorflow", "digits_tensorflow.keras"),
+    ]:
         dst = render(
             template, tmp_path / framework, ml_framework=framework, python_version="3.12", **DVC
         )
@@ -185,7 +186,11 @@ def test_hostile_remote_through_the_cli_says_what_to_do(template: Path, tmp_path
     assert proc.returncode != 0 and "carries credentials" in text
     assert "AWS_ACCESS_KEY_ID" in text and "dvc remote modify --local" in text
     assert SECRET not in text.replace(HOSTILE[0], "")  # only copier's own echo of --data, if any
-    leaked = [n for n, t in (files_of(tmp_path / "p") if (tmp_path / "p").exists() else {}).items() if SECRET in t]
+    leaked = [
+        n
+        for n, t in (files_of(tmp_path / "p") if (tmp_path / "p").exists() else {}).items()
+        if SECRET in t
+    ]
     assert leaked == []
 
 
@@ -207,7 +212,9 @@ def ran(output: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def project(template: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+def project(
+    template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, str]]:
     """copier copy --trust (git-init and the uv set-up run), then `make repro DATASET=digits`."""
     python = find_python("3.11") or pytest.skip("no Python 3.11 on this machine (PATH or pyenv)")
     tmp = tmp_path_factory.mktemp("dvc")
@@ -273,9 +280,14 @@ def test_repro_runs_what_changed_and_nothing_else(project: tuple[Path, dict[str,
     metrics = json.loads((dst / "models" / "digits_metrics.json").read_text())
     assert metrics["epochs"] == 4 and len(metrics["history"]) == 4  # the parameter reached training
 
-    shown = run_ok("dvc metrics show", ["uv", "run", "--frozen", "dvc", "metrics", "show", "--json"], dst, env)
+    show = ["uv", "run", "--frozen", "dvc", "metrics", "show"]
+    table = run_ok("dvc metrics show", show, dst, env)
     report = json.loads((dst / "models" / "digits_evaluation.json").read_text())
-    data = json.loads(shown[shown.index("{") :])
+    row = next(line for line in table.splitlines() if line.startswith("models/digits_evaluation"))
+    assert "accuracy" in table and str(round(report["accuracy"], 5)) in row, table
+    data, _ = json.JSONDecoder().raw_decode(
+        run_ok("dvc metrics show --json", [*show, "--json"], dst, env)
+    )
     found = data[""]["data"]["models/digits_evaluation.json"]["data"]["accuracy"]
     assert found == pytest.approx(report["accuracy"]) and report["accuracy"] > 0.8
 
@@ -313,4 +325,3 @@ def test_push_then_pull_restores_byte_identical_files(project: tuple[Path, dict[
         check=True,
     ).stdout
     assert ".dvc/cache" not in untracked and "models/" not in untracked, untracked
-
