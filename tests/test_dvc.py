@@ -305,14 +305,14 @@ def test_push_then_pull_restores_byte_identical_files(project: tuple[Path, dict[
         dst / "reports" / "figures" / "digits_confusion_matrix.png",
     ]
     before = {p: sha256(p) for p in outputs}
-    pushed = run_ok("make dvc-push", ["make", "dvc-push"], dst, env)
+    pushed = run_ok("make dvc-push", ["make", "dvc-push", "DATASET=digits"], dst, env)
     remote = dst.parent / "digit-lab-dvc-remote"  # the folder beside the project
     assert "4 files pushed" in pushed and remote.is_dir(), pushed
 
     shutil.rmtree(dst / ".dvc" / "cache")
     for p in outputs:
         p.unlink()
-    pulled = run_ok("make dvc-pull", ["make", "dvc-pull"], dst, env)
+    pulled = run_ok("make dvc-pull", ["make", "dvc-pull", "DATASET=digits"], dst, env)
     assert {p: sha256(p) for p in outputs} == before, pulled
     status = run_ok("dvc status", ["uv", "run", "--frozen", "dvc", "status"], dst, env)
     assert "up to date" in status, status
