@@ -72,7 +72,8 @@ def test_without_dvc_nothing_of_it_is_rendered(template: Path, tmp_path: Path) -
     assert not (dst / ".dvc").exists() and not (dst / "dvc.yaml").exists()
     assert not (dst / ".dvcignore").exists()
     for name, text in files_of(dst).items():
-        assert "dvc" not in text.lower(), name
+        # .dockerignore keeps a .dvc folder added later (cache, credentials) out of every image
+        assert "dvc" not in text.lower() or name == ".dockerignore", name
     assert "dvc_remote" not in yaml.safe_load((dst / ".copier-answers.yml").read_text())
 
 
