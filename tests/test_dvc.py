@@ -314,6 +314,13 @@ def test_first_commit_is_initialised_for_dvc_and_the_doctor_checks_it(
     assert "dvc" in doctor, doctor
     out = run_ok("dvc doctor", ["uv", "run", "--frozen", "dvc", "doctor"], dst, env)
     assert "Repo: dvc, git" in out  # the rendered .dvc is a DVC repository to dvc itself
+    tests = run_ok(
+        "project pytest",
+        ["uv", "run", "--frozen", "pytest", "-q", "-p", "no:cacheprovider"],
+        dst,
+        env,
+    )
+    assert " passed" in tests.strip().splitlines()[-1] and "failed" not in tests, tests[-2000:]
 
 
 @pytest.mark.slow
