@@ -70,7 +70,8 @@ def _variants() -> dict[str, dict[str, Any]]:
 
 VARIANTS = _variants()
 # Import names of the distributions the template can declare (the rest import as themselves).
-IMPORT_NAMES = {"scikit-learn": "sklearn", "pillow": "PIL", "python-multipart": "python_multipart"}
+IMPORT_NAMES = {"scikit-learn": "sklearn", "pillow": "PIL", "python-multipart": "python_multipart",
+                "hydra-core": "hydra"}  # fmt: skip
 # The step that installs the dependencies, per manager: it must come before the source.
 DEPS_STEP = {
     "venv": "pip install --no-cache-dir -r /opt/venv/requirements.txt",
@@ -319,7 +320,10 @@ def test_runtime_is_non_root_and_checks_the_sanity_import(
         assert users[-1] == "1000:1000"
         copies = [x["value"] for x in final if x["instruction"] == "COPY"]
         # Only the dependency files, then the project's wheel, reach the final image (in that
-        # order: a source edit replaces only the wheel's layer); no tool, source or cache.
+        # order: a source edit replaces only the wheel's layer); no tool, source or cache. With
+        # training code, the Hydra config files come last (the training command reads them).
+        if r.answers["ml_framework"] != "none":
+            assert copies.pop() == "configs/ configs/", copies
         assert len(copies) == 2, copies
         assert {Path(p).name for p in copies[0].split()[:-1]} == DEPS_FILES[
             r.answers["env_manager"]

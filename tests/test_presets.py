@@ -104,7 +104,8 @@ def test_conda_poetry_preset_is_the_exercise_as_written(rendered: dict[str, Path
     assert env["channels"] == ["conda-forge", "nodefaults"]
     assert env["dependencies"] == ["python=3.12", "pip", "poetry>=2.1"]
     names = {d.split(">")[0].split("=")[0] for d in dependencies(project)}
-    assert names == {"numpy", "pandas", "matplotlib", "seaborn", "scikit-learn", "tensorflow"}
+    assert names == {"numpy", "pandas", "matplotlib", "seaborn", "scikit-learn", "tensorflow",
+                     "hydra-core", "wandb", "fastapi", "uvicorn", "python-multipart", "pillow"}  # fmt: skip
     poetry_toml = tomllib.loads((project / "poetry.toml").read_text(encoding="utf-8"))
     assert poetry_toml["virtualenvs"] == {"create": False}  # into numbers-env, no .venv
     assert (project / "src" / "numbers_env" / "train.py").is_file()
@@ -118,7 +119,10 @@ def test_team_preset_project(rendered: dict[str, Path]) -> None:
     assert "uv" in pyproject["tool"]  # the uv flavour of pyproject.toml
     assert (project / "Dockerfile").is_file()
     assert (project / ".github" / "workflows" / "ci.yml").is_file()
-    assert not (project / "src" / "my_ml_project" / "train.py").exists()  # example: none
+    # example: none gives the skeleton (train, predict), tracked with MLflow; nothing to serve
+    assert (project / "src" / "my_ml_project" / "predict.py").is_file()
+    assert not (project / "src" / "my_ml_project" / "api.py").exists()
+    assert any(d.startswith("mlflow") for d in dependencies(project))
 
 
 def test_validators_refuse_the_stdlib_name_the_course_preset_avoids(

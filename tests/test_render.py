@@ -51,6 +51,8 @@ OTHERS: dict[str, list[Any]] = {
     "package_index_url": ["", "https://pypi.example.org/simple"],
     "extra_dependencies": ["", "seaborn, tqdm>=4.66 pyyaml"],
     "author_email": ["", "ada@example.org"],
+    "experiment_tracking": ["mlflow", "wandb", "none"],
+    "data_versioning": ["none", "dvc"],
 }
 
 
@@ -142,6 +144,8 @@ def expected_files(a: dict[str, Any], pkg: str) -> set[str]:
             if m.stem not in own
         ),
     }
+    if manager not in ("conda-poetry", "conda-uv"):  # the conda half of a hybrid
+        unused |= {"hybrid.py", "conda_records.py"}
     if manager not in ("venv", "poetry"):  # uv finds Python itself; conda installs it
         unused.add("discovery.py")
     if manager not in ("venv", "poetry", "conda-poetry"):  # requirements files, Poetry's group
@@ -175,7 +179,25 @@ def expected_files(a: dict[str, Any], pkg: str) -> set[str]:
                   f"tests/test_{pkg}_eda.py", "notebooks/01_explore_digits.ipynb"}  # fmt: skip
         if a["ml_framework"] != "none":
             files |= {f"src/{pkg}/train.py", f"src/{pkg}/evaluate.py", f"src/{pkg}/model.py",
-                      f"tests/test_{pkg}_train.py"}  # fmt: skip
+                      f"tests/test_{pkg}_train.py", f"tests/test_{pkg}_tracking.py",
+                      "configs/data/digits.yaml", "configs/data/mnist.yaml",
+                      "configs/experiment/full.yaml"}  # fmt: skip
+            if a.get("data_versioning") == "dvc":
+                files.add("dvc.yaml")
+    elif a["ml_framework"] != "none":  # the skeleton
+        files |= {f"src/{pkg}/{m}.py" for m in ("data", "model", "predict", "train")}
+        files |= {f"tests/test_{pkg}_skeleton.py", "configs/data/default.yaml"}
+    tracking = a.get("experiment_tracking", "mlflow" if a["example"] == "mnist" else "none")
+    if a["ml_framework"] != "none":  # Hydra configs, runs and tracking for the training code
+        files |= {f"src/{pkg}/{m}.py" for m in ("config", "runs", "tracking")}
+        files |= {"configs/train.yaml", "configs/trainer/default.yaml", "configs/tracking/none.yaml",
+                  f"configs/model/{a['ml_framework']}.yaml", "configs/experiment/quick.yaml"}  # fmt: skip
+        if tracking != "none":
+            files.add(f"configs/tracking/{tracking}.yaml")
+    if a["example"] == "mnist" and a["ml_framework"] != "none":  # serving's default: fastapi
+        files |= {f"src/{pkg}/api.py", f"src/{pkg}/static/index.html", f"tests/test_{pkg}_api.py"}
+    if a.get("data_versioning") == "dvc":
+        files |= {".dvc/config", ".dvc/.gitignore", ".dvcignore"}
     return files
 
 
@@ -330,6 +352,8 @@ def check_manager_files(
         poetry = pyproject["tool"]["poetry"]
         assert poetry["packages"] == [{"include": "digit_lab", "from": "src"}]
         dev = {"pytest", "ruff", "mypy"} | ({"ipykernel"} if a["example"] == "mnist" else set())
+        if a["example"] == "mnist" and a["ml_framework"] != "none":  # serving's API tests
+            dev.add("httpx")
         assert set(poetry["group"]["dev"]["dependencies"]) == dev
         sources = {s["name"]: s for s in poetry.get("source", [])}
         if index:
