@@ -24,8 +24,8 @@ from typing import Any
 
 import pytest
 
+from extensions import rules
 from tests.conftest import (
-    COPIER_YML,
     env_without_dev_venv,
     find_python,
     render,
@@ -517,13 +517,14 @@ def test_environment_modules_cover_the_serving_packages(
     trained: tuple[Path, dict[str, str]],
 ) -> None:
     """Every top-level module that fastapi, uvicorn, python-multipart, pillow and httpx install
-    (with what they require) is in copier.yml's environment_modules: package_name refuses it."""
+    (with what they require) is in extensions/data.yml's environment_modules: package_name
+    refuses it."""
     dst, env = trained
     out = run_ok(
         "serving: modules", [str(venv_python(dst / ".venv")), "-c", MODULES_OF_SERVING], dst, env
     )
     modules = {m for m in json.loads(out) if re.fullmatch(r"[A-Za-z_]\w*", m)}
-    listed = {m.lower() for m in COPIER_YML["environment_modules"]["default"]}
+    listed = {m.lower() for m in rules.environment_modules()}
     assert len(modules) >= 12 and not {m for m in modules if m.lower() not in listed}, modules
 
 
