@@ -718,8 +718,10 @@ def test_image_runs_the_sanity_import_as_non_root(image: Image, buildah: Buildah
     expected = {"numpy", "pandas", "matplotlib"} | (
         {"sklearn"} if image.answers["ml_framework"] == "sklearn" else set()
     )
-    if image.answers["example"] == "mnist":  # serving=fastapi by default: the API's packages
-        expected |= {"fastapi", "uvicorn", "python_multipart", "PIL"}
+    if image.answers["ml_framework"] != "none":  # training reads Hydra configs
+        expected.add("hydra")
+    if image.answers["example"] == "mnist":  # MLflow and FastAPI are its defaults
+        expected |= {"mlflow", "fastapi", "uvicorn", "python_multipart", "PIL"}
     assert set(imports) == {image.package} | expected
     if config["Cmd"][:2] == ["python", "-c"]:
         assert buildah.run(image.tag) == f"{image.package} 0.1.0"  # the default command
@@ -734,11 +736,12 @@ def test_image_has_no_host_state_tools_or_caches(image: Image, buildah: Buildah)
     # Nothing in a cache folder (a cache mount's empty mount point may stay, as in BuildKit).
     assert not [f for f in files if re.search(r"(^|/)(\.cache|poetry-cache)/.", f)]
     assert not [f for f in files if f in {"bin/uv", "bin/uvx"} or f.startswith("opt/poetry")]
-    # /app holds the environment and the files it was installed from, nothing else (no source
-    # tree, no data); pip's venv is /opt/venv.
+    # /app holds the environment, the files it was installed from and the training configs,
+    # nothing else (no source tree, no data); pip's venv is /opt/venv.
     in_app = {f.split("/")[1] for f in files if f.startswith("app/")}
     manager = image.answers["env_manager"]
-    assert in_app == (DEPS_FILES[manager] | {".venv"} if manager != "venv" else set())
+    configs = {"configs"} if image.answers["ml_framework"] != "none" else set()
+    assert in_app == configs | (DEPS_FILES[manager] | {".venv"} if manager != "venv" else set())
     # The project is installed as a regular package, not as a link back to a source tree.
     site = [f for f in files if f.endswith(f"site-packages/{image.package}/__init__.py")]
     assert len(site) == 1, site
