@@ -97,7 +97,7 @@ def check_slug(slug: str) -> str:
         shown = slug.replace("\n", "\\n")
         message += f'"{shown}" is not a valid slug: use lowercase letters, digits and dashes, starting with a letter (e.g. "mnist-digits").'
     if len(slug) > SLUG_MAX:
-        message += f'"{slug[:20]}..." is {len(slug)} characters long: keep the slug to 64 characters or fewer (it becomes a folder, a distribution and an image name).'
+        message += f'"{slug[:20]}..." is {len(slug)} characters long: keep the slug to {SLUG_MAX} characters or fewer (it becomes a folder, a distribution and an image name).'
     return message
 
 
@@ -106,6 +106,8 @@ def check_package(name: str) -> str:
     if not PACKAGE.search(name):
         shown = name.replace("\n", "\\n")
         return f'"{shown}" is not a valid Python package name: use lowercase letters, digits and underscores, not starting with a digit (e.g. "mnist_digits").'
+    if len(name) > SLUG_MAX:  # the generated code's lines are checked up to this length
+        return f'"{name[:20]}..." is {len(name)} characters long: keep the package name to {SLUG_MAX} characters or fewer (every import line carries it).'
     if name.startswith("__"):
         return f'"{name}" is a name Python reserves (dunder names such as __main__ have a meaning of their own): pick another name, e.g. "{suggestion}".'
     if keyword.iskeyword(name):

@@ -128,6 +128,14 @@ def test_copier_yml_calls_the_rules(jinja: Any, name: str) -> None:
     assert wrong == rules.check_package(name).strip()
 
 
+def test_package_name_length_is_bounded_like_the_slug() -> None:
+    """The generated code is format-checked with a name this long (test_render.py), no longer."""
+    assert rules.check_package("a" * rules.SLUG_MAX) == ""
+    message = rules.check_package("a" * (rules.SLUG_MAX + 1))
+    assert f"is {rules.SLUG_MAX + 1} characters long" in message
+    assert f"to {rules.SLUG_MAX} characters or fewer" in message
+
+
 # ---------------------------------------------------------------- class 2: derived defaults
 
 ISSUE_NAMES = [

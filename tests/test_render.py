@@ -523,3 +523,35 @@ def test_compiled_templates_are_cached_by_source_and_syntax(
     assert len(list(cache_folder().iterdir())) == 2  # other syntax options: another entry
     entries[0].write_bytes(b"not marshal data")
     assert env().from_string("{{ a }}!\n").render(a=4) == "4!"
+
+
+# Every generated Python module and notebook, each with the longest name the checks below use.
+LINT_KEYS = ("ml_framework", "example", "experiment_tracking", "serving", "data_versioning")
+LINT_ROWS = [
+    dict(zip(LINT_KEYS, row, strict=True))
+    for row in [
+        ("sklearn", "mnist", "mlflow", "fastapi", "dvc"),
+        ("pytorch", "mnist", "wandb", "fastapi", "none"),
+        ("tensorflow", "mnist", "none", "none", "dvc"),
+        ("pytorch", "none", "mlflow", "none", "none"),
+        ("tensorflow", "none", "wandb", "none", "dvc"),
+        ("none", "mnist", "none", "none", "none"),
+    ]
+]
+
+
+@pytest.mark.parametrize("answers", LINT_ROWS, ids=lambda a: "-".join(a.values()))
+def test_generated_code_is_ruff_clean_whatever_the_name_length(
+    template: Path, tmp_path: Path, answers: dict[str, str]
+) -> None:
+    """The project's own `ruff format --check` and `ruff check` (its CI and pre-commit run them)
+    pass with the longest package name accepted: no generated line depends on the name's length."""
+    from extensions.rules import SLUG_MAX
+
+    name = "A " + "very long " * 5 + "digit recognition lab"
+    dst = render(template, tmp_path / "p", project_name=name, **answers)
+    package = (dst / "src").iterdir().__next__().name
+    assert len(package) == SLUG_MAX, package
+    for check in (["format", "--check", "--diff"], ["check"]):
+        proc = run_captured([dev_tool("ruff"), *check, "."], cwd=dst)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
