@@ -11,7 +11,7 @@ import sys
 import sysconfig
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +104,57 @@ def run_captured(
         stdin=subprocess.DEVNULL,
         check=False,
     )
+
+
+def pty_run(
+    args: Sequence[str | os.PathLike[str]],
+    reply: Callable[[bytes], bytes | None],
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 180,
+) -> tuple[int, str]:
+    """Run `args` on a pseudo-terminal, as a user at a keyboard: whenever it has been quiet for
+    half a second (a prompt waits for a key), type reply(all output so far) unless it is None.
+    Returns the exit status (killed at `timeout`) and the output."""
+    import fcntl
+    import select
+    import struct
+    import termios
+
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))  # rows, columns
+    proc = subprocess.Popen(
+        [str(a) for a in args],
+        cwd=cwd,
+        env={**(os.environ if env is None else env), "TERM": "xterm"},
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+    )
+    os.close(slave)
+    seen, last, deadline = b"", time.monotonic(), time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # the child closed the terminal
+                    break
+                seen, last = seen + chunk, time.monotonic()
+            elif proc.poll() is not None:
+                break
+            elif time.monotonic() - last > 0.5:
+                keys = reply(seen)
+                if keys is not None:
+                    os.write(master, keys)
+                last = time.monotonic()
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+    return proc.wait(timeout=30), seen.decode("utf-8", "replace")
 
 
 def timed(

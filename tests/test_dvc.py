@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ from .conftest import (
     env_without_dev_venv,
     find_python,
     posix_only,
+    pty_run,
     read_result,
     render,
     timed,
@@ -202,48 +201,23 @@ def test_hostile_remote_through_the_cli_says_what_to_do(template: Path, tmp_path
 def test_interactive_remote_with_a_token_is_asked_again(template: Path, tmp_path: Path) -> None:
     """In a terminal: a remote with a token is refused with the fix, the answer stays editable;
     the corrected URL is written. Every other question is answered with Enter (its default)."""
-    import fcntl
-    import select
-    import struct
-    import termios
+    step = 0
+
+    def reply(seen: bytes) -> bytes:
+        nonlocal step
+        if step == 0 and b"DVC remote" in seen:
+            step = 1
+            return HOSTILE[2].encode() + b"\r"
+        if step == 1 and b"carries a query" in seen:
+            step = 2
+            return b"\x15" + REMOTES["s3"][0].encode() + b"\r"  # Ctrl-U clears the answer
+        return b"\r"
 
     dst = tmp_path / "p"
-    master, slave = os.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
-    proc = subprocess.Popen(
-        [COPIER, "copy", "--trust", "-d", "create_env=false", "-d", "git_init=false",
-         "-d", "data_versioning=dvc", str(template), str(dst)],
-        stdin=slave, stdout=slave, stderr=slave, env={**os.environ, "TERM": "xterm"},
-    )  # fmt: skip
-    os.close(slave)
-    seen, step, last, deadline = b"", 0, time.monotonic(), time.monotonic() + 180
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.2)
-            if ready:
-                try:
-                    chunk = os.read(master, 65536)
-                except OSError:  # the child closed the terminal
-                    break
-                seen, last = seen + chunk, time.monotonic()
-            elif proc.poll() is not None:
-                break
-            elif time.monotonic() - last > 0.5:  # the prompt waits for a key
-                if step == 0 and b"DVC remote" in seen:
-                    os.write(master, HOSTILE[2].encode() + b"\r")
-                    step = 1
-                elif step == 1 and b"carries a query" in seen:
-                    os.write(master, b"\x15" + REMOTES["s3"][0].encode() + b"\r")  # Ctrl-U
-                    step = 2
-                else:
-                    os.write(master, b"\r")
-                last = time.monotonic()
-    finally:
-        os.close(master)
-        if proc.poll() is None:
-            proc.kill()
-    text = seen.decode("utf-8", "replace")
-    assert proc.wait(timeout=30) == 0 and step == 2, text[-3000:]
+    args = [COPIER, "copy", "--trust", "-d", "create_env=false", "-d", "git_init=false",
+            "-d", "data_versioning=dvc", template, dst]  # fmt: skip
+    code, text = pty_run(args, reply)
+    assert code == 0 and step == 2, text[-3000:]
     assert "Traceback" not in text
     assert f"url = {REMOTES['s3'][0]}" in (dst / ".dvc" / "config").read_text()
     assert not [n for n, t in files_of(dst).items() if SECRET in t]

@@ -15,7 +15,6 @@ import shutil
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -36,6 +35,7 @@ from tests.conftest import (
     pip_index_url,
     posix_only,
     project_tests_pass,
+    pty_run,
     read_result,
     render,
     retry_line,
@@ -595,44 +595,21 @@ def test_update_does_not_run_the_hook(template: Path, work: Path) -> None:
 def test_interactive_run_offers_alternatives_when_tool_missing(template: Path, work: Path) -> None:
     """On a terminal, under copier (which can re-render the project for the fallback), a missing
     uv brings up a questionary menu; choosing "Stop" ends cleanly and keeps the project."""
-    import fcntl
-    import select
-    import struct
-    import termios
-
     dst = work / "interactive"
-    master, slave = os.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-    env = env_without_dev_venv(tool_bin(work), TERM="xterm")  # no uv on PATH
+    env = env_without_dev_venv(tool_bin(work))  # no uv on PATH
     args = [*copier_cli(), "copy", "--trust", "--defaults", "--data", "env_manager=uv",
             "--data", "ml_framework=none", "--data", "example=none", template, dst]  # fmt: skip
-    proc = subprocess.Popen(
-        args,
-        cwd=work,
-        env=env,
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-    )
-    os.close(slave)
-    seen, answered, deadline = b"", False, time.monotonic() + 120
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.5)
-        if ready:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:  # the child closed the terminal
-                break
-            seen += chunk
-            if not answered and b"What now?" in seen:
-                time.sleep(0.3)
-                os.write(master, b"\x1b[B\r")  # arrow down to "Stop here", enter
-                answered = True
-        elif proc.poll() is not None:
-            break
-    os.close(master)
-    text = seen.decode("utf-8", "replace")
-    assert proc.wait(timeout=30) == 0, text  # under copier: exit 0, the project stays
+    answered = False
+
+    def reply(seen: bytes) -> bytes | None:
+        nonlocal answered
+        if answered or b"What now?" not in seen:
+            return None
+        answered = True
+        return b"\x1b[B\r"  # arrow down to "Stop here", Enter
+
+    code, text = pty_run(args, reply, env=env, cwd=work, timeout=120)
+    assert code == 0, text  # under copier: exit 0, the project stays
     assert "Use a plain .venv with pip instead" in text and "Stop here: I will install uv" in text
     assert "FAILED at step 'find the tool': uv is not installed" in text
     assert not (dst / ".venv").exists()

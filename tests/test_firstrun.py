@@ -27,6 +27,7 @@ from tests.conftest import (
     output,
     pip_index_url,
     posix_only,
+    pty_run,
     render,
     run_captured,
     run_retry,
@@ -402,33 +403,13 @@ def test_after_copy_cd_line_works_for_a_path_with_spaces_and_parens(
 
 def drive(args: list[str], env: dict[str, str], answers: dict[bytes, bytes], cwd: Path) -> str:
     """Run `args` on a pseudo-terminal; type answers[prompt] once each prompt appears."""
-    import fcntl
-    import select
-    import struct
-    import termios
+    pending = dict(answers)
 
-    master, slave = os.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-    proc = subprocess.Popen(args, cwd=cwd, env={**env, "TERM": "xterm"}, stdin=slave,
-                            stdout=slave, stderr=slave)  # fmt: skip
-    os.close(slave)
-    seen, pending, deadline = b"", dict(answers), time.monotonic() + 300
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.5)
-        if ready:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:
-                break
-            seen += chunk
-            for prompt in [p for p in pending if p in seen]:
-                time.sleep(0.3)
-                os.write(master, pending.pop(prompt))
-        elif proc.poll() is not None:
-            break
-    os.close(master)
-    proc.wait(timeout=60)
-    return seen.decode("utf-8", "replace")
+    def reply(seen: bytes) -> bytes | None:
+        prompt = next((p for p in pending if p in seen), None)
+        return None if prompt is None else pending.pop(prompt)
+
+    return pty_run(args, reply, env=env, cwd=cwd, timeout=300)[1]
 
 
 def test_interactive_copy_into_a_foreign_folder_is_refused(template: Path, tmp_path: Path) -> None:

@@ -14,7 +14,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from tests.conftest import (
     TOOL,
     dev_tool,
     posix_only,
+    pty_run,
     render,
     run_captured,
     tomllib,
@@ -208,40 +208,18 @@ def test_accepted_defaults_render_files_that_parse(
 def interactive_copy(template: Path, dst: Path, first_answer: str) -> tuple[int, str]:
     """`copier copy --trust` on a pseudo-terminal: clear the offered project name, type ours,
     then press Enter at every later question (each proposed default is accepted as offered)."""
-    import fcntl
-    import select
-    import struct
-    import termios
+    typed = False
 
-    master, slave = os.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
-    proc = subprocess.Popen(
-        [COPIER, "copy", "--trust", "-d", "create_env=false", "-d", "git_init=false",
-         str(template), str(dst)],
-        stdin=slave, stdout=slave, stderr=slave, env={**os.environ, "TERM": "xterm"},
-    )  # fmt: skip
-    os.close(slave)
-    seen, typed, last, deadline = b"", False, time.monotonic(), time.monotonic() + 180
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.2)
-        if ready:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # the child closed the terminal
-                break
-            seen, last = seen + chunk, time.monotonic()
-        elif proc.poll() is not None:
-            break
-        elif time.monotonic() - last > 0.5:  # the prompt is waiting for a key
-            if not typed and b"project's name" in seen:
-                os.write(master, b"\x15" + first_answer.encode() + b"\r")  # Ctrl-U clears
-                typed = True
-            elif typed:
-                os.write(master, b"\r")
-            last = time.monotonic()
-    os.close(master)
-    code = proc.wait(timeout=30)
-    return code, seen.decode("utf-8", "replace")
+    def reply(seen: bytes) -> bytes | None:
+        nonlocal typed
+        if not typed and b"project's name" in seen:
+            typed = True
+            return b"\x15" + first_answer.encode() + b"\r"  # Ctrl-U clears the offered name
+        return b"\r" if typed else None
+
+    args = [COPIER, "copy", "--trust", "-d", "create_env=false", "-d", "git_init=false",
+            template, dst]  # fmt: skip
+    return pty_run(args, reply)
 
 
 @posix_only("a pseudo-terminal (pty, termios)")
