@@ -494,6 +494,54 @@ def test_model_uri_serves_a_model_logged_with_mlflow(
     assert bad["health"] == 503 and bad["predict"] == 503 and "could not be loaded" in bad["detail"]
 
 
+# The model `make train` logged (through the project's tracking.py), loaded back by MLflow's own
+# sklearn flavour with every warning recorded; and what skops finds untrusted in its file.
+SKOPS_TYPES = """
+import json, warnings
+import mlflow, mlflow.sklearn, yaml
+from skops.io import get_untrusted_types
+mlflow.set_tracking_uri("sqlite:///mlflow.db")
+# The first run is make train's (test_model_uri_serves_a_model_logged_with_mlflow logs more).
+runs = mlflow.search_runs(
+    search_all_experiments=True, order_by=["attributes.start_time ASC"], output_format="list"
+)
+uri = f"runs:/{runs[0].info.run_id}/model"
+local = mlflow.artifacts.download_artifacts(uri)
+with open(f"{local}/MLmodel") as f:
+    flavour = yaml.safe_load(f)["flavors"]["sklearn"]
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    model = mlflow.sklearn.load_model(uri)
+print("SKOPS " + json.dumps({
+    "runs": len(runs),
+    "format": flavour["serialization_format"],
+    "trusted": flavour.get("skops_trusted_types"),
+    "untrusted": get_untrusted_types(file=f"{local}/{flavour['pickled_model']}"),
+    "model": type(model).__name__,
+    "warnings": [str(w.message) for w in caught],
+}))
+"""
+
+
+@pytest.mark.slow
+def test_mlflow_trusts_exactly_the_types_the_logged_mlp_needs(
+    trained: tuple[Path, dict[str, str]],
+) -> None:
+    """tracking.py logs the MLP in skops format (MLflow's safe default) with a list of types to
+    trust: it must be exactly the types skops finds untrusted in the file (one fewer and logging
+    fails; one more is trust nothing needs), and loading it back says nothing about trust."""
+    dst, env = trained
+    py = str(venv_python(dst / ".venv"))
+    proc = timed("serving: skops trusted types", [py, "-c", SKOPS_TYPES], cwd=dst, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout.split("SKOPS ", 1)[1])
+    assert report["runs"] >= 1 and report["model"] == "MLPClassifier", report
+    assert report["format"] == "skops"
+    assert sorted(report["trusted"]) == sorted(report["untrusted"]) != [], report
+    assert not [w for w in report["warnings"] if "trust" in w.lower()], report
+    assert "trust" not in proc.stderr.lower(), proc.stderr
+
+
 MODULES_OF_SERVING = """
 import importlib.metadata as m, json
 from packaging.requirements import Requirement
