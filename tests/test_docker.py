@@ -857,7 +857,7 @@ def serve_the_trained_model(image: Image, buildah: Buildah, tag: str, check: lis
                 buildah.run(tag, *check, netns=netns)
         times["serve_untrained_s"] = round(time.monotonic() - start, 1)
         start = time.monotonic()
-        # Not tracked: MLflow's store is tested elsewhere, and creating it takes ~10 s here.
+        # Untracked: MLflow (tested in test_tracking.py) would only add its store's set-up time.
         out = buildah.run(
             image.tag,
             "sh",
