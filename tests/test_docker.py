@@ -775,7 +775,7 @@ def test_mnist_image_command_is_training(image: Image, buildah: Buildah) -> None
 def test_mnist_training_runs_in_the_image(image: Image, buildah: Buildah) -> None:
     """Training on the offline digits data works inside the image."""
     out = buildah.run(
-        image.tag, "sh", "-c", f"python -m {image.package}.train --dataset digits && ls models"
+        image.tag, "sh", "-c", f"python -m {image.package}.train data=digits && ls models"
     )
     assert "digits_metrics.json" in out.splitlines(), out
 
