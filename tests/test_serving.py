@@ -505,7 +505,7 @@ from digit_lab.data import load_dataset
 mlflow.set_tracking_uri("sqlite:///mlflow.db")
 runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
 images = load_dataset("digits").x_test[:100].tolist()
-report = {"runs": len(runs), "metrics": runs[0].data.metrics}
+report = {"run_count": len(runs), "metrics": runs[0].data.metrics}
 for uri in (f"runs:/{runs[0].info.run_id}/model", "models:/digit_lab/1", ""):
     with TestClient(create_app(Settings(model_uri=uri))) as client:
         predict = client.post("/predict", json={"images": images})
@@ -533,7 +533,7 @@ def test_model_uri_serves_the_pytorch_model_make_train_registered(
     py = str(venv_python(dst / ".venv"))
     out = run_ok("serving: MODEL_URI (pytorch)", [py, "-c", SERVE_FROM_STORE], dst, env)
     report = json.loads(out.split("REPORT ", 1)[1])
-    assert report["runs"] == 1, report
+    assert report["run_count"] == 1, report
     for kind in ("runs", "models", "file"):
         r = report[kind]
         assert r["health"] == 200 and r["predict"] == 200, r
