@@ -12,21 +12,28 @@ cache and other users' images are never touched. tests/ and bench/ both use it.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import hashlib
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import zipfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, TypeVar
 
 from dockerfile_parse import DockerfileParser
+
+T = TypeVar("T")
 
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 # This machine's egress re-signs TLS with a CA that only the host's system bundle holds; the
@@ -231,6 +238,113 @@ class Build:
         return end - self.lines[i][0]
 
 
+CLONE_NEWNET = 0x40000000  # <sched.h>: setns(2) joins a network namespace
+
+
+class NetNamespace:
+    """A private network namespace holding only a loopback interface, kept alive by a sleeping
+    process (so nothing is left behind when it ends: no named namespace in /run/netns).
+
+    buildah's chroot isolation shares the network of whoever runs buildah: a server started in
+    a container binds the host's ports, and an image's `--host 0.0.0.0` would listen on every
+    interface of the machine. Run inside one of these, the image's own command and health check
+    keep their fixed port, reachable only from this namespace, whatever else runs on the host.
+    """
+
+    def __init__(self) -> None:
+        self.holder = subprocess.Popen(
+            ["unshare", "--net", "--", "sleep", "infinity"], start_new_session=True
+        )
+        host = os.stat("/proc/self/ns/net")
+        deadline = time.monotonic() + 10
+        while self._ns_of(self.holder.pid) in (None, (host.st_dev, host.st_ino)):
+            if self.holder.poll() is not None or time.monotonic() > deadline:
+                self.close()
+                raise RuntimeError("unshare --net did not start (it needs root)")
+            time.sleep(0.01)
+        self.identity = self._ns_of(self.holder.pid)
+        subprocess.run([*self.enter, "ip", "link", "set", "lo", "up"], check=True)
+
+    @property
+    def enter(self) -> list[str]:
+        """The prefix that runs a command in this namespace."""
+        return ["nsenter", f"--net=/proc/{self.holder.pid}/ns/net", "--"]
+
+    @staticmethod
+    def _ns_of(pid: int) -> tuple[int, int] | None:
+        try:
+            st = os.stat(f"/proc/{pid}/ns/net")
+        except OSError:  # gone, or not ours to see
+            return None
+        return st.st_dev, st.st_ino
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """fn() on a thread that has joined this namespace (setns(2) moves only the calling
+        thread), so its sockets connect to the servers in here; its exception is raised here."""
+        result: list[T] = []
+        error: list[BaseException] = []
+
+        def joined() -> None:
+            try:
+                libc = ctypes.CDLL(None, use_errno=True)
+                fd = os.open(f"/proc/{self.holder.pid}/ns/net", os.O_RDONLY)
+                try:
+                    if libc.setns(fd, CLONE_NEWNET) != 0:
+                        raise OSError(ctypes.get_errno(), "setns to the network namespace")
+                finally:
+                    os.close(fd)
+                result.append(fn())
+            except BaseException as exc:  # handed to the caller's thread
+                error.append(exc)
+
+        thread = threading.Thread(target=joined)
+        thread.start()
+        thread.join()
+        if error:
+            raise error[0]
+        return result[0]
+
+    def processes(self) -> list[int]:
+        """Every process in this namespace but its holder."""
+        pids = (int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit())
+        return [p for p in pids if p != self.holder.pid and self._ns_of(p) == self.identity]
+
+    def close(self) -> None:
+        if self.holder.poll() is None:
+            os.killpg(self.holder.pid, signal.SIGKILL)
+        self.holder.wait()
+
+
+@contextlib.contextmanager
+def net_namespace() -> Iterator[NetNamespace]:
+    ns = NetNamespace()
+    try:
+        yield ns
+    finally:
+        ns.close()
+
+
+def stop_group(proc: subprocess.Popen[bytes], grace: float = 20) -> None:
+    """SIGTERM to `proc`'s process group, SIGKILL to what is left of it after `grace` seconds."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        pass
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:  # the group outlives its leader while children run
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
 class Buildah:
     """buildah on a private storage root; a failing command raises with its whole output."""
 
@@ -267,9 +381,13 @@ class Buildah:
         # TMPDIR also holds the RUN --mount=type=cache directories: private to this session.
         self.env = {**os.environ, "BUILDAH_ISOLATION": "chroot", "TMPDIR": str(root / "tmp")}
 
-    def __call__(self, *args: str) -> str:
+    def __call__(self, *args: str, netns: NetNamespace | None = None) -> str:
+        prefix = netns.enter if netns else []
         proc = subprocess.run(
-            ["buildah", *self.global_args, *args], capture_output=True, env=self.env, check=False
+            [*prefix, "buildah", *self.global_args, *args],
+            capture_output=True,
+            env=self.env,
+            check=False,
         )
         out = proc.stdout.decode(errors="replace")
         if proc.returncode != 0:
@@ -374,14 +492,52 @@ class Buildah:
         docker = json.loads(self("inspect", "--type", "image", image))["Docker"]["config"]
         return dict(docker.get("Healthcheck") or {})
 
-    def run(self, image: str, *cmd: str, volumes: tuple[str, ...] = ()) -> str:
+    def run(
+        self,
+        image: str,
+        *cmd: str,
+        volumes: tuple[str, ...] = (),
+        netns: NetNamespace | None = None,
+    ) -> str:
         """Run `cmd` (the image's CMD if none) offline in a new container of `image`, as its USER
-        (`volumes`: host:container[:options] bind mounts)."""
+        (`volumes`: host:container[:options] bind mounts; `netns`: the network it runs in)."""
         cmd = cmd or tuple(self.config(image)["Cmd"])
         ctr = self("from", "--pull=never", image)
         mounts = [f"--volume={v}" for v in volumes]
         try:
-            return self("run", "--network", "none", *mounts, ctr, "--", *cmd)
+            return self("run", "--network", "none", *mounts, ctr, "--", *cmd, netns=netns)
+        finally:
+            self("rm", ctr)
+
+    @contextlib.contextmanager
+    def start(
+        self,
+        image: str,
+        *cmd: str,
+        netns: NetNamespace,
+        output: IO[bytes],
+        volumes: tuple[str, ...] = (),
+    ) -> Iterator[subprocess.Popen[bytes]]:
+        """Run `cmd` (the image's CMD if none) in the background, in a new container of `image`
+        as its USER, inside `netns` (a server's port is then private to it), its output going to
+        `output`. On exit its whole process group is stopped (SIGTERM, then SIGKILL after 20 s)
+        and the container removed."""
+        cmd = cmd or tuple(self.config(image)["Cmd"])
+        ctr = self("from", "--pull=never", image)
+        mounts = [f"--volume={v}" for v in volumes]
+        args = ["buildah", *self.global_args, "run", *mounts, ctr, "--", *cmd]
+        try:
+            with subprocess.Popen(
+                [*netns.enter, *args],
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                start_new_session=True,  # its own process group: buildah and what it runs
+            ) as proc:
+                try:
+                    yield proc
+                finally:
+                    stop_group(proc)
         finally:
             self("rm", ctr)
 

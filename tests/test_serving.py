@@ -494,6 +494,105 @@ def test_model_uri_serves_a_model_logged_with_mlflow(
     assert bad["health"] == 503 and bad["predict"] == 503 and "could not be loaded" in bad["detail"]
 
 
+# The model `make train` logged and registered, served from the store by runs:/ and models:/,
+# beside the file it saved in models/: the same predictions for the test split.
+SERVE_FROM_STORE = """
+import json
+import mlflow
+from fastapi.testclient import TestClient
+from digit_lab.api import Settings, create_app
+from digit_lab.data import load_dataset
+mlflow.set_tracking_uri("sqlite:///mlflow.db")
+runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
+images = load_dataset("digits").x_test[:100].tolist()
+report = {"run_count": len(runs), "metrics": runs[0].data.metrics}
+for uri in (f"runs:/{runs[0].info.run_id}/model", "models:/digit_lab/1", ""):
+    with TestClient(create_app(Settings(model_uri=uri))) as client:
+        predict = client.post("/predict", json={"images": images})
+        report[uri.split(":")[0] or "file"] = {
+            "health": client.get("/health").status_code,
+            "metadata": client.get("/metadata").json(),
+            "predict": predict.status_code,
+            "digits": [p["digit"] for p in predict.json()["predictions"]],
+        }
+print("REPORT " + json.dumps(report))
+"""
+
+
+@pytest.mark.slow
+def test_model_uri_serves_the_pytorch_model_make_train_registered(
+    serving_project: Callable[[str], tuple[Path, dict[str, str]]],
+) -> None:
+    """The PyTorch project's own training logs its network to MLflow and registers it
+    (tracking.register_model=true); MODEL_URI=runs:/... and models:/digit_lab/1 serve it and
+    predict exactly what the model file in models/ predicts (the environment is the one the
+    PyTorch API tests use)."""
+    dst, env = serving_project("pytorch")
+    train = ["make", "train", "DATASET=digits", "EPOCHS=2", "ARGS=tracking.register_model=true"]
+    run_ok("serving: make train (pytorch, registered)", train, dst, env)
+    py = str(venv_python(dst / ".venv"))
+    out = run_ok("serving: MODEL_URI (pytorch)", [py, "-c", SERVE_FROM_STORE], dst, env)
+    report = json.loads(out.split("REPORT ", 1)[1])
+    assert report["run_count"] == 1, report
+    for kind in ("runs", "models", "file"):
+        r = report[kind]
+        assert r["health"] == 200 and r["predict"] == 200, r
+        assert r["metadata"]["framework"] == "pytorch" and r["metadata"]["dataset"] == "digits"
+        assert r["metadata"]["image_shape"] == [8, 8]
+        if kind != "file":
+            assert r["metadata"]["model"].startswith(f"{kind}:/"), r["metadata"]
+            assert r["metadata"]["metrics"] == report["metrics"], r["metadata"]
+        assert r["digits"] == report["file"]["digits"], kind
+
+
+# The model `make train` logged (through the project's tracking.py), loaded back by MLflow's own
+# sklearn flavour with every warning recorded; and what skops finds untrusted in its file.
+SKOPS_TYPES = """
+import json, warnings
+import mlflow, mlflow.sklearn, yaml
+from skops.io import get_untrusted_types
+mlflow.set_tracking_uri("sqlite:///mlflow.db")
+# The first run is make train's (test_model_uri_serves_a_model_logged_with_mlflow logs more).
+runs = mlflow.search_runs(
+    search_all_experiments=True, order_by=["attributes.start_time ASC"], output_format="list"
+)
+uri = f"runs:/{runs[0].info.run_id}/model"
+local = mlflow.artifacts.download_artifacts(uri)
+with open(f"{local}/MLmodel") as f:
+    flavour = yaml.safe_load(f)["flavors"]["sklearn"]
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    model = mlflow.sklearn.load_model(uri)
+print("SKOPS " + json.dumps({
+    "runs": len(runs),
+    "format": flavour["serialization_format"],
+    "trusted": flavour.get("skops_trusted_types"),
+    "untrusted": get_untrusted_types(file=f"{local}/{flavour['pickled_model']}"),
+    "model": type(model).__name__,
+    "warnings": [str(w.message) for w in caught],
+}))
+"""
+
+
+@pytest.mark.slow
+def test_mlflow_trusts_exactly_the_types_the_logged_mlp_needs(
+    trained: tuple[Path, dict[str, str]],
+) -> None:
+    """tracking.py logs the MLP in skops format (MLflow's safe default) with a list of types to
+    trust: it must be exactly the types skops finds untrusted in the file (one fewer and logging
+    fails; one more is trust nothing needs), and loading it back says nothing about trust."""
+    dst, env = trained
+    py = str(venv_python(dst / ".venv"))
+    proc = timed("serving: skops trusted types", [py, "-c", SKOPS_TYPES], cwd=dst, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout.split("SKOPS ", 1)[1])
+    assert report["runs"] >= 1 and report["model"] == "MLPClassifier", report
+    assert report["format"] == "skops"
+    assert sorted(report["trusted"]) == sorted(report["untrusted"]) != [], report
+    assert not [w for w in report["warnings"] if "trust" in w.lower()], report
+    assert "trust" not in proc.stderr.lower(), proc.stderr
+
+
 MODULES_OF_SERVING = """
 import importlib.metadata as m, json
 from packaging.requirements import Requirement
