@@ -134,9 +134,11 @@ def test_every_manager_has_its_commands() -> None:
 
 
 def test_copier_yml_derives_them_by_one_call_each() -> None:
-    for name in ("conda_provides", "dependencies", "dev_dependencies", "manager_commands"):
-        default = COPIER_YML[name]["default"]
-        assert default.count("{{") == 1 and "{%" not in default, name
+    names = ("conda_provides", "dependencies", "dev_dependencies", "manager_commands")
+    for text in [COPIER_YML[name]["default"] for name in names] + [
+        COPIER_YML["_message_after_copy"]
+    ]:
+        assert text.startswith("{{ ") and text.count("{{") == 1 and "{%" not in text, text
 
 
 def test_copier_computes_what_the_functions_return(template: Path, tmp_path: Path) -> None:
