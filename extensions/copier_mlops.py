@@ -3,13 +3,11 @@
 - Loading it stops a copier older than MIN_COPIER (before any question or file), naming the
   version found and the upgrade command.
 - The answers' rules (extensions/rules.py): default names, validators, requirement parsing.
+- What the environment installs (extensions/packages.py): requirement lists, conda's half of a
+  hybrid, each manager's commands.
 - `check_destination(dst)`: refuse, before anything is written, a non-empty folder that is not a
   copier project (copier would overwrite the user's files or stop half-done).
-- `tool_command(name)`: how the user types a tool in a new terminal, found the way the
-  environment tool finds it (its full path when their PATH lacks it), and `path_advice(name)`.
-- `shell_quote`: a path as one word of the user's shell.
-- `project_manager(dst, answer)`: the manager the project really uses (tools/envtool.json; the
-  set-up re-renders it when the user accepts its fallback to a plain venv).
+- `after_copy_message(...)`: what copier prints after a copy (the next commands).
 """
 
 from __future__ import annotations
@@ -24,6 +22,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import CodeType
 from typing import Any
@@ -52,9 +51,10 @@ def _load(name: str, path: Path) -> Any:
 
 
 HERE = Path(__file__).resolve().parent
-# The environment tool's own lookup (standard library only) and the answers' rules.
+# The environment tool's own lookup (standard library only), the answers' rules, the packages.
 BASE = _load("copier_mlops_tool_base", HERE.parent / "template" / "tools" / "envtool" / "shell.py")
 RULES = _load("copier_mlops_rules", HERE / "rules.py")
+PACKAGES = _load("copier_mlops_packages", HERE / "packages.py")
 
 
 def check_copier(found: str) -> None:
@@ -98,22 +98,57 @@ def check_destination(dst: object, answers_file: object = None) -> str:
 
 
 def tool_command(name: str) -> str:
+    """How the user types tool `name` in a new terminal, found the way the environment tool
+    finds it: its full path when their PATH lacks it."""
     found = BASE.which(name)
     return BASE.command_for(name, found) if found else name
 
 
 def path_advice(name: str) -> str:
+    """How to put tool `name` on PATH ("" when it is there, or nowhere)."""
     found = BASE.which(name)
     return (BASE.path_advice(name, found) or "") if found else ""
 
 
 def project_manager(dst: object, answer: str) -> str:
+    """The manager the project really uses: tools/envtool.json's (the set-up re-renders it when
+    the user accepts its fallback to a plain venv), else the answer."""
     try:
         data = json.loads((Path(str(dst)) / BASE.CONFIG_FILE).read_text("utf-8"))
     except (OSError, ValueError):
         return answer
     manager = data.get("env_manager") if isinstance(data, dict) else None
     return manager if isinstance(manager, str) else answer
+
+
+def after_copy_message(
+    dst: object,
+    project_name: str,
+    env_manager: str,
+    create_env: bool,
+    manager_commands: Mapping[str, Mapping[str, str]],
+) -> str:
+    """copier's `_message_after_copy`: where the project is and the next commands, those of the
+    manager it really uses, as the user types them (uv/Poetry by full path off PATH)."""
+    manager = project_manager(dst, env_manager)
+    c = manager_commands[manager]
+    lines = ["", f'Your project "{project_name}" is in {dst}.']
+    if create_env:
+        lines.append(
+            "If the environment step above says FAILED, fix what it names and run the retry "
+            "command it printed."
+        )
+    lines += ["Next:", f"  cd {BASE.shell_quote(os.fspath(str(dst)))}"]
+    if c["run"] and c["test"].startswith(c["run"]):  # a tool that runs commands in its env
+        tool = tool_command(manager) if manager in ("uv", "poetry") else manager
+        env, test = (c[key].replace(f"{manager} ", f"{tool} ", 1) for key in ("env", "test"))
+        lines += [f"  {env}   # (re)create the environment", f"  {test}   # run the tests"]
+        advice = path_advice(manager)
+        if advice:
+            lines.append(advice)
+    else:
+        lines += [f"  {c['activate']}", f"  {c['test']}   # run the tests"]
+    return "\n".join([*lines, "README.md explains the rest.", ""])
 
 
 def cache_folder() -> Path:
@@ -211,12 +246,11 @@ class CopierMlops(Extension):
         environment.globals["check_destination"] = check_destination
         # "3.12": the Python running copier (copier renders in its own process).
         environment.globals["running_python"] = "{}.{}".format(*sys.version_info[:2])
-        environment.globals["project_manager"] = project_manager
-        environment.filters["tool_command"] = tool_command
-        environment.filters["path_advice"] = path_advice
-        environment.filters["shell_quote"] = lambda s: BASE.shell_quote(os.fspath(str(s)))
+        environment.globals["after_copy_message"] = after_copy_message
         for name in RULES_USED:
             environment.globals[name] = getattr(RULES, name)
+        for name in PACKAGES_USED:
+            environment.globals[name] = getattr(PACKAGES, name)
 
 
 # The rules copier.yml calls (each a one-line validator or default).
@@ -225,3 +259,5 @@ RULES_USED = [
     "check_text", "check_bool", "check_email", "check_index_url", "check_requirements",
     "extra_requirements", "check_conda_name", "check_framework", "default_python", "check_serving",
 ]  # fmt: skip
+# What copier.yml derives from the answers (each a one-line default).
+PACKAGES_USED = ["conda_half", "runtime_requirements", "dev_requirements", "commands_by_manager"]

@@ -100,9 +100,10 @@ def klass(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     (repo / "template" / "CONTRIBUTING.md").write_text("Template v2 file.\n", encoding="utf-8")
     with (repo / "template" / ".gitignore.jinja").open("a", encoding="utf-8") as f:
         f.write(TEMPLATE_IGNORE + "\n")
-    config = (repo / "copier.yml").read_text(encoding="utf-8")
+    packages = repo / "extensions" / "data.yml"  # the dev tools' floors (dev_packages)
+    config = packages.read_text(encoding="utf-8")
     assert config.count(OLD_DEV_DEP) == 1, "the test's dependency change needs a new anchor"
-    (repo / "copier.yml").write_text(config.replace(OLD_DEV_DEP, NEW_DEV_DEP), encoding="utf-8")
+    packages.write_text(config.replace(OLD_DEV_DEP, NEW_DEV_DEP), encoding="utf-8")
     commit(repo, "release 0.2.0", tag="v0.2.0")
 
     states = {i: snapshot(out / i) for i in IDS}
