@@ -20,6 +20,7 @@ from packaging.version import Version
 
 from migrations import answers as migration
 from tests.conftest import (
+    COPIER_YML,
     ROOT,
     answers_of,
     commit,
@@ -406,6 +407,16 @@ def git_status(repo: Path, *args: str) -> int:
     return subprocess.run(["git", *args], cwd=repo, capture_output=True, check=False).returncode
 
 
+def migrated_answers(since: Version) -> dict[str, object]:
+    """The answers copier.yml's `set-missing` migrations after release `since` record."""
+    recorded: dict[str, object] = {}
+    for step in COPIER_YML.get("_migrations") or []:
+        command = [str(c) for c in step["command"]]
+        if Version(str(step["version"])) > since and "set-missing" in command:
+            recorded |= migration.parse_assignments(command[command.index("set-missing") + 2 :])
+    return recorded
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "preset", [None, *sorted(p.name for p in (ROOT / "presets").glob("*.yml"))]
@@ -420,9 +431,12 @@ def test_update_from_previous_release_equals_fresh_copy(
         pytest.skip(f"presets/{preset} is new since {prev}: no project of that release to update")
     answers = yaml.safe_load((ROOT / "presets" / preset).read_text()) if preset else {}
     answers = {**answers, "create_env": False, "git_init": True, "author_name": "Ada"}
-    # Questions the previous release did not have are answered when updating, as staff would.
+    # Questions the previous release did not have are answered when updating, as staff would;
+    # those left unanswered get the value a migration records (the fresh copy is given it too).
     old = {k: v for k, v in answers.items() if k in old_questions}
     new_only = {k: v for k, v in answers.items() if k not in old_questions}
+    recorded = migrated_answers(Version(prev.removeprefix("v")))
+    answers = {**{k: v for k, v in recorded.items() if k not in old_questions}, **answers}
     files = {}
     for name, data in (("old", old), ("new_only", new_only), ("all", answers)):
         files[name] = tmp_path / f"{name}.yml"
