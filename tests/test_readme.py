@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, posix_only, render, venv_python
+from tests.conftest import ROOT, posix_only, render, tomllib, venv_python
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 TEMPLATE_URL = "gh:copier-mlops/copier-mlops"
@@ -199,8 +199,15 @@ def test_generated_project_passes_its_own_ruff_and_pytest(
         [uv, "venv", "-q", "--python", "3.11", str(tmp_path / "venv")], check=True, env=env
     )
     py = str(venv_python(tmp_path / "venv"))
+    # The project and its own dev requirements (pytest, ruff, httpx for the API's tests...);
     # uv pip reads the same indexes pip is configured with (find-links included) via the env.
-    subprocess.run([uv, "pip", "install", "-q", "--python", py, "-e", str(dst), "pytest", "ruff"],
+    pyproject = tomllib.loads((dst / "pyproject.toml").read_text(encoding="utf-8"))
+    poetry_dev = pyproject.get("tool", {}).get("poetry", {}).get("group", {}).get("dev", {})
+    dev = pyproject.get("dependency-groups", {}).get("dev") or [
+        f"{name}{spec}" for name, spec in poetry_dev.get("dependencies", {}).items()
+    ]
+    assert {"pytest", "ruff"} <= {re.split(r"[<>=!~ ]", d)[0] for d in dev}, dev
+    subprocess.run([uv, "pip", "install", "-q", "--python", py, "-e", str(dst), *dev],
                    check=True, env=env)  # fmt: skip
     for cmd in (["-m", "ruff", "check", "."], ["-m", "ruff", "format", "--check", "."],
                 ["-m", "pytest", "-q", "-p", "no:cacheprovider"]):  # fmt: skip

@@ -383,11 +383,13 @@ def test_a_digit_drawn_on_the_page_is_recognised_in_chromium(
                     page.mouse.down()
                     page.mouse.move(box["x"] + x1, box["y"] + y1, steps=8)
                     page.mouse.up()
-                # Each stroke's end sends the drawing; the last answer is the whole digit's.
+                # Each stroke's end sends the drawing; the page is busy until the answer to the
+                # last one (the whole digit) is shown, earlier answers are dropped.
                 page.wait_for_function(
-                    "n => document.querySelectorAll('#probs tr').length === n", arg=10
+                    "n => document.getElementById('digit').getAttribute('aria-busy') === 'false'"
+                    " && document.querySelectorAll('#probs tr').length === n",
+                    arg=10,
                 )
-                page.wait_for_load_state("networkidle")
                 shown = page.locator("#digit").get_attribute("data-digit")
                 assert shown == str(label), f"drew a {label}, the page shows {shown}"
                 assert page.locator("#status").inner_text() == ""
