@@ -2,11 +2,13 @@
 
 Renders: the experiment_tracking question picks the dependencies, configs and Makefile target.
 In real environments (slow; one uv project with MLflow shared by the module): two runs with
-different overrides become two MLflow runs whose model predicts like the saved one; a real
+different overrides become two MLflow runs whose model predicts like the saved one, registered
+as versions 1 and 2 of the package's model, and `make evaluate` adds its results to the run
+that trained the evaluated model; a real
 `mlflow server` on a loopback port records a run sent through MLFLOW_TRACKING_URI (read back over
 REST); `make ui` answers; an unreachable server fails fast with the fix; a wrong override is one
-line; the example=none skeleton's own tests pass. W&B offline writes the run locally and never
-touches the network. (torchrun with 2 processes recording one MLflow run, and the PyTorch
+line; the example=none skeleton's own tests pass. W&B offline writes the run (and the
+evaluation's own run, which names it) locally and never touches the network. (torchrun with 2 processes recording one MLflow run, and the PyTorch
 skeleton, are checked in test_mnist.py's PyTorch environment.) Every process a test starts is
 stopped with its process group.
 """
