@@ -398,6 +398,18 @@ def test_an_unreachable_server_fails_fast_with_the_fix(mlflow_project: tuple[Pat
     after = set((dst / "runs").iterdir()) if (dst / "runs").exists() else set()
     assert after == before  # reported before anything is written
     TIMES["tracking: unreachable server reported"] = seconds
+    # Evaluation reports to the same server: the same line, before it evaluates anything.
+    result = subprocess.run(
+        [py_of(dst), "-m", f"{PKG}.evaluate", "data=digits"],
+        cwd=dst,
+        env={**env, "MLFLOW_TRACKING_URI": uri},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    (again,) = result.stderr.strip().splitlines()
+    assert again == line and "accuracy" not in result.stdout
 
 
 @pytest.mark.slow
