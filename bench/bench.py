@@ -2,6 +2,7 @@
 """Benchmarks: copier-mlops vs cookiecutter-data-science (ccds) on this machine, in one run.
 
     .venv/bin/python bench/bench.py [--quick] [--ccds-template PATH] [--no-docker] [--out FILE]
+    .venv/bin/python bench/bench.py --only tracking   # what MLflow costs: its own part of the file
 
 Prints a markdown table and writes it to docs/benchmarks.md. Each figure is the median of several
 runs with min and max beside it; every ratio compares two figures measured in this same run.
