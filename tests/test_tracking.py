@@ -557,6 +557,29 @@ def test_wandb_offline_writes_the_run_locally_without_network(
     run_ok([*uv, "ruff", "check", "."], dst, env, "tracking: W&B project ruff")
     out = run_ok([*uv, "mypy"], dst, env, "tracking: W&B project mypy")
     assert "Success: no issues found" in out
+    # and its own tracking tests (training, then the evaluation's linked run), offline as above
+    cmd = [
+        py_of(dst),
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        f"tests/test_{PKG}_tracking.py",
+    ]
+    listener = Listener()
+    proxied = {
+        "HTTP_PROXY": listener.url,
+        "HTTPS_PROXY": listener.url,
+        "WANDB_BASE_URL": listener.url,
+    }
+    try:
+        out = run_ok(cmd, dst, {**run_env, **proxied}, "tracking: W&B project tracking tests")
+    finally:
+        listener.sock.close()
+    assert listener.requests == []
+    last = out.strip().splitlines()[-1]
+    assert " passed" in last and "failed" not in last and "error" not in last, out[-3000:]
 
 
 @pytest.mark.slow
