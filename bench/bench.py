@@ -2,6 +2,7 @@
 """Benchmarks: copier-mlops vs cookiecutter-data-science (ccds) on this machine, in one run.
 
     .venv/bin/python bench/bench.py [--quick] [--ccds-template PATH] [--no-docker] [--out FILE]
+    .venv/bin/python bench/bench.py --only tracking   # what MLflow costs: its own part of the file
 
 Prints a markdown table and writes it to docs/benchmarks.md. Each figure is the median of several
 runs with min and max beside it; every ratio compares two figures measured in this same run.
@@ -11,10 +12,12 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import os
 import platform
 import re
 import shutil
+import stat
 import statistics
 import subprocess
 import sys
@@ -48,6 +51,11 @@ OUR_ENV_ANSWERS = {"ml_framework": "sklearn", "example": "none", "python_version
 CCDS_ENV_ANSWERS = {"project_name": "bench", "python_version_number": PY, "pydata_packages": "none",
                     "testing_framework": "pytest", "linting_and_formatting": "ruff", "docs": "none",
                     "include_code_scaffold": "No"}  # fmt: skip
+# The tracking section: uv, scikit-learn, the MNIST starter, nothing else that adds packages.
+TRACKING_ANSWERS = {**OUR_ENV_ANSWERS, "env_manager": "uv", "example": "mnist", "serving": "none",
+                    "data_versioning": "none"}  # fmt: skip
+TRACKERS = ("none", "mlflow")
+TRACKING_START, TRACKING_END = "<!-- tracking-bench:start -->", "<!-- tracking-bench:end -->"
 Cmd = Sequence[str | Path]
 
 
@@ -72,6 +80,7 @@ class Bench:
     index: str = field(default_factory=pip_index_url)
     rows: list[Row] = field(default_factory=list)
     step_times: dict[str, list[str]] = field(default_factory=dict)
+    mlflow_version: str = ""  # in the tracking section's environment
 
     # ------------------------------------------------------------------------ plumbing
     def scratch(self) -> Path:
@@ -177,31 +186,53 @@ class Bench:
         return answers
 
     # ------------------------------------------------------------------------ measurements
-    def ours_env(self, manager: str, cache: Path, keep: Path | None = None) -> float:
+    def ours_env(
+        self,
+        manager: str,
+        cache: Path,
+        keep: Path | None = None,
+        answers: dict[str, str] | None = None,
+        label: str = "",
+        measured: dict[str, list[float]] | None = None,
+    ) -> float:
         """Generate + create env + sanity import of the stack, all by `copier copy --trust`.
-        With `keep` (the first, cold run), the project is made there and kept: the floor's."""
+        With `keep` (the first, cold run), the project is made there and kept: the floor's.
+        `measured` collects the environment's size (MB) and the hook's sanity import (s)."""
         base = self.scratch()
+        project = keep or base / "p"
         start = time.perf_counter()
-        out = self.copier(keep or base / "p", self.env(cache), self.our_answers(manager))
+        out = self.copier(project, self.env(cache), answers or self.our_answers(manager))
         took = time.perf_counter() - start
-        result = read_result(keep or base / "p")
+        result = read_result(project)
         if result.get("status") != "ok":
             raise RuntimeError(f"the set-up did not finish: {result}\n{out[-3000:]}")
         steps = ", ".join(f"{s['name']} {s['seconds']:.1f}s" for s in result["steps"])
         warmth = "cold" if keep else "warm"  # the run that keeps the project is the first one
-        self.step_times.setdefault(f"{manager} {warmth}", []).append(steps)
+        self.step_times.setdefault(f"{label or manager} {warmth}", []).append(steps)
+        if measured is not None:
+            measured.setdefault("size", []).append(tree_mb(project / ".venv"))
+            sanity = [s["seconds"] for s in result["steps"] if s["name"] == "sanity import"]
+            measured.setdefault("sanity", []).extend(sanity)
         shutil.rmtree(base, ignore_errors=True)
         return took
 
-    def ccds_env(self, manager: str, cache: Path) -> float:
-        """ccds: render, put our stack in its dependency file, its Makefile targets, import."""
+    def ccds_env(
+        self,
+        manager: str,
+        cache: Path,
+        packages: Sequence[str] = STACK,
+        imports: str = STACK_IMPORT,
+        sizes: list[float] | None = None,
+    ) -> float:
+        """ccds: render, put our stack (or `packages`) in its dependency file, its Makefile
+        targets, import (`imports`); `sizes` collects the environment's size (MB)."""
         base = self.scratch()
         env = self.env(cache)
         start = time.perf_counter()
         answers = {**CCDS_ENV_ANSWERS, "environment_manager": CCDS_MANAGER[manager],
                    "dependency_file": CCDS_DEP_FILE[manager]}  # fmt: skip
         project = self.cookiecutter(base, env, answers)
-        add_stack(project, CCDS_DEP_FILE[manager], self.index)
+        add_stack(project, CCDS_DEP_FILE[manager], self.index, packages)
         python = project / ".venv/bin/python"
         if manager == "venv":
             # create_environment is virtualenvwrapper's mkvirtualenv (not installed here): the same
@@ -213,8 +244,10 @@ class Bench:
             run(["make", "requirements"], project, env)
             if manager == "poetry":  # poetry keeps its envs in its cache folder
                 python = Path(run([BIN / "poetry", "env", "info", "-e"], project, env).strip())
-        run([python, "-c", STACK_IMPORT], project, env)
+        run([python, "-c", imports], project, env)
         took = time.perf_counter() - start
+        if sizes is not None:
+            sizes.append(tree_mb(python.parent.parent))
         if manager == "poetry":
             run([BIN / "poetry", "env", "remove", "--all"], project, env)
         shutil.rmtree(base, ignore_errors=True)
@@ -290,6 +323,92 @@ class Bench:
                 self.add(f"{m}.ccds.cold", f"{m}: ccds (cold cache)", [ccds_cold])
             shutil.rmtree(project, ignore_errors=True)
 
+    def declared(self, answers: dict[str, str]) -> list[tuple[str, str]]:
+        """(requirement, import name) of each runtime dependency of a project rendered with
+        `answers`, as the set-up's sanity import reads them (tools/envtool.json)."""
+        project = self.scratch() / "p"
+        self.copier(project, self.env(), {**answers, "create_env": "false"})
+        config = json.loads((project / "tools" / "envtool.json").read_text(encoding="utf-8"))
+        shutil.rmtree(project.parent, ignore_errors=True)
+        return [(d["req"], d["import"]) for d in config["dependencies"]]
+
+    def tracking(self, runs: int, repeats: int) -> None:
+        """uv, scikit-learn and the MNIST starter, with experiment_tracking=none and =mlflow:
+        `copier copy --trust` (cold: the first run on an empty cache; then `runs` warm runs), the
+        environment's size and the hook's sanity import; ccds given the same packages; the
+        import of the stack with and without mlflow (`repeats` times each, bytecode compiled)."""
+        print("tracking: uv, MNIST sklearn, experiment_tracking none vs mlflow", flush=True)
+        answers = {t: {**TRACKING_ANSWERS, "experiment_tracking": t} for t in TRACKERS}
+        declared = {t: self.declared(answers[t]) for t in TRACKERS}
+        imports = {t: "import " + ", ".join(i for _, i in declared[t]) for t in TRACKERS}
+        caches = {(side, t): self.scratch() for side in ("ours", "ccds") for t in TRACKERS}
+        measured: dict[str, dict[str, list[float]]] = {t: {} for t in TRACKERS}
+        ccds_sizes: dict[str, list[float]] = {t: [] for t in TRACKERS}
+        kept = self.scratch() / "p"  # the cold mlflow project: the import timings' environment
+
+        def ours(t: str, keep: Path | None = None) -> float:
+            return self.ours_env("uv", caches["ours", t], keep=keep, answers=answers[t],
+                                 label=f"uv, MNIST sklearn, tracking {t},", measured=measured[t])  # fmt: skip
+
+        def ccds(t: str) -> float:
+            packages = [r for r, _ in declared[t]]
+            return self.ccds_env("uv", caches["ccds", t], packages, imports[t], ccds_sizes[t])
+
+        cold = {("ours", t): ours(t, kept if t == "mlflow" else None) for t in TRACKERS}
+        if self.with_ccds:
+            cold |= {("ccds", t): ccds(t) for t in TRACKERS}
+        for t in TRACKERS:  # sizes and sanity imports: of the warm runs (as the cold ones')
+            measured[t] = {k: [] for k in measured[t]}
+            ccds_sizes[t] = []
+        warm: dict[tuple[str, str], list[float]] = {key: [] for key in cold}
+        for _ in range(runs):  # interleaved, so a change in the machine's load hits both
+            for side, t in cold:
+                warm[side, t].append(ours(t) if side == "ours" else ccds(t))
+        for side in ("ours", "ccds") if self.with_ccds else ("ours",):
+            who = (
+                "copier-mlops `copier copy --trust`"
+                if side == "ours"
+                else "ccds given the same packages: render + create_environment + requirements + import"
+            )
+            for t in TRACKERS:
+                vs = f"tracking.{side}.none" if t == "mlflow" else ""
+                self.add(f"tracking.{side}.{t}", f"uv, MNIST sklearn, tracking {t}: {who} (warm)",
+                         warm[side, t], vs)  # fmt: skip
+            for t in TRACKERS:
+                vs = f"tracking.{side}.none.cold" if t == "mlflow" else ""
+                self.add(f"tracking.{side}.{t}.cold", f"uv, tracking {t}: {side} (cold cache)",
+                         [cold[side, t]], vs)  # fmt: skip
+            for t in TRACKERS:
+                sizes = measured[t]["size"] if side == "ours" else ccds_sizes[t]
+                vs = f"tracking.{side}.none.size" if t == "mlflow" else ""
+                self.add(f"tracking.{side}.{t}.size", f"environment size (.venv), tracking {t}: {side}",
+                         sizes, vs, "MB")  # fmt: skip
+        for t in TRACKERS:
+            vs = "tracking.ours.none.sanity" if t == "mlflow" else ""
+            self.add(f"tracking.ours.{t}.sanity", f"the hook's sanity import step, tracking {t} (warm)",
+                     measured[t]["sanity"], vs)  # fmt: skip
+        python, env = kept / ".venv" / "bin" / "python", self.env()
+        for code in ("pass", imports["none"], imports["mlflow"], "import mlflow"):
+            run([python, "-c", code], kept, env)  # bytecode written, files in the OS cache
+
+        def import_time(code: str) -> list[float]:
+            return [timed(lambda: run([python, "-c", code], kept, env)) for _ in range(repeats)]
+
+        self.add("tracking.import.python", "`python -c pass` in that environment (the floor)",
+                 import_time("pass"))  # fmt: skip
+        self.add("tracking.import.stack", f"`python -c '{imports['none']}'`: the sanity import "
+                 "without mlflow", import_time(imports["none"]))  # fmt: skip
+        self.add("tracking.import.stack+mlflow", "the same with mlflow: "
+                 f"`python -c '{imports['mlflow']}'`", import_time(imports["mlflow"]),
+                 "tracking.import.stack")  # fmt: skip
+        self.add(
+            "tracking.import.mlflow", "`python -c 'import mlflow'`", import_time("import mlflow")
+        )
+        self.mlflow_version = run(
+            [python, "-c", "import mlflow; print(mlflow.__version__)"], kept, env
+        ).strip()
+        shutil.rmtree(kept.parent, ignore_errors=True)
+
     def docker(self) -> None:
         if why := missing_tools():
             print(f"docker section skipped: {why}")
@@ -359,13 +478,15 @@ CMD ["python", "-c", "{STACK_IMPORT}"]
 """
 
 
-def add_stack(project: Path, dependency_file: str, index: str) -> None:
+def add_stack(
+    project: Path, dependency_file: str, index: str, packages: Sequence[str] = STACK
+) -> None:
     """Give the ccds project exactly our stack (its `basic` set would add jupyterlab and more)."""
     path = project / dependency_file
     if dependency_file == "requirements.txt":
-        path.write_text(path.read_text() + "".join(f"{p}\n" for p in STACK))
+        path.write_text(path.read_text() + "".join(f"{p}\n" for p in packages))
         return
-    deps = "".join(f'    "{p}",\n' for p in STACK)
+    deps = "".join(f'    "{p}",\n' for p in packages)
     text = re.sub(r"dependencies = \[\n?", "dependencies = [\n" + deps, path.read_text(), count=1)
     # Poetry needs the index's simple API as its primary source here (the same one ours uses).
     text += f'\n[[tool.poetry.source]]\nname = "index"\nurl = "{index}"\npriority = "primary"\n'
@@ -381,6 +502,19 @@ def run(cmd: Cmd, cwd: Path | None = None, env: dict[str, str] | None = None) ->
             f"{' '.join(map(str, cmd))} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
         )
     return proc.stdout + proc.stderr
+
+
+def tree_mb(path: Path) -> float:
+    """Size in MB (10^6 bytes) of the files under `path`, each hard-linked file once (uv links
+    its cache's files into the environment: they are the environment's all the same)."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for item in path.rglob("*"):
+        st = item.lstat()
+        if stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) not in seen:
+            seen.add((st.st_dev, st.st_ino))
+            total += st.st_size
+    return total / 1e6
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -412,11 +546,11 @@ def fmt(value: float, unit: str) -> str:
 
 
 # ---------------------------------------------------------------------------- report
-def table(bench: Bench) -> str:
+def table(bench: Bench, rows: Sequence[Row] | None = None) -> str:
     keys = {r.key for r in bench.rows}
     lines = ["| key | measurement | runs | median | min | max | ratio to | above floor |",
              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
-    for r in bench.rows:
+    for r in bench.rows if rows is None else rows:
         ratio = f"{r.median / bench.row(r.versus).median:.2f}x `{r.versus}`" if r.versus else ""
         floor = f"{r.key.split('.')[0]}.floor"
         above = (
@@ -451,6 +585,61 @@ def targets(bench: Bench) -> list[str]:
     return out
 
 
+def tracking_summary(bench: Bench) -> list[str]:
+    """What tracking costs, from the tracking section's rows (differences of medians)."""
+
+    def m(key: str) -> float:
+        return bench.row(key).median
+
+    keys = {r.key for r in bench.rows}
+    out = []
+    for side, who in (("ours", "copier-mlops"), ("ccds", "ccds given the same packages")):
+        if f"tracking.{side}.mlflow" in keys:
+            out.append(f"MLflow's cost, {who}: {m(f'tracking.{side}.mlflow') - m(f'tracking.{side}.none'):+.2f} s "
+                       f"to create the environment (warm), {m(f'tracking.{side}.mlflow.cold') - m(f'tracking.{side}.none.cold'):+.2f} s "
+                       f"(cold), {m(f'tracking.{side}.mlflow.size') - m(f'tracking.{side}.none.size'):+.0f} MB of environment")  # fmt: skip
+    if {"tracking.ours.mlflow", "tracking.ccds.mlflow"} <= keys:
+        out.append(f"with MLflow, copier-mlops vs ccds: {m('tracking.ours.mlflow'):.2f} s vs "
+                   f"{m('tracking.ccds.mlflow'):.2f} s warm ({m('tracking.ours.mlflow') / m('tracking.ccds.mlflow'):.2f}x), "
+                   f"{m('tracking.ours.mlflow.cold'):.2f} s vs {m('tracking.ccds.mlflow.cold'):.2f} s cold, "
+                   f"{m('tracking.ours.mlflow.size'):.0f} MB vs {m('tracking.ccds.mlflow.size'):.0f} MB")  # fmt: skip
+    if "tracking.import.mlflow" in keys:
+        out.append(f"import (bytecode compiled): the stack {m('tracking.import.stack'):.2f} s, with mlflow "
+                   f"{m('tracking.import.stack+mlflow'):.2f} s ({m('tracking.import.stack+mlflow') - m('tracking.import.stack'):+.2f} s); "
+                   f"mlflow alone {m('tracking.import.mlflow'):.2f} s; the interpreter alone {m('tracking.import.python'):.2f} s")  # fmt: skip
+    if "tracking.ours.mlflow.sanity" in keys:
+        out.append(f"the hook's sanity import (first import, bytecode written): {m('tracking.ours.none.sanity'):.2f} s "
+                   f"without, {m('tracking.ours.mlflow.sanity'):.2f} s with mlflow")  # fmt: skip
+    return out
+
+
+def tracking_block(bench: Bench, load: str, started: datetime) -> str:
+    rows = [r for r in bench.rows if r.key.startswith("tracking.")]
+    commit = run(["git", "-C", ROOT, "describe", "--always", "--dirty"]).strip()
+    return (f"{TRACKING_START}\n## Experiment tracking's cost (`bench/bench.py --only tracking`)\n\n"
+            f"Measured {started:%Y-%m-%d %H:%M} (local time) on {platform.machine()}, {os.cpu_count()} CPUs, "
+            f"load average at start {load} (other work shares this machine); copier-mlops {commit}, "
+            f"mlflow {bench.mlflow_version}, {version([BIN / 'uv', '--version'])}.\n\n"
+            + "".join(f"- {line}\n" for line in tracking_summary(bench))
+            + "\n" + table(bench, rows) + "\n\n" + TRACKING_NOTES + TRACKING_END + "\n")  # fmt: skip
+
+
+def put_block(doc: str, block: str) -> str:
+    """`doc` with its marked block (<!-- name:start --> ... <!-- name:end -->) replaced by
+    `block`, or `block` appended."""
+    start, end = block.split("\n", 1)[0], block.rstrip("\n").rsplit("\n", 1)[1]
+    if start in doc and end in doc:
+        head, rest = doc.split(start, 1)
+        return head + block.rstrip("\n") + rest.split(end, 1)[1]
+    return doc.rstrip("\n") + ("\n\n" if doc else "") + block
+
+
+def blocks_of(doc: str) -> list[str]:
+    """The marked blocks other benches (bench/serving.py, the tracking section) keep in `doc`."""
+    found = re.finditer(r"<!-- ([\w-]+):start -->.*?<!-- \1:end -->\n?", doc, re.S)
+    return [b.group(0) for b in found]
+
+
 def header(load: str, started: datetime) -> str:
     tools = {
         "copier-mlops": run(["git", "-C", ROOT, "describe", "--always", "--dirty"]).strip(),
@@ -477,7 +666,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-docker", action="store_true", help="skip the image builds")
     parser.add_argument("--no-ccds", action="store_true",
                         help="measure copier-mlops alone (where ccds's template cannot be fetched)")  # fmt: skip
-    parser.add_argument("--only", choices=["render", "env", "docker"], help="one section only")
+    parser.add_argument("--only", choices=["render", "env", "docker", "tracking"],
+                        help="one section only (tracking: its own part of the file, the rest kept)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument(
         "--work", type=Path, default=ROOT / ".bench", help="scratch folder (kept for reuse)"
@@ -499,6 +689,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.quick:
             section("render", lambda: bench.render(1))
             section("environments", lambda: bench.environments(["uv"], {"uv": 1}))
+            section("tracking", lambda: bench.tracking(1, 1))
         else:
             if args.only in (None, "render"):
                 section("render", lambda: bench.render(3))
@@ -508,9 +699,18 @@ def main(argv: list[str] | None = None) -> int:
                     section(m, functools.partial(bench.environments, [m], runs))
             if args.only in (None, "docker") and not args.no_docker:
                 section("docker", bench.docker)
+            if args.only in (None, "tracking"):
+                section("tracking", lambda: bench.tracking(2, 5))
     finally:
         shutil.rmtree(bench.work, ignore_errors=True)
     elapsed = time.perf_counter() - t0
+    old = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
+    tracked = tracking_block(bench, load, started) if "tracking" in sections else ""
+    if args.only == "tracking":  # the rest of the file stays as the last full run wrote it
+        print("\n" + tracked)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(put_block(old, tracked), encoding="utf-8")
+        return 0
     steps = "".join(f"- {k}: " + " | ".join(v) + "\n" for k, v in bench.step_times.items())
     doc = (f"# Benchmarks: copier-mlops vs cookiecutter-data-science\n\n"
            f"Generated by `{' '.join(['bench/bench.py', *(argv if argv is not None else sys.argv[1:])])}` "
@@ -518,8 +718,11 @@ def main(argv: list[str] | None = None) -> int:
            + ", ".join(f"{k} {v / 60:.1f}" for k, v in sections.items())
            + "); do not edit by hand.\n\n"
            + header(load, started) + "\n## Targets\n\n" + "".join(f"- {t}\n" for t in targets(bench))
-           + "\n## Table\n\n" + table(bench) + "\n\n" + NOTES
+           + "\n## Table\n\n" + table(bench, [r for r in bench.rows if not r.key.startswith("tracking.")])
+           + "\n\n" + NOTES
            + "\n## Hook step times (copier-mlops runs, as the hook prints them)\n\n" + steps)  # fmt: skip
+    for block in blocks_of(old) + ([tracked] if tracked else []):  # other benches' parts stay
+        doc = put_block(doc, block)
     print("\n" + doc)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(doc, encoding="utf-8")
@@ -562,6 +765,22 @@ NOTES = f"""\
   install layer and the probe (which imports the whole stack again); the dependency layer is the
   final stage's own, reused as it is. naive = `FROM python:{PY}-slim`,
   `pip install {" ".join(STACK)}`, `COPY . /app`, `pip install .` in one stage, same source tree.
+"""
+
+
+TRACKING_NOTES = f"""\
+How each row is measured: uv, Python {PY}, scikit-learn, the MNIST starter, no serving, no DVC,
+no git, no CI, no notebook kernel; `experiment_tracking` none (the stack: numpy, pandas,
+matplotlib, scikit-learn, hydra-core) or mlflow (the same and mlflow). copier-mlops: one
+`copier copy --trust` (render, environment, lock file, sanity import, `pip check`). ccds: its
+uv project given exactly the generated project's runtime requirements, `make create_environment`,
+`make requirements`, then the import of the same modules. Each side and answer has a package
+cache of its own: its first run is the cold one, the runs after it warm (interleaved). Sizes:
+the files under `.venv`, each hard-linked file once (both sides also carry their dev tools:
+copier-mlops pytest, ruff and mypy; ccds pytest and ruff). Sanity import: the step time the hook
+prints (the first import in a new environment, which writes the bytecode). Import rows: in the
+cold mlflow environment after one import of each, so bytecode and the OS file cache are warm.
+
 """
 
 

@@ -49,6 +49,12 @@ def test_quick_bench_writes_the_table(tmp_path: Path) -> None:
             rows[m.group(1)] = (int(m.group(2)), *map(float, m.group(3, 4, 5)))
     expected = {"render.copier-floor", "render.ours", "uv.floor", "uv.floor+import", "uv.ours"}
     expected |= {"render.ccds", "uv.ccds"} if template else set()
+    # Experiment tracking's cost: with and without MLflow, cold and warm, the imports.
+    tracking = {f"tracking.{side}.{t}{kind}" for side in ("ours", "ccds")[: 2 if template else 1]
+                for t in ("none", "mlflow") for kind in ("", ".cold")}  # fmt: skip
+    tracking |= {f"tracking.import.{i}" for i in ("python", "stack", "stack+mlflow", "mlflow")}
+    tracking |= {"tracking.ours.none.sanity", "tracking.ours.mlflow.sanity"}
+    expected |= tracking
     assert expected <= rows.keys(), doc
     for key, (runs, median, low, high) in rows.items():
         assert runs == 1 and 0 < low <= median <= high, (key, rows[key])
@@ -59,3 +65,15 @@ def test_quick_bench_writes_the_table(tmp_path: Path) -> None:
         )
     assert re.search(r"within 1\.5 s of `uv sync`'s floor: [+-][\d.]+ s: (met|missed by)", doc)
     assert "| `uv.ours` |" in proc.stdout  # the table is printed too
+    # The tracking rows are a block of their own (a later `--only tracking` replaces just it),
+    # with the environment sizes in MB and what MLflow costs, as differences of medians.
+    block = doc.split("<!-- tracking-bench:start -->", 1)[1].split("<!-- tracking-bench:end -->")[0]
+    assert tracking <= set(re.findall(r"^\| `(tracking\.[\w.+-]+)` \|", block, re.M))
+    for t in ("none", "mlflow"):
+        size = re.search(
+            rf"^\| `tracking\.ours\.{t}\.size` \|[^|]*\| 1 \| (\d+) MB \|", block, re.M
+        )
+        assert size and 100 < int(size.group(1)) < 5000, (t, block)
+    assert re.search(r"MLflow's cost, copier-mlops: [+-][\d.]+ s to create the environment", block)
+    assert re.search(r"with mlflow [\d.]+ s \([+-][\d.]+ s\)", block)
+    assert "## Table" not in block and "`tracking." not in doc.split(block)[0]

@@ -2,11 +2,13 @@
 
 Renders: the experiment_tracking question picks the dependencies, configs and Makefile target.
 In real environments (slow; one uv project with MLflow shared by the module): two runs with
-different overrides become two MLflow runs whose model predicts like the saved one; a real
+different overrides become two MLflow runs whose model predicts like the saved one, registered
+as versions 1 and 2 of the package's model, and `make evaluate` adds its results to the run
+that trained the evaluated model; a real
 `mlflow server` on a loopback port records a run sent through MLFLOW_TRACKING_URI (read back over
 REST); `make ui` answers; an unreachable server fails fast with the fix; a wrong override is one
-line; the example=none skeleton's own tests pass. W&B offline writes the run locally and never
-touches the network. (torchrun with 2 processes recording one MLflow run, and the PyTorch
+line; the example=none skeleton's own tests pass. W&B offline writes the run (and the
+evaluation's own run, which names it) locally and never touches the network. (torchrun with 2 processes recording one MLflow run, and the PyTorch
 skeleton, are checked in test_mnist.py's PyTorch environment.) Every process a test starts is
 stopped with its process group.
 """
@@ -155,21 +157,30 @@ for run in client.search_runs([experiment.experiment_id], order_by=["attributes.
         "metrics": run.data.metrics,
         "loss_steps": [m.step for m in client.get_metric_history(rid, "loss")],
         "artifacts": sorted(a.path for a in client.list_artifacts(rid)),
+        "evaluation": sorted(a.path for a in client.list_artifacts(rid, "evaluation")),
     })
 print("STORE " + json.dumps(out))
 """
 
-# The logged model (runs:/<id>/model, through the project's own loader) predicts like the file
-# that training saved in the run's folder.
+# A logged model (runs:/<id>/model or models:/<name>/<version>, through the project's own
+# loader) predicts like the file that training saved in the run's folder.
 SAME_PREDICTIONS = """
 import sys
 from digit_lab.data import load_dataset, to_features
 from digit_lab.model import load_model, predict
 from digit_lab.tracking import load_logged_model
 x = to_features(load_dataset("digits").x_test)
-logged = predict(load_logged_model(f"runs:/{sys.argv[1]}/model"), x)
+logged = predict(load_logged_model(sys.argv[1]), x)
 saved = predict(load_model(sys.argv[2]), x)
 print("SAME", bool((logged == saved).all()), len(x))
+"""
+
+# The model registry's versions of the package's model: [[version, run id], ...].
+READ_REGISTRY = """
+import json, sys
+from mlflow.tracking import MlflowClient
+versions = MlflowClient(sys.argv[1]).search_model_versions("name = 'digit_lab'")
+print("VERSIONS " + json.dumps(sorted([int(v.version), v.run_id] for v in versions)))
 """
 
 
@@ -211,18 +222,32 @@ def test_two_runs_with_different_overrides_are_two_mlflow_runs(
 ) -> None:
     dst, env = mlflow_project
     py = py_of(dst)
-    first = ["data=digits", "trainer.epochs=2", "trainer.learning_rate=0.01"]
+    # Both runs also register their model: versions 1 and 2 of the package's registered model.
+    register = "tracking.register_model=true"
+    first = ["data=digits", "trainer.epochs=2", "trainer.learning_rate=0.01", register]
     out = run_ok([py, "-m", f"{PKG}.train", *first], dst, env, "tracking: train run 1 (mlflow)")
     assert "epoch   2/2" in out and "MLflow run" in out
     run_ok(
-        ["make", "train", "DATASET=digits", "EPOCHS=3", "ARGS=trainer.batch_size=64"],
+        ["make", "train", "DATASET=digits", "EPOCHS=3", f"ARGS=trainer.batch_size=64 {register}"],
         dst,
         env,
         "tracking: make train run 2 (mlflow)",
     )
+    # The evaluation of the latest model (run 2's) goes to run 2 itself, not to a run of its own.
+    run_ok(["make", "evaluate", "DATASET=digits"], dst, env, "tracking: make evaluate (mlflow)")
     runs = read_store(py, dst, env, "sqlite:///mlflow.db")
     assert len(runs) == 2, runs
     one, two = runs
+    assert not any(k.startswith("eval_") for k in one["metrics"]) and one["evaluation"] == []
+    evaluation = json.loads((dst / "models" / "digits_evaluation.json").read_text())
+    assert (
+        two["metrics"]["eval_accuracy"] == evaluation["accuracy"] == two["metrics"]["test_accuracy"]
+    )
+    assert two["metrics"]["eval_n_test"] == 450 and "eval_recall_9" in two["metrics"]
+    assert two["evaluation"] == [
+        "evaluation/digits_confusion_matrix.png",
+        "evaluation/digits_evaluation.json",
+    ]
     assert (one["params"]["trainer.epochs"], one["params"]["trainer.learning_rate"]) == (
         "2",
         "0.01",
@@ -240,12 +265,16 @@ def test_two_runs_with_different_overrides_are_two_mlflow_runs(
     # Two run folders (never overwritten); the second run's model also is models/'s latest.
     folders = sorted((dst / "runs").iterdir())
     assert len(folders) == 2 and all(f.name.endswith("_digits") for f in folders)
-    for folder, run in zip(folders, runs, strict=True):
+    out = run_ok([py, "-c", READ_REGISTRY, "sqlite:///mlflow.db"], dst, env, "read the registry")
+    versions = json.loads(out.split("VERSIONS ", 1)[1])
+    assert versions == [[1, one["id"]], [2, two["id"]]]  # one version per run, in order
+    for version, (folder, run) in enumerate(zip(folders, runs, strict=True), start=1):
         metrics = json.loads((folder / "metrics.json").read_text())
         assert metrics["tracking_run"] == run["id"]
-        saved = folder / "digits_sklearn.joblib"
-        out = run_ok([py, "-c", SAME_PREDICTIONS, run["id"], str(saved)], dst, env, "load model")
-        assert out.split() == ["SAME", "True", "450"], out
+        saved = str(folder / "digits_sklearn.joblib")
+        for uri in (f"runs:/{run['id']}/model", f"models:/{PKG}/{version}"):
+            out = run_ok([py, "-c", SAME_PREDICTIONS, uri, saved], dst, env, "load model")
+            assert out.split() == ["SAME", "True", "450"], (uri, out)
     log = (folders[1] / "train.log").read_text()
     assert "epoch   3/3" in log and " INFO " in log
     assert "epochs: 3" in (folders[1] / "config.yaml").read_text()
@@ -369,6 +398,18 @@ def test_an_unreachable_server_fails_fast_with_the_fix(mlflow_project: tuple[Pat
     after = set((dst / "runs").iterdir()) if (dst / "runs").exists() else set()
     assert after == before  # reported before anything is written
     TIMES["tracking: unreachable server reported"] = seconds
+    # Evaluation reports to the same server: the same line, before it evaluates anything.
+    result = subprocess.run(
+        [py_of(dst), "-m", f"{PKG}.evaluate", "data=digits"],
+        cwd=dst,
+        env={**env, "MLFLOW_TRACKING_URI": uri},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    (again,) = result.stderr.strip().splitlines()
+    assert again == line and "accuracy" not in result.stdout
 
 
 @pytest.mark.slow
@@ -486,11 +527,22 @@ def test_wandb_offline_writes_the_run_locally_without_network(
     try:
         cmd = [py_of(dst), "-m", f"{PKG}.train", "data=digits", "trainer.epochs=2"]
         out = run_ok(cmd, dst, run_env, "tracking: train with W&B offline")
+        cmd = [py_of(dst), "-m", f"{PKG}.evaluate", "data=digits"]
+        run_ok(cmd, dst, run_env, "tracking: evaluate with W&B offline")
     finally:
         listener.sock.close()
     assert listener.requests == []  # not one connection attempt
     assert "offline; upload later with `wandb sync --sync-all`" in out
-    (run,) = (dst / "wandb").glob("offline-run-*")
+    (folder,) = (dst / "runs").iterdir()
+    train_id = json.loads((folder / "metrics.json").read_text())["tracking_run"]
+    (run,) = (dst / "wandb").glob(f"offline-run-*-{train_id}")
+    # The evaluation is a run of its own, of job type "evaluate", naming the training run.
+    (evaluation,) = set((dst / "wandb").glob("offline-run-*")) - {run}
+    (eval_records,) = evaluation.glob("run-*.wandb")
+    data = eval_records.read_bytes()
+    for needle in ("eval_accuracy", "eval_f1_9", "training_run", train_id, "evaluate"):
+        assert needle.encode() in data, needle
+    assert list((evaluation / "files" / "media" / "images").glob("digits_confusion_matrix_*.png"))
     # The run's records, which `wandb sync` uploads: config keys, metrics, the lock's hash (as
     # JSON values in protobuf records), and the figure beside them.
     (records,) = run.glob("run-*.wandb")
@@ -499,13 +551,35 @@ def test_wandb_offline_writes_the_run_locally_without_network(
     for needle in ("trainer.epochs", "data.name", "val_accuracy", "test_accuracy", lock):
         assert needle.encode() in data, needle
     assert list((run / "files" / "media" / "images").glob("confusion_matrix_*.png"))
-    (folder,) = (dst / "runs").iterdir()
     assert "epoch   2/2" in (folder / "train.log").read_text()
     # The W&B variant of the code passes the project's own checks too.
     uv = [UV, "run", "--frozen"]
     run_ok([*uv, "ruff", "check", "."], dst, env, "tracking: W&B project ruff")
     out = run_ok([*uv, "mypy"], dst, env, "tracking: W&B project mypy")
     assert "Success: no issues found" in out
+    # and its own tracking tests (training, then the evaluation's linked run), offline as above
+    cmd = [
+        py_of(dst),
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        f"tests/test_{PKG}_tracking.py",
+    ]
+    listener = Listener()
+    proxied = {
+        "HTTP_PROXY": listener.url,
+        "HTTPS_PROXY": listener.url,
+        "WANDB_BASE_URL": listener.url,
+    }
+    try:
+        out = run_ok(cmd, dst, {**run_env, **proxied}, "tracking: W&B project tracking tests")
+    finally:
+        listener.sock.close()
+    assert listener.requests == []
+    last = out.strip().splitlines()[-1]
+    assert " passed" in last and "failed" not in last and "error" not in last, out[-3000:]
 
 
 @pytest.mark.slow
