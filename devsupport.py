@@ -1,15 +1,25 @@
 """Development helpers that tests/ and bench/ share (neither imports the other): copier.yml's
-managers, the package index pip uses, and the set-up's JSON result. The buildah driver that
-builds the generated Dockerfiles is imagebuild.py."""
+managers, the package index pip uses, the set-up's JSON result, and starting and stopping the
+servers they run (on 127.0.0.1, in a process group of their own). The buildah driver that builds
+the generated Dockerfiles is imagebuild.py."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, AnyStr
 
 import yaml
 
@@ -53,3 +63,85 @@ def pip_index_url() -> str:
         if out.returncode == 0 and out.stdout.strip()
         else "https://pypi.org/simple"
     )
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (the servers tests and benches start listen there only)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def stop_group(proc: subprocess.Popen[AnyStr], grace: float = 20) -> bool:
+    """SIGTERM to `proc`'s process group, SIGKILL to what is left of it after `grace` seconds;
+    True when the whole group ended on SIGTERM (a server's workers included)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=grace)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:  # the group outlives its leader while children run
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            proc.wait()
+            return True
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return False
+
+
+@dataclasses.dataclass
+class Server:
+    """A server process the tests or a bench started, and the file its output goes to (a file,
+    not a pipe: a chatty server never blocks on a pipe nobody reads)."""
+
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+
+@contextlib.contextmanager
+def started(
+    cmd: Sequence[str | os.PathLike[str]], cwd: Path, env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """Run a server `cmd` in a process group of its own; on exit stop the whole group, and
+    raise if any of it needed SIGKILL (a server must stop on SIGTERM)."""
+    with tempfile.TemporaryDirectory(prefix="server-") as folder:
+        log = Path(folder) / "output.txt"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [str(c) for c in cmd],
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            yield Server(proc, log)
+        finally:
+            if not stop_group(proc):
+                raise RuntimeError(f"{cmd[:3]}: processes outlived SIGTERM (killed)")
+
+
+def wait_for_http(url: str, server: Server, timeout: float = 300) -> int:
+    """The first HTTP status `url` answers with, waiting for `server` to come up; RuntimeError
+    with its output when it exits first, TimeoutError when it never answers."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            raise RuntimeError(f"the server exited ({server.proc.returncode}):\n{server.output()}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as exc:
+            return exc.code
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")

@@ -33,6 +33,8 @@ from typing import IO, Any, TypeVar
 
 from dockerfile_parse import DockerfileParser
 
+from devsupport import stop_group
+
 T = TypeVar("T")
 
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
@@ -322,27 +324,6 @@ def net_namespace() -> Iterator[NetNamespace]:
         yield ns
     finally:
         ns.close()
-
-
-def stop_group(proc: subprocess.Popen[bytes], grace: float = 20) -> None:
-    """SIGTERM to `proc`'s process group, SIGKILL to what is left of it after `grace` seconds."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        pass
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:  # the group outlives its leader while children run
-        try:
-            os.killpg(proc.pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.1)
-    else:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
 
 
 class Buildah:

@@ -17,38 +17,17 @@ import argparse
 import json
 import os
 import platform
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from devsupport import free_port, started, wait_for_http  # noqa: E402
+
 START, END = "<!-- serving-bench:start -->", "<!-- serving-bench:end -->"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the server exited ({proc.returncode}) before answering /health")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"{url}/health did not answer 200 within {timeout:.0f}s")
 
 
 def package_of(project: Path) -> str:
@@ -69,9 +48,9 @@ def run_bench(
     url = f"http://127.0.0.1:{port}"
     server = [str(python), "-m", "uvicorn", f"{package}.api:app", "--host", "127.0.0.1"]
     server += ["--port", str(port), "--workers", str(workers), "--log-level", "warning"]
-    proc = subprocess.Popen(server, cwd=project, start_new_session=True)
-    try:
-        wait_healthy(url, proc)
+    with started(server, cwd=project) as running:
+        if wait_for_http(f"{url}/health", running, timeout=60) != 200:
+            raise SystemExit(f"{url}/health does not answer 200: is a model trained?")
         load = [str(python), str(ROOT / "bench" / "serving_load.py"), "--url", url]
         out = subprocess.run(
             [*load, "--package", package, "--concurrency", str(concurrency), *load_args],
@@ -85,13 +64,6 @@ def run_bench(
         result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
         result["workers"], result["concurrency"] = workers, concurrency
         return result
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def ms(seconds: float) -> str:

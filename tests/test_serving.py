@@ -11,11 +11,7 @@ import json
 import os
 import re
 import shlex
-import signal
-import socket
-import subprocess
 import sys
-import time
 import urllib.request
 import zipfile
 from collections.abc import Callable, Iterator
@@ -24,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from devsupport import free_port, started, wait_for_http
 from extensions import rules
 from tests.conftest import (
     env_without_dev_venv,
@@ -203,12 +200,6 @@ def test_api_endpoints_and_bad_inputs_through_the_test_client(
 # ---------------------------------------------------------------- a real server (scikit-learn)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def get(url: str) -> tuple[int, Any]:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
@@ -229,52 +220,14 @@ def trained(
 
 @pytest.fixture(scope="module")
 def server(trained: tuple[Path, dict[str, str]]) -> Iterator[str]:
-    """`make serve` on a free loopback port; the whole process group is stopped afterwards."""
+    """`make serve` on a free loopback port; its whole process group (make, uvicorn and its
+    workers) must stop on SIGTERM afterwards."""
     dst, env = trained
     port = free_port()
-    proc = subprocess.Popen(
-        ["make", "serve", f"PORT={port}", "WORKERS=2"],
-        cwd=dst,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group: make, uvicorn and its workers
-    )
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
-            try:
-                if get(f"{url}/health")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "the server did not become healthy in 60s"
-            time.sleep(0.3)
+    with started(["make", "serve", f"PORT={port}", "WORKERS=2"], cwd=dst, env=env) as running:
+        assert wait_for_http(f"{url}/health", running, timeout=60) == 200
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    assert group_gone(proc.pid), "uvicorn's processes outlived the server's stop"
-
-
-def group_gone(pgid: int, timeout: float = 20) -> bool:
-    """Wait until no process of the group is left (uvicorn's workers stop after make); else
-    kill what is left and say so."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.2)
-    os.killpg(pgid, signal.SIGKILL)
-    return False
 
 
 def readme_commands(project: Path) -> list[str]:
