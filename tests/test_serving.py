@@ -197,6 +197,38 @@ def test_api_endpoints_and_bad_inputs_through_the_test_client(
     run_ok(f"serving: mypy ({framework})", [py, "-m", "mypy"], dst, env)
 
 
+@pytest.mark.slow
+def test_tensorflow_project_and_skeleton_tests_pass(
+    serving_project: Callable[[str], tuple[Path, dict[str, str]]], template: Path
+) -> None:
+    """TensorFlow for real (the environment above): the MNIST project's whole suite (training,
+    evaluation, MLflow's tensorflow flavour, the API), then the example=none skeleton's tests
+    in the same environment, its src/ first on the path."""
+    dst, env = serving_project("tensorflow")
+    py = str(venv_python(dst / ".venv"))
+    pytest_cmd = [py, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    out = run_ok("serving: the TensorFlow project's own tests", pytest_cmd, dst, env)
+    last = out.strip().splitlines()[-1]
+    assert re.search(r"\b\d+ passed\b", last) and "failed" not in last, out
+    assert "skipped" not in last, out  # TensorFlow is there: nothing may skip for want of it
+    skeleton = render(
+        template,
+        dst.parent / "tf-skeleton",
+        project_name="Digit Lab",
+        ml_framework="tensorflow",
+        python_version="3.11",
+        example="none",
+        experiment_tracking="mlflow",
+    )
+    out = run_ok(
+        "serving: the TensorFlow skeleton's tests",
+        [*pytest_cmd, f"tests/test_{PACKAGE}_skeleton.py"],
+        skeleton,
+        {**env, "PYTHONPATH": str(skeleton / "src")},
+    )
+    assert re.search(r"\b4 passed\b", out.strip().splitlines()[-1]), out
+
+
 # ---------------------------------------------------------------- a real server (scikit-learn)
 
 
