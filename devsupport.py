@@ -29,6 +29,7 @@ from envtool.base import RESULT_FILE  # noqa: E402
 
 
 def copier_config() -> dict[str, Any]:
+    """The template's copier.yml, parsed (the questions are its keys)."""
     config: dict[str, Any] = yaml.safe_load((ROOT / "copier.yml").read_text(encoding="utf-8"))
     return config
 
@@ -102,6 +103,7 @@ class Server:
     log: Path
 
     def output(self) -> str:
+        """What the server has printed so far (its log file's text)."""
         return self.log.read_text(encoding="utf-8", errors="replace")
 
 

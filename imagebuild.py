@@ -201,9 +201,11 @@ class Build:
 
     @property
     def output(self) -> str:
+        """The build's output, its lines without their times."""
         return "\n".join(line for _, line in self.lines)
 
     def _step(self, fragment: str) -> int:
+        """Index of the first step line containing `fragment` (AssertionError when none does)."""
         for i, (_, line) in enumerate(self.lines):
             if STEP_LINE.match(line) and fragment in line:
                 return i
@@ -254,6 +256,7 @@ class NetNamespace:
     """
 
     def __init__(self) -> None:
+        """Start the holder in a new net namespace, wait until it is inside, bring loopback up."""
         self.holder = subprocess.Popen(
             ["unshare", "--net", "--", "sleep", "infinity"], start_new_session=True
         )
@@ -274,6 +277,7 @@ class NetNamespace:
 
     @staticmethod
     def _ns_of(pid: int) -> tuple[int, int] | None:
+        """(device, inode) of a process's network namespace; None when it cannot be read."""
         try:
             st = os.stat(f"/proc/{pid}/ns/net")
         except OSError:  # gone, or not ours to see
@@ -287,6 +291,7 @@ class NetNamespace:
         error: list[BaseException] = []
 
         def joined() -> None:
+            """Join the namespace (setns), run fn, keep its result or exception for the caller."""
             try:
                 libc = ctypes.CDLL(None, use_errno=True)
                 fd = os.open(f"/proc/{self.holder.pid}/ns/net", os.O_RDONLY)
@@ -312,6 +317,7 @@ class NetNamespace:
         return [p for p in pids if p != self.holder.pid and self._ns_of(p) == self.identity]
 
     def close(self) -> None:
+        """Kill the holder (the namespace ends with it) and reap it."""
         if self.holder.poll() is None:
             os.killpg(self.holder.pid, signal.SIGKILL)
         self.holder.wait()
@@ -319,6 +325,7 @@ class NetNamespace:
 
 @contextlib.contextmanager
 def net_namespace() -> Iterator[NetNamespace]:
+    """A NetNamespace for the `with` block, closed (its holder killed) at the end."""
     ns = NetNamespace()
     try:
         yield ns
@@ -348,6 +355,7 @@ class Buildah:
         shutil.rmtree(self.root, ignore_errors=True)
 
     def __init__(self, root: Path, driver: str) -> None:
+        """buildah's global arguments for the store at `root`; chroot isolation, private TMPDIR."""
         self.root = root
         self.driver = driver
         self.global_args = [
@@ -363,6 +371,7 @@ class Buildah:
         self.env = {**os.environ, "BUILDAH_ISOLATION": "chroot", "TMPDIR": str(root / "tmp")}
 
     def __call__(self, *args: str, netns: NetNamespace | None = None) -> str:
+        """Run `buildah ARGS` on this store (in `netns` if given): stdout, or RuntimeError."""
         prefix = netns.enter if netns else []
         proc = subprocess.run(
             [*prefix, "buildah", *self.global_args, *args],
@@ -392,6 +401,7 @@ class Buildah:
             self("rm", ctr)
 
     def has_image(self, name: str) -> bool:
+        """Whether the store holds an image matching the reference `name`."""
         return bool(self("images", "--quiet", "--noheading", "--filter", f"reference={name}"))
 
     def import_uv(self, version: str, name: str, workdir: Path) -> None:

@@ -61,6 +61,8 @@ Cmd = Sequence[str | Path]
 
 @dataclass
 class Row:
+    """One measurement: its samples, label and unit, and the row it is compared with."""
+
     key: str
     label: str
     samples: list[float] = field(default_factory=list)
@@ -69,11 +71,14 @@ class Row:
 
     @property
     def median(self) -> float:
+        """The row's figure: the median of its samples."""
         return statistics.median(self.samples)
 
 
 @dataclass
 class Bench:
+    """One benchmark run: its scratch folder, whether ccds is measured, and the rows so far."""
+
     work: Path
     ccds_template: str | None
     with_ccds: bool = True  # False where ccds's template cannot be had (GitHub unreachable)
@@ -84,6 +89,7 @@ class Bench:
 
     # ------------------------------------------------------------------------ plumbing
     def scratch(self) -> Path:
+        """A new empty folder under the run's work folder."""
         return Path(tempfile.mkdtemp(dir=self.work))
 
     def env(self, cache: Path | None = None) -> dict[str, str]:
@@ -101,11 +107,13 @@ class Bench:
     def add(
         self, key: str, label: str, samples: list[float], versus: str = "", unit: str = "s"
     ) -> None:
+        """Record a row of samples and print its median."""
         self.rows.append(Row(key, label, samples, versus, unit))
         row = self.rows[-1]
         print(f"  {label}: median {fmt(row.median, unit)} ({len(samples)} runs)", flush=True)
 
     def row(self, key: str) -> Row:
+        """The row with `key` (StopIteration when there is none)."""
         return next(r for r in self.rows if r.key == key)
 
     # ------------------------------------------------------------------------ subjects
@@ -130,6 +138,7 @@ class Bench:
             self.setup_ccds()
 
     def setup_ccds(self) -> None:
+        """ccds from PyPI in a venv and its release template, both kept beside the work folder."""
         venv = self.work.parent / "ccds-venv"  # reused across runs
         if not (venv / "bin" / "ccds").exists():
             run([sys.executable, "-m", "venv", venv])
@@ -168,6 +177,7 @@ class Bench:
     def copier(
         self, dst: Path, env: dict[str, str], answers: dict[str, str], template: Path | None = None
     ) -> str:
+        """`copier copy --trust --defaults` of our template (or `template`) to `dst`; its output."""
         data = [x for k, v in answers.items() for x in ("-d", f"{k}={v}")]
         src = template or self.ours
         return run(
@@ -175,11 +185,13 @@ class Bench:
         )
 
     def cookiecutter(self, out: Path, env: dict[str, str], answers: dict[str, str]) -> Path:
+        """Render ccds's template into `out` with `answers`; the project's folder."""
         run([self.ccds, "--no-input", "-o", out, self.ccds_tpl, *(f"{k}={v}" for k, v in answers.items())],
             env=env)  # fmt: skip
         return out / answers.get("project_name", "project_name")
 
     def our_answers(self, manager: str, **extra: str) -> dict[str, str]:
+        """Our answers for `manager` and the bench's stack; Poetry gets the index as its source."""
         answers = {"env_manager": manager, **OUR_ENV_ANSWERS, **extra}
         if manager == "poetry":  # poetry needs the index's simple API as its source here
             answers["package_index_url"] = self.index
@@ -270,6 +282,7 @@ class Bench:
         return installed, time.perf_counter() - start
 
     def render(self, runs: int) -> None:
+        """Time rendering alone (no env, no git): ours, ccds's, and a bare copier template."""
         print("render", flush=True)
         env = self.env()
         # Default answers on both sides (ours: uv, sklearn, MNIST starter, CI; ccds: code scaffold,
@@ -277,12 +290,15 @@ class Bench:
         quiet = {"create_env": "false", "git_init": "false"}
 
         def ours() -> float:
+            """Seconds for one render of our template."""
             return timed(lambda: self.copier(self.scratch() / "p", env, quiet))
 
         def theirs() -> float:
+            """Seconds for one render of ccds's template."""
             return timed(lambda: self.cookiecutter(self.scratch(), env, {"project_name": "bench"}))
 
         def bare() -> float:
+            """Seconds for one render of the bare one-question template."""
             return timed(lambda: self.copier(self.scratch() / "p", env, {}, self.bare_template))
 
         ours(), bare()  # warm the file cache and bytecode of each
@@ -347,10 +363,12 @@ class Bench:
         kept = self.scratch() / "p"  # the cold mlflow project: the import timings' environment
 
         def ours(t: str, keep: Path | None = None) -> float:
+            """Seconds for our project with tracking `t` (kept in `keep`); fills measured[t]."""
             return self.ours_env("uv", caches["ours", t], keep=keep, answers=answers[t],
                                  label=f"uv, MNIST sklearn, tracking {t},", measured=measured[t])  # fmt: skip
 
         def ccds(t: str) -> float:
+            """Seconds for ccds given tracking `t`'s packages; sizes into ccds_sizes[t]."""
             packages = [r for r, _ in declared[t]]
             return self.ccds_env("uv", caches["ccds", t], packages, imports[t], ccds_sizes[t])
 
@@ -392,6 +410,7 @@ class Bench:
             run([python, "-c", code], kept, env)  # bytecode written, files in the OS cache
 
         def import_time(code: str) -> list[float]:
+            """`repeats` timings of `python -c code` in the kept environment."""
             return [timed(lambda: run([python, "-c", code], kept, env)) for _ in range(repeats)]
 
         self.add("tracking.import.python", "`python -c pass` in that environment (the floor)",
@@ -410,6 +429,7 @@ class Bench:
         shutil.rmtree(kept.parent, ignore_errors=True)
 
     def docker(self) -> None:
+        """Build a naive image and each manager's: size, first build, rebuild after an edit."""
         if why := missing_tools():
             print(f"docker section skipped: {why}")
             return
@@ -494,6 +514,7 @@ def add_stack(
 
 
 def run(cmd: Cmd, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
+    """Run `cmd` quietly; its stdout + stderr, RuntimeError with their tails when it fails."""
     proc = subprocess.run(
         [str(c) for c in cmd], cwd=cwd, env=env, capture_output=True, text=True, check=False
     )
@@ -518,6 +539,7 @@ def tree_mb(path: Path) -> float:
 
 
 def timed(fn: Callable[[], object]) -> float:
+    """Seconds that fn() takes (wall clock)."""
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
@@ -531,10 +553,12 @@ def image_size(buildah: Buildah, image: str) -> float:
 
 
 def uv_version() -> str:
+    """The dev venv's uv version number (e.g. 0.8.3)."""
     return run([BIN / "uv", "--version"]).split()[1]
 
 
 def version(cmd: Cmd) -> str:
+    """First line of a version command's output ("not installed" when it cannot run)."""
     try:
         return run(cmd).strip().splitlines()[0]
     except (RuntimeError, OSError, IndexError):
@@ -542,11 +566,13 @@ def version(cmd: Cmd) -> str:
 
 
 def fmt(value: float, unit: str) -> str:
+    """A figure as the table shows it: whole MB, or seconds with two decimals."""
     return f"{value:.0f} MB" if unit == "MB" else f"{value:.2f} s"
 
 
 # ---------------------------------------------------------------------------- report
 def table(bench: Bench, rows: Sequence[Row] | None = None) -> str:
+    """The markdown table of `rows` (default: all): runs, median, min, max, ratio, above floor."""
     keys = {r.key for r in bench.rows}
     lines = ["| key | measurement | runs | median | min | max | ratio to | above floor |",
              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
@@ -564,6 +590,7 @@ def table(bench: Bench, rows: Sequence[Row] | None = None) -> str:
 
 
 def targets(bench: Bench) -> list[str]:
+    """The targets' verdicts (render vs ccds, uv vs its floor, image size): met or missed."""
     keys = {r.key for r in bench.rows}
     out = []
     if {"render.ours", "render.ccds"} <= keys:
@@ -589,6 +616,7 @@ def tracking_summary(bench: Bench) -> list[str]:
     """What tracking costs, from the tracking section's rows (differences of medians)."""
 
     def m(key: str) -> float:
+        """The median of the row `key`."""
         return bench.row(key).median
 
     keys = {r.key for r in bench.rows}
@@ -614,6 +642,7 @@ def tracking_summary(bench: Bench) -> list[str]:
 
 
 def tracking_block(bench: Bench, load: str, started: datetime) -> str:
+    """The tracking section as a marked block: when and where, the summary, its table, notes."""
     rows = [r for r in bench.rows if r.key.startswith("tracking.")]
     commit = run(["git", "-C", ROOT, "describe", "--always", "--dirty"]).strip()
     return (f"{TRACKING_START}\n## Experiment tracking's cost (`bench/bench.py --only tracking`)\n\n"
@@ -641,6 +670,7 @@ def blocks_of(doc: str) -> list[str]:
 
 
 def header(load: str, started: datetime) -> str:
+    """The report's header lines: date, machine, load, and each tool's version."""
     tools = {
         "copier-mlops": run(["git", "-C", ROOT, "describe", "--always", "--dirty"]).strip(),
         "copier": version([BIN / "copier", "--version"]),
@@ -658,6 +688,7 @@ def header(load: str, started: datetime) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse the options, run the chosen sections, write docs/benchmarks.md (or --out)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="smoke mode: one run each, render + uv only, no cold cache, no docker")  # fmt: skip
@@ -682,6 +713,7 @@ def main(argv: list[str] | None = None) -> int:
     sections: dict[str, float] = {}
 
     def section(name: str, fn: Callable[[], object]) -> None:
+        """Run one section, recording how long it took."""
         sections[name] = timed(fn)
 
     try:

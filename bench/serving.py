@@ -31,6 +31,7 @@ START, END = "<!-- serving-bench:start -->", "<!-- serving-bench:end -->"
 
 
 def package_of(project: Path) -> str:
+    """The project's package_name, read from its copier answers file."""
     answers = (project / ".copier-answers.yml").read_text(encoding="utf-8")
     return next(
         line.split(":", 1)[1].strip()
@@ -42,6 +43,7 @@ def package_of(project: Path) -> str:
 def run_bench(
     project: Path, workers: int, concurrency: int, load_args: list[str]
 ) -> dict[str, Any]:
+    """Serve `project` with `workers` and load it with serving_load.py; the results as a dict."""
     python = project / ".venv" / "bin" / "python"
     package = package_of(project)
     port = free_port()
@@ -67,10 +69,12 @@ def run_bench(
 
 
 def ms(seconds: float) -> str:
+    """Seconds as milliseconds with two decimals, for the table."""
     return f"{seconds * 1000:.2f}"
 
 
 def section(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
+    """The marked "Serving latency" section: how it was measured, a row per result and request."""
     lines = [
         START,
         "## Serving latency (bench/serving.py)",
@@ -111,6 +115,7 @@ def section(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
 
 
 def write_section(out: Path, text: str) -> None:
+    """Put `text` in `out` in place of its marked section (appended when there is none)."""
     doc = out.read_text(encoding="utf-8") if out.exists() else ""
     if START in doc and END in doc:
         head, rest = doc.split(START, 1)
@@ -121,6 +126,7 @@ def write_section(out: Path, text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse the options, bench every project x workers x clients, write and print the section."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--project", type=Path, nargs="+", required=True)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")

@@ -28,6 +28,7 @@ except ImportError:
 
 
 def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile of `values` (NaN when there are none)."""
     return float(np.percentile(np.asarray(values), q)) if values else float("nan")
 
 
@@ -51,6 +52,7 @@ def in_process(package: str, images: np.ndarray[Any, Any], repeats: int) -> dict
 async def load(
     url: str, body: dict[str, Any], *, requests: int, concurrency: int, seconds: float
 ) -> dict[str, Any]:
+    """POST /predict from `concurrency` workers within the budgets; counts, rate and latencies."""
     latencies: list[float] = []
     errors: dict[str, int] = {}
     remaining = requests
@@ -60,6 +62,7 @@ async def load(
         await client.post("/predict", json=body)  # warm-up, not counted
 
         async def worker() -> None:
+            """Send requests one by one until the count or time is up; record latency or error."""
             nonlocal remaining
             while remaining > 0 and time.perf_counter() < deadline:
                 remaining -= 1
@@ -88,6 +91,7 @@ async def load(
 
 
 def main() -> None:
+    """Time single and batch requests, in process and over HTTP; print the JSON results."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--url", required=True)
     parser.add_argument("--package", required=True)

@@ -214,6 +214,7 @@ def cache_compile(environment: Environment) -> None:
         raw: bool = False,
         defer_init: bool = False,
     ) -> Any:
+        """Jinja's compile, but a string source's code comes from (and goes to) the cache folder."""
         if raw or defer_init or not isinstance(source, str):
             return compile_source(source, name, filename, raw, defer_init)
         key = hashlib.sha256(f"{syntax()}\0{name}\0{source}".encode("utf-8", "surrogatepass"))
@@ -239,7 +240,10 @@ def cache_compile(environment: Environment) -> None:
 
 
 class CopierMlops(Extension):
+    """The Jinja extension copier.yml loads: the rules, packages and helpers as globals."""
+
     def __init__(self, environment: Environment) -> None:
+        """Turn on the compile cache (unless COPIER_MLOPS_NO_CACHE) and register the globals."""
         super().__init__(environment)
         if not os.environ.get("COPIER_MLOPS_NO_CACHE"):
             cache_compile(environment)

@@ -71,20 +71,26 @@ def dvc_remote_error(url: str) -> str:
 
 
 def dvc_remote_scheme(url: str) -> str:
+    """The remote's scheme: s3, gs, azure or ssh; '' for the local folder (or any other URL)."""
     found = _SCHEME.match(url or "")
     return found.group(1).lower() if found and found.group(1).lower() in PLUGINS else ""
 
 
 def dvc_plugin(url: str) -> str:
+    """The DVC plugin the remote's scheme needs (e.g. dvc-s3); '' for the local folder."""
     return PLUGINS.get(dvc_remote_scheme(url), "")
 
 
 def dvc_ci_secrets(url: str) -> list[str]:
+    """The CI secrets that give DVC the remote's credentials ([] for the local folder)."""
     return list(CI_SECRETS.get(dvc_remote_scheme(url), ()))
 
 
 class DvcRemote(Extension):
+    """The Jinja extension that gives copier.yml the dvc_* functions above as filters."""
+
     def __init__(self, environment: Environment) -> None:
+        """Register dvc_remote_error, dvc_remote_scheme, dvc_plugin, dvc_ci_secrets as filters."""
         super().__init__(environment)
         environment.filters["dvc_remote_error"] = dvc_remote_error
         environment.filters["dvc_remote_scheme"] = dvc_remote_scheme

@@ -56,6 +56,7 @@ def answers_file() -> str:
 
 @functools.cache
 def stdlib_modules() -> frozenset[str]:
+    """The standard library's top-level module names (data.yml's stdlib_modules)."""
     return frozenset(data()["stdlib_modules"].split())
 
 
@@ -92,6 +93,7 @@ def default_package(slug: str) -> str:
 
 
 def check_slug(slug: str) -> str:
+    """The project_slug validator: lowercase letters, digits and dashes, at most SLUG_MAX long."""
     message = ""
     if not SLUG.search(slug):
         shown = slug.replace("\n", "\\n")
@@ -102,6 +104,7 @@ def check_slug(slug: str) -> str:
 
 
 def check_package(name: str) -> str:
+    """The package_name validator: importable, not too long, shadowing no stdlib or env module."""
     suggestion = (name.strip("_") or "my") + "_project"
     if not PACKAGE.search(name):
         shown = name.replace("\n", "\\n")
@@ -120,12 +123,14 @@ def check_package(name: str) -> str:
 
 
 def check_conda_name(manager: str, slug: str) -> str:
+    """Refuse the slug `base` for a conda project: its env would be conda's own base env."""
     if manager.startswith("conda") and slug == "base":
         return 'The conda environment is named after the project slug, and "base" is conda\'s own environment: pick another project_slug (e.g. "base-project").'
     return ""
 
 
 def check_framework(framework: str, python: str) -> str:
+    """Refuse TensorFlow on Python 3.14, for which it publishes no wheels yet."""
     if framework == "tensorflow" and python == "3.14":
         return "TensorFlow publishes no wheels for Python 3.14 yet: choose python_version 3.13 (or older), or another framework."
     return ""
@@ -158,6 +163,7 @@ INDEX_URL = re.compile(r"^(https?|file)://[A-Za-z0-9._~:/?#\[\]@!&()*+,;=%-]+\Z"
 
 
 def is_one_line(text: str) -> bool:
+    """Whether `text` is a single line without control characters (CONTROL)."""
     return text.splitlines() == [text] and not CONTROL.search(text)
 
 
@@ -207,6 +213,7 @@ def check_project_name(name: str, data: Mapping[str, Any]) -> str:
 
 
 def check_bool(question: str, data: Mapping[str, Any]) -> str:
+    """A yes/no answer given with --data must be one of BOOL_WORDS (copier reads others as true)."""
     raw = data.get(question, True)
     if not isinstance(raw, bool) and str(raw).strip().lower() not in BOOL_WORDS:
         return f'{question}: "{raw}" is neither yes nor no: give true or false (or yes/no, y/n, on/off, 1/0).'
@@ -214,6 +221,7 @@ def check_bool(question: str, data: Mapping[str, Any]) -> str:
 
 
 def check_email(email: str) -> str:
+    """The author_email validator: empty, or an address the build backends accept."""
     if email and not EMAIL.search(email):
         shown = email.replace("\n", "\\n")
         return f'"{shown}" does not look like an e-mail address: use name@example.org, or leave it empty.'

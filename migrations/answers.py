@@ -38,6 +38,7 @@ def parse_assignments(items: Sequence[str]) -> dict[str, Any]:
 
 
 def read_answers(path: Path) -> dict[str, Any]:
+    """The answers file's mapping; MigrationError when it is missing or not a mapping."""
     if not path.is_file():
         raise MigrationError(
             f"{path} not found: run `copier update` in the project folder (where copier wrote "
@@ -63,6 +64,7 @@ def set_missing(path: Path, values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The `set-missing` command: add the missing answers and say so; 1 on a MigrationError."""
     parser = argparse.ArgumentParser(
         prog="migrations/answers.py", description=__doc__.splitlines()[0]
     )

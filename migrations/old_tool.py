@@ -21,6 +21,7 @@ BYTECODE = (".pyc", ".pyo")
 
 
 def only_bytecode(folder: Path) -> bool:
+    """Whether every file under `folder` is a .pyc/.pyo in a __pycache__ folder."""
     files = [p for p in folder.rglob("*") if p.is_file()]
     return all(p.suffix in BYTECODE and p.parent.name == "__pycache__" for p in files)
 
@@ -41,6 +42,7 @@ def remove(project: Path, pattern: str) -> str | None:
 
 
 def main(argv: list[str]) -> int:
+    """Clean each glob pattern in `argv` under the project (the current folder); always 0."""
     project = Path.cwd()
     for pattern in argv:
         message = remove(project, pattern)

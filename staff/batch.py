@@ -126,12 +126,14 @@ class Progress:
     """A one-line bar on a terminal; one line per project otherwise (CI logs, files)."""
 
     def __init__(self, total: int, stream: TextIO = sys.stderr, bad_label: str = "failed") -> None:
+        """Count `total` projects on `stream`; the bar is drawn only when it is a terminal."""
         self.total, self.stream, self.done, self.failed = total, stream, 0, 0
         self.bad_label = bad_label  # what the bar counts: the projects that need a look
         self.tty = stream.isatty()
         self.started = time.monotonic()
 
     def bar(self) -> str:
+        """The bar line: done/total, how many need a look, and the seconds since the start."""
         width = 30
         filled = width * self.done // max(self.total, 1)
         return (
@@ -140,6 +142,7 @@ class Progress:
         )
 
     def report(self, name: str, note: str, seconds: float, bad: bool) -> None:
+        """Count one finished project and print its line (on a terminal, the bar redrawn below)."""
         self.done += 1
         self.failed += bad
         line = f"{name}: {note} ({seconds:.1f}s)"
@@ -150,6 +153,7 @@ class Progress:
         self.stream.flush()
 
     def close(self) -> None:
+        """End the bar's line on a terminal, so that what follows starts on a new line."""
         if self.tty:
             self.stream.write("\n")
             self.stream.flush()

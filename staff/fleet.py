@@ -84,6 +84,8 @@ class AnswersError(Exception):
 
 @dataclass
 class Result:
+    """One project's update: its status, versions, conflicts and changed dependency files."""
+
     id: str
     path: str
     status: str  # updated | conflicts | current | dirty | failed
@@ -101,6 +103,7 @@ NEEDS_A_LOOK = ("conflicts", "dirty", "failed")
 
 # ------------------------------------------------------------------------------ git
 def git(repo: Path, *args: str, check: bool = True) -> str:
+    """Run git in `repo` and return its stdout; CalledProcessError on failure unless check=False."""
     proc = subprocess.run(
         ["git", *args],
         cwd=repo,
@@ -158,6 +161,7 @@ def recorded_commit(text: str | None) -> str:
 
 
 def committed(repo: Path, path: str) -> str | None:
+    """A file's text at HEAD in `repo` (None when HEAD does not have it)."""
     proc = subprocess.run(
         ["git", "show", f"HEAD:{path}"],
         cwd=repo,
@@ -262,6 +266,7 @@ def dependency_view(name: str, text: str | None) -> Any:
 
 
 def dependency_changes(repo: Path, paths: Sequence[str]) -> list[str]:
+    """The dependency files among `paths` whose environment-deciding parts differ from HEAD."""
     changed = []
     for rel in paths:
         if not DEPENDENCY_FILES.match(rel):
@@ -276,6 +281,8 @@ def dependency_changes(repo: Path, paths: Sequence[str]) -> list[str]:
 # ------------------------------------------------------------------------------ one project
 @dataclass
 class Options:
+    """What applies to every project of a run: target release, commit, conflicts, dry run, logs."""
+
     vcs_ref: str | None
     commit: bool
     on_conflict: str  # keep | revert
@@ -285,6 +292,7 @@ class Options:
 
 
 def copier_update(project: Path, opts: Options) -> tuple[int, str, list[str]]:
+    """Run `copier update --trust --defaults` in `project`: (exit status, output, command)."""
     cmd = [sys.executable, "-m", "copier", "update", "--trust", "--defaults"]
     cmd += ["--conflict", "inline"]  # markers git understands; the default, made explicit
     if opts.vcs_ref:
@@ -314,6 +322,7 @@ def inspect_pending(project: Path, res: Result, paths: list[str]) -> Result:
 
 
 def update_project(name: str, project: Path, opts: Options) -> Result:
+    """Update one project: its Result, with the failure's reason if any and the seconds it took."""
     started = time.monotonic()
     res = Result(id=name, path=str(project), status="failed")
     try:
@@ -329,6 +338,7 @@ def update_project(name: str, project: Path, opts: Options) -> Result:
 
 
 def update_checked(project: Path, res: Result, opts: Options) -> Result:
+    """Fail a folder that is no git copier project, inspect a dirty one, else update it."""
     if not project.is_dir():
         res.detail = "not a folder" if project.exists() else "missing folder (deleted or moved?)"
         return res
@@ -364,6 +374,7 @@ def update_checked(project: Path, res: Result, opts: Options) -> Result:
 
 
 def run_update(repo: Path, res: Result, opts: Options, label: Path) -> Result:
+    """Run copier update in `repo`, log it, then classify: failed, current, conflicts or updated."""
     code, output, cmd = copier_update(repo, opts)
     log = opts.logs / f"{res.id}.log"
     log.write_text(f"$ cd {label} && {' '.join(cmd)}\n{output}", encoding="utf-8")
@@ -404,6 +415,7 @@ def run_update(repo: Path, res: Result, opts: Options, label: Path) -> Result:
 
 # ------------------------------------------------------------------------------ inputs
 def is_log_dir(path: Path) -> bool:
+    """Whether a folder among the projects is a log folder or hidden, not a project."""
     return path.name in (LOG_DIR, batch.ROSTER_LOGS) or path.name.startswith(".")
 
 
@@ -432,6 +444,7 @@ def projects_of(paths: Sequence[Path]) -> list[tuple[str, Path]]:
 
 # ------------------------------------------------------------------------------ report
 def summary(results: Sequence[Result], dry_run: bool) -> str:
+    """The counts per status, each project needing a look, and those whose dependencies changed."""
     counts = {s: sum(r.status == s for r in results) for s in (*NEEDS_A_LOOK, "updated", "current")}
     lines = [
         ("Dry run (nothing changed): " if dry_run else "")
@@ -457,6 +470,7 @@ def summary(results: Sequence[Result], dry_run: bool) -> str:
 
 # ------------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
+    """fleet's command line: paths, --vcs-ref, --dry-run, --no-commit, --on-conflict, batch's."""
     parser = batch.parser("fleet", __doc__)
     parser.add_argument("paths", nargs="+", type=Path, help="project folders or folders of them")
     parser.add_argument(
@@ -490,6 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def report_base(args: argparse.Namespace) -> Path:
+    """The report's path without suffix: --report, else in the one folder of projects, else here."""
     if args.report:
         return args.report.absolute()
     name = "fleet-dry-run-report" if args.dry_run else "fleet-report"
@@ -500,6 +515,7 @@ def report_base(args: argparse.Namespace) -> Path:
 
 
 def progress_note(res: Result) -> str:
+    """A project's progress note: status, versions, conflicts, dependency flag, failure detail."""
     note = res.status
     if res.status in ("updated", "conflicts"):
         note += f" {res.from_version} -> {res.to_version}"
@@ -527,9 +543,11 @@ def run(args: argparse.Namespace) -> tuple[list[Result], Path]:
     progress = batch.Progress(len(projects), bad_label="need a look")
 
     def crashed(project: tuple[str, Path], reason: str) -> Result:
+        """A failed Result for a project whose update raised an unexpected error."""
         return Result(id=project[0], path=str(project[1]), status="failed", detail=reason)
 
     def done(res: Result) -> None:
+        """Print one finished project's line on the progress bar."""
         progress.report(res.id, progress_note(res), res.seconds, bad=res.status in NEEDS_A_LOOK)
 
     try:
@@ -546,6 +564,7 @@ def run(args: argparse.Namespace) -> tuple[list[Result], Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """fleet's entry point: parse `argv`, update every project, report; the exit status."""
     args = build_parser().parse_args(argv)
     return batch.finish(
         "fleet",

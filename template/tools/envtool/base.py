@@ -33,6 +33,7 @@ class ToolError(Exception):
     """A failure the user can fix: what went wrong, why, and what to do about it."""
 
     def __init__(self, what: str, why: str = "", fix: str = "") -> None:
+        """Keep the three parts; `output` starts as `why`, and run() sets it to the whole output."""
         super().__init__(what)
         self.what, self.why, self.fix = what, why, fix
         self.output = why  # a failed command's whole output (why keeps only its tail)
@@ -145,6 +146,7 @@ class Config:
 
     @classmethod
     def load(cls, project: Path) -> Config:
+        """Load `project`'s tools/envtool.json; ToolError if missing, not JSON or badly typed."""
         path = project / CONFIG_FILE
         try:
             data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
@@ -370,6 +372,7 @@ class Manager(ABC):
     alternatives: tuple[str, ...] = ()  # managers that can build the project without the tool
 
     def __init__(self, config: Config) -> None:
+        """Keep the config; tool and interpreter are set by the find steps; the env is .venv."""
         self.config = config
         self.project = config.project
         self.tool: str | None = None
@@ -379,21 +382,31 @@ class Manager(ABC):
     # What every manager defines: the set-up's steps, in order (each returns a note for the log,
     # or raises ToolError; lock() follows install), and the doctor's check of the lock.
     @abstractmethod
-    def find_tool(self) -> str: ...  # the manager's executable
+    def find_tool(self) -> str:
+        """Find the manager's executable (self.tool); the note names it, ToolError when missing."""
+
     @abstractmethod
-    def find_interpreter(self) -> str: ...  # a Python of config.python_version
+    def find_interpreter(self) -> str:
+        """Find a Python of config.python_version (self.interpreter), or say who provides one."""
+
     @abstractmethod
-    def create(self) -> str: ...  # idempotent: reuses a good environment
+    def create(self) -> str:
+        """Create the environment, or reuse a good one (idempotent); the note says which."""
+
     @abstractmethod
-    def install(self) -> str: ...  # the project, editable, with runtime and dev dependencies
+    def install(self) -> str:
+        """Install the project, editable, with its runtime and dev dependencies into the env."""
+
     @abstractmethod
-    def check_lock(self, report: Any, found: ProbeReport | None) -> None: ...
+    def check_lock(self, report: Any, found: ProbeReport | None) -> None:
+        """The doctor's check that the lock file is there and in step with the dependency files."""
 
     def lock_files(self) -> list[str]:
         """The lock files the set-up writes (committed with the first commit, when it is ours)."""
         return [self.lock_file] if self.lock_file else []
 
     def tool_env(self) -> dict[str, str]:
+        """The variables the manager's tool runs with: the clean environment (Poetry adds some)."""
         return clean_env()
 
     def lock(self, refresh: bool = False) -> str:
@@ -405,6 +418,7 @@ class Manager(ABC):
         return f"{self.lock_file} written by the install"
 
     def env_python(self) -> Path:
+        """The environment's Python executable: the one in the project's .venv."""
         return venv_python(self.venv)
 
     def claim_venv(self) -> None:
@@ -432,9 +446,11 @@ class Manager(ABC):
             raise
 
     def location(self) -> str:
+        """Where the environment is, for the set-up's summary and the doctor: the .venv folder."""
         return str(self.venv)
 
     def activation(self) -> str:
+        """How the user activates the environment in their shell: .venv's activate script."""
         return venv_activation(".venv")
 
     def command(self, key: str) -> str:

@@ -22,22 +22,28 @@ class Report:
     """Prints each check as it runs and remembers the problems (what, fix) for the summary."""
 
     def __init__(self) -> None:
+        """Start with no problems recorded."""
         self.problems: list[tuple[str, str]] = []
 
     def section(self, title: str) -> None:
+        """Print the header of a group of checks (`== title`) after a blank line."""
         say(f"\n== {title}")
 
     def ok(self, message: str) -> None:
+        """Print a check that passed."""
         say(f"  ok    {message}")
 
     def info(self, message: str) -> None:
+        """Print a fact a check found, neither good nor bad (e.g. which Python)."""
         say(f"  info  {message}")
 
     def problem(self, what: str, fix: str) -> None:
+        """Record a failed check with its fix, and print both."""
         self.problems.append((what, fix))
         say(f"  FAIL  {what}\n        fix: {fix}")
 
     def summary(self) -> int:
+        """Print the numbered problems and fixes (or that all is well); the exit status, 0 or 1."""
         if not self.problems:
             say("\nEverything looks healthy.")
             return 0

@@ -41,19 +41,23 @@ class CondaHybrid(CondaManager):
     dependency_files = "environment.yml (conda's packages) and pyproject.toml (the Python packages)"
 
     def __init__(self, config: Any) -> None:
+        """The lock is the Python tool's; install() finds the env's own tool and conda's records."""
         super().__init__(config)
         self.py_tool: str | None = None
         self.lock_file = self.python_lock
         self.conda_before: dict[str, Owned] = {}
 
     def lock_files(self) -> list[str]:
+        """The Python tool's lock and every conda-<platform>.lock in the project."""
         return [self.python_lock, *(p.name for p in sorted(self.project.glob("conda-*.lock")))]
 
     # ---- the conda half
     def conda_lock_name(self) -> str:
+        """This platform's conda lock file name: conda-<subdir>.lock (e.g. conda-linux-64.lock)."""
         return f"conda-{conda_platform()}.lock"
 
     def env_prefix(self) -> Path:
+        """The project's conda env folder; ToolError when it is missing or is (a copy of) base."""
         prefix = self.prefix()
         if prefix is None:
             raise ToolError(
@@ -156,6 +160,7 @@ class CondaHybrid(CondaManager):
         return sorted(names & provided)
 
     def find_tool(self) -> str:
+        """Find conda's tool, then refuse a pyproject.toml that asks for packages conda provides."""
         note = super().find_tool()
         both = self.requested_conda_packages()
         if both:
@@ -170,9 +175,11 @@ class CondaHybrid(CondaManager):
         return note
 
     def install_python_side(self, prefix: Path) -> str:
+        """Install the project with the env's own Poetry/uv into `prefix`; the note for the log."""
         raise NotImplementedError
 
     def install(self) -> str:
+        """Poetry/uv install into the conda env; ToolError if they replaced conda's packages."""
         prefix = self.env_prefix()
         if os.environ.get("CONDA_DEFAULT_ENV") == "base":
             say(f"    note: base is active in this shell; the set-up installs into {prefix}, "
@@ -209,9 +216,11 @@ class CondaHybrid(CondaManager):
         return f"wrote {conda_lock}; {self.python_lock} written by the install"
 
     def fix_lock(self) -> str:
+        """The doctor's fix for stale locks: the project's lock command, then its env command."""
         return f"{self.config.commands['lock']}, then {self.config.commands['env']}   (or: make lock env)"
 
     def fix_import(self, distribution: str, version: str) -> str:
+        """A failed import's fix: conda reinstalls its own packages, the env command the others."""
         if canonical(distribution) in conda_owned_names(self):
             return super().fix_import(distribution, version)
         return f"{self.config.commands['env']}   (or: make env)"
@@ -222,6 +231,7 @@ class CondaHybrid(CondaManager):
         raise NotImplementedError
 
     def check_lock(self, report: Report, found: ProbeReport | None) -> None:
+        """The doctor's checks of both halves: conda's env and lock, then the Python tool's lock."""
         slug = self.config.project_slug
         report.section(f"conda half (the environment {slug})")
         try:
