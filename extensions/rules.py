@@ -94,13 +94,17 @@ def default_package(slug: str) -> str:
 
 def check_slug(slug: str) -> str:
     """The project_slug validator: lowercase letters, digits and dashes, at most SLUG_MAX long."""
-    message = ""
+    problems: list[str] = []
     if not SLUG.search(slug):
         shown = slug.replace("\n", "\\n")
-        message += f'"{shown}" is not a valid slug: use lowercase letters, digits and dashes, starting with a letter (e.g. "mnist-digits").'
+        problems.append(
+            f'"{shown}" is not a valid slug: use lowercase letters, digits and dashes, starting with a letter (e.g. "mnist-digits").'
+        )
     if len(slug) > SLUG_MAX:
-        message += f'"{slug[:20]}..." is {len(slug)} characters long: keep the slug to {SLUG_MAX} characters or fewer (it becomes a folder, a distribution and an image name).'
-    return message
+        problems.append(
+            f'"{slug[:20]}..." is {len(slug)} characters long: keep the slug to {SLUG_MAX} characters or fewer (it becomes a folder, a distribution and an image name).'
+        )
+    return " ".join(problems)
 
 
 def check_package(name: str) -> str:

@@ -174,6 +174,12 @@ def test_rules_accept_good_answers(question: str, value: str) -> None:
     assert CHECKS[question](value) == ""
 
 
+def test_slug_failing_both_checks_reads_as_two_sentences() -> None:
+    message = rules.check_slug("ABC" * 30)
+    assert '(e.g. "mnist-digits"). "ABCABC' in message
+    assert message.count('"ABCABC') == 2 and "90 characters long" in message
+
+
 def test_extra_dependency_names_are_pep503_normalised() -> None:
     """`Foo-_Bar` is PEP 503's `foo-bar` (Jinja's rewrite made it `foo--bar`, which the tool
     then took for a package added by hand)."""
