@@ -38,13 +38,20 @@ def parse_assignments(items: Sequence[str]) -> dict[str, Any]:
 
 
 def read_answers(path: Path) -> dict[str, Any]:
-    """The answers file's mapping; MigrationError when it is missing or not a mapping."""
+    """The answers file's mapping; MigrationError when it is missing, not YAML or not a mapping."""
     if not path.is_file():
         raise MigrationError(
             f"{path} not found: run `copier update` in the project folder (where copier wrote "
             "its answers file)"
         )
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise MigrationError(
+            f"{path} is not valid YAML{where}: fix it or restore it from git and retry"
+        ) from exc
     if not isinstance(data, dict):
         raise MigrationError(f"{path} is not a YAML mapping: restore it from git and retry")
     return data

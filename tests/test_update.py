@@ -321,6 +321,20 @@ def test_migration_cli_explains_a_missing_answers_file(tmp_path: Path) -> None:
     assert "not found: run `copier update` in the project folder" in proc.stderr
 
 
+def test_migration_cli_explains_an_answers_file_that_is_not_yaml(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / ".copier-answers.yml"
+    path.write_text(HEADER + "_commit: v0.0.9\nci: [gitlab\n", encoding="utf-8")
+    with pytest.raises(migration.MigrationError, match="is not valid YAML"):
+        migration.read_answers(path)
+    assert migration.main(["set-missing", str(path), "ci=none"]) == 1
+    err = capsys.readouterr().err
+    assert f"{path} is not valid YAML (line " in err
+    assert "restore it from git and retry" in err
+    assert path.read_text(encoding="utf-8").endswith("ci: [gitlab\n")  # left as it was
+
+
 # ------------------------------------------------------------------ update equals a fresh copy
 # The 0.1.0 release (the repository had no tags yet when this test was written). Once releases
 # are tagged, "previous" is the newest v* tag before the current commit.
