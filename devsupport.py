@@ -74,19 +74,21 @@ def free_port() -> int:
 
 
 def stop_group(proc: subprocess.Popen[AnyStr], grace: float = 20) -> bool:
-    """SIGTERM to `proc`'s process group, SIGKILL to what is left of it after `grace` seconds;
-    True when the whole group ended on SIGTERM (a server's workers included)."""
+    """SIGTERM to `proc`'s process group, SIGKILL to what is left of it `grace` seconds after the
+    SIGTERM (one budget for the leader and its group together); True when the whole group ended
+    on SIGTERM (a server's workers included)."""
+    deadline = time.monotonic() + grace
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=grace)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:  # the group outlives its leader while children run
+    while True:
+        proc.poll()  # reap the leader once it ends: as a zombie it would still count in the group
         try:
-            os.killpg(proc.pid, 0)
+            os.killpg(proc.pid, 0)  # the group outlives its leader while children run
         except ProcessLookupError:
             proc.wait()
             return True
+        if time.monotonic() >= deadline:
+            break
         time.sleep(0.1)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)

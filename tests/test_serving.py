@@ -11,7 +11,10 @@ import json
 import os
 import re
 import shlex
+import signal
+import subprocess
 import sys
+import time
 import urllib.request
 import zipfile
 from collections.abc import Callable, Iterator
@@ -20,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from devsupport import free_port, started, wait_for_http
+from devsupport import free_port, started, stop_group, wait_for_http
 from extensions import rules
 from tests.conftest import (
     env_without_dev_venv,
@@ -112,6 +115,27 @@ def test_without_a_model_the_default_is_no_serving(template: Path, tmp_path: Pat
     for answers in ({"ml_framework": "none"}, {"example": "none"}):
         dst = render(template, tmp_path / next(iter(answers)), **answers)
         assert "serving: none" in (dst / ".copier-answers.yml").read_text()
+
+
+# ---------------------------------------------------------------- stopping a server's group
+
+
+def test_stop_group_spends_one_grace_in_all_before_sigkill() -> None:
+    """A group ignoring SIGTERM is killed `grace` seconds after the SIGTERM, not twice that."""
+    script = 'trap "" TERM; sleep 30 & wait; wait'  # the shell and its sleep both ignore TERM
+    proc = subprocess.Popen(["sh", "-c", script], start_new_session=True)
+    time.sleep(0.3)  # the trap is set
+    start = time.monotonic()
+    assert stop_group(proc, grace=1) is False
+    assert 1 <= time.monotonic() - start < 1.8
+    assert proc.returncode == -signal.SIGKILL
+
+
+def test_stop_group_is_true_when_the_group_ends_on_sigterm() -> None:
+    proc = subprocess.Popen(["sh", "-c", "sleep 30 & wait"], start_new_session=True)
+    start = time.monotonic()
+    assert stop_group(proc, grace=5) is True
+    assert time.monotonic() - start < 2
 
 
 # ---------------------------------------------------------------- one environment per framework
