@@ -33,7 +33,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def in_process(package: str, images: np.ndarray[Any, Any], repeats: int) -> dict[str, float]:
-    """Median seconds of predict_proba on these images, the model loaded as the server does."""
+    """p50 and p99 seconds of predict_proba on these images over `repeats` calls (after one
+    warm-up call), the model loaded as the server does."""
     api = importlib.import_module(f"{package}.api")
     data = importlib.import_module(f"{package}.data")
     loaded = api.load(api.Settings.from_environment())
