@@ -105,13 +105,48 @@ def section(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
                 f"| {ms(http['p99_s'])} | {ms(floor['p50_s'])} | {ratio:.1f} "
                 f"| {http['errors'] or 'none'} |"
             )
-    lines += [
-        "",
-        "Per image, a batch costs far less than single requests: the HTTP, JSON and ",
-        "thread hand-off overhead is paid once per request.",
-        END,
-    ]
+    lines += ["", *per_image(results), END]
     return "\n".join(lines) + "\n"
+
+
+def per_image(results: list[dict[str, Any]]) -> list[str]:
+    """What an image costs over HTTP in a batch and in single requests, row by row, from the
+    measured requests/s (1 / (requests/s x images)), and the verdict those numbers support; no
+    lines when no row has successful requests of both kinds."""
+    costs, verdicts = [], []
+    for result in results:
+        single, batch = result["single"], result["batch"]
+        if not (single["http"]["rps"] > 0 and batch["http"]["rps"] > 0):
+            continue  # nothing served: no cost to state
+        alone = 1 / (single["http"]["rps"] * single["images"])
+        grouped = 1 / (batch["http"]["rps"] * batch["images"])
+        workers = f"{result['workers']} worker{'s' if result['workers'] > 1 else ''}"
+        costs.append(
+            f"{result['metadata']['framework']}, {result['metadata']['dataset']}, {workers}, "
+            f"{result['concurrency']} clients: {grouped * 1000:.3g} ms in a batch of "
+            f"{batch['images']}, {alone * 1000:.3g} ms alone"
+        )
+        verdicts.append(alone / grouped)
+    if not costs:
+        return []
+    cheaper = [v for v in verdicts if v > 1]
+    if len(cheaper) == len(verdicts):
+        low, high = min(verdicts), max(verdicts)
+        span = f"{low:.1f}x" if f"{low:.1f}" == f"{high:.1f}" else f"{low:.1f}x to {high:.1f}x"
+        verdict = (
+            f"Per image, a batch is {span} cheaper than single requests here: the HTTP, JSON "
+            "and thread hand-off overhead is paid once per request."
+        )
+    elif cheaper:
+        verdict = f"Per image, a batch costs less than single requests in {len(cheaper)} of "
+        verdict += f"{len(verdicts)} rows only."
+    else:
+        verdict = "Per image, a batch costs no less than single requests here."
+    return [
+        "Per image served (1 / (requests/s x images)): " + "; ".join(costs) + ".",
+        "",
+        verdict,
+    ]
 
 
 def write_section(out: Path, text: str) -> None:

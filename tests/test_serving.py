@@ -7,6 +7,8 @@ One generated project and environment per framework, shared by the whole session
 
 from __future__ import annotations
 
+import argparse
+import importlib.util
 import json
 import os
 import re
@@ -431,6 +433,45 @@ def test_a_digit_drawn_on_the_page_is_recognised_in_chromium(
 
 
 # ---------------------------------------------------------------- the bench
+
+
+def bench_result(single_rps: float, batch_rps: float, workers: int = 1) -> dict[str, Any]:
+    """What serving_load.py reports for one server, reduced to what the section reads."""
+
+    def measured(images: int, rps: float) -> dict[str, Any]:
+        http = {"rps": rps, "p50_s": 0.01, "p99_s": 0.02, "errors": {}}
+        return {"images": images, "body_bytes": 4096, "http": http, "in_process": {"p50_s": 0.001}}
+
+    return {
+        "metadata": {"framework": "sklearn", "dataset": "digits"},
+        "workers": workers,
+        "concurrency": 4,
+        "single": measured(1, single_rps),
+        "batch": measured(64, batch_rps),
+    }
+
+
+def test_serving_bench_states_the_per_image_cost_it_measured() -> None:
+    spec = importlib.util.spec_from_file_location("serving_bench", ROOT / "bench" / "serving.py")
+    assert spec and spec.loader
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    args = argparse.Namespace(requests=200, seconds=10.0)
+    # 1000 single requests/s: 1 ms an image; 100 batches of 64 a second: 0.156 ms an image.
+    text = bench.section([bench_result(1000, 100), bench_result(1000, 50, workers=2)], args)
+    assert "1 worker, 4 clients: 0.156 ms in a batch of 64, 1 ms alone" in text
+    assert "2 workers, 4 clients: 0.312 ms in a batch of 64, 1 ms alone" in text
+    assert "a batch is 3.2x to 6.4x cheaper than single requests here" in text
+    # A batch no cheaper per image than single requests: no claim that it is.
+    text = bench.section([bench_result(1000, 10)], args)
+    assert "1.56 ms in a batch of 64, 1 ms alone" in text
+    assert "a batch costs no less than single requests here" in text and "less than" not in (
+        text.replace("no less than", "")
+    )
+    text = bench.section([bench_result(1000, 100), bench_result(1000, 10)], args)
+    assert "a batch costs less than single requests in 1 of 2 rows only" in text
+    # Nothing served: nothing said about the cost of an image.
+    assert "Per image" not in bench.section([bench_result(0, 0)], args)
 
 
 @pytest.mark.slow
