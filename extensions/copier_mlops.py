@@ -178,14 +178,29 @@ def prune(folder: Path, keep: int = 2000, days: int = 30) -> None:
         pass  # no cache yet, or another run pruned it first
 
 
+def with_filename(code: CodeType, filename: str) -> CodeType:
+    """`code`, and every code object nested in it (macros, loops), as compiled from `filename`."""
+    if code.co_filename == filename:
+        return code
+    consts = tuple(
+        with_filename(c, filename) if isinstance(c, CodeType) else c for c in code.co_consts
+    )
+    return code.replace(co_filename=filename, co_consts=consts)
+
+
 def cache_compile(environment: Environment) -> None:
     """Keep what Jinja compiles (template files, question defaults, validators, path names) in
-    a cache folder, keyed by the source and the environment's syntax options.
+    a cache folder, keyed by the source, the template name and the environment's syntax options.
 
     copier builds a new Jinja environment for every run and compiles ~600 sources each time
     (file templates and every rendered string alike): that compilation was about half of a
     render's time. Jinja's own bytecode cache covers only file templates, keyed by their
-    absolute path (a new temporary clone on every run from git)."""
+    absolute path (a new temporary clone on every run from git).
+
+    The key leaves out `filename` for that reason: a file template's filename is its path in
+    this run's temporary clone, so keying on it would miss on every render from git. The file
+    name only labels the code (Jinja generates the same code whatever it is), so code read from
+    the cache is given this call's filename, and tracebacks name the file at hand."""
     compile_source: Any = environment.compile  # (its overloads hang on `raw`)
     folder = cache_folder()
     prune(folder)
@@ -206,7 +221,6 @@ def cache_compile(environment: Environment) -> None:
             )
         )  # fmt: skip
 
-    @functools.wraps(compile_source)
     def compile_cached(
         source: Any,
         name: str | None = None,
@@ -214,7 +228,8 @@ def cache_compile(environment: Environment) -> None:
         raw: bool = False,
         defer_init: bool = False,
     ) -> Any:
-        """Jinja's compile, but a string source's code comes from (and goes to) the cache folder."""
+        """Jinja's compile, but a string source's code comes from (and goes to) the cache folder,
+        keyed without `filename` (see cache_compile) and relabelled with it when read."""
         if raw or defer_init or not isinstance(source, str):
             return compile_source(source, name, filename, raw, defer_init)
         key = hashlib.sha256(f"{syntax()}\0{name}\0{source}".encode("utf-8", "surrogatepass"))
@@ -222,7 +237,7 @@ def cache_compile(environment: Environment) -> None:
         try:
             code = marshal.loads(path.read_bytes())
             if isinstance(code, CodeType):
-                return code
+                return with_filename(code, "<template>" if filename is None else filename)
         except (OSError, ValueError, EOFError, TypeError):
             pass  # not cached yet (or unreadable): compile it
         code = compile_source(source, name, filename)

@@ -525,6 +525,34 @@ def test_compiled_templates_are_cached_by_source_and_syntax(
     assert env().from_string("{{ a }}!\n").render(a=4) == "4!"
 
 
+def test_cached_code_carries_the_filename_it_is_compiled_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cache is keyed without the filename (each render reads a new temporary clone), so a
+    cached entry is retargeted to the file at hand: tracebacks never point into an old clone."""
+    from types import CodeType
+
+    from jinja2.sandbox import SandboxedEnvironment
+
+    from extensions.copier_mlops import cache_compile, cache_folder
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    source = "{% macro m(x) %}{{ x }}{% endmacro %}{{ m(a) }}{% for i in b %}{{ i }}{% endfor %}"
+
+    def filenames(code: CodeType) -> set[str]:
+        nested = [c for c in code.co_consts if isinstance(c, CodeType)]
+        return {code.co_filename}.union(*(filenames(c) for c in nested))
+
+    for clone in ("copier._main.old_abc", "copier._main.new_xyz", None):
+        environment = SandboxedEnvironment()
+        cache_compile(environment)
+        filename = f"/tmp/{clone}/README.md.jinja" if clone else None
+        code = environment.compile(source, "README.md.jinja", filename)
+        assert filenames(code) == {filename or "<template>"}
+    assert len(list(cache_folder().iterdir())) == 1  # one entry for the three clones
+    assert "cache folder" in (environment.compile.__doc__ or "")  # its own help, not Jinja's
+
+
 # Every generated Python module and notebook, each with the longest name the checks below use.
 LINT_KEYS = ("ml_framework", "example", "experiment_tracking", "serving", "data_versioning",
              "python_version")  # fmt: skip
