@@ -691,7 +691,8 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the options, run the chosen sections, write docs/benchmarks.md (or --out)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
-                        help="smoke mode: one run each, render + uv only, no cold cache, no docker")  # fmt: skip
+                        help="smoke mode: render, the uv environment and tracking, one run of each row "
+                        "(the cold-cache rows included); no poetry or venv, no docker")  # fmt: skip
     parser.add_argument("--ccds-template", help=f"git repository of ccds to export v{CCDS_VERSION} from "
                         f"(default: clone {CCDS_URL})")  # fmt: skip
     parser.add_argument("--no-docker", action="store_true", help="skip the image builds")
