@@ -57,10 +57,12 @@ class CondaManager(Manager):
 
     @property
     def yes(self) -> list[str]:
+        """["--yes"] for mamba and micromamba, which ask before they change an env; [] for conda."""
         # mamba 2 and micromamba ask for confirmation; `conda env create` never does.
         return ["--yes"] if self.flavour in ("mamba", "micromamba") else []
 
     def find_tool(self) -> str:
+        """Find mamba, micromamba or conda (the first found); the note is its version and path."""
         self.tool = find_conda_tool()
         if not self.tool:
             raise ToolError(
@@ -74,6 +76,7 @@ class CondaManager(Manager):
         return f"{version} at {self.tool}"
 
     def find_interpreter(self) -> str:
+        """No Python to find: conda installs python_version (environment.yml); the note says so."""
         version = self.config.python_version
         return f"conda installs Python {version} itself (environment.yml: python={version})"
 
@@ -93,12 +96,15 @@ class CondaManager(Manager):
         return None
 
     def env_python(self) -> Path:
+        """The Python in the named conda env's folder; ToolError when the env does not exist."""
         prefix = self.prefix()
         if prefix is None:
             raise ToolError(f"the conda environment {self.config.project_slug} does not exist")
         return prefix / ("python.exe" if WINDOWS else "bin/python")
 
     def create(self) -> str:
+        """Create the env named after the slug from environment.yml (`env create`), or update
+        the existing one (`env update --prune`); the note says which."""
         assert self.tool is not None
         name = self.config.project_slug
         fix = "check the packages in environment.yml (conda-forge names; others go under `pip:`)"
@@ -110,9 +116,12 @@ class CondaManager(Manager):
         return f"{'updated the existing' if update else 'created the'} environment {name}"
 
     def install(self) -> str:
+        """Nothing to run: environment.yml's pip section installed the project in create()."""
         return "done by the step before: environment.yml's pip section installs the project (-e .)"
 
     def lock(self, refresh: bool = False) -> str:
+        """Write environment.lock.yml: the named env's `env export` under a one-line header
+        (refresh or not, the lock is the env as it is)."""
         self.tool = self.tool or find_conda_tool()
         assert self.tool is not None
         out = stdout_of([self.tool, "env", "export", "-n", self.config.project_slug], self.project)
@@ -125,23 +134,30 @@ class CondaManager(Manager):
         return "wrote environment.lock.yml"
 
     def index_setting(self) -> str:
+        """conda's index setting: environment.yml's pip section (`--index-url`) or PIP_INDEX_URL."""
         return "environment.yml's pip section (`--index-url <URL>`), or PIP_INDEX_URL (pip)"
 
     def location(self) -> str:
+        """The env's name, with its folder when the env exists."""
         prefix = self.prefix()
         return f"{self.config.project_slug} ({prefix})" if prefix else self.config.project_slug
 
     def activation(self) -> str:
+        """`<mamba|micromamba|conda> activate <slug>`, by the tool the set-up found."""
         return f"{self.flavour} activate {self.config.project_slug}"
 
     def fix_import(self, distribution: str, version: str) -> str:
+        """The doctor's fix for a package that does not import: conda reinstalls it in the env."""
         slug = self.config.project_slug
         return f"conda install -n {slug} --force-reinstall {distribution}   (or: make env)"
 
     def fix_lock(self) -> str:
+        """The doctor's fix for a stale environment.lock.yml: rebuild the env (the set-up
+        writes the lock from it)."""
         return self.fix_env()  # the set-up writes the lock from the environment it made
 
     def cuda_fix(self, module: str) -> str:
+        """conda-forge's GPU build of the framework (pytorch-gpu or tensorflow-gpu) into the env."""
         package = "pytorch-gpu" if module == "torch" else "tensorflow-gpu"
         return f"conda install -n {self.config.project_slug} -c conda-forge {package}"
 

@@ -30,11 +30,16 @@ class CondaPoetryManager(CondaHybrid):
     pins_lock = True
 
     def python_env(self, prefix: Path) -> dict[str, str]:
+        """What `conda activate` sets, plus POETRY_VIRTUALENVS_CREATE=false: Poetry installs
+        into the conda env, never into a virtualenv of its own."""
         # Poetry uses the active conda env (CONDA_PREFIX) and, with creation off, never makes
         # a virtualenv of its own (poetry.toml says so too, for Poetry run by hand).
         return {**super().python_env(prefix), "POETRY_VIRTUALENVS_CREATE": "false"}
 
     def install_python_side(self, prefix: Path) -> str:
+        """`poetry install` into the conda env (`poetry lock` first when there is no
+        poetry.lock); ToolError, before anything is installed, when its dry run would
+        replace a package conda installed."""
         assert self.py_tool is not None
         env = self.python_env(prefix)
         fix = (
@@ -75,9 +80,12 @@ class CondaPoetryManager(CondaHybrid):
         return f"poetry install installed the project, its dependencies and dev group into {prefix}"
 
     def index_setting(self) -> str:
+        """Poetry's index setting: pyproject.toml's [[tool.poetry.source]], then `poetry lock`."""
         return INDEX_SETTING
 
     def python_side_check(self, report: Report, poetry: str, prefix: Path) -> None:
+        """The doctor's Poetry half: `poetry check --lock`, then what a dry-run `poetry install`
+        would change among the packages conda does not own."""
         env = self.python_env(prefix)
         if not check_lock(report, poetry, self.project, self.fix_lock(), env):
             return

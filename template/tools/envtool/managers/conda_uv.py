@@ -20,6 +20,8 @@ class CondaUvManager(CondaHybrid):
     lock_args = ("lock",)
 
     def python_env(self, prefix: Path) -> dict[str, str]:
+        """What `conda activate` sets, plus UV_PROJECT_ENVIRONMENT: uv's project env is the
+        conda prefix."""
         # The conda prefix is uv's project environment: never a .venv beside it (uv #7829).
         return {**super().python_env(prefix), "UV_PROJECT_ENVIRONMENT": str(prefix)}
 
@@ -33,6 +35,8 @@ class CondaUvManager(CondaHybrid):
         return args
 
     def install_python_side(self, prefix: Path) -> str:
+        """`uv sync --inexact` into the conda prefix, leaving every package conda
+        installed as it is; the note for the log."""
         assert self.py_tool is not None
         run(
             [self.py_tool, *self.sync_args()],
@@ -43,9 +47,12 @@ class CondaUvManager(CondaHybrid):
         return f"uv sync installed the project (editable) and its dependencies into {prefix}"
 
     def index_setting(self) -> str:
+        """uv's index setting: pyproject.toml's [[tool.uv.index]], or UV_DEFAULT_INDEX."""
         return INDEX_SETTING
 
     def python_side_check(self, report: Report, uv: str, prefix: Path) -> None:
+        """The doctor's uv half: `uv lock --check`, then `uv sync --locked --dry-run`
+        with the packages the env's conda records own left out."""
         self.conda_before = conda_owned(prefix)
         dry_run = [uv, *self.sync_args(), "--locked", "--dry-run"]
         check_lock_and_sync(report, self, uv, dry_run, self.python_env(prefix))

@@ -50,9 +50,12 @@ class PoetryManager(Manager):
     pins_lock = True
 
     def tool_env(self) -> dict[str, str]:
+        """The clean environment, with POETRY_VIRTUALENVS_IN_PROJECT=true and no active conda
+        env (Poetry would install into it instead of .venv)."""
         return clean_env({"POETRY_VIRTUALENVS_IN_PROJECT": "true"}, drop=POETRY_ENV_DROP)
 
     def find_tool(self) -> str:
+        """Find Poetry (which()); the note is its version and path, ToolError when missing."""
         poetry = self.find()
         if not poetry:
             raise ToolError("Poetry is not installed (not found on PATH)", fix=INSTALL_POETRY)
@@ -60,6 +63,8 @@ class PoetryManager(Manager):
         return f"{version or 'poetry'} at {poetry}"
 
     def find_interpreter(self) -> str:
+        """Find a Python of python_version for `poetry env use` (require_python);
+        ToolError naming the versions found when there is none."""
         want = self.config.python_version
         from ..discovery import require_python  # not in conda-poetry projects, which need none
 
@@ -67,6 +72,7 @@ class PoetryManager(Manager):
         return f"Python {version} at {self.interpreter}"
 
     def create(self) -> str:
+        """`poetry env use` the found Python, which makes the project's .venv (after claim_venv)."""
         assert self.tool is not None and self.interpreter is not None
         self.claim_venv()
         run(
@@ -77,6 +83,7 @@ class PoetryManager(Manager):
         return "Poetry's environment is .venv (poetry.toml keeps it in the project)"
 
     def install(self) -> str:
+        """`poetry install`: the project, its dependencies and the dev group into .venv."""
         assert self.tool is not None
         run(
             [self.tool, "install", "--no-interaction", "--no-ansi"],
@@ -88,13 +95,17 @@ class PoetryManager(Manager):
         return "poetry install installed the project, its dependencies and the dev group"
 
     def index_setting(self) -> str:
+        """Poetry's index setting: pyproject.toml's [[tool.poetry.source]], then `poetry lock`."""
         return INDEX_SETTING
 
     def activation(self) -> str:
+        """.venv's activate script, or `poetry run <command>` without activating."""
         poetry = self.tool_command()
         return venv_activation(".venv") + f"   (or: `{poetry} run <command>` without activating)"
 
     def check_lock(self, report: Report, found: ProbeReport | None) -> None:
+        """The doctor's poetry.lock checks: there and readable, `poetry check --lock`, then
+        the installed versions against its pins (when the probe ran)."""
         report.section("Lock file (poetry.lock)")
         if not lock_readable(report, self.project / "poetry.lock", self.fix_lock()):
             return

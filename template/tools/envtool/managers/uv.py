@@ -71,6 +71,7 @@ class UvManager(Manager):
     lock_args = ("lock",)
 
     def find_tool(self) -> str:
+        """Find uv (which()); the note is `uv --version` and its path, ToolError when missing."""
         uv = self.find()
         if not uv:
             raise ToolError("uv is not installed (not found on PATH)", fix=INSTALL_UV)
@@ -90,6 +91,8 @@ class UvManager(Manager):
         return Path(out.strip()) if have and have.startswith(version + ".") else None
 
     def find_interpreter(self) -> str:
+        """uv's Python of python_version (PATH, uv's own, pyenv's versions), downloaded
+        by uv when there is none; ToolError when still not found."""
         want, how = self.config.python_version, "found"
         self.interpreter = self._uv_find(want)
         if not self.interpreter:
@@ -116,6 +119,8 @@ class UvManager(Manager):
             fix=f"connect to the internet, or {install_hint(want)}")  # fmt: skip
 
     def create(self) -> str:
+        """Reuse .venv when its Python is python_version, else `uv venv --clear` it with the
+        found Python (after claim_venv)."""
         self.claim_venv()
         have = python_version_of(self.env_python()) if self.env_python().exists() else None
         if have and have.startswith(self.config.python_version + "."):
@@ -125,22 +130,28 @@ class UvManager(Manager):
         return "created .venv"
 
     def install(self) -> str:
+        """`uv sync`: the project (editable), its dependencies and the dev group into .venv."""
         run([str(self.tool), "sync", "--no-python-downloads", "--python", str(self.interpreter)],
             self.project,
             fix="check the package names and versions in pyproject.toml ([project] dependencies)")  # fmt: skip
         return "uv sync installed the project (editable), its dependencies and the dev group"
 
     def index_setting(self) -> str:
+        """uv's index setting: pyproject.toml's [[tool.uv.index]], or UV_DEFAULT_INDEX."""
         return INDEX_SETTING
 
     def activation(self) -> str:
+        """.venv's activate script; `uv run <command>` needs no activation."""
         run_it = f"`{self.tool_command()} run <command>` needs no activation"
         return f"{venv_activation('.venv')}   (optional: {run_it})"
 
     def fix_import(self, distribution: str, version: str) -> str:
+        """The doctor's fix for a package that does not import: `uv sync --reinstall-package`."""
         return f"{self.tool_command()} sync --reinstall-package {distribution}"
 
     def cuda_fix(self, module: str) -> str:
+        """torch: `uv sync --reinstall-package torch` from pyproject.toml's CUDA index;
+        tensorflow: Manager's own fix."""
         if module == "tensorflow":
             return super().cuda_fix(module)
         return (
@@ -149,6 +160,8 @@ class UvManager(Manager):
         )
 
     def check_lock(self, report: Report, found: ProbeReport | None) -> None:
+        """The doctor's uv.lock checks: uv installed, the lock readable, `uv lock --check`,
+        and `uv sync --locked --dry-run` when there is an environment."""
         report.section("Lock file (uv.lock)")
         uv = which("uv", self.project)
         if uv is None:

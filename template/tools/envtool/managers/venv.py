@@ -19,9 +19,12 @@ class VenvManager(Manager):
     pins_lock = True
 
     def find_tool(self) -> str:
+        """Nothing to find: venv and pip come with Python; the note says so."""
         return "Python's own venv and pip (no extra tool needed)"
 
     def find_interpreter(self) -> str:
+        """Find a Python of python_version whose venv and ensurepip modules import;
+        ToolError when there is none or it lacks them."""
         want = self.config.python_version
         python, version = require_python(want)
         self.interpreter = python
@@ -35,6 +38,8 @@ class VenvManager(Manager):
         return f"Python {version} at {python}"
 
     def create(self) -> str:
+        """Reuse .venv when its Python is python_version, else recreate it (--clear), or
+        create it (after claim_venv); the note says which."""
         assert self.interpreter is not None
         self.claim_venv()
         py = self.env_python()
@@ -49,6 +54,8 @@ class VenvManager(Manager):
         return "created .venv"
 
     def install(self) -> str:
+        """pip install -r requirements-dev.txt into .venv (the project editable, its runtime and
+        dev dependencies; without that file `-e .` and the dev list), with --no-compile."""
         py = self.env_python()
         if (self.project / "requirements-dev.txt").exists():
             args = ["-r", "requirements-dev.txt"]
@@ -63,12 +70,15 @@ class VenvManager(Manager):
         return "installed the project (editable) with its runtime and dev dependencies"
 
     def index_setting(self) -> str:
+        """pip's index setting: requirements.txt's `--index-url` line, PIP_INDEX_URL, pip config."""
         return (
             "requirements.txt's first line `--index-url <URL>` (copier's package_index_url answer "
             "writes it), or PIP_INDEX_URL / `pip config set global.index-url <URL>` (pip)"
         )
 
     def lock(self, refresh: bool = False) -> str:
+        """Write requirements.lock: .venv's `pip freeze` (the editable project left out)
+        under a header (refresh or not, the lock is the env as it is)."""
         freeze = ["pip", "freeze", "--exclude-editable", "--disable-pip-version-check"]
         out = stdout_of([self.env_python(), "-m", *freeze], self.project)
         header = (
@@ -80,9 +90,13 @@ class VenvManager(Manager):
         return f"wrote requirements.lock ({len(out.split())} packages)"
 
     def fix_lock(self) -> str:
+        """The doctor's fix for a stale requirements.lock: rebuild the env (the set-up
+        writes the lock from it)."""
         return self.fix_env()  # the set-up writes the lock from the environment it made
 
     def check_lock(self, report: Report, found: ProbeReport | None) -> None:
+        """The doctor's requirements.lock checks: there, pinning every declared dependency,
+        and the installed versions equal to its pins (when the probe ran)."""
         report.section("Lock file (requirements.lock)")
         if not (self.project / "requirements.lock").is_file():
             report.problem(
