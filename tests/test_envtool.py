@@ -26,11 +26,13 @@ from tests.conftest import (
     MANAGERS,
     TOOL,
     WINDOWS,
+    answer_conda_compare,
     copier_cli,
     copier_copy,
     env_without_dev_venv,
     find_python,
     generated_files_in_place,
+    install_conda_stand_in,
     output,
     pip_index_url,
     posix_only,
@@ -41,6 +43,7 @@ from tests.conftest import (
     retry_line,
     run_captured,
     run_retry,
+    stand_in_log,
     tool_bin,
     venv_python,
 )
@@ -410,30 +413,6 @@ def test_failed_install_then_fixed(template: Path, work: Path) -> None:
 
 # ---------------------------------------------------------------- conda
 
-STAND_IN = r'''#!{python}
-"""Recording stand-in for {name}: NOT conda. Logs its arguments and fakes minimal answers."""
-import json, os, sys
-from pathlib import Path
-root = Path(os.environ["STANDIN_ROOT"])
-with open(root / "calls.jsonl", "a") as log:
-    log.write(json.dumps({{"tool": "{name}", "args": sys.argv[1:], "cwd": os.getcwd()}}) + "\n")
-args = sys.argv[1:]
-envs = root / "envs"
-if args == ["--version"]:
-    print("{name} 0.0.0 (stand-in)")
-elif args[:2] == ["env", "list"]:
-    print(json.dumps({{"envs": [str(p) for p in sorted(envs.glob("*"))]}}))
-elif args[:2] == ["env", "create"]:
-    assert Path("environment.yml").is_file()
-    (envs / args[args.index("-n") + 1]).mkdir(parents=True)
-elif args[:2] == ["env", "update"]:
-    assert (envs / args[args.index("-n") + 1]).is_dir()
-elif args[:2] == ["env", "export"]:
-    print("name: stand-in-export")
-else:
-    sys.exit("stand-in: unexpected command " + " ".join(args))
-'''
-
 
 @pytest.mark.slow
 @posix_only("#! scripts standing in for conda and micromamba")
@@ -447,11 +426,8 @@ def test_conda_commands_with_recording_stand_in(
     """No conda can be installed here: check the exact command lines against a stand-in."""
     root = work / f"stand-in-{chosen}"
     bin_dir = root / "bin"
-    bin_dir.mkdir(parents=True)
     for name in present:
-        script = bin_dir / name
-        script.write_text(STAND_IN.format(python=sys.executable, name=name), encoding="utf-8")
-        script.chmod(0o755)
+        install_conda_stand_in(bin_dir, name)
     env = env_without_dev_venv(bin_dir, STANDIN_ROOT=str(root))
     for var in ("CONDA_EXE", "MAMBA_EXE"):
         env.pop(var, None)
@@ -463,7 +439,7 @@ def test_conda_commands_with_recording_stand_in(
     assert proc.returncode == 0, text
     generated_files_in_place(dst, "environment.yml")
     yes = ["--yes"] if chosen != "conda" else []
-    calls = [json.loads(line) for line in (root / "calls.jsonl").read_text().splitlines()]
+    calls = stand_in_log(root)
     assert {c["tool"] for c in calls} == {chosen}
     assert all(Path(c["cwd"]) == dst for c in calls)
     create = ["env", "create", "-n", "conda-demo", "-f", "environment.yml", *yes]
@@ -479,7 +455,7 @@ def test_conda_commands_with_recording_stand_in(
 
     # The retry finds the env and updates it instead of creating it again.
     proc = run_retry(text, env)
-    calls = [json.loads(line)["args"] for line in (root / "calls.jsonl").read_text().splitlines()]
+    calls = [c["args"] for c in stand_in_log(root)]
     update = ["env", "update", "-n", "conda-demo", "-f", "environment.yml", "--prune", *yes]
     assert update in calls and calls.count(create) == 1
 
@@ -1133,8 +1109,10 @@ def test_doctor_python_check_needs_a_requires_python(
 def test_conda_compare_always_gives_a_verdict(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, printed: str, status: int
 ) -> None:
-    """Whatever `conda compare` (a stand-in, named as such) answers: ok, or a problem."""
-    executable(tmp_path / "conda", f"#!/bin/sh\necho '{printed}'\nexit {status}\n")
+    """Whatever `conda compare` (the recording stand-in, NOT conda) answers: ok, or a problem."""
+    install_conda_stand_in(tmp_path)
+    answer_conda_compare(tmp_path, printed, status)
+    monkeypatch.setenv("STANDIN_ROOT", str(tmp_path))
     monkeypatch.setenv("PATH", str(tmp_path))
     from envtool import doctor
 

@@ -34,14 +34,17 @@ from tests.conftest import (
     MANAGERS,
     ROOT,
     WINDOWS,
+    answer_conda_compare,
     copier_copy,
     dev_tool,
     env_without_dev_venv,
     find_python,
+    install_conda_stand_in,
     link_dev_tool,
     posix_only,
     read_result,
     render,
+    stand_in_log,
     timed,
     tomllib,
     tool_bin,
@@ -627,22 +630,6 @@ def test_doctor_reads_the_declared_requirements(projects: dict[str, Path], manag
     assert any(d.startswith("pytest") for d in dev) and any(d.startswith("ruff") for d in dev)
 
 
-CONDA_STAND_IN = """#!{python}
-# Recording stand-in for conda (none can be installed here): logs its arguments, answers
-# `env list --json` and `compare --json` (conda's own messages) from the files the test wrote.
-import json, os, sys
-from pathlib import Path
-log = Path(os.environ["STANDIN_LOG"])
-log.write_text((log.read_text() if log.exists() else "") + json.dumps(sys.argv[1:]) + "\\n")
-if sys.argv[1:2] == ["compare"]:
-    messages = json.loads(Path(os.environ["STANDIN_COMPARE"]).read_text())
-    print(json.dumps(messages))
-    sys.exit(0 if messages[0].startswith("Success") else 1)
-elif sys.argv[1:3] == ["env", "list"]:
-    print(json.dumps({{"envs": []}}))
-"""
-
-
 @posix_only("a #! script standing in for conda")
 def test_doctor_conda_drift_with_recording_stand_in(
     projects: dict[str, Path],
@@ -656,30 +643,26 @@ def test_doctor_conda_drift_with_recording_stand_in(
     from envtool.base import manager_for
 
     project = projects["conda-github"]
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    stand_in = bin_dir / "conda"
-    stand_in.write_text(CONDA_STAND_IN.format(python=sys.executable), encoding="utf-8")
-    stand_in.chmod(0o755)
-    answers, log = tmp_path / "compare.json", tmp_path / "log"
-    monkeypatch.setenv("PATH", str(bin_dir))
+    root = tmp_path / "stand-in"
+    install_conda_stand_in(root / "bin")
+    monkeypatch.setenv("PATH", str(root / "bin"))
     for var in ("CONDA_EXE", "MAMBA_EXE", "CONDA_PREFIX", "VIRTUAL_ENV"):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("STANDIN_COMPARE", str(answers))
-    monkeypatch.setenv("STANDIN_LOG", str(log))
-    answers.write_text(json.dumps(["Success. All the packages in the specification file are "
-                                   "present in the environment with matching version and build string."]))  # fmt: skip
+    monkeypatch.setenv("STANDIN_ROOT", str(root))
+    # conda's own answers: its messages as JSON, exit status 0 on success, 1 on a difference
+    answer_conda_compare(root, json.dumps(["Success. All the packages in the specification file are "
+                                           "present in the environment with matching version and build string."]), 0)  # fmt: skip
     report = doctor.Report()
     manager = manager_for(doctor.Config.load(project))
     manager.check_lock(report, None)
     assert report.problems == [], report.problems
-    assert json.loads(log.read_text().splitlines()[-1]) == [
+    assert stand_in_log(root)[-1]["args"] == [
         "compare", "--json", "-n", "tool-box", "environment.yml"
     ]  # fmt: skip
-    answers.write_text(json.dumps([
+    answer_conda_compare(root, json.dumps([
         "numpy not found",
         "python found but mismatch. Specification pkg: python=3.12, Running pkg: python==3.11.9=h0_0",
-    ]))  # fmt: skip
+    ]), 1)  # fmt: skip
     report = doctor.Report()
     manager.check_lock(report, None)
     whats = [what for what, _ in report.problems]
