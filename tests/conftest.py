@@ -25,7 +25,7 @@ import yaml
 from copier import run_copy
 
 # Re-exported: the tool's own rule for a venv's python (bin/python, or Scripts/python.exe).
-from envtool import discovery
+from envtool import base, discovery
 from envtool.base import venv_python as venv_python
 
 from devsupport import copier_config, manager_choices, pip_index_url, read_result
@@ -346,6 +346,67 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         elif src.exists():
             shutil.copy2(src, dst / name)
     return dst
+
+
+# ---------------------------------------------------------------- the environment tool, by plain import
+# What copier.yml's manager_commands gives uv (tools/envtool.json requires every key).
+COMMANDS = {"env": "uv sync", "run": "uv run", "test": "uv run pytest", "lock": "uv lock",
+            "activate": "source .venv/bin/activate"}  # fmt: skip
+
+
+HERE_VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
+
+
+def manager_of(name: str, project: Path = Path("/p"), **fields: object) -> base.Manager:
+    """A manager of an imaginary project (nothing is run)."""
+    fields = {"commands": COMMANDS, **fields}
+    config = base.Config(project, name, "3.12", "p", "p", **fields)  # type: ignore[arg-type]
+    return base.manager_for(config)
+
+
+def tool_copy(tmp_path: Path, config: dict[str, object]) -> Path:
+    """A project folder with a copy of the tool and `config` as its tools/envtool.json."""
+    project = tmp_path / "proj"
+    shutil.copytree(
+        TOOL, project / "tools" / "envtool", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    (project / "tools" / "envtool.json").write_text(json.dumps(config), encoding="utf-8")
+    return project
+
+
+def good_config(manager: str = "venv") -> dict[str, object]:
+    return {"env_manager": manager, "python_version": HERE_VERSION, "project_slug": "p",
+            "package_name": "p", "commands": COMMANDS,
+            "dependencies": [{"req": "numpy", "name": "numpy", "import": "numpy"}]}  # fmt: skip
+
+
+# ---------------------------------------------------------------- rendered projects (no environment)
+
+
+@pytest.fixture(scope="session")
+def projects(template: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One render per (manager, ci) plus variants: no Dockerfile; pytorch with a private index.
+    Session-wide: the CI files', pre-commit's, the doctor's and the kernel's tests read them."""
+    out = tmp_path_factory.mktemp("tooling")
+    answers: dict[str, dict[str, Any]] = {}
+    for manager in MANAGERS:
+        for ci in ("github", "gitlab"):
+            answers[f"{manager}-{ci}"] = {"env_manager": manager, "ci": ci}
+    answers["uv-github-nodocker"] = {"env_manager": "uv", "ci": "github", "dockerfile": False}
+    answers["venv-gitlab-nodocker"] = {"env_manager": "venv", "ci": "gitlab", "dockerfile": False}
+    for ci in ("github", "gitlab"):
+        answers[f"venv-{ci}-torch-index"] = {
+            "env_manager": "venv",
+            "ci": ci,
+            "ml_framework": "pytorch",
+            "package_index_url": "https://pypi.example.org/simple",
+        }
+    answers["none"] = {"env_manager": "uv", "ci": "none"}
+    answers["uv-github-noexample"] = {"env_manager": "uv", "ci": "github", "example": "none"}
+    return {
+        name: render(template, out / name, project_name="Tool Box", python_version="3.12", **a)
+        for name, a in answers.items()
+    }
 
 
 # ---------------------------------------------------------------- conda: the recording stand-in

@@ -471,49 +471,6 @@ def test_package_names_that_shadow_the_environment_are_refused(
     assert copy(template, tmp_path / "q", package_name=suggestion[1]).joinpath("src").is_dir()
 
 
-def probe_venv(tmp_path: Path, *paths: Path) -> Path:
-    """A bare venv whose site-packages puts `paths` on sys.path (as installs and editable
-    installs do, through .pth files); returns its Python."""
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
-    python = venv_python(venv)
-    site = subprocess.run(
-        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
-    Path(site, "paths.pth").write_text("".join(f"{p}\n" for p in paths))
-    return python
-
-
-def run_probe(python: Path, project: Path, package: str) -> dict[str, Any]:
-    """tools/envtool/probe.py exactly as the set-up runs it: `python -I probe.py <json>`."""
-    args = {"package": package, "distribution": "p", "hints": {},
-            "source": str(project / "src" / package)}  # fmt: skip
-    proc = run_captured([python, "-I", TOOL / "probe.py", json.dumps(args)], cwd=project)
-    line = next(x for x in proc.stdout.splitlines() if x.startswith("ENVTOOL-PROBE "))
-    return json.loads(line.split(" ", 1)[1])["imports"][0]
-
-
-def test_probe_accepts_only_the_projects_own_package(tmp_path: Path) -> None:
-    project = tmp_path / "project"
-    (project / "src" / "joblib").mkdir(parents=True)
-    (project / "src" / "joblib" / "__init__.py").write_text("")
-    other = tmp_path / "site"
-    (other / "joblib").mkdir(parents=True)
-    (other / "joblib" / "__init__.py").write_text("")  # a dependency of the same name
-    # The dependency comes first on sys.path: the import works, but it is not the project's.
-    row = run_probe(probe_venv(tmp_path / "a", other, project / "src"), project, "joblib")
-    assert "shadows the project's package" in row["error"], row
-    assert str(other / "joblib" / "__init__.py") in row["error"]
-    # The editable install alone: the project's own file.
-    assert run_probe(probe_venv(tmp_path / "b", project / "src"), project, "joblib")["error"] == ""
-    # __main__ is always the running script, never the project.
-    (project / "src" / "__main__").mkdir()
-    (project / "src" / "__main__" / "__init__.py").write_text("")
-    row = run_probe(probe_venv(tmp_path / "c", project / "src"), project, "__main__")
-    assert "shadows the project's package" in row["error"], row
-
-
 @pytest.mark.slow
 def test_environment_modules_cover_a_real_sklearn_environment(tmp_path: Path) -> None:
     """The stored list against a real environment: the scikit-learn stack, the dev tools and the
