@@ -1,9 +1,13 @@
 """The one copy of each test helper: render the template (copier's API) or copy it (copier's CLI,
-timed), run a command, an environment without the dev venv, find a Python, the index pip uses."""
+timed), run a command, an environment without the dev venv, find a Python, the index pip uses,
+and conda's recording stand-in (tests/conda_standin.py, NOT conda) on PATH."""
 
 from __future__ import annotations
 
+import base64
 import functools
+import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -11,6 +15,7 @@ import sys
 import sysconfig
 import tempfile
 import time
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +25,7 @@ import yaml
 from copier import run_copy
 
 # Re-exported: the tool's own rule for a venv's python (bin/python, or Scripts/python.exe).
-from envtool import discovery
+from envtool import base, discovery
 from envtool.base import venv_python as venv_python
 
 from devsupport import copier_config, manager_choices, pip_index_url, read_result
@@ -341,3 +346,163 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         elif src.exists():
             shutil.copy2(src, dst / name)
     return dst
+
+
+# ---------------------------------------------------------------- the environment tool, by plain import
+# What copier.yml's manager_commands gives uv (tools/envtool.json requires every key).
+COMMANDS = {"env": "uv sync", "run": "uv run", "test": "uv run pytest", "lock": "uv lock",
+            "activate": "source .venv/bin/activate"}  # fmt: skip
+
+
+HERE_VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
+
+
+def manager_of(name: str, project: Path = Path("/p"), **fields: object) -> base.Manager:
+    """A manager of an imaginary project (nothing is run)."""
+    fields = {"commands": COMMANDS, **fields}
+    config = base.Config(project, name, "3.12", "p", "p", **fields)  # type: ignore[arg-type]
+    return base.manager_for(config)
+
+
+def tool_copy(tmp_path: Path, config: dict[str, object]) -> Path:
+    """A project folder with a copy of the tool and `config` as its tools/envtool.json."""
+    project = tmp_path / "proj"
+    shutil.copytree(
+        TOOL, project / "tools" / "envtool", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    (project / "tools" / "envtool.json").write_text(json.dumps(config), encoding="utf-8")
+    return project
+
+
+def good_config(manager: str = "venv") -> dict[str, object]:
+    return {"env_manager": manager, "python_version": HERE_VERSION, "project_slug": "p",
+            "package_name": "p", "commands": COMMANDS,
+            "dependencies": [{"req": "numpy", "name": "numpy", "import": "numpy"}]}  # fmt: skip
+
+
+# ---------------------------------------------------------------- rendered projects (no environment)
+
+
+@pytest.fixture(scope="session")
+def projects(template: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One render per (manager, ci) plus variants: no Dockerfile; pytorch with a private index.
+    Session-wide: the CI files', pre-commit's, the doctor's and the kernel's tests read them."""
+    out = tmp_path_factory.mktemp("tooling")
+    answers: dict[str, dict[str, Any]] = {}
+    for manager in MANAGERS:
+        for ci in ("github", "gitlab"):
+            answers[f"{manager}-{ci}"] = {"env_manager": manager, "ci": ci}
+    answers["uv-github-nodocker"] = {"env_manager": "uv", "ci": "github", "dockerfile": False}
+    answers["venv-gitlab-nodocker"] = {"env_manager": "venv", "ci": "gitlab", "dockerfile": False}
+    for ci in ("github", "gitlab"):
+        answers[f"venv-{ci}-torch-index"] = {
+            "env_manager": "venv",
+            "ci": ci,
+            "ml_framework": "pytorch",
+            "package_index_url": "https://pypi.example.org/simple",
+        }
+    answers["none"] = {"env_manager": "uv", "ci": "none"}
+    answers["uv-github-noexample"] = {"env_manager": "uv", "ci": "github", "example": "none"}
+    return {
+        name: render(template, out / name, project_name="Tool Box", python_version="3.12", **a)
+        for name, a in answers.items()
+    }
+
+
+# ---------------------------------------------------------------- conda: the recording stand-in
+CONDA_STAND_IN = Path(__file__).with_name("conda_standin.py")  # NOT conda: see its docstring
+STAND_IN_PYTHON = "3.12"  # the Python of the envs the stand-in makes with venvs
+
+
+def install_conda_stand_in(bin_dir: Path, name: str = "conda") -> Path:
+    """Put the recording stand-in (tests/conda_standin.py, NOT conda) in `bin_dir` as `name`,
+    run by the test venv's Python. It logs to and answers from $STANDIN_ROOT."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    script = bin_dir / name
+    script.write_text(
+        f"#!{sys.executable}\n" + CONDA_STAND_IN.read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    script.chmod(0o755)
+    return script
+
+
+def stand_in_log(root: Path) -> list[dict[str, Any]]:
+    """The stand-in's calls, in order: {"tool", "args", "cwd"} each."""
+    lines = (root / "calls.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def answer_conda_compare(root: Path, stdout: str, status: int) -> None:
+    """What the stand-in's `conda compare` prints and its exit status, from now on."""
+    (root / "compare.json").write_text(
+        json.dumps({"stdout": stdout, "status": status}), encoding="utf-8"
+    )
+
+
+def marker_wheel(folder: Path) -> Path:
+    """A minimal wheel, `conda-marker` 1.0: a distribution no index has, so nothing replaces it
+    unless something removes or rewrites what was installed."""
+    files = {
+        "conda_marker.py": b"MARK = 'installed before, by conda'\n",
+        "conda_marker-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: conda-marker\nVersion: 1.0\n",
+        "conda_marker-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = ""
+    for name, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record += f"{name},sha256={digest},{len(data)}\n"
+    record += "conda_marker-1.0.dist-info/RECORD,,\n"
+    wheel = folder / "conda_marker-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+        zf.writestr("conda_marker-1.0.dist-info/RECORD", record)
+    return wheel
+
+
+STAND_IN_ENVS: dict[Path, dict[str, str]] = {}
+
+
+def stand_in(root: Path, tool: str, numpy: str) -> dict[str, str]:
+    """An environment with the recording stand-in as `conda` first on PATH, and what it needs to
+    make a conda env (a venv of Python STAND_IN_PYTHON holding `numpy` and the marker wheel,
+    recorded as conda's, with the env's own `tool`)."""
+    install_conda_stand_in(root / "bin")
+    python = find_python(STAND_IN_PYTHON)
+    assert python
+    env = env_without_dev_venv(
+        root / "bin",
+        STANDIN_ROOT=str(root),
+        STANDIN_PYTHON=python,
+        STANDIN_PACKAGES=f"{numpy} {marker_wheel(root)}",
+        STANDIN_TOOLS=tool,
+        STANDIN_DEV_BIN=str(DEV_BIN),
+    )
+    for var in ("CONDA_EXE", "MAMBA_EXE", "CONDA_PREFIX", "CONDA_DEFAULT_ENV"):
+        env.pop(var, None)
+    STAND_IN_ENVS[root] = env
+    return env
+
+
+def stand_in_env(root: Path) -> dict[str, str]:
+    """The environment a stand-in was made with (a later command, a retry), or one with the
+    stand-in on PATH alone."""
+    if root in STAND_IN_ENVS:
+        return dict(STAND_IN_ENVS[root])
+    env = env_without_dev_venv(root / "bin", STANDIN_ROOT=str(root))
+    for var in ("CONDA_EXE", "MAMBA_EXE", "CONDA_PREFIX", "CONDA_DEFAULT_ENV"):
+        env.pop(var, None)
+    return env
+
+
+def conda_state(prefix: Path) -> dict[str, dict[str, str]]:
+    """What conda's records say now: each recorded distribution's version and its files' hash."""
+    state = {}
+    for record in (prefix / "conda-meta").glob("*.json"):
+        data = json.loads(record.read_text(encoding="utf-8"))
+        digest = hashlib.sha256()
+        for f in sorted(data["files"]):
+            path = prefix / f
+            digest.update(f.encode() + (path.read_bytes() if path.exists() else b"MISSING"))
+        state[data["name"]] = {"version": data["version"], "files": digest.hexdigest()}
+    return state

@@ -1,8 +1,8 @@
 """conda + Poetry and conda + uv (env_manager conda-poetry, conda-uv): the Python half for real.
 
-No conda exists here, so a recording stand-in (NOT conda) answers the conda commands and makes
-the "conda environment": a plain venv at <root>/envs/<name> (not a .venv, not in the project)
-holding numpy, pip and a marker distribution installed before, which it records as conda's the
+No conda exists here, so the recording stand-in (tests/conda_standin.py, NOT conda) answers the
+conda commands and makes the "conda environment": a plain venv at <root>/envs/<name> (not a
+.venv, not in the project) holding numpy, pip and a marker distribution installed before, which it records as conda's the
 way conda does (conda-meta/<name>-<version>-<build>.json listing their files, INSTALLER "conda"),
 and the env's own uv/Poetry (linked from the test venv, as environment.yml has conda install
 them). Then the real uv/Poetry install the project into that prefix through `copier copy
@@ -12,14 +12,11 @@ test runs where conda exists (the template's own CI, with Miniforge).
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
 import re
 import shutil
 import sys
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -28,164 +25,28 @@ from envtool import conda_records
 from envtool.managers import conda as conda_module
 
 from tests.conftest import (
-    DEV_BIN,
+    STAND_IN_PYTHON,
+    conda_state,
     copier_copy,
     env_without_dev_venv,
     find_python,
+    marker_wheel,
     pip_index_url,
     posix_only,
     read_result,
     render,
     run_captured,
+    stand_in,
+    stand_in_env,
+    stand_in_log,
     tomllib,
 )
 
-PYTHON = "3.12"
-
-STAND_IN = r'''#!{python}
-"""Recording stand-in for conda: NOT conda. Logs its arguments; `env create` makes a venv with
-packages it records as conda's (conda-meta), as a conda env holds them."""
-import hashlib, json, os, subprocess, sys
-from pathlib import Path
-root = Path(os.environ["STANDIN_ROOT"])
-
-
-def record(prefix, names=None):
-    """Record dist-infos as conda does (conda-meta/<name>-<version>-<build>.json with their
-    files, INSTALLER "conda"), all of them or those of `names`; snapshot what is recorded."""
-    site = next(prefix.glob("lib/python*/site-packages"))
-    for info in sorted(site.glob("*.dist-info")):
-        name, version = info.name[: -len(".dist-info")].rsplit("-", 1)
-        if names is not None and name not in names:
-            continue
-        for old in (prefix / "conda-meta").glob(f"{{name}}-*-standin_0.json"):
-            old.unlink()
-        files = [line.split(",")[0] for line in (info / "RECORD").read_text().splitlines()]
-        rel = [str((site / f).resolve().relative_to(prefix.resolve())) for f in files]
-        entry = {{"name": name, "version": version, "files": rel}}
-        (prefix / "conda-meta" / f"{{name}}-{{version}}-standin_0.json").write_text(json.dumps(entry))
-        (info / "INSTALLER").write_text("conda\n")
-    snapshot = {{}}
-    for entry in (prefix / "conda-meta").glob("*.json"):
-        data = json.loads(entry.read_text())
-        digest = hashlib.sha256()
-        for f in sorted(data["files"]):
-            digest.update(f.encode() + (prefix / f).read_bytes())
-        snapshot[data["name"]] = {{"version": data["version"], "files": digest.hexdigest()}}
-    (root / "conda-owned.json").write_text(json.dumps(snapshot))
-
-
-with open(root / "calls.jsonl", "a") as log:
-    log.write(json.dumps({{"args": sys.argv[1:], "cwd": os.getcwd()}}) + "\n")
-args = sys.argv[1:]
-envs = root / "envs"
-if args == ["--version"]:
-    print("conda 0.0.0 (stand-in)")
-elif args[:2] == ["env", "list"]:
-    print(json.dumps({{"envs": [str(p) for p in sorted(envs.glob("*"))]}}))
-elif args[:2] == ["env", "create"]:
-    assert Path("environment.yml").is_file()
-    prefix = envs / args[args.index("-n") + 1]
-    subprocess.run([os.environ["STANDIN_PYTHON"], "-m", "venv", str(prefix)], check=True)
-    py = prefix / "bin" / "python"
-    pkgs = os.environ["STANDIN_PACKAGES"].split()
-    subprocess.run([str(py), "-m", "pip", "install", "-q", *pkgs], check=True)
-    (prefix / "conda-meta").mkdir()
-    (prefix / "conda-meta" / "history").write_text("==> stand-in <==\n")
-    record(prefix)
-    if (root / "make-it-base-like").exists():  # once: conda itself in it, as only base has
-        (root / "make-it-base-like").unlink()
-        (prefix / "conda-meta" / "conda-25.1.1-py312_0.json").write_text('{{"files": []}}')
-    for tool in os.environ["STANDIN_TOOLS"].split():
-        (prefix / "bin" / tool).symlink_to(os.path.join(os.environ["STANDIN_DEV_BIN"], tool))
-elif args[:2] == ["env", "remove"]:
-    import shutil
-    shutil.rmtree(envs / args[args.index("-n") + 1])
-elif args[0] == "install" and args[-1] in ("poetry", "uv"):  # the tool: the test venv's
-    prefix = envs / args[args.index("-n") + 1]
-    (prefix / "bin" / args[-1]).symlink_to(os.path.join(os.environ["STANDIN_DEV_BIN"], args[-1]))
-elif args[0] == "install":
-    prefix = envs / args[args.index("-n") + 1]
-    specs = [a.replace("=", "==") for a in args[1:] if "=" in a]
-    py = prefix / "bin" / "python"
-    subprocess.run([str(py), "-m", "pip", "install", "-q", *specs], check=True)
-    record(prefix, {{s.split("=")[0] for s in specs}})
-elif args[:2] == ["env", "update"]:
-    assert (envs / args[args.index("-n") + 1]).is_dir()
-elif args[0] == "list" and "--explicit" in args:
-    print("# This file may be used to create an environment using:")
-    print("# $ conda create --name <env> --file <this file>")
-    print("# platform: linux-64")
-    print("@EXPLICIT")
-    print("https://conda.anaconda.org/conda-forge/linux-64/python-3.12.0-stand_in.conda#00ff")
-else:
-    sys.exit("stand-in: unexpected command " + " ".join(args))
-'''
-
-
-def marker_wheel(folder: Path) -> Path:
-    """A minimal wheel, `conda-marker` 1.0: a distribution no index has, so nothing replaces it
-    unless something removes or rewrites what was installed."""
-    files = {
-        "conda_marker.py": b"MARK = 'installed before, by conda'\n",
-        "conda_marker-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: conda-marker\nVersion: 1.0\n",
-        "conda_marker-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    record = ""
-    for name, data in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        record += f"{name},sha256={digest},{len(data)}\n"
-    record += "conda_marker-1.0.dist-info/RECORD,,\n"
-    wheel = folder / "conda_marker-1.0-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as zf:
-        for name, data in files.items():
-            zf.writestr(name, data)
-        zf.writestr("conda_marker-1.0.dist-info/RECORD", record)
-    return wheel
-
-
-def stand_in(root: Path, tool: str, numpy: str) -> dict[str, str]:
-    """A PATH with the recording stand-in as `conda`, and what it needs to make an env."""
-    bin_dir = root / "bin"
-    bin_dir.mkdir(parents=True)
-    script = bin_dir / "conda"
-    script.write_text(STAND_IN.format(python=sys.executable), encoding="utf-8")
-    script.chmod(0o755)
-    python = find_python(PYTHON)
-    assert python
-    env = env_without_dev_venv(
-        bin_dir,
-        STANDIN_ROOT=str(root),
-        STANDIN_PYTHON=python,
-        STANDIN_PACKAGES=f"{numpy} {marker_wheel(root)}",
-        STANDIN_TOOLS=tool,
-        STANDIN_DEV_BIN=str(DEV_BIN),
-    )
-    for var in ("CONDA_EXE", "MAMBA_EXE", "CONDA_PREFIX", "CONDA_DEFAULT_ENV"):
-        env.pop(var, None)
-    STAND_IN_ENVS[root] = env
-    return env
-
-
-STAND_IN_ENVS: dict[Path, dict[str, str]] = {}
+PYTHON = STAND_IN_PYTHON  # the Python of the conda envs the stand-in makes
 
 
 def calls(root: Path) -> list[list[str]]:
-    lines = (root / "calls.jsonl").read_text(encoding="utf-8").splitlines()
-    return [json.loads(line)["args"] for line in lines]
-
-
-def conda_state(prefix: Path) -> dict[str, dict[str, str]]:
-    """What conda's records say now: each recorded distribution's version and its files' hash."""
-    state = {}
-    for record in (prefix / "conda-meta").glob("*.json"):
-        data = json.loads(record.read_text(encoding="utf-8"))
-        digest = hashlib.sha256()
-        for f in sorted(data["files"]):
-            path = prefix / f
-            digest.update(f.encode() + (path.read_bytes() if path.exists() else b"MISSING"))
-        state[data["name"]] = {"version": data["version"], "files": digest.hexdigest()}
-    return state
+    return [call["args"] for call in stand_in_log(root)]
 
 
 def run_in(prefix: Path, code: str) -> str:
@@ -296,17 +157,6 @@ def test_hybrid_installs_into_the_conda_env_and_leaves_condas_packages(
     assert doctor.returncode == 1
     assert "another installer rewrote: conda_marker 1.0" in doctor.stdout
     assert "fix: conda install -n hybrid-demo --force-reinstall conda_marker" in doctor.stdout
-
-
-def stand_in_env(root: Path) -> dict[str, str]:
-    """The environment a stand-in was made with (a later command, a retry), or one with the
-    stand-in on PATH alone."""
-    if root in STAND_IN_ENVS:
-        return dict(STAND_IN_ENVS[root])
-    env = env_without_dev_venv(root / "bin", STANDIN_ROOT=str(root))
-    for var in ("CONDA_EXE", "MAMBA_EXE", "CONDA_PREFIX", "CONDA_DEFAULT_ENV"):
-        env.pop(var, None)
-    return env
 
 
 @pytest.mark.slow

@@ -13,11 +13,13 @@ import yaml
 
 from tests.conftest import (
     ROOT,
+    conda_state,
     copier_run,
     env_without_dev_venv,
     pip_index_url,
     project_tests_pass,
     read_result,
+    stand_in,
     tomllib,
     tool_bin,
 )
@@ -182,8 +184,6 @@ def test_conda_poetry_preset_creates_a_working_env(template: Path, tmp_path: Pat
     installed here) and the real Poetry installing into its environment. Overrides: TensorFlow
     becomes scikit-learn (its wheels are GBs), and Poetry's primary source is the simple index
     this machine serves (design.md); the rest is the preset's, kernel and git included."""
-    from tests.test_hybrid import conda_state, stand_in
-
     root = tmp_path / "conda"
     env = stand_in(root, "poetry", "numpy")
     env["JUPYTER_DATA_DIR"] = str(tmp_path / "jupyter")

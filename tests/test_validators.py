@@ -1,13 +1,16 @@
-"""Names that never crash the questions, hostile answers that either round-trip or are refused
-before anything is written, credentials that never reach a file (issue 12, classes 2-5).
+"""Validators: bad answers are refused before anything is written, with copier's message;
+hostile but legal text round-trips; names never crash the questions; credentials never reach a
+file (issue 12, classes 2-5).
 
 Through the real entry points: `copier copy` in a pseudo-terminal, `--defaults`, `--data`,
-`--data-file`, and copier's API; the Jinja of copier.yml itself for the properties over many
-names (copier's own environment and filters, thousands of evaluations in a second).
+`--data-file`, and copier's API; the rules (extensions/rules.py) by plain import; the Jinja of
+copier.yml itself for the properties over many names (copier's own environment and filters,
+thousands of evaluations in a second).
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -39,6 +42,228 @@ from tests.conftest import (
     tomllib,
     venv_python,
 )
+
+# ---------------------------------------------------------------- bad answers, refused; legal text, round-tripped
+
+BAD = [
+    ("project_name", "   ", "cannot be empty"),
+    ("project_slug", "My Project", "not a valid slug"),
+    ("project_slug", "9lives", "not a valid slug"),
+    ("project_slug", "a" * 65, "64 characters or fewer"),
+    ("package_name", "my-package", "not a valid Python package name"),
+    ("package_name", "2fast", "not a valid Python package name"),
+    ("package_name", "class", "Python keyword"),
+    ("package_name", "numbers", "standard-library module"),
+    ("package_name", "random", "standard-library module"),
+    ("package_name", "test", "standard-library module"),
+    ("package_name", "numpy", "which the project's environment installs"),
+    ("package_name", "torch", "which the project's environment installs"),
+    ("package_name", "sklearn", "which the project's environment installs"),
+    ("description", "two\nlines", "must be one line"),
+    ("author_email", "not-an-email", "does not look like an e-mail"),
+    ("author_email", "a@b", "does not look like an e-mail"),
+    ("extra_dependencies", "seaborn bad!!name", '"bad!!name" is not a valid requirement'),
+    ("extra_dependencies", "numpy>=", '"numpy>=" is not a valid requirement'),
+    ("extra_dependencies", "git+https://x.org/a.git", "not a valid requirement"),
+    ("package_index_url", "pypi.example.org", "not an index URL"),
+]
+
+
+@pytest.mark.parametrize(
+    ("question", "value", "message"), BAD, ids=[f"{q}={v!r}"[:40] for q, v, _ in BAD]
+)
+def test_bad_answer_is_refused_and_nothing_written(
+    template: Path, tmp_path: Path, question: str, value: str, message: str
+) -> None:
+    dst = tmp_path / "out"
+    with pytest.raises(ValueError, match=f"question '{question}'.*{message}"):
+        run_copy(
+            str(template),
+            dst,
+            data={**QUIET, question: value},
+            defaults=True,
+            unsafe=True,
+            quiet=True,
+        )
+    assert not dst.exists() or not any(dst.iterdir())
+
+
+def test_impossible_combination_is_refused(template: Path, tmp_path: Path) -> None:
+    data = {**QUIET, "ml_framework": "tensorflow", "python_version": "3.14"}
+    with pytest.raises(ValueError, match=r"TensorFlow publishes no wheels for Python 3\.14.*3\.13"):
+        run_copy(str(template), tmp_path / "out", data=data, defaults=True, unsafe=True, quiet=True)
+    assert not (tmp_path / "out").exists()
+
+
+def test_extra_dependency_shadowing_the_package_is_refused(template: Path, tmp_path: Path) -> None:
+    data = {**QUIET, "package_name": "tqdm_tools", "extra_dependencies": "tqdm-tools"}
+    with pytest.raises(ValueError, match="name of your own package"):
+        run_copy(str(template), tmp_path / "out", data=data, defaults=True, unsafe=True, quiet=True)
+
+
+def test_cli_shows_the_validator_message(template: Path, tmp_path: Path) -> None:
+    dst = tmp_path / "out"
+    proc = subprocess.run(
+        [COPIER, "copy", "--trust", "--defaults", "-d", "package_name=numbers",
+         "-d", "create_env=false", str(template), str(dst)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert '"numbers" is the name of a Python standard-library module' in proc.stderr
+    assert not dst.exists()
+
+
+def test_stdlib_list_covers_this_python() -> None:
+    listed = rules.stdlib_modules()
+    public = {m for m in sys.stdlib_module_names if not m.startswith("_")}
+    assert public <= listed, sorted(public - listed)
+
+
+HOSTILE_DESCRIPTION = (
+    'Say "hi" & it\'s \\ fine: """triple""" {{ x }} {% if %} # not a comment ünïcödé 🚀 ✓'
+)
+HOSTILE_AUTHOR = 'O\'Brien "Bob" \\ Ñúñez 🐍 {{ y }}'
+
+
+@pytest.mark.parametrize("manager", MANAGERS)
+def test_hostile_text_round_trips(template: Path, tmp_path: Path, manager: str) -> None:
+    dst = render(
+        template,
+        tmp_path / "p",
+        project_name="Hostile {{ name }} #1 ✓",
+        description=HOSTILE_DESCRIPTION,
+        author_name=HOSTILE_AUTHOR,
+        author_email="bob@example.org",
+        env_manager=manager,
+    )
+    pyproject = tomllib.loads((dst / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["project"]["description"] == HOSTILE_DESCRIPTION
+    assert pyproject["project"]["authors"] == [{"name": HOSTILE_AUTHOR, "email": "bob@example.org"}]
+    assert pyproject["project"]["name"] == "hostile-name-1"
+
+    answers = yaml.safe_load((dst / ".copier-answers.yml").read_text(encoding="utf-8"))
+    assert answers["description"] == HOSTILE_DESCRIPTION
+    assert answers["author_name"] == HOSTILE_AUTHOR
+
+    readme = (dst / "README.md").read_text(encoding="utf-8")
+    assert readme.splitlines()[0] == "# Hostile {{ name }} #1 ✓"
+    assert HOSTILE_DESCRIPTION in readme.splitlines()
+    assert HOSTILE_AUTHOR in readme
+
+    init = (dst / "src/hostile_name_1/__init__.py").read_text(encoding="utf-8")
+    assert ast.get_docstring(ast.parse(init), clean=False) == HOSTILE_DESCRIPTION
+
+    if manager.startswith("conda"):  # conda and its hybrids
+        text = (dst / "environment.yml").read_text(encoding="utf-8")
+        yaml.safe_load(text)
+        assert text.splitlines()[0] == f"# Hostile {{{{ name }}}} #1 ✓: {HOSTILE_DESCRIPTION}"
+    if (dst / "LICENSE").exists():
+        assert HOSTILE_AUTHOR in (dst / "LICENSE").read_text(encoding="utf-8")
+
+
+def test_very_long_names_round_trip(template: Path, tmp_path: Path) -> None:
+    name = "A very long project name " * 2 + "for the digit classification course"
+    dst = render(template, tmp_path / "p", project_name=name, description="x" * 2000)
+    pyproject = tomllib.loads((dst / "pyproject.toml").read_text())
+    # A long name gets a default slug cut to 64 characters (no trailing dash): never refused.
+    assert (
+        pyproject["project"]["name"]
+        == "a-very-long-project-name-a-very-long-project-name-for-the-digit"
+    )
+    assert pyproject["project"]["description"] == "x" * 2000
+    assert (dst / "README.md").read_text().startswith(f"# {name}\n")
+
+
+# ---------------------------------------------------------------- the rules, by plain import
+
+CHECKS = {
+    "project_name": lambda v: rules.check_project_name(v, {}),
+    "project_slug": rules.check_slug,
+    "package_name": rules.check_package,
+    "description": lambda v: rules.check_text(v, "description"),
+    "author_email": rules.check_email,
+    "extra_dependencies": lambda v: rules.check_requirements(v, "my_pkg", [], "uv"),
+    "package_index_url": rules.check_index_url,
+}
+
+
+@pytest.mark.parametrize(
+    ("question", "value", "message"), BAD, ids=[f"{q}={v!r}"[:40] for q, v, _ in BAD]
+)
+def test_rules_refuse_what_copier_refuses(question: str, value: str, message: str) -> None:
+    assert message in CHECKS[question](value)
+
+
+@pytest.mark.parametrize(
+    ("question", "value"),
+    [("project_name", "MNIST digits"), ("project_slug", "mnist-digits"),
+     ("package_name", "mnist_digits"), ("description", ""), ("author_email", ""),
+     ("author_email", "ada@example.org"), ("extra_dependencies", "seaborn tqdm>=4.66"),
+     ("package_index_url", ""), ("package_index_url", "https://pypi.example.org/simple")],
+)  # fmt: skip
+def test_rules_accept_good_answers(question: str, value: str) -> None:
+    assert CHECKS[question](value) == ""
+
+
+def test_slug_failing_both_checks_reads_as_two_sentences() -> None:
+    message = rules.check_slug("ABC" * 30)
+    assert '(e.g. "mnist-digits"). "ABCABC' in message
+    assert message.count('"ABCABC') == 2 and "90 characters long" in message
+
+
+def test_extra_dependency_names_are_pep503_normalised() -> None:
+    """`Foo-_Bar` is PEP 503's `foo-bar` (Jinja's rewrite made it `foo--bar`, which the tool
+    then took for a package added by hand)."""
+    items = rules.extra_requirements("Foo-_Bar>=1, A.B_c [x] PyYAML")
+    assert [(i["req"], i["name"], i["import"]) for i in items] == [
+        ("Foo-_Bar>=1", "foo-bar", "foo_bar"),
+        ("A.B_c[x]", "a-b-c", "a_b_c"),
+        ("PyYAML", "pyyaml", "yaml"),
+    ]
+    assert all(i["owner"] == "python" and i["extra"] and i["conda"] == "" for i in items)
+
+
+def test_conda_provided_requirement_is_refused_by_its_normalised_name() -> None:
+    message = rules.check_requirements("Torch>=2", "my_pkg", ["python", "pip", "uv", "torch"], "uv")
+    assert "conda provides torch in this project" in message
+    assert "choose accelerator=cpu" in message
+
+
+@pytest.mark.parametrize(
+    ("key", "best"), [("env_manger", "env_manager"), ("pyhton_version", "python_version"),
+                      ("zzz", ""), ("x", "")],
+)  # fmt: skip
+def test_closest_question(key: str, best: str) -> None:
+    assert rules.closest_question(key, rules.question_names()) == best
+
+
+def test_yes_no_words_and_others() -> None:
+    assert rules.check_bool("dockerfile", {"dockerfile": "Yes "}) == ""
+    assert rules.check_bool("dockerfile", {"dockerfile": False}) == ""
+    assert rules.check_bool("dockerfile", {}) == ""
+    assert "neither yes nor no" in rules.check_bool("git_init", {"git_init": 2})
+
+
+def test_question_names_follow_copier_yml() -> None:
+    names = rules.question_names()
+    assert names[:3] == ("project_name", "project_slug", "package_name")
+    assert "conda_provides" not in names and "dependencies" not in names
+    assert rules.answers_file() == ".copier-answers.yml"
+
+
+def test_destination_check_reads_the_given_answers_file(tmp_path: Path) -> None:
+    from copier.errors import UserMessageError
+
+    from extensions.copier_mlops import check_destination
+
+    (tmp_path / ".course-answers.yml").write_text("_src_path: x\n", encoding="utf-8")
+    (tmp_path / "notes.txt").write_text("mine\n", encoding="utf-8")
+    assert check_destination(tmp_path, ".course-answers.yml") == ""
+    with pytest.raises(UserMessageError, match="not a copier-mlops project"):
+        check_destination(tmp_path, None)
+
+
+# ---------------------------------------------------------------- names, hostile answers, credentials (issue 12)
 
 CONFIG: dict[str, Any] = yaml.safe_load((ROOT / "copier.yml").read_text(encoding="utf-8"))
 PLAIN = {
@@ -469,49 +694,6 @@ def test_package_names_that_shadow_the_environment_are_refused(
     nothing_written(tmp_path / "p")
     # The suggestion itself is accepted.
     assert copy(template, tmp_path / "q", package_name=suggestion[1]).joinpath("src").is_dir()
-
-
-def probe_venv(tmp_path: Path, *paths: Path) -> Path:
-    """A bare venv whose site-packages puts `paths` on sys.path (as installs and editable
-    installs do, through .pth files); returns its Python."""
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
-    python = venv_python(venv)
-    site = subprocess.run(
-        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
-    Path(site, "paths.pth").write_text("".join(f"{p}\n" for p in paths))
-    return python
-
-
-def run_probe(python: Path, project: Path, package: str) -> dict[str, Any]:
-    """tools/envtool/probe.py exactly as the set-up runs it: `python -I probe.py <json>`."""
-    args = {"package": package, "distribution": "p", "hints": {},
-            "source": str(project / "src" / package)}  # fmt: skip
-    proc = run_captured([python, "-I", TOOL / "probe.py", json.dumps(args)], cwd=project)
-    line = next(x for x in proc.stdout.splitlines() if x.startswith("ENVTOOL-PROBE "))
-    return json.loads(line.split(" ", 1)[1])["imports"][0]
-
-
-def test_probe_accepts_only_the_projects_own_package(tmp_path: Path) -> None:
-    project = tmp_path / "project"
-    (project / "src" / "joblib").mkdir(parents=True)
-    (project / "src" / "joblib" / "__init__.py").write_text("")
-    other = tmp_path / "site"
-    (other / "joblib").mkdir(parents=True)
-    (other / "joblib" / "__init__.py").write_text("")  # a dependency of the same name
-    # The dependency comes first on sys.path: the import works, but it is not the project's.
-    row = run_probe(probe_venv(tmp_path / "a", other, project / "src"), project, "joblib")
-    assert "shadows the project's package" in row["error"], row
-    assert str(other / "joblib" / "__init__.py") in row["error"]
-    # The editable install alone: the project's own file.
-    assert run_probe(probe_venv(tmp_path / "b", project / "src"), project, "joblib")["error"] == ""
-    # __main__ is always the running script, never the project.
-    (project / "src" / "__main__").mkdir()
-    (project / "src" / "__main__" / "__init__.py").write_text("")
-    row = run_probe(probe_venv(tmp_path / "c", project / "src"), project, "__main__")
-    assert "shadows the project's package" in row["error"], row
 
 
 @pytest.mark.slow
