@@ -338,13 +338,22 @@ def test_runtime_is_non_root_and_checks_the_sanity_import(
             and install.endswith("rm -r /tmp/dist")
         )
     # The environment tool's probe runs at build time, as that user, from a bind mount of the
-    # project's own tools/envtool/probe.py (the tool never reaches an image layer).
+    # project's own tools/envtool/probe.py (the tool never reaches an image layer), in two steps:
+    # the dependencies before the project's source or wheel arrives (a source edit skips it),
+    # then the project's own package, after the last USER.
     run = [x for x in final if x["instruction"] == "RUN" and "/tmp/probe.py" in x["value"]]
-    assert len(run) == 1
-    assert final.index(run[0]) > max(i for i, x in enumerate(final) if x["instruction"] == "USER")
-    args = probe_step(run[0])
-    assert args[args.index("python") :][:3] == ["python", "-I", "/tmp/probe.py"]
-    probe_args = json.loads(args[-1])
+    assert len(run) == 2
+    project_arrives = next(i for i, x in enumerate(final) if x["instruction"] == "COPY" and (
+        "src/" in x["value"] or "--from=wheel" in x["value"]))  # fmt: skip
+    assert final.index(run[0]) < project_arrives
+    assert final.index(run[1]) > max(i for i, x in enumerate(final) if x["instruction"] == "USER")
+    steps = [probe_step(x) for x in run]
+    for args in steps:
+        assert args[args.index("python") :][:3] == ["python", "-I", "/tmp/probe.py"]
+    probe_args = json.loads(steps[0][-1])
+    assert probe_args.pop("only") == "dependencies"
+    assert json.loads(steps[1][-1]) == {"package": probe_args["package"], "only": "project",
+                                        "distribution": probe_args["distribution"]}  # fmt: skip
     # A hybrid's conda-owned framework build is not in pyproject.toml; the probe imports it too.
     config = json.loads((r.path / "tools" / "envtool.json").read_text(encoding="utf-8"))
     provided = {d["name"]: d["import"] for d in config["dependencies"] if d["owner"] == "conda"}
@@ -677,12 +686,14 @@ def image(
     if answers["env_manager"] == "uv":
         version = docker_support.pinned_args(project / "Dockerfile")["UV_VERSION"]
         buildah.import_uv(version, f"ghcr.io/astral-sh/uv:{version}", tmp_path_factory.mktemp("uv"))
+    # The build's first probe step checks the dependencies; without "only", the same arguments
+    # check everything (the package first), as the set-up does.
     probe = next(i["value"] for i in dockerfile.structure if "/tmp/probe.py" in i["value"])
+    full = json.loads(json.loads(probe.partition(" ")[2])[-1])
+    full.pop("only")
     tag = f"localhost/copier-mlops-test/{name}:latest"
     first = buildah.build(project, tag)
-    built = Image(
-        name, answers, project, package, tag, first, json.loads(probe.partition(" ")[2])[-1]
-    )
+    built = Image(name, answers, project, package, tag, first, json.dumps(full))
     REPORT[name] = {
         "first_build_s": round(first.seconds, 1),
         "dependency_step_s": round(first.step_seconds(DEPS_STEP[answers["env_manager"]]), 1),
@@ -792,6 +803,8 @@ def test_source_edit_rebuild_reuses_the_dependency_layer(image: Image, buildah: 
     assert second.step_cached(DEPS_STEP[image.answers["env_manager"]]), second.output
     assert not second.step_cached("COPY src/ src/"), second.output
     assert not second.step_cached("COPY --from=wheel "), second.output
+    # Nor are the dependencies imported again: their probe step is cached with them.
+    assert second.step_cached('\\"only\\": \\"dependencies\\"'), second.output
     # What remains is building and installing the wheel and the probe; the first build also
     # resolved, downloaded and installed every dependency.
     assert second.seconds < 0.4 * image.first.seconds, (second.seconds, image.first.seconds)
