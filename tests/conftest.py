@@ -172,6 +172,17 @@ def timed(
     return proc
 
 
+def run_ok(
+    label: str, cmd: Sequence[str | os.PathLike[str]], cwd: Path, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """timed, and the test fails (with the end of both outputs) unless `cmd` exits 0."""
+    proc = timed(label, cmd, cwd=cwd, env=env)
+    if proc.returncode != 0:
+        pytest.fail(f"{' '.join(map(str, cmd))} exited {proc.returncode}:\n"
+                    f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")  # fmt: skip
+    return proc
+
+
 @pytest.fixture(scope="session", autouse=True)
 def report_times() -> Iterator[None]:
     yield

@@ -338,13 +338,22 @@ def test_runtime_is_non_root_and_checks_the_sanity_import(
             and install.endswith("rm -r /tmp/dist")
         )
     # The environment tool's probe runs at build time, as that user, from a bind mount of the
-    # project's own tools/envtool/probe.py (the tool never reaches an image layer).
+    # project's own tools/envtool/probe.py (the tool never reaches an image layer), in two steps:
+    # the dependencies before the project's source or wheel arrives (a source edit skips it),
+    # then the project's own package, after the last USER.
     run = [x for x in final if x["instruction"] == "RUN" and "/tmp/probe.py" in x["value"]]
-    assert len(run) == 1
-    assert final.index(run[0]) > max(i for i, x in enumerate(final) if x["instruction"] == "USER")
-    args = probe_step(run[0])
-    assert args[args.index("python") :][:3] == ["python", "-I", "/tmp/probe.py"]
-    probe_args = json.loads(args[-1])
+    assert len(run) == 2
+    project_arrives = next(i for i, x in enumerate(final) if x["instruction"] == "COPY" and (
+        "src/" in x["value"] or "--from=wheel" in x["value"]))  # fmt: skip
+    assert final.index(run[0]) < project_arrives
+    assert final.index(run[1]) > max(i for i, x in enumerate(final) if x["instruction"] == "USER")
+    steps = [probe_step(x) for x in run]
+    for args in steps:
+        assert args[args.index("python") :][:3] == ["python", "-I", "/tmp/probe.py"]
+    probe_args = json.loads(steps[0][-1])
+    assert probe_args.pop("only") == "dependencies"
+    assert json.loads(steps[1][-1]) == {"package": probe_args["package"], "only": "project",
+                                        "distribution": probe_args["distribution"]}  # fmt: skip
     # A hybrid's conda-owned framework build is not in pyproject.toml; the probe imports it too.
     config = json.loads((r.path / "tools" / "envtool.json").read_text(encoding="utf-8"))
     provided = {d["name"]: d["import"] for d in config["dependencies"] if d["owner"] == "conda"}
@@ -556,9 +565,10 @@ def test_no_devcontainer_without_a_dockerfile(template: Path, tmp_path: Path) ->
 # ---------------------------------------------------------------- images built with buildah (slow)
 PYTHON = docker_support.DEBIAN_PYTHON
 # DEPS_STEP (above): the step that must come from the cache after a source edit.
-# Built here: every buildable manager, for ml_framework none and sklearn (with the MNIST starter,
-# the package index as a build argument, and the rebuild check). Per manager the rebuild variant
-# comes first, so its first build starts with cold caches.
+# Built here: every buildable manager with sklearn (the MNIST starter, the package index as a
+# build argument, and the rebuild check), and once without a framework (no index, the sanity
+# import as the command: the same steps as the others, with fewer packages). Per manager the
+# rebuild variant comes first, so its first build starts with cold caches.
 BUILT: dict[str, dict[str, Any]] = {}
 # No conda image can be made here (conda, conda-poetry, conda-uv: micromamba's image).
 for _manager in (m for m in MANAGERS if not m.startswith("conda")):
@@ -568,12 +578,8 @@ for _manager in (m for m in MANAGERS if not m.startswith("conda")):
         "example": "mnist",
         "package_index_url": "index",
     }
-    BUILT[f"{_manager}-none"] = {
-        "env_manager": _manager,
-        "ml_framework": "none",
-        "example": "none",
-        "package_index_url": "index" if _manager == "poetry" else "",
-    }
+BUILT["uv-none"] = {"env_manager": "uv", "ml_framework": "none", "example": "none",
+                    "package_index_url": ""}  # fmt: skip
 REBUILT = [name for name in BUILT if name.endswith("-sklearn")]
 UNBUILDABLE = {
     "conda-sklearn-cpu": "conda variant: its base image mambaorg/micromamba cannot be pulled (no "
@@ -677,12 +683,14 @@ def image(
     if answers["env_manager"] == "uv":
         version = docker_support.pinned_args(project / "Dockerfile")["UV_VERSION"]
         buildah.import_uv(version, f"ghcr.io/astral-sh/uv:{version}", tmp_path_factory.mktemp("uv"))
+    # The build's first probe step checks the dependencies; without "only", the same arguments
+    # check everything (the package first), as the set-up does.
     probe = next(i["value"] for i in dockerfile.structure if "/tmp/probe.py" in i["value"])
+    full = json.loads(json.loads(probe.partition(" ")[2])[-1])
+    full.pop("only")
     tag = f"localhost/copier-mlops-test/{name}:latest"
     first = buildah.build(project, tag)
-    built = Image(
-        name, answers, project, package, tag, first, json.loads(probe.partition(" ")[2])[-1]
-    )
+    built = Image(name, answers, project, package, tag, first, json.dumps(full))
     REPORT[name] = {
         "first_build_s": round(first.seconds, 1),
         "dependency_step_s": round(first.step_seconds(DEPS_STEP[answers["env_manager"]]), 1),
@@ -792,6 +800,8 @@ def test_source_edit_rebuild_reuses_the_dependency_layer(image: Image, buildah: 
     assert second.step_cached(DEPS_STEP[image.answers["env_manager"]]), second.output
     assert not second.step_cached("COPY src/ src/"), second.output
     assert not second.step_cached("COPY --from=wheel "), second.output
+    # Nor are the dependencies imported again: their probe step is cached with them.
+    assert second.step_cached('\\"only\\": \\"dependencies\\"'), second.output
     # What remains is building and installing the wheel and the probe; the first build also
     # resolved, downloaded and installed every dependency.
     assert second.seconds < 0.4 * image.first.seconds, (second.seconds, image.first.seconds)

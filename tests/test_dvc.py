@@ -23,11 +23,12 @@ from .conftest import (
     copier_copy,
     env_without_dev_venv,
     find_python,
+    output,
     posix_only,
     pty_run,
     read_result,
     render,
-    timed,
+    run_ok,
     tomllib,
     tool_bin,
 )
@@ -247,12 +248,6 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def run_ok(label: str, cmd: list[str], cwd: Path, env: dict[str, str]) -> str:
-    proc = timed(label, cmd, cwd=cwd, env=env)
-    assert proc.returncode == 0, f"{cmd} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
-    return proc.stdout + proc.stderr
-
-
 def ran(output: str) -> list[str]:
     return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")]
 
@@ -301,15 +296,17 @@ def test_first_commit_is_initialised_for_dvc_and_the_doctor_checks_it(
         ["git", "ls-files"], cwd=dst, capture_output=True, text=True, check=True
     ).stdout.split()
     assert {".dvc/config", ".dvc/.gitignore", ".dvcignore", "dvc.yaml"} <= set(tracked)
-    doctor = run_ok("doctor", ["python3", "tools/envtool", "doctor"], dst, env)
+    doctor = output(run_ok("doctor", ["python3", "tools/envtool", "doctor"], dst, env))
     assert "dvc" in doctor, doctor
-    out = run_ok("dvc doctor", ["uv", "run", "--frozen", "dvc", "doctor"], dst, env)
+    out = output(run_ok("dvc doctor", ["uv", "run", "--frozen", "dvc", "doctor"], dst, env))
     assert "Repo: dvc, git" in out  # the rendered .dvc is a DVC repository to dvc itself
-    tests = run_ok(
-        "project pytest",
-        ["uv", "run", "--frozen", "pytest", "-q", "-p", "no:cacheprovider"],
-        dst,
-        env,
+    tests = output(
+        run_ok(
+            "project pytest",
+            ["uv", "run", "--frozen", "pytest", "-q", "-p", "no:cacheprovider"],
+            dst,
+            env,
+        )
     )
     assert " passed" in tests.strip().splitlines()[-1] and "failed" not in tests, tests[-2000:]
 
@@ -320,26 +317,26 @@ def test_first_commit_is_initialised_for_dvc_and_the_doctor_checks_it(
 def test_repro_runs_what_changed_and_nothing_else(project: tuple[Path, dict[str, str]]) -> None:
     dst, env = project
     repro = ["make", "repro", "DATASET=digits"]
-    first = run_ok("make repro (all stages)", repro, dst, env)
+    first = output(run_ok("make repro (all stages)", repro, dst, env))
     assert ran(first) == ["data_digits", "train_digits", "evaluate_digits"], first
-    second = run_ok("make repro (nothing changed)", repro, dst, env)
+    second = output(run_ok("make repro (nothing changed)", repro, dst, env))
     assert ran(second) == [] and "Data and pipelines are up to date" in second, second
 
     trainer = dst / "configs" / "trainer" / "default.yaml"
     config: dict[str, Any] = yaml.safe_load(trainer.read_text())
     trainer.write_text(trainer.read_text().replace(f"epochs: {config['epochs']}", "epochs: 4"))
-    third = run_ok("make repro (epochs changed)", repro, dst, env)
+    third = output(run_ok("make repro (epochs changed)", repro, dst, env))
     assert ran(third) == ["train_digits", "evaluate_digits"], third
     metrics = json.loads((dst / "models" / "digits_metrics.json").read_text())
     assert metrics["epochs"] == 4 and len(metrics["history"]) == 4  # the parameter reached training
 
     show = ["uv", "run", "--frozen", "dvc", "metrics", "show"]
-    table = run_ok("dvc metrics show", show, dst, env)
+    table = output(run_ok("dvc metrics show", show, dst, env))
     report = json.loads((dst / "models" / "digits_evaluation.json").read_text())
     row = next(line for line in table.splitlines() if line.startswith("models/digits_evaluation"))
     assert "accuracy" in table and str(round(report["accuracy"], 5)) in row, table
     data, _ = json.JSONDecoder().raw_decode(
-        run_ok("dvc metrics show --json", [*show, "--json"], dst, env)
+        output(run_ok("dvc metrics show --json", [*show, "--json"], dst, env))
     )
     found = data[""]["data"]["models/digits_evaluation.json"]["data"]["accuracy"]
     assert found == pytest.approx(report["accuracy"]) and report["accuracy"] > 0.8
@@ -358,17 +355,17 @@ def test_push_then_pull_restores_byte_identical_files(project: tuple[Path, dict[
         dst / "reports" / "figures" / "digits_confusion_matrix.png",
     ]
     before = {p: sha256(p) for p in outputs}
-    pushed = run_ok("make dvc-push", ["make", "dvc-push", "DATASET=digits"], dst, env)
+    pushed = output(run_ok("make dvc-push", ["make", "dvc-push", "DATASET=digits"], dst, env))
     remote = dst.parent / "digit-lab-dvc-remote"  # the folder beside the project
     assert "4 files pushed" in pushed and remote.is_dir(), pushed
 
     shutil.rmtree(dst / ".dvc" / "cache")
     for p in outputs:
         p.unlink()
-    pulled = run_ok("make dvc-pull", ["make", "dvc-pull", "DATASET=digits"], dst, env)
+    pulled = output(run_ok("make dvc-pull", ["make", "dvc-pull", "DATASET=digits"], dst, env))
     assert {p: sha256(p) for p in outputs} == before, pulled
     status_cmd = ["uv", "run", "--frozen", "dvc", "status", "--with-deps", "evaluate_digits"]
-    status = run_ok("dvc status", status_cmd, dst, env)  # the MNIST stages never ran here
+    status = output(run_ok("dvc status", status_cmd, dst, env))  # the MNIST stages never ran here
     assert "up to date" in status, status
     # Nothing of the remote or the cache went into git: .dvc/.gitignore and /models/ keep them out.
     untracked = subprocess.run(

@@ -138,6 +138,26 @@ def test_probe_arguments_come_from_the_config_in_one_place(tmp_path: Path) -> No
     assert "the project (x) is not installed" in report["errors"]
 
 
+def test_the_image_builds_two_steps_check_everything_once() -> None:
+    """The image build probes the dependencies in the lock's layer and the project after its
+    wheel (a source edit repeats only the second): each step imports its own part, and a
+    dependency step does not miss the project it has not installed yet."""
+    deps = probe.probe({"package": "no_such_project", "distribution": "no-such-dist",
+                        "imports": ["json", "csv"], "only": "dependencies"})  # fmt: skip
+    assert [r["module"] for r in deps["imports"]] == ["json", "csv"]
+    assert not deps["errors"] and not probe.failed(deps)
+    # pytest is installed here and requires pluggy, which the full check imports as well.
+    full = probe.probe({"package": "pytest", "distribution": "pytest"})
+    assert "pluggy" in [r["module"] for r in full["imports"]]
+    own = probe.probe({"package": "pytest", "distribution": "pytest", "imports": ["pluggy"],
+                       "only": "project"})  # fmt: skip
+    assert [r["module"] for r in own["imports"]] == ["pytest"] and not probe.failed(own)
+    assert own["broken"] == full["broken"]  # the requirement check runs in both
+    missing = probe.probe({"package": "json", "distribution": "x", "imports": ["no_such_mod"],
+                           "only": "dependencies"})  # fmt: skip
+    assert probe.failed(missing)
+
+
 # ---------------------------------------------------------------- only the project's own package is the project
 
 

@@ -32,6 +32,7 @@ from tests.conftest import (
     find_python,
     render,
     run_captured,
+    run_ok,
     timed,
     tool_bin,
     venv_python,
@@ -147,14 +148,6 @@ def python311() -> str:
     return find_python("3.11") or pytest.skip("no Python 3.11 on this machine (PATH or pyenv)")
 
 
-def run_ok(label: str, cmd: list[str], cwd: Path, env: dict[str, str]) -> str:
-    proc = timed(label, cmd, cwd=cwd, env=env)
-    assert proc.returncode == 0, (
-        f"{cmd} exited {proc.returncode}:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-    )
-    return proc.stdout
-
-
 @pytest.fixture(scope="session")
 def serving_project(
     template: Path, tmp_path_factory: pytest.TempPathFactory
@@ -208,7 +201,7 @@ def test_api_endpoints_and_bad_inputs_through_the_test_client(
         [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", tests],
         dst,
         env,
-    )
+    ).stdout
     last = out.strip().splitlines()[-1]
     passed = re.search(r"\b(\d+) passed\b", last)
     assert passed and int(passed[1]) >= 28, out  # the API tests: 28 in all
@@ -233,7 +226,7 @@ def test_tensorflow_project_and_skeleton_tests_pass(
     dst, env = serving_project("tensorflow")
     py = str(venv_python(dst / ".venv"))
     pytest_cmd = [py, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-    out = run_ok("serving: the TensorFlow project's own tests", pytest_cmd, dst, env)
+    out = run_ok("serving: the TensorFlow project's own tests", pytest_cmd, dst, env).stdout
     last = out.strip().splitlines()[-1]
     assert re.search(r"\b\d+ passed\b", last) and "failed" not in last, out
     assert "skipped" not in last, out  # TensorFlow is there: nothing may skip for want of it
@@ -251,7 +244,7 @@ def test_tensorflow_project_and_skeleton_tests_pass(
         [*pytest_cmd, f"tests/test_{PACKAGE}_skeleton.py"],
         skeleton,
         {**env, "PYTHONPATH": str(skeleton / "src")},
-    )
+    ).stdout
     assert re.search(r"\b4 passed\b", out.strip().splitlines()[-1]), out
 
 
@@ -557,7 +550,7 @@ def test_model_uri_serves_a_model_logged_with_mlflow(
     dst, env = trained
     py = str(venv_python(dst / ".venv"))
     run_ok("serving: pip install mlflow", [py, "-m", "pip", "install", "-q", "mlflow>=3"], dst, env)
-    out = run_ok("serving: MODEL_URI", [py, "-c", LOG_AND_SERVE], dst, env)
+    out = run_ok("serving: MODEL_URI", [py, "-c", LOG_AND_SERVE], dst, env).stdout
     report = json.loads(out.split("REPORT ", 1)[1])
     for kind in ("runs", "models"):
         r = report[kind]
@@ -607,7 +600,7 @@ def test_model_uri_serves_the_pytorch_model_make_train_registered(
     train = ["make", "train", "DATASET=digits", "EPOCHS=2", "ARGS=tracking.register_model=true"]
     run_ok("serving: make train (pytorch, registered)", train, dst, env)
     py = str(venv_python(dst / ".venv"))
-    out = run_ok("serving: MODEL_URI (pytorch)", [py, "-c", SERVE_FROM_STORE], dst, env)
+    out = run_ok("serving: MODEL_URI (pytorch)", [py, "-c", SERVE_FROM_STORE], dst, env).stdout
     report = json.loads(out.split("REPORT ", 1)[1])
     assert report["run_count"] == 1, report
     for kind in ("runs", "models", "file"):
@@ -697,7 +690,7 @@ def test_environment_modules_cover_the_serving_packages(
     dst, env = trained
     out = run_ok(
         "serving: modules", [str(venv_python(dst / ".venv")), "-c", MODULES_OF_SERVING], dst, env
-    )
+    ).stdout
     modules = {m for m in json.loads(out) if re.fullmatch(r"[A-Za-z_]\w*", m)}
     listed = {m.lower() for m in rules.environment_modules()}
     assert len(modules) >= 12 and not {m for m in modules if m.lower() not in listed}, modules

@@ -39,7 +39,7 @@ from tests.conftest import (
     find_python,
     posix_only,
     render,
-    timed,
+    run_ok,
     tomllib,
     tool_bin,
     venv_python,
@@ -97,15 +97,6 @@ def test_no_training_code_means_no_configs(template: Path, tmp_path: Path) -> No
 # ---------------------------------------------------------------- helpers for real runs
 
 
-def run_ok(cmd: list[str], cwd: Path, env: dict[str, str], label: str) -> str:
-    result = timed(label, cmd, cwd=cwd, env=env)
-    if result.returncode != 0:
-        pytest.fail(
-            f"{' '.join(cmd)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
-        )
-    return result.stdout
-
-
 # Run in the project's environment: what the MLflow store holds, as JSON.
 READ_STORE = """
 import json, sys
@@ -151,7 +142,7 @@ print("VERSIONS " + json.dumps(sorted([int(v.version), v.run_id] for v in versio
 
 
 def read_store(py: str, dst: Path, env: dict[str, str], uri: str) -> list[dict[str, Any]]:
-    out = run_ok([py, "-c", READ_STORE, uri], dst, env, "read the MLflow store")
+    out = run_ok("read the MLflow store", [py, "-c", READ_STORE, uri], dst, env).stdout
     return list(json.loads(out.split("STORE ", 1)[1]))
 
 
@@ -174,7 +165,7 @@ def mlflow_project(template: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     bin_dir = tool_bin(Path(tempfile.gettempdir()) / "copier-mlops-tracking", "uv")
     env = env_without_dev_venv(bin_dir, UV_PYTHON=python, MPLBACKEND="Agg")
     env.pop("MLFLOW_TRACKING_URI", None)
-    run_ok([UV, "sync"], dst, env, "tracking: uv sync (sklearn + mlflow + hydra)")
+    run_ok("tracking: uv sync (sklearn + mlflow + hydra)", [UV, "sync"], dst, env)
     return dst, env
 
 
@@ -191,16 +182,18 @@ def test_two_runs_with_different_overrides_are_two_mlflow_runs(
     # Both runs also register their model: versions 1 and 2 of the package's registered model.
     register = "tracking.register_model=true"
     first = ["data=digits", "trainer.epochs=2", "trainer.learning_rate=0.01", register]
-    out = run_ok([py, "-m", f"{PKG}.train", *first], dst, env, "tracking: train run 1 (mlflow)")
+    out = run_ok(
+        "tracking: train run 1 (mlflow)", [py, "-m", f"{PKG}.train", *first], dst, env
+    ).stdout
     assert "epoch   2/2" in out and "MLflow run" in out
     run_ok(
+        "tracking: make train run 2 (mlflow)",
         ["make", "train", "DATASET=digits", "EPOCHS=3", f"ARGS=trainer.batch_size=64 {register}"],
         dst,
         env,
-        "tracking: make train run 2 (mlflow)",
     )
     # The evaluation of the latest model (run 2's) goes to run 2 itself, not to a run of its own.
-    run_ok(["make", "evaluate", "DATASET=digits"], dst, env, "tracking: make evaluate (mlflow)")
+    run_ok("tracking: make evaluate (mlflow)", ["make", "evaluate", "DATASET=digits"], dst, env)
     runs = read_store(py, dst, env, "sqlite:///mlflow.db")
     assert len(runs) == 2, runs
     one, two = runs
@@ -231,7 +224,9 @@ def test_two_runs_with_different_overrides_are_two_mlflow_runs(
     # Two run folders (never overwritten); the second run's model also is models/'s latest.
     folders = sorted((dst / "runs").iterdir())
     assert len(folders) == 2 and all(f.name.endswith("_digits") for f in folders)
-    out = run_ok([py, "-c", READ_REGISTRY, "sqlite:///mlflow.db"], dst, env, "read the registry")
+    out = run_ok(
+        "read the registry", [py, "-c", READ_REGISTRY, "sqlite:///mlflow.db"], dst, env
+    ).stdout
     versions = json.loads(out.split("VERSIONS ", 1)[1])
     assert versions == [[1, one["id"]], [2, two["id"]]]  # one version per run, in order
     for version, (folder, run) in enumerate(zip(folders, runs, strict=True), start=1):
@@ -239,7 +234,7 @@ def test_two_runs_with_different_overrides_are_two_mlflow_runs(
         assert metrics["tracking_run"] == run["id"]
         saved = str(folder / "digits_sklearn.joblib")
         for uri in (f"runs:/{run['id']}/model", f"models:/{PKG}/{version}"):
-            out = run_ok([py, "-c", SAME_PREDICTIONS, uri, saved], dst, env, "load model")
+            out = run_ok("load model", [py, "-c", SAME_PREDICTIONS, uri, saved], dst, env).stdout
             assert out.split() == ["SAME", "True", "450"], (uri, out)
     log = (folders[1] / "train.log").read_text()
     assert "epoch   3/3" in log and " INFO " in log
@@ -275,8 +270,8 @@ def test_a_real_mlflow_server_records_a_run_read_back_over_rest(
         run_env = {**env, "MLFLOW_TRACKING_URI": uri}
         overrides = ["data=digits", "trainer.epochs=2", "runs_dir=server-runs"]
         out = run_ok(
-            [py_of(dst), "-m", f"{PKG}.train", *overrides], dst, run_env, "train to server"
-        )
+            "train to server", [py_of(dst), "-m", f"{PKG}.train", *overrides], dst, run_env
+        ).stdout
         assert uri in out
         request = urllib.request.Request(
             f"{uri}/api/2.0/mlflow/experiments/get-by-name?experiment_name=digit-lab"
@@ -311,7 +306,7 @@ def test_make_ui_answers_on_localhost(mlflow_project: tuple[Path, dict]) -> None
     mark = f"ui-check-{os.getpid()}"
     make = "import mlflow, sys; mlflow.set_tracking_uri('sqlite:///mlflow.db'); "
     make += "mlflow.create_experiment(sys.argv[1])"
-    run_ok([py_of(dst), "-c", make, mark], dst, env, "tracking: an experiment in the store")
+    run_ok("tracking: an experiment in the store", [py_of(dst), "-c", make, mark], dst, env)
     port = free_port()
     with started(["make", "ui", f"UI_PORT={port}"], cwd=dst, env=env) as ui:
         assert wait_for_http(f"http://127.0.0.1:{port}/", ui) == 200
@@ -401,13 +396,13 @@ def test_make_train_dataset_maps_to_the_data_group(mlflow_project: tuple[Path, d
 def test_the_generated_project_passes_its_own_checks(mlflow_project: tuple[Path, dict]) -> None:
     dst, env = mlflow_project
     uv = [UV, "run", "--frozen"]
-    run_ok([*uv, "ruff", "check", "."], dst, env, "tracking: project ruff")
-    run_ok([*uv, "ruff", "format", "--check", "."], dst, env, "tracking: project ruff format")
-    out = run_ok([*uv, "mypy"], dst, env, "tracking: project mypy")
+    run_ok("tracking: project ruff", [*uv, "ruff", "check", "."], dst, env)
+    run_ok("tracking: project ruff format", [*uv, "ruff", "format", "--check", "."], dst, env)
+    out = run_ok("tracking: project mypy", [*uv, "mypy"], dst, env).stdout
     assert "Success: no issues found" in out
     out = run_ok(
-        [*uv, "pytest", "-q", "-p", "no:cacheprovider"], dst, env, "tracking: project pytest"
-    )
+        "tracking: project pytest", [*uv, "pytest", "-q", "-p", "no:cacheprovider"], dst, env
+    ).stdout
     last = out.strip().splitlines()[-1]
     assert " passed" in last and "failed" not in last and "error" not in last, out[-3000:]
 
@@ -459,7 +454,7 @@ def test_wandb_offline_writes_the_run_locally_without_network(
     )
     bin_dir = tool_bin(Path(tempfile.gettempdir()) / "copier-mlops-tracking", "uv")
     env = env_without_dev_venv(bin_dir, UV_PYTHON=python, MPLBACKEND="Agg")
-    run_ok([UV, "sync"], dst, env, "tracking: uv sync (sklearn + wandb + hydra)")
+    run_ok("tracking: uv sync (sklearn + wandb + hydra)", [UV, "sync"], dst, env)
     listener = Listener()
     home = tmp_path / "home"  # no `wandb login` here: no netrc, no API key
     home.mkdir()
@@ -473,9 +468,9 @@ def test_wandb_offline_writes_the_run_locally_without_network(
     )
     try:
         cmd = [py_of(dst), "-m", f"{PKG}.train", "data=digits", "trainer.epochs=2"]
-        out = run_ok(cmd, dst, run_env, "tracking: train with W&B offline")
+        out = run_ok("tracking: train with W&B offline", cmd, dst, run_env).stdout
         cmd = [py_of(dst), "-m", f"{PKG}.evaluate", "data=digits"]
-        run_ok(cmd, dst, run_env, "tracking: evaluate with W&B offline")
+        run_ok("tracking: evaluate with W&B offline", cmd, dst, run_env)
     finally:
         listener.sock.close()
     assert listener.requests == []  # not one connection attempt
@@ -501,8 +496,8 @@ def test_wandb_offline_writes_the_run_locally_without_network(
     assert "epoch   2/2" in (folder / "train.log").read_text()
     # The W&B variant of the code passes the project's own checks too.
     uv = [UV, "run", "--frozen"]
-    run_ok([*uv, "ruff", "check", "."], dst, env, "tracking: W&B project ruff")
-    out = run_ok([*uv, "mypy"], dst, env, "tracking: W&B project mypy")
+    run_ok("tracking: W&B project ruff", [*uv, "ruff", "check", "."], dst, env)
+    out = run_ok("tracking: W&B project mypy", [*uv, "mypy"], dst, env).stdout
     assert "Success: no issues found" in out
     # and its own tracking tests (training, then the evaluation's linked run), offline as above
     cmd = [
@@ -521,7 +516,9 @@ def test_wandb_offline_writes_the_run_locally_without_network(
         "WANDB_BASE_URL": listener.url,
     }
     try:
-        out = run_ok(cmd, dst, {**run_env, **proxied}, "tracking: W&B project tracking tests")
+        out = run_ok(
+            "tracking: W&B project tracking tests", cmd, dst, {**run_env, **proxied}
+        ).stdout
     finally:
         listener.sock.close()
     assert listener.requests == []
@@ -546,7 +543,7 @@ def test_sklearn_skeleton_tests_pass(mlflow_project: tuple[Path, dict], template
     py = py_of(env_project)
     run_env = {**env, "PYTHONPATH": str(dst / "src"), "MYPYPATH": str(dst / "src")}
     cmd = [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"tests/test_{PKG}_skeleton.py"]
-    out = run_ok(cmd, dst, run_env, "tracking: sklearn skeleton pytest")
+    out = run_ok("tracking: sklearn skeleton pytest", cmd, dst, run_env).stdout
     assert "4 passed" in out.strip().splitlines()[-1], out[-3000:]
-    out = run_ok([py, "-m", "mypy"], dst, run_env, "tracking: sklearn skeleton mypy")
+    out = run_ok("tracking: sklearn skeleton mypy", [py, "-m", "mypy"], dst, run_env).stdout
     assert "Success: no issues found" in out

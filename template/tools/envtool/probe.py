@@ -48,6 +48,8 @@ class ProbeArgs(_NamedProject, total=False):
     project: str  # the doctor's part: requires-python, declared requirements, lock pins
     requirement_files: list[str]
     lock_file: str | None
+    only: str  # the image build's two steps: "dependencies" (before the project is installed)
+    # or "project" (after it: the dependencies were imported by the first step); else both
 
 
 class ImportRow(TypedDict):
@@ -241,6 +243,24 @@ def check_project(report: ProbeReport, args: ProbeArgs, dists: dict[str, Any]) -
     report["declared"] = check_declared(declared, dists, report.get("lock"))
 
 
+def dependency_modules(
+    own: metadata.Distribution,
+    dists: dict[str, metadata.Distribution],
+    hints: dict[str, str],
+    provided: dict[str, str],
+) -> dict[str, tuple[str, str]]:
+    """module -> (distribution, version) of each installed requirement of the project, and of a
+    hybrid's conda packages (`provided`)."""
+    modules: dict[str, tuple[str, str]] = {}
+    for req in filter(None, map(parse, own.requires or [])):
+        if have := dists.get(canonical(req.name)):
+            modules.setdefault(module_for(have, req.name, hints), (req.name, have.version))
+    for name, module in provided.items():
+        have = dists.get(canonical(name))
+        modules.setdefault(module, (name, have.version if have else ""))
+    return modules
+
+
 def probe(args: ProbeArgs) -> ProbeReport:
     """Check this environment as `args` say; the report."""
     package, distribution = args["package"], args["distribution"]
@@ -250,8 +270,9 @@ def probe(args: ProbeArgs) -> ProbeReport:
         "prefix": sys.prefix,
         "errors": [],
     }
-    modules = {package: (distribution, "")}
-    extra = {m: (m, "") for m in args.get("imports", [])}
+    only = args.get("only", "")
+    modules = {} if only == "dependencies" else {package: (distribution, "")}
+    extra = {} if only == "project" else {m: (m, "") for m in args.get("imports", [])}
     if Requirement is None:
         report["errors"].append("`packaging` is not installed: only the imports were checked")
         modules.update(extra)
@@ -264,14 +285,14 @@ def probe(args: ProbeArgs) -> ProbeReport:
         own = canonical(distribution)
         report["distributions"] = {k: d.version for k, d in sorted(dists.items())}
         report["broken"] = broken(dists, own)
-        if own in dists:
+        if only == "dependencies":  # the project comes later: the declared imports alone
+            modules.update(extra)
+        elif own in dists:
             modules[package] = (distribution, dists[own].version)
-            for req in filter(None, map(parse, dists[own].requires or [])):
-                if have := dists.get(canonical(req.name)):
-                    modules.setdefault(module_for(have, req.name, hints), (req.name, have.version))
-            for name, module in args.get("provided", {}).items():
-                have = dists.get(canonical(name))
-                modules.setdefault(module, (name, have.version if have else ""))
+            if only != "project":
+                provided = args.get("provided", {})
+                for module, row in dependency_modules(dists[own], dists, hints, provided).items():
+                    modules.setdefault(module, row)
         else:
             report["errors"].append(f"the project ({distribution}) is not installed")
             modules.update(extra)
