@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmarks: copier-mlops vs cookiecutter-data-science (ccds) on this machine, in one run.
 
-    .venv/bin/python bench/bench.py [--quick] [--ccds-template PATH] [--no-docker] [--out FILE]
+    .venv/bin/python bench/bench.py [--quick] [--ccds-template PATH] [--no-docker] [--no-tracking] [--out FILE]
     .venv/bin/python bench/bench.py --only tracking   # what MLflow costs: its own part of the file
 
 Prints a markdown table and writes it to docs/benchmarks.md. Each figure is the median of several
@@ -696,6 +696,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ccds-template", help=f"git repository of ccds to export v{CCDS_VERSION} from "
                         f"(default: clone {CCDS_URL})")  # fmt: skip
     parser.add_argument("--no-docker", action="store_true", help="skip the image builds")
+    parser.add_argument(
+        "--no-tracking",
+        action="store_true",
+        help="skip the tracking section (the file keeps its last tracking block)",
+    )
     parser.add_argument("--no-ccds", action="store_true",
                         help="measure copier-mlops alone (where ccds's template cannot be fetched)")  # fmt: skip
     parser.add_argument("--only", choices=["render", "env", "docker", "tracking"],
@@ -732,7 +737,7 @@ def main(argv: list[str] | None = None) -> int:
                     section(m, functools.partial(bench.environments, [m], runs))
             if args.only in (None, "docker") and not args.no_docker:
                 section("docker", bench.docker)
-            if args.only in (None, "tracking"):
+            if args.only in (None, "tracking") and not args.no_tracking:
                 section("tracking", lambda: bench.tracking(2, 5))
     finally:
         shutil.rmtree(bench.work, ignore_errors=True)
