@@ -565,10 +565,9 @@ def test_no_devcontainer_without_a_dockerfile(template: Path, tmp_path: Path) ->
 # ---------------------------------------------------------------- images built with buildah (slow)
 PYTHON = docker_support.DEBIAN_PYTHON
 # DEPS_STEP (above): the step that must come from the cache after a source edit.
-# Built here: every buildable manager with sklearn (the MNIST starter, the package index as a
-# build argument, and the rebuild check), and once without a framework (no index, the sanity
-# import as the command: the same steps as the others, with fewer packages). Per manager the
-# rebuild variant comes first, so its first build starts with cold caches.
+# Built here: every buildable manager, for ml_framework none and sklearn (with the MNIST starter,
+# the package index as a build argument, and the rebuild check). Per manager the rebuild variant
+# comes first, so its first build starts with cold caches.
 BUILT: dict[str, dict[str, Any]] = {}
 # No conda image can be made here (conda, conda-poetry, conda-uv: micromamba's image).
 for _manager in (m for m in MANAGERS if not m.startswith("conda")):
@@ -578,8 +577,12 @@ for _manager in (m for m in MANAGERS if not m.startswith("conda")):
         "example": "mnist",
         "package_index_url": "index",
     }
-BUILT["uv-none"] = {"env_manager": "uv", "ml_framework": "none", "example": "none",
-                    "package_index_url": ""}  # fmt: skip
+    BUILT[f"{_manager}-none"] = {
+        "env_manager": _manager,
+        "ml_framework": "none",
+        "example": "none",
+        "package_index_url": "index" if _manager == "poetry" else "",
+    }
 REBUILT = [name for name in BUILT if name.endswith("-sklearn")]
 UNBUILDABLE = {
     "conda-sklearn-cpu": "conda variant: its base image mambaorg/micromamba cannot be pulled (no "
