@@ -92,6 +92,53 @@ def render(template: Path, dst: Path, **answers: Any) -> Path:
     return dst
 
 
+# The project most slow tests generate: the course's "Digit Lab" (package digit_lab), on Python
+# 3.11 (the CPU torch wheel here is for 3.11), without a Jupyter kernel (fewer packages).
+DIGIT_LAB: dict[str, Any] = {
+    "project_name": "Digit Lab",
+    "python_version": "3.11",
+    "jupyter_kernel": False,
+}
+PKG = "digit_lab"
+# The CPU torch wheel in pip's find-links (the index's torch is a CUDA build; macOS has no +cpu).
+TORCH_CPU = "2.13.0" if sys.platform == "darwin" else "2.13.0+cpu"
+
+
+def digit_lab(template: Path, dst: Path, **answers: Any) -> Path:
+    """render() of DIGIT_LAB, `answers` on top."""
+    return render(template, dst, **{**DIGIT_LAB, **answers})
+
+
+def pin_cpu_torch(env: dict[str, str], folder: Path) -> dict[str, str]:
+    """`env` for pip with torch pinned to TORCH_CPU: requirements.txt names the PyTorch CPU index
+    (--extra-index-url), which this machine cannot reach, so the find-links wheel is the only CPU
+    torch here; no retries of that index for every package either."""
+    constraints = folder / "constraints.txt"
+    constraints.write_text(f"torch=={TORCH_CPU}\n")
+    return {**env, "PIP_CONSTRAINT": str(constraints), "PIP_RETRIES": "0"}
+
+
+def skeleton_tests_pass(
+    template: Path, env_project: Path, env: dict[str, str], framework: str
+) -> tuple[Path, dict[str, str]]:
+    """example=none with `framework` (and MLflow), rendered beside `env_project`: the skeleton's
+    own tests pass in that project's environment (the same packages), its src/ first on the path.
+    Returns the skeleton and that environment."""
+    dst = digit_lab(
+        template,
+        env_project.parent / f"{framework}-skeleton",
+        ml_framework=framework,
+        example="none",
+        experiment_tracking="mlflow",
+    )
+    run_env = {**env, "PYTHONPATH": str(dst / "src"), "MYPYPATH": str(dst / "src")}
+    py = venv_python(env_project / ".venv")
+    cmd = [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"tests/test_{PKG}_skeleton.py"]
+    out = run_ok(f"{framework} skeleton pytest", cmd, dst, run_env).stdout
+    assert " 4 passed" in f" {out.strip().splitlines()[-1]}", out[-3000:]
+    return dst, run_env
+
+
 def run_captured(
     cmd: Sequence[str | os.PathLike[str]],
     cwd: Path | None = None,

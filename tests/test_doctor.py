@@ -230,7 +230,14 @@ def environment(tmp: Path, *tools: str) -> dict[str, str]:
 
 
 def generate(template: Path, dst: Path, env: dict[str, str], **answers: str) -> str:
-    answers = {"git_init": "false", "python_version": "3.11", **answers}
+    """A bare project (no framework, no example: quick to install), its environment ready."""
+    bare = {
+        "git_init": "false",
+        "python_version": "3.11",
+        "ml_framework": "none",
+        "example": "none",
+    }
+    answers = {**bare, **answers}
     proc = copier_copy(template, dst, env, **answers)
     text = proc.stdout + proc.stderr
     assert proc.returncode == 0 and "Environment ready" in text, text[-5000:]
@@ -268,16 +275,7 @@ def uv_project(
     tmp = tmp_path_factory.mktemp("tooling-uv")
     env = environment(tmp, "uv")
     dst = tmp / "uv-kernel"
-    generate(
-        template,
-        dst,
-        env,
-        project_name="Tool Kit",
-        env_manager="uv",
-        ml_framework="none",
-        example="none",
-        jupyter_kernel="true",
-    )
+    generate(template, dst, env, project_name="Tool Kit", env_manager="uv", jupyter_kernel="true")
     return dst, env
 
 
@@ -391,14 +389,7 @@ def venv_project(
     env = environment(tmp)
     dst = tmp / "venv-doctor"
     generate(
-        template,
-        dst,
-        env,
-        project_name="Venv Doc",
-        env_manager="venv",
-        ml_framework="none",
-        example="none",
-        jupyter_kernel="false",
+        template, dst, env, project_name="Venv Doc", env_manager="venv", jupyter_kernel="false"
     )
     return dst, env
 

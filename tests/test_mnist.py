@@ -24,20 +24,24 @@ from typing import Any
 import pytest
 
 from tests.conftest import (
+    PKG,
+    TORCH_CPU,
     dev_tool,
+    digit_lab,
     env_without_dev_venv,
     find_python,
+    pin_cpu_torch,
     posix_only,
     program,
     render,
-    timed,
+    run_ok,
+    skeleton_tests_pass,
     tomllib,
     tool_bin,
     venv_python,
 )
 
 RUFF = str(Path(sys.executable).with_name("ruff"))
-PKG = "digit_lab"
 COMMON = {f"src/{PKG}/data.py", f"src/{PKG}/eda.py", "notebooks/01_explore_digits.ipynb"}
 COMMON_TESTS = {f"tests/test_{PKG}_data.py", f"tests/test_{PKG}_eda.py"}
 TRAINING = {f"src/{PKG}/model.py", f"src/{PKG}/train.py", f"src/{PKG}/evaluate.py"}
@@ -241,8 +245,6 @@ def test_without_the_example_nothing_of_it_is_rendered(
 
 # ---------------------------------------------------------------- the MNIST starter in real environments (slow)
 UV = dev_tool("uv")
-# The local CPU wheel; the PyTorch CPU index has the same build (macOS wheels carry no +cpu).
-TORCH = "2.13.0" if sys.platform == "darwin" else "2.13.0+cpu"
 DEAD_MIRROR = "file:///nonexistent-mnist-mirror/"
 TIMINGS: dict[str, float] = {}  # accuracies reached (times go to conftest's TIMES)
 
@@ -304,12 +306,16 @@ def run(
 
 def timed_ok(label: str, cmd: list[str], cwd: Path, env: dict[str, str]) -> str:
     """stdout of a command that must succeed, its time reported at the end of the session."""
-    result = timed(label, cmd, cwd=cwd, env=env)
-    if result.returncode != 0:
-        pytest.fail(
-            f"{' '.join(cmd)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
-        )
-    return result.stdout
+    return run_ok(label, cmd, cwd, env).stdout
+
+
+def pip_installed(dst: Path, version: str, env: dict[str, str]) -> tuple[Path, dict[str, str]]:
+    """`dst`, its .venv made by Python `version` and requirements-dev.txt installed by pip."""
+    run([python(version), "-m", "venv", ".venv"], dst, env)
+    pip = [str(venv_python(dst / ".venv")), "-m", "pip", "install", "-q"]
+    label = f"venv pip install ({dst.parent.name}, {version})"
+    timed_ok(label, [*pip, "-r", "requirements-dev.txt"], dst, env)
+    return dst, env
 
 
 def assert_suite_passed(output: str) -> None:
@@ -333,14 +339,15 @@ def report_timings() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def uv_project(template: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    dst = render(
+    where = tmp_path_factory.mktemp("mnist-uv") / "p"
+    # with the Jupyter kernel: the notebook runs in this project
+    dst = digit_lab(
         template,
-        tmp_path_factory.mktemp("mnist-uv") / "p",
-        project_name="Digit Lab",
+        where,
         env_manager="uv",
         ml_framework="sklearn",
         python_version="3.13",
-        example="mnist",
+        jupyter_kernel=True,
     )
     env = env_without_venv(UV_PYTHON=python("3.13"))
     timed_ok("uv sync (sklearn, 3.13)", [UV, "sync"], dst, env)
@@ -407,21 +414,11 @@ def test_uv_notebook_runs_in_a_jupyter_kernel(uv_project: tuple[Path, dict]) -> 
 
 @pytest.fixture(scope="module")
 def venv_project(template: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    dst = render(
-        template,
-        tmp_path_factory.mktemp("mnist-venv") / "p",
-        project_name="Digit Lab",
-        env_manager="venv",
-        ml_framework="sklearn",
-        python_version="3.10",
-        example="mnist",
-        jupyter_kernel=False,  # the notebook runs in the uv project; fewer packages for pip
+    where = tmp_path_factory.mktemp("mnist-venv") / "p"
+    dst = digit_lab(
+        template, where, env_manager="venv", ml_framework="sklearn", python_version="3.10"
     )
-    env = env_without_venv()
-    run([python("3.10"), "-m", "venv", ".venv"], dst, env)
-    pip = [str(venv_python(dst / ".venv")), "-m", "pip", "install", "-q"]
-    timed_ok("venv pip install (sklearn, 3.10)", [*pip, "-r", "requirements-dev.txt"], dst, env)
-    return dst, env
+    return pip_installed(dst, "3.10", env_without_venv())
 
 
 @pytest.mark.slow
@@ -458,6 +455,21 @@ def test_venv_console_scripts_train_to_095_on_digits(venv_project: tuple[Path, d
     assert "data: digits, mnist" in help_text and "limit: null" in help_text
 
 
+def tensorflow_beside(template: Path, venv: Path, name: str, **answers: str) -> Path:
+    """The TensorFlow MNIST project `name`, rendered beside the project `venv` (its Python, 3.10),
+    to check in that environment, which has no TensorFlow."""
+    folder = venv.parent / name.lower().replace(" ", "-")
+    return render(
+        template,
+        folder,
+        project_name=name,
+        ml_framework="tensorflow",
+        python_version="3.10",
+        example="mnist",
+        **answers,
+    )
+
+
 @pytest.mark.slow
 def test_tensorflow_tests_collect_without_tensorflow(
     venv_project: tuple[Path, dict], template: Path
@@ -467,14 +479,7 @@ def test_tensorflow_tests_collect_without_tensorflow(
     venv, env = venv_project
     py = str(venv_python(venv / ".venv"))
     assert run([py, "-c", "import tensorflow"], venv, env, check=False).returncode != 0
-    dst = render(
-        template,
-        venv.parent / "tf",
-        project_name="TF Digits",
-        ml_framework="tensorflow",
-        python_version="3.10",
-        example="mnist",
-    )
+    dst = tensorflow_beside(template, venv, "TF Digits")
     tf_env = {**env, "PYTHONPATH": str(dst / "src")}
     collected = run(
         [py, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"], dst, tf_env
@@ -496,26 +501,9 @@ def test_tensorflow_tests_collect_without_tensorflow(
 
 @pytest.fixture(scope="module")
 def torch_project(template: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    dst = render(
-        template,
-        tmp_path_factory.mktemp("mnist-torch") / "p",
-        project_name="Digit Lab",
-        env_manager="venv",
-        ml_framework="pytorch",
-        python_version="3.11",
-        example="mnist",
-        jupyter_kernel=False,
-    )
-    # requirements.txt points pip at the PyTorch CPU index (--extra-index-url), which this machine
-    # cannot reach; the only CPU torch here is the local wheel in pip's find-links. Pin torch to it
-    # with a constraints file, and do not retry the unreachable index for every package.
-    constraints = dst.parent / "constraints.txt"
-    constraints.write_text(f"torch=={TORCH}\n")
-    env = env_without_venv(PIP_CONSTRAINT=str(constraints), PIP_RETRIES="0")
-    run([python("3.11"), "-m", "venv", ".venv"], dst, env)
-    pip = [str(venv_python(dst / ".venv")), "-m", "pip", "install", "-q"]
-    timed_ok("venv pip install (pytorch, 3.11)", [*pip, "-r", "requirements-dev.txt"], dst, env)
-    return dst, env
+    where = tmp_path_factory.mktemp("mnist-torch") / "p"
+    dst = digit_lab(template, where, env_manager="venv", ml_framework="pytorch")
+    return pip_installed(dst, "3.11", pin_cpu_torch(env_without_venv(), dst.parent))
 
 
 @pytest.mark.slow
@@ -523,7 +511,7 @@ def test_torch_project_tests_pass(torch_project: tuple[Path, dict]) -> None:
     dst, env = torch_project
     py = str(venv_python(dst / ".venv"))
     version = run([py, "-c", "import torch; print(torch.__version__)"], dst, env).stdout.strip()
-    assert version == TORCH
+    assert version == TORCH_CPU
     out = timed_ok(
         "torch: project pytest", [py, "-m", "pytest", "-q", "-p", "no:cacheprovider"], dst, env
     )
@@ -534,21 +522,7 @@ def test_torch_project_tests_pass(torch_project: tuple[Path, dict]) -> None:
 def test_torch_skeleton_tests_pass(torch_project: tuple[Path, dict], template: Path) -> None:
     """example=none with PyTorch: the skeleton's own tests, in the PyTorch environment above
     (same packages: torch, hydra-core, mlflow), its src/ first on the path."""
-    venv, env = torch_project
-    dst = render(
-        template,
-        venv.parent / "torch-skeleton",
-        project_name="Digit Lab",
-        ml_framework="pytorch",
-        python_version="3.11",
-        example="none",
-        experiment_tracking="mlflow",
-    )
-    py = str(venv_python(venv / ".venv"))
-    cmd = [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"tests/test_{PKG}_skeleton.py"]
-    out = timed_ok("torch: skeleton pytest", cmd, dst, {**env, "PYTHONPATH": str(dst / "src")})
-    assert_suite_passed(out)
-    assert "4 passed" in out
+    skeleton_tests_pass(template, *torch_project, "pytorch")
 
 
 @pytest.mark.slow
@@ -596,17 +570,10 @@ def test_venv_starter_type_checks_on_python_310(venv_project: tuple[Path, dict])
 def test_tensorflow_starter_type_checks_without_tensorflow(
     venv_project: tuple[Path, dict], template: Path
 ) -> None:
-    """TensorFlow cannot be installed here; its starter type-checks with tensorflow as Any
+    """Without TensorFlow in the environment, its starter type-checks with tensorflow as Any
     (pyproject.toml's mypy override for the libraries that ship no types)."""
     venv, env = venv_project
-    dst = render(
-        template,
-        venv.parent / "tf-types",
-        project_name="TF Digits",
-        ml_framework="tensorflow",
-        python_version="3.10",
-        example="mnist",
-    )
+    dst = tensorflow_beside(template, venv, "TF Types")
     out = timed_ok("tensorflow: mypy", [str(venv_python(venv / ".venv")), "-m", "mypy"], dst, env)
     assert_types_check(out)
 
@@ -629,15 +596,7 @@ def test_tensorflow_mirrors_when_several_gpus_are_visible(
     venv_project: tuple[Path, dict], template: Path
 ) -> None:
     venv, env = venv_project
-    dst = render(
-        template,
-        venv.parent / "tf-gpus",
-        project_name="TF GPUs",
-        ml_framework="tensorflow",
-        accelerator="cuda",
-        python_version="3.10",
-        example="mnist",
-    )
+    dst = tensorflow_beside(template, venv, "TF GPUs", accelerator="cuda")
     py, tf_env = str(venv_python(venv / ".venv")), {**env, "PYTHONPATH": str(dst / "src")}
     outputs = [run([py, "-c", FAKE_GPUS, str(n)], dst, tf_env).stdout.strip() for n in (0, 1, 2)]
     assert outputs == [

@@ -28,20 +28,22 @@ import pytest
 from devsupport import free_port, started, stop_group, wait_for_http
 from extensions import rules
 from tests.conftest import (
+    PKG,
     dev_tool,
+    digit_lab,
     env_without_dev_venv,
     find_python,
+    pin_cpu_torch,
     render,
     run_captured,
     run_ok,
+    skeleton_tests_pass,
     timed,
     tool_bin,
     venv_python,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-TORCH = "2.13.0"  # the CPU wheel in pip's find-links (Python 3.11); the index's torch is CUDA
-PACKAGE = "digit_lab"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",  # the tests run as root
@@ -63,9 +65,9 @@ def test_serving_renders_the_app_page_tests_and_dependencies(
     dst = render(template, tmp_path / "p", project_name="Digit Lab", env_manager="venv")
     answers = (dst / ".copier-answers.yml").read_text()
     assert "serving: fastapi" in answers  # the default with the MNIST starter
-    package = dst / "src" / PACKAGE
+    package = dst / "src" / PKG
     assert (package / "api.py").is_file() and (package / "static" / "index.html").is_file()
-    assert (dst / "tests" / f"test_{PACKAGE}_api.py").is_file()
+    assert (dst / "tests" / f"test_{PKG}_api.py").is_file()
     requirements = (dst / "requirements.txt").read_text()
     for name in ("fastapi", "uvicorn", "python-multipart", "pillow"):
         assert re.search(rf"^{name}>=", requirements, re.M), name
@@ -86,15 +88,15 @@ def test_predict_proba_is_the_last_function_of_each_model(
     template: Path, tmp_path: Path, framework: str
 ) -> None:
     dst = render(template, tmp_path / "p", project_name="Digit Lab", ml_framework=framework)
-    source = (dst / "src" / PACKAGE / "model.py").read_text()
+    source = (dst / "src" / PKG / "model.py").read_text()
     last = re.findall(r"^def (\w+)\(", source, re.M)[-1]
     assert last == "predict_proba"
 
 
 def test_serving_none_renders_nothing_of_it(template: Path, tmp_path: Path) -> None:
     dst = render(template, tmp_path / "p", project_name="Digit Lab", serving="none")
-    assert not (dst / "src" / PACKAGE / "api.py").exists()
-    assert not (dst / "src" / PACKAGE / "static").exists()
+    assert not (dst / "src" / PKG / "api.py").exists()
+    assert not (dst / "src" / PKG / "static").exists()
     assert not list((dst / "tests").glob("*_api.py"))
     assert "fastapi" not in (dst / "pyproject.toml").read_text()
     assert "\nserve:" not in (dst / "Makefile").read_text()
@@ -159,24 +161,12 @@ def serving_project(
     def build(framework: str) -> tuple[Path, dict[str, str]]:
         if framework not in built:
             base = tmp_path_factory.mktemp(f"serving-{framework}")
-            dst = render(
-                template,
-                base / "p",
-                project_name="Digit Lab",
-                env_manager="venv",
-                ml_framework=framework,
-                python_version="3.11",
-                jupyter_kernel=False,
-            )
-            env = env_without_dev_venv(tool_bin(base), MPLBACKEND="Agg", PIP_RETRIES="0")
+            dst = digit_lab(template, base / "p", env_manager="venv", ml_framework=framework)
+            env = env_without_dev_venv(tool_bin(base), MPLBACKEND="Agg")
             run_ok(f"serving: venv ({framework})", [python311(), "-m", "venv", ".venv"], dst, env)
             py = str(venv_python(dst / ".venv"))
-            if framework == "pytorch":
-                # pip alone finds the CPU wheel (in its find-links; the PyTorch index is
-                # unreachable here): pin torch to it.
-                constraints = base / "constraints.txt"
-                constraints.write_text(f"torch=={TORCH}\n")
-                env["PIP_CONSTRAINT"] = str(constraints)
+            if framework == "pytorch":  # pip alone finds the CPU wheel
+                env = pin_cpu_torch(env, base)
                 install = [py, "-m", "pip", "install", "-q"]
             else:  # the same requirements through uv's pip, minutes faster (pip: test_mnist)
                 install = [dev_tool("uv"), "pip", "install", "-q", "--python", py]
@@ -201,7 +191,7 @@ def test_api_endpoints_and_bad_inputs_through_the_test_client(
     and its mypy pass for each framework."""
     dst, env = serving_project(framework)
     py = str(venv_python(dst / ".venv"))
-    tests = f"tests/test_{PACKAGE}_api.py"
+    tests = f"tests/test_{PKG}_api.py"
     out = run_ok(
         f"serving: API tests ({framework})",
         [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", tests],
@@ -236,22 +226,7 @@ def test_tensorflow_project_and_skeleton_tests_pass(
     last = out.strip().splitlines()[-1]
     assert re.search(r"\b\d+ passed\b", last) and "failed" not in last, out
     assert "skipped" not in last, out  # TensorFlow is there: nothing may skip for want of it
-    skeleton = render(
-        template,
-        dst.parent / "tf-skeleton",
-        project_name="Digit Lab",
-        ml_framework="tensorflow",
-        python_version="3.11",
-        example="none",
-        experiment_tracking="mlflow",
-    )
-    out = run_ok(
-        "serving: the TensorFlow skeleton's tests",
-        [*pytest_cmd, f"tests/test_{PACKAGE}_skeleton.py"],
-        skeleton,
-        {**env, "PYTHONPATH": str(skeleton / "src")},
-    ).stdout
-    assert re.search(r"\b4 passed\b", out.strip().splitlines()[-1]), out
+    skeleton_tests_pass(template, dst, env, "tensorflow")
 
 
 # ---------------------------------------------------------------- a real server (scikit-learn)
@@ -340,7 +315,7 @@ def digits_of_test_split(
 ) -> list[tuple[list[list[int]], int]]:
     """The first n digits of the test split (8x8, 0-255) and their labels, from the project."""
     code = (
-        f"import json; from {PACKAGE}.data import load_digits_dataset as l; d = l(); "
+        f"import json; from {PKG}.data import load_digits_dataset as l; d = l(); "
         f"print(json.dumps([[x.tolist(), int(y)] for x, y in zip(d.x_test[:{n}], d.y_test[:{n}])]))"
     )
     proc = run_captured([str(venv_python(project / ".venv")), "-c", code], project, env)
@@ -726,4 +701,4 @@ def test_the_page_is_in_the_wheel(
     (wheel,) = (tmp_path / "w").glob("*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
-    assert {f"{PACKAGE}/api.py", f"{PACKAGE}/static/index.html"} <= names
+    assert {f"{PKG}/api.py", f"{PKG}/static/index.html"} <= names

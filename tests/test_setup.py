@@ -177,23 +177,30 @@ def test_answers_never_reach_a_shell(venv_run: tuple[Path, str, Path], work: Pat
 # ---------------------------------------------------------------- uv
 
 
+def generated(template: Path, dst: Path, manager: str, **answers: str) -> tuple[Path, str]:
+    """`copier copy` of a scikit-learn project for `manager`, found on PATH (where the README's
+    install puts it); the copy succeeded: (project, output)."""
+    env = env_without_dev_venv(tool_bin(dst.parent, manager))
+    proc = copier_copy(template, dst, env, env_manager=manager, ml_framework="sklearn", **answers)
+    assert proc.returncode == 0, output(proc)
+    return dst, output(proc)
+
+
+def copy_with_files_kept(template: Path, dst: Path, env: dict[str, str], **answers: str) -> str:
+    """`copier copy` whose environment step fails: copier still exits 0 and every generated file
+    is in place; its output."""
+    proc = copier_copy(template, dst, env, **answers)
+    assert proc.returncode == 0, output(proc)
+    generated_files_in_place(dst)
+    return output(proc)
+
+
 @pytest.fixture(scope="module")
 def uv_run(template: Path, work: Path) -> tuple[Path, str]:
     if not find_python("3.13"):
         pytest.skip("Python 3.13 is not installed here")
-    dst = work / "uv-sklearn"
-    proc = copier_copy(
-        template,
-        dst,
-        env_without_dev_venv(tool_bin(work, "uv")),
-        project_name="Uv Demo",
-        env_manager="uv",
-        python_version="3.13",
-        ml_framework="sklearn",
-        extra_dependencies="tqdm",
-    )
-    assert proc.returncode == 0, output(proc)
-    return dst, output(proc)
+    answers = {"python_version": "3.13", "extra_dependencies": "tqdm"}
+    return generated(template, work / "uv-sklearn", "uv", project_name="Uv Demo", **answers)
 
 
 @pytest.mark.slow
@@ -232,20 +239,15 @@ def test_make_env_rebuilds_from_scratch_without_copier(
 
 @pytest.fixture(scope="module")
 def poetry_run(template: Path, work: Path) -> tuple[Path, str]:
-    dst = work / "poetry-sklearn"
-    proc = copier_copy(
+    return generated(
         template,
-        dst,
-        env_without_dev_venv(tool_bin(work, "poetry")),
+        work / "poetry-sklearn",
+        "poetry",
         project_name="Poetry Demo",
-        env_manager="poetry",
         python_version=f"{sys.version_info[0]}.{sys.version_info[1]}",
-        ml_framework="sklearn",
         package_index_url=pip_index_url(),
         jupyter_kernel="false",
     )
-    assert proc.returncode == 0, output(proc)
-    return dst, output(proc)
 
 
 @pytest.mark.slow
@@ -270,7 +272,7 @@ def test_uv_missing_tool_then_missing_python_then_retry(template: Path, work: Pa
     if not find_python("3.13"):
         pytest.skip("Python 3.13 is not installed here")
     dst = work / "uv-none"
-    proc = copier_copy(
+    text = copy_with_files_kept(
         template,
         dst,
         env_without_dev_venv(tool_bin(work)),  # no uv
@@ -280,9 +282,6 @@ def test_uv_missing_tool_then_missing_python_then_retry(template: Path, work: Pa
         ml_framework="none",
         example="none",
     )
-    text = output(proc)
-    assert proc.returncode == 0, text
-    generated_files_in_place(dst)
     assert "FAILED at step 'find the tool': uv is not installed" in text
     assert "fix: install uv" in text
     assert not (dst / ".venv").exists()
@@ -316,7 +315,7 @@ def test_no_interpreter_for_python_version(template: Path, work: Path, manager: 
     if find_python("3.14"):
         pytest.skip("Python 3.14 exists here; this test needs a version that does not")
     dst = work / f"py314-{manager}"
-    proc = copier_copy(
+    text = copy_with_files_kept(
         template,
         dst,
         env_without_dev_venv(tool_bin(work, "uv")),
@@ -324,9 +323,6 @@ def test_no_interpreter_for_python_version(template: Path, work: Path, manager: 
         python_version="3.14",
         ml_framework="none",
     )
-    text = output(proc)
-    assert proc.returncode == 0, text
-    generated_files_in_place(dst)
     assert "no Python 3.14 found on this machine" in text
     assert "fix: install Python 3.14" in text
     assert not (dst / ".venv").exists()  # never a silent switch to another version
@@ -345,12 +341,9 @@ def test_uv_download_is_announced_and_its_failure_explained(template: Path, work
         UV_PYTHON_INSTALL_DIR=str(work / "uv-pythons"),
     )
     env.pop("UV_PYTHON_DOWNLOADS")
-    proc = copier_copy(
+    text = copy_with_files_kept(
         template, dst, env, env_manager="uv", python_version="3.14", ml_framework="none"
     )
-    text = output(proc)
-    assert proc.returncode == 0, text
-    generated_files_in_place(dst)
     assert "No Python 3.14 on this machine: uv downloads a managed Python 3.14 now." in text
     assert (
         "FAILED at step 'find Python 3.14': uv could not download Python 3.14 (no network?)" in text
@@ -364,7 +357,7 @@ def test_failed_install_then_fixed(template: Path, work: Path) -> None:
     dst = work / "uv-bad-dep"
     bad = "no-such-package-copier-mlops-xyz"
     env = env_without_dev_venv(tool_bin(work, "uv"))
-    proc = copier_copy(
+    text = copy_with_files_kept(
         template,
         dst,
         env,
@@ -375,9 +368,6 @@ def test_failed_install_then_fixed(template: Path, work: Path) -> None:
         example="none",
         extra_dependencies=f"tqdm {bad}",
     )
-    text = output(proc)
-    assert proc.returncode == 0, text
-    generated_files_in_place(dst)
     assert "FAILED at step 'install the project and its dependencies'" in text
     flat = re.sub(r"\s+(\|\s+)?", " ", text)  # uv wraps its message to the terminal's width
     assert f"Because {bad} was not found in the package registry" in flat  # the tool's own words

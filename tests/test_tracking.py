@@ -33,21 +33,21 @@ import yaml
 
 from devsupport import free_port, started, wait_for_http
 from tests.conftest import (
+    PKG,
     TIMES,
     dev_tool,
+    digit_lab,
     env_without_dev_venv,
     find_python,
     posix_only,
-    render,
     run_ok,
+    skeleton_tests_pass,
     tomllib,
     tool_bin,
     venv_python,
 )
 
-PKG = "digit_lab"
 UV = dev_tool("uv")
-TORCH = "2.13.0+cpu"
 
 
 # ---------------------------------------------------------------- renders (fast)
@@ -66,7 +66,7 @@ TORCH = "2.13.0+cpu"
 def test_the_answer_picks_dependencies_configs_and_targets(
     template: Path, tmp_path: Path, answers: dict[str, str], tracker: str
 ) -> None:
-    dst = render(template, tmp_path / "p", project_name="Digit Lab", **answers)
+    dst = digit_lab(template, tmp_path / "p", **answers)
     recorded = yaml.safe_load((dst / ".copier-answers.yml").read_text())
     assert recorded["experiment_tracking"] == tracker
     deps = " ".join(tomllib.loads((dst / "pyproject.toml").read_text())["project"]["dependencies"])
@@ -88,7 +88,7 @@ def test_the_answer_picks_dependencies_configs_and_targets(
 
 
 def test_no_training_code_means_no_configs(template: Path, tmp_path: Path) -> None:
-    dst = render(template, tmp_path / "p", project_name="Digit Lab", ml_framework="none")
+    dst = digit_lab(template, tmp_path / "p", ml_framework="none")
     assert not (dst / "configs").exists()
     deps = tomllib.loads((dst / "pyproject.toml").read_text())["project"]["dependencies"]
     assert not any(d.startswith("hydra-core") for d in deps)
@@ -152,16 +152,8 @@ def read_store(py: str, dst: Path, env: dict[str, str], uri: str) -> list[dict[s
 @pytest.fixture(scope="module")
 def mlflow_project(template: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     python = find_python("3.11") or pytest.skip("no Python 3.11 on this machine")
-    dst = render(
-        template,
-        tmp_path_factory.mktemp("tracking") / "p",
-        project_name="Digit Lab",
-        env_manager="uv",
-        ml_framework="sklearn",
-        python_version="3.11",
-        example="mnist",
-        jupyter_kernel=False,
-    )
+    where = tmp_path_factory.mktemp("tracking") / "p"
+    dst = digit_lab(template, where, env_manager="uv", ml_framework="sklearn")
     bin_dir = tool_bin(Path(tempfile.gettempdir()) / "copier-mlops-tracking", "uv")
     env = env_without_dev_venv(bin_dir, UV_PYTHON=python, MPLBACKEND="Agg")
     env.pop("MLFLOW_TRACKING_URI", None)
@@ -323,17 +315,19 @@ def test_an_unreachable_server_fails_fast_with_the_fix(mlflow_project: tuple[Pat
     dst, env = mlflow_project
     uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     before = set((dst / "runs").iterdir()) if (dst / "runs").exists() else set()
+
+    def run_step(module: str) -> subprocess.CompletedProcess[str]:
+        cmd = [py_of(dst), "-m", f"{PKG}.{module}", "data=digits"]
+        env_uri = {**env, "MLFLOW_TRACKING_URI": uri}
+        proc = subprocess.run(
+            cmd, cwd=dst, env=env_uri, capture_output=True, text=True, timeout=120
+        )
+        assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+        return proc
+
     started = time.monotonic()
-    result = subprocess.run(
-        [py_of(dst), "-m", f"{PKG}.train", "data=digits"],
-        cwd=dst,
-        env={**env, "MLFLOW_TRACKING_URI": uri},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_step("train")
     seconds = time.monotonic() - started
-    assert result.returncode == 1
     (line,) = result.stderr.strip().splitlines()
     assert uri in line and "unreachable" in line and "unset MLFLOW_TRACKING_URI" in line, line
     assert "Traceback" not in result.stderr and "epoch" not in result.stdout
@@ -341,15 +335,7 @@ def test_an_unreachable_server_fails_fast_with_the_fix(mlflow_project: tuple[Pat
     assert after == before  # reported before anything is written
     TIMES["tracking: unreachable server reported"] = seconds
     # Evaluation reports to the same server: the same line, before it evaluates anything.
-    result = subprocess.run(
-        [py_of(dst), "-m", f"{PKG}.evaluate", "data=digits"],
-        cwd=dst,
-        env={**env, "MLFLOW_TRACKING_URI": uri},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 1
+    result = run_step("evaluate")
     (again,) = result.stderr.strip().splitlines()
     assert again == line and "accuracy" not in result.stdout
 
@@ -441,17 +427,8 @@ def test_wandb_offline_writes_the_run_locally_without_network(
     template: Path, tmp_path: Path
 ) -> None:
     python = find_python("3.11") or pytest.skip("no Python 3.11 on this machine")
-    dst = render(
-        template,
-        tmp_path / "p",
-        project_name="Digit Lab",
-        env_manager="uv",
-        ml_framework="sklearn",
-        python_version="3.11",
-        example="mnist",
-        experiment_tracking="wandb",
-        jupyter_kernel=False,
-    )
+    answers = {"env_manager": "uv", "ml_framework": "sklearn", "experiment_tracking": "wandb"}
+    dst = digit_lab(template, tmp_path / "p", **answers)
     bin_dir = tool_bin(Path(tempfile.gettempdir()) / "copier-mlops-tracking", "uv")
     env = env_without_dev_venv(bin_dir, UV_PYTHON=python, MPLBACKEND="Agg")
     run_ok("tracking: uv sync (sklearn + wandb + hydra)", [UV, "sync"], dst, env)
@@ -531,19 +508,7 @@ def test_sklearn_skeleton_tests_pass(mlflow_project: tuple[Path, dict], template
     """example=none with scikit-learn and MLflow: the skeleton's own tests pass and it type-checks,
     in the MLflow project's environment (the same packages), its src/ first on the path."""
     env_project, env = mlflow_project
-    dst = render(
-        template,
-        env_project.parent / "skeleton",
-        project_name="Digit Lab",
-        ml_framework="sklearn",
-        python_version="3.11",
-        example="none",
-        experiment_tracking="mlflow",
-    )
+    dst, run_env = skeleton_tests_pass(template, env_project, env, "sklearn")
     py = py_of(env_project)
-    run_env = {**env, "PYTHONPATH": str(dst / "src"), "MYPYPATH": str(dst / "src")}
-    cmd = [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"tests/test_{PKG}_skeleton.py"]
-    out = run_ok("tracking: sklearn skeleton pytest", cmd, dst, run_env).stdout
-    assert "4 passed" in out.strip().splitlines()[-1], out[-3000:]
     out = run_ok("tracking: sklearn skeleton mypy", [py, "-m", "mypy"], dst, run_env).stdout
     assert "Success: no issues found" in out
