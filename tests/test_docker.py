@@ -688,9 +688,9 @@ def image(
         buildah.import_uv(version, f"ghcr.io/astral-sh/uv:{version}", tmp_path_factory.mktemp("uv"))
     # The build's first probe step checks the dependencies; without "only", the same arguments
     # check everything (the package first), as the set-up does.
-    probe = next(i["value"] for i in dockerfile.structure if "/tmp/probe.py" in i["value"])
-    full = json.loads(json.loads(probe.partition(" ")[2])[-1])
-    full.pop("only")
+    probe = next(i for i in dockerfile.structure if "/tmp/probe.py" in i["value"])
+    full = json.loads(probe_step(probe)[-1])
+    assert full.pop("only") == "dependencies"
     tag = f"localhost/copier-mlops-test/{name}:latest"
     first = buildah.build(project, tag)
     built = Image(name, answers, project, package, tag, first, json.dumps(full))

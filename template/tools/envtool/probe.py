@@ -18,7 +18,7 @@ import sys
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 
 MARKER = "ENVTOOL-PROBE "
 
@@ -48,8 +48,9 @@ class ProbeArgs(_NamedProject, total=False):
     project: str  # the doctor's part: requires-python, declared requirements, lock pins
     requirement_files: list[str]
     lock_file: str | None
-    only: str  # the image build's two steps: "dependencies" (before the project is installed)
-    # or "project" (after it: the dependencies were imported by the first step); else both
+    # The image build's two steps: "dependencies" (before the project is installed) or "project"
+    # (after it: the first step imported the dependencies); without it, both.
+    only: Literal["dependencies", "project"]
 
 
 class ImportRow(TypedDict):
@@ -270,7 +271,7 @@ def probe(args: ProbeArgs) -> ProbeReport:
         "prefix": sys.prefix,
         "errors": [],
     }
-    only = args.get("only", "")
+    only = args.get("only")
     modules = {} if only == "dependencies" else {package: (distribution, "")}
     extra = {} if only == "project" else {m: (m, "") for m in args.get("imports", [])}
     if Requirement is None:
