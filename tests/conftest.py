@@ -135,7 +135,8 @@ def skeleton_tests_pass(
     py = venv_python(env_project / ".venv")
     cmd = [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"tests/test_{PKG}_skeleton.py"]
     out = run_ok(f"{framework} skeleton pytest", cmd, dst, run_env).stdout
-    assert " 4 passed" in f" {out.strip().splitlines()[-1]}", out[-3000:]
+    last = out.strip().splitlines()[-1]
+    assert " 4 passed" in f" {last}" and "failed" not in last and "error" not in last, out[-3000:]
     return dst, run_env
 
 
