@@ -5,8 +5,8 @@ In real environments (slow): the generated project's own tests pass, the entry
 points and Makefile targets run, scikit-learn reaches >= 0.95 test accuracy on the digits, the
 notebook runs in a real Jupyter kernel, and TensorFlow's tests collect without TensorFlow.
 
-Environments are created directly (uv sync; python -m venv + pip install -r requirements-dev.txt),
-not through the post-generation hook, which has its own tests.
+Environments are created directly (uv sync; python -m venv + uv pip install -r
+requirements-dev.txt), not through the post-generation hook, which has its own tests (pip's too).
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from tests.conftest import (
     digit_lab,
     env_without_dev_venv,
     find_python,
-    pin_cpu_torch,
     posix_only,
     program,
     render,
+    requirements_installed,
     run_ok,
     skeleton_tests_pass,
     tomllib,
@@ -309,15 +309,6 @@ def timed_ok(label: str, cmd: list[str], cwd: Path, env: dict[str, str]) -> str:
     return run_ok(label, cmd, cwd, env).stdout
 
 
-def pip_installed(dst: Path, version: str, env: dict[str, str]) -> tuple[Path, dict[str, str]]:
-    """`dst`, its .venv made by Python `version` and requirements-dev.txt installed by pip."""
-    run([python(version), "-m", "venv", ".venv"], dst, env)
-    pip = [str(venv_python(dst / ".venv")), "-m", "pip", "install", "-q"]
-    label = f"venv pip install ({dst.parent.name}, {version})"
-    timed_ok(label, [*pip, "-r", "requirements-dev.txt"], dst, env)
-    return dst, env
-
-
 def assert_suite_passed(output: str) -> None:
     last = output.strip().splitlines()[-1]
     assert " passed" in last and "failed" not in last and "error" not in last, output[-3000:]
@@ -418,7 +409,7 @@ def venv_project(template: Path, tmp_path_factory: pytest.TempPathFactory) -> tu
     dst = digit_lab(
         template, where, env_manager="venv", ml_framework="sklearn", python_version="3.10"
     )
-    return pip_installed(dst, "3.10", env_without_venv())
+    return requirements_installed(dst, python("3.10"), env_without_venv(), "venv: install (3.10)")
 
 
 @pytest.mark.slow
@@ -503,7 +494,7 @@ def test_tensorflow_tests_collect_without_tensorflow(
 def torch_project(template: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     where = tmp_path_factory.mktemp("mnist-torch") / "p"
     dst = digit_lab(template, where, env_manager="venv", ml_framework="pytorch")
-    return pip_installed(dst, "3.11", pin_cpu_torch(env_without_venv(), dst.parent))
+    return requirements_installed(dst, python("3.11"), env_without_venv(), "torch: install")
 
 
 @pytest.mark.slow

@@ -33,8 +33,8 @@ from tests.conftest import (
     digit_lab,
     env_without_dev_venv,
     find_python,
-    pin_cpu_torch,
     render,
+    requirements_installed,
     run_captured,
     run_ok,
     skeleton_tests_pass,
@@ -163,20 +163,8 @@ def serving_project(
             base = tmp_path_factory.mktemp(f"serving-{framework}")
             dst = digit_lab(template, base / "p", env_manager="venv", ml_framework=framework)
             env = env_without_dev_venv(tool_bin(base), MPLBACKEND="Agg")
-            run_ok(f"serving: venv ({framework})", [python311(), "-m", "venv", ".venv"], dst, env)
-            py = str(venv_python(dst / ".venv"))
-            if framework == "pytorch":  # pip alone finds the CPU wheel
-                env = pin_cpu_torch(env, base)
-                install = [py, "-m", "pip", "install", "-q"]
-            else:  # the same requirements through uv's pip, minutes faster (pip: test_mnist)
-                install = [dev_tool("uv"), "pip", "install", "-q", "--python", py]
-            run_ok(
-                f"serving: install requirements-dev.txt ({framework})",
-                [*install, "-r", "requirements-dev.txt"],
-                dst,
-                env,
-            )
-            built[framework] = (dst, env)
+            label = f"serving: install requirements-dev.txt ({framework})"
+            built[framework] = requirements_installed(dst, python311(), env, label)
         return built[framework]
 
     return build
@@ -530,7 +518,8 @@ def test_model_uri_serves_a_model_logged_with_mlflow(
     project's environment here (experiment_tracking adds it to projects that track with it)."""
     dst, env = trained
     py = str(venv_python(dst / ".venv"))
-    run_ok("serving: pip install mlflow", [py, "-m", "pip", "install", "-q", "mlflow>=3"], dst, env)
+    uv_pip = [dev_tool("uv"), "pip", "install", "-q", "--python", py]
+    run_ok("serving: install mlflow", [*uv_pip, "mlflow>=3"], dst, env)
     out = run_ok("serving: MODEL_URI", [py, "-c", LOG_AND_SERVE], dst, env).stdout
     report = json.loads(out.split("REPORT ", 1)[1])
     for kind in ("runs", "models"):
