@@ -10,7 +10,8 @@ answers only the commands the tests need, from $STANDIN_ROOT and the files the t
 - `--version`: "<tool> 0.0.0 (stand-in)"
 - `env list --json`: the folders under $STANDIN_ROOT/envs
 - `env create -n NAME -f environment.yml`: $STANDIN_ROOT/envs/NAME, an empty folder (no Python),
-  or, when $STANDIN_PYTHON names an interpreter, a venv of it holding $STANDIN_PACKAGES, recorded
+  or, when $STANDIN_PYTHON names an interpreter, a venv of it holding $STANDIN_PACKAGES (installed
+  by $STANDIN_DEV_BIN's uv), recorded
   as conda's the way conda records them (conda-meta/<name>-<version>-<build>.json listing their
   files, INSTALLER "conda"; a snapshot in $STANDIN_ROOT/conda-owned.json), with the tools of
   $STANDIN_TOOLS linked from $STANDIN_DEV_BIN (as environment.yml has conda install them); once,
@@ -19,7 +20,7 @@ answers only the commands the tests need, from $STANDIN_ROOT and the files the t
 - `env remove -n NAME`: removes it
 - `env export -n NAME`: "name: stand-in-export"
 - `install -n NAME ... uv|poetry`: links that tool from $STANDIN_DEV_BIN into the env
-- `install -n NAME pkg=version ...`: pip-installs those versions into the env, recorded as conda's
+- `install -n NAME pkg=version ...`: installs those versions (uv's pip) into the env, recorded as conda's
 - `list -n NAME --explicit --md5`: an explicit lock of one package
 - `compare ...`: prints $STANDIN_ROOT/compare.json's "stdout" and exits with its "status"
   (the test writes the verdict conda would give; see conftest's answer_conda_compare)
@@ -70,14 +71,26 @@ def link_tool(prefix: Path, tool: str) -> None:
     (prefix / "bin" / tool).symlink_to(os.path.join(os.environ["STANDIN_DEV_BIN"], tool))
 
 
+def pip_install(prefix: Path, *specs: str) -> None:
+    """Install `specs` into the env with the test venv's uv (pip's own speed is not under test),
+    from PyPI as conda's channels are: not from the project's index (its pyproject.toml, UV_*)."""
+    uv = os.path.join(os.environ["STANDIN_DEV_BIN"], "uv")
+    python = str(prefix / "bin" / "python")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("UV_INDEX", "UV_DEFAULT_INDEX", "UV_EXTRA_INDEX"))
+    }
+    cmd = [uv, "pip", "install", "-q", "--no-config", "--python", python, *specs]
+    subprocess.run(cmd, check=True, env=env)
+
+
 def create(prefix: Path) -> None:
     if "STANDIN_PYTHON" not in os.environ:
         prefix.mkdir(parents=True)  # an env with no Python in it
         return
     subprocess.run([os.environ["STANDIN_PYTHON"], "-m", "venv", str(prefix)], check=True)
-    py = prefix / "bin" / "python"
-    pkgs = os.environ["STANDIN_PACKAGES"].split()
-    subprocess.run([str(py), "-m", "pip", "install", "-q", *pkgs], check=True)
+    pip_install(prefix, *os.environ["STANDIN_PACKAGES"].split())
     (prefix / "conda-meta").mkdir()
     (prefix / "conda-meta" / "history").write_text("==> stand-in <==\n")
     record(prefix)
@@ -109,8 +122,7 @@ def main(args: list[str]) -> None:
         link_tool(env, args[-1])
     elif args[:1] == ["install"] and env:
         specs = [a.replace("=", "==") for a in args[1:] if "=" in a]
-        py = env / "bin" / "python"
-        subprocess.run([str(py), "-m", "pip", "install", "-q", *specs], check=True)
+        pip_install(env, *specs)
         record(env, {s.split("=")[0] for s in specs})
     elif args[:1] == ["list"] and "--explicit" in args:
         print("# This file may be used to create an environment using:")

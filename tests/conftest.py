@@ -273,13 +273,15 @@ def report_times() -> Iterator[None]:
         print(f"[time] {label}: {seconds:.1f}s")
 
 
-# The files with most test time first, as measured in CI (minutes over both workers, 2026-12):
-# mnist 17, serving 15, docker 13, tracking 10, readme 8, setup 7, firstrun 6, render 4, hybrid 4,
-# bench 3, dvc 3; the others after them. xdist hands out whole files in this order, so the short
-# files fill in at the end instead of one long file running alone.
+# The files with most test time first, as measured (seconds over both workers, 2026-12-03):
+# docker 758, mnist 592, serving 530, readme 421, setup 388, firstrun 339, tracking 338, bench 279,
+# render 230, validators 198, staff 198, hybrid 189, dvc 183, presets 174, gpu_check 128; the
+# others after them. xdist hands out whole files in this order, so the short files fill in at
+# the end instead of one long file running alone.
 LONGEST_FIRST = (
-    "test_mnist", "test_serving", "test_docker", "test_tracking", "test_readme", "test_setup",
-    "test_firstrun", "test_render", "test_hybrid", "test_bench", "test_dvc",
+    "test_docker", "test_mnist", "test_serving", "test_readme", "test_setup", "test_firstrun",
+    "test_tracking", "test_bench", "test_render", "test_validators", "test_staff", "test_hybrid",
+    "test_dvc", "test_presets", "test_gpu_check",
 )  # fmt: skip
 
 

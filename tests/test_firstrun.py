@@ -299,7 +299,8 @@ def test_unreachable_index_is_named_not_blamed_on_a_package(
     template: Path, tmp_path: Path, manager: str
 ) -> None:
     dst = tmp_path / f"offline-{manager}"
-    env = env_without_dev_venv(tool_bin(tmp_path, "uv"), UV_HTTP_RETRIES="0")
+    # No retries: pip's five, with their back-off, took a minute for the same message.
+    env = env_without_dev_venv(tool_bin(tmp_path, "uv"), UV_HTTP_RETRIES="0", PIP_RETRIES="0")
     proc = run_captured(
         copy_args(template, dst, env_manager=manager,
                   package_index_url="http://127.0.0.1:9/simple", **SMALL),
