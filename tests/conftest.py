@@ -131,7 +131,7 @@ def requirements_installed(
     runtime = (dst / "requirements.txt").read_text(encoding="utf-8")
     links = os.environ.get("PIP_FIND_LINKS", "")
     extra: list[str] = []
-    if "download.pytorch.org" in runtime and list(Path(links or "/-").glob("torch-*.whl")):
+    if "download.pytorch.org" in runtime and links and list(Path(links).glob("torch-*.whl")):
         local = dst.parent / "requirements-local"
         local.mkdir(exist_ok=True)
         lines = [x for x in runtime.splitlines() if not x.startswith("--extra-index-url")]

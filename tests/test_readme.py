@@ -159,12 +159,11 @@ def test_every_printed_next_step_works_in_a_new_terminal(
     assert "passed" in text
     cd = commands[0]
     # The hook's summary (run tests, rebuild), and the generated README's make targets.
-    # Each distinct command once: the summary's `make test` is the README's too, and a command
-    # the after-copy block already ran as printed is not run again.
+    # Each distinct command once: the summary's `make test` is the README's too.
     steps = dict.fromkeys(
         [*summary_commands(out), "make test", "make lint", "make doctor", "make lock"]
     )
-    for step in (s for s in steps if s not in commands):
+    for step in steps:
         code, text = in_fresh_shell(f"{cd} && {step}", env, work)
         assert code == 0, f"{step}: {text[-4000:]}"
     # The one PATH line for the user's shell (bash here): afterwards `uv` works in new terminals.
