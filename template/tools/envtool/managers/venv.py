@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
-from ..base import Manager, ToolError, capture, python_version_of, run, stdout_of
+import shlex
+
+from ..base import (
+    Manager,
+    ToolError,
+    capture,
+    display,
+    python_version_of,
+    query,
+    run,
+    say,
+    stdout_of,
+)
 from ..discovery import require_python
 from ..doctor import Report
 from ..pins import compare_with_lock
 from ..probe import ProbeReport
+
+# A new venv gets the pip its Python bundled (Debian 12's Python 3.11: pip 23.0.1), and newer pips
+# resolve much faster: the default project's 126 packages took 57 s with pip 23.0.1, 46 s with 24.0,
+# 33 s with 25.0.1 and 25 s with 26.3 (measured, warm cache). An older pip is upgraded first.
+PIP_FLOOR = 25  # major version
+# Prints the venv's pip version; exits 0 when it is older than PIP_FLOOR.
+PIP_IS_OLD = (
+    "import pip; print(pip.__version__); "
+    f"raise SystemExit(int(pip.__version__.split('.')[0]) >= {PIP_FLOOR})"
+)
 
 
 class VenvManager(Manager):
@@ -57,6 +79,7 @@ class VenvManager(Manager):
         """pip install -r requirements-dev.txt into .venv (the project editable, its runtime and
         dev dependencies; without that file `-e .` and the dev list), with --no-compile."""
         py = self.env_python()
+        upgraded = self.upgrade_pip()
         if (self.project / "requirements-dev.txt").exists():
             args = ["-r", "requirements-dev.txt"]
         else:  # fallback for a uv/poetry/conda project built with plain pip
@@ -67,7 +90,30 @@ class VenvManager(Manager):
             [py, "-m", "pip", "install", "--disable-pip-version-check", "--no-compile", *args],
             self.project,
         )
-        return "installed the project (editable) with its runtime and dev dependencies"
+        return "installed the project (editable) with its runtime and dev dependencies" + upgraded
+
+    def upgrade_pip(self) -> str:
+        """Upgrade .venv's pip when its major version is below PIP_FLOOR, from requirements.txt's
+        index; where that fails (offline, an index without pip) go on with the bundled pip. The
+        return value ends the install step's note."""
+        py = self.env_python()
+        status, have, _ = query([py, "-c", PIP_IS_OLD], self.project, timeout=60)
+        if status != 0:  # a recent pip (exit 1), or none that runs: the install step reports that
+            return ""
+        requirements = self.project / "requirements.txt"
+        lines = (
+            requirements.read_text(encoding="utf-8").splitlines() if requirements.is_file() else []
+        )
+        index = next((shlex.split(x) for x in lines if x.startswith(("--index-url", "-i "))), [])
+        cmd = [str(py), "-m", "pip", "install", "--disable-pip-version-check", "--no-compile",
+               "--upgrade", "--retries", "0", "--timeout", "15", *index, "pip"]  # fmt: skip
+        say(f"  $ {display(cmd)}")
+        status, _, err = query(cmd, self.project, timeout=120)
+        if status == 0:
+            return f" (pip {have.strip()} upgraded first)"
+        reason = (err.strip().splitlines() or ["no output"])[-1]
+        say(f"    kept pip {have.strip()}: its upgrade failed ({reason})")
+        return ""
 
     def index_setting(self) -> str:
         """pip's index setting: requirements.txt's `--index-url` line, PIP_INDEX_URL, pip config."""
