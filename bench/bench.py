@@ -271,7 +271,8 @@ class Bench:
         commands: dict[str, Cmd] = {
             "uv": [BIN / "uv", "sync"],
             "poetry": [BIN / "poetry", "install"],
-            "venv": ["sh", "-c", f"python{PY} -m venv .venv && .venv/bin/python -m pip install -q --no-compile -r requirements-dev.txt"],
+            "venv": ["sh", "-c", f"python{PY} -m venv .venv && .venv/bin/python -m pip install -q --upgrade pip "
+                     "&& .venv/bin/python -m pip install -q --no-compile -r requirements-dev.txt"],
         }  # fmt: skip
         cmd, env = commands[manager], self.env(cache)
         shutil.rmtree(project / ".venv")
@@ -485,7 +486,7 @@ class Bench:
 
 
 FLOOR_LABEL = {"uv": "uv sync", "poetry": "poetry install",
-               "venv": f"python{PY} -m venv .venv && pip install --no-compile -r requirements-dev.txt"}  # fmt: skip
+               "venv": f"python{PY} -m venv .venv && pip install --upgrade pip && pip install --no-compile -r requirements-dev.txt"}  # fmt: skip
 
 NAIVE_DOCKERFILE = f"""\
 FROM python:{PY}-slim
@@ -789,8 +790,8 @@ NOTES = f"""\
   for it, then ccds's own `make requirements` runs with that venv's python. Poetry uses the index's
   simple API as its primary source on both sides (the index here has no JSON API).
 - floor: the manager's own install command alone, on a project copier-mlops made (lock file
-  present, `.venv` deleted), warm cache; for venv, the same `pip install --no-compile` the hook
-  runs. "above floor" = the row's median minus its floor. floor+import adds the stack's first
+  present, `.venv` deleted), warm cache; for venv, the same pip upgrade (the bundled pip is older
+  than 25) and `pip install --no-compile` the hook runs. "above floor" = the row's median minus its floor. floor+import adds the stack's first
   import (it byte-compiles what it imports), which every environment row includes.
 - The machine's PYTHONDONTWRITEBYTECODE is unset for every tool, as on a user's machine.
 - cold: each side's first run per manager, with empty uv, pip and poetry caches (and poetry

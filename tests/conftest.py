@@ -27,6 +27,7 @@ from copier import run_copy
 # Re-exported: the tool's own rule for a venv's python (bin/python, or Scripts/python.exe).
 from envtool import base, discovery
 from envtool.base import venv_python as venv_python
+from envtool.managers import venv as venv_manager
 
 from devsupport import copier_config, manager_choices, pip_index_url, read_result
 
@@ -291,6 +292,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
 
     items.sort(key=rank)  # stable: each file keeps its own order
+
+
+def bundled_pip(python: str | Path) -> tuple[str, bool]:
+    """The pip that `python` puts in a new venv (ensurepip's), and whether the venv set-up
+    upgrades it first (older than PIP_FLOOR)."""
+    code = "import ensurepip; print(ensurepip.version())"
+    pip = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True)
+    version = pip.stdout.strip()
+    return version, int(version.split(".")[0]) < venv_manager.PIP_FLOOR
 
 
 @functools.cache

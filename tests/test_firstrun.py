@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import (
+    bundled_pip,
     copier_cli,
     dev_tool,
     env_without_dev_venv,
@@ -299,8 +300,11 @@ def test_unreachable_index_is_named_not_blamed_on_a_package(
     template: Path, tmp_path: Path, manager: str
 ) -> None:
     dst = tmp_path / f"offline-{manager}"
-    # No retries: pip's five, with their back-off, took a minute for the same message.
-    env = env_without_dev_venv(tool_bin(tmp_path, "uv"), UV_HTTP_RETRIES="0", PIP_RETRIES="0")
+    # No retries: pip's five, with their back-off, took a minute for the same message. No pip
+    # configuration: this machine's adds local indexes, which a user's does not have.
+    env = env_without_dev_venv(
+        tool_bin(tmp_path, "uv"), UV_HTTP_RETRIES="0", PIP_RETRIES="0", PIP_CONFIG_FILE=os.devnull
+    )
     proc = run_captured(
         copy_args(template, dst, env_manager=manager,
                   package_index_url="http://127.0.0.1:9/simple", **SMALL),
@@ -311,6 +315,11 @@ def test_unreachable_index_is_named_not_blamed_on_a_package(
     assert "the package index could not be reached (" in text
     assert "http://127.0.0.1:9" in text.split("could not be reached (", 1)[1].splitlines()[0]
     assert "has no package" not in text and "hatchling'" not in text
+    if manager == "venv":  # an old bundled pip's upgrade fails too, and the set-up goes on
+        python = re.search(r"Python [\d.]+ at (\S+)", text)
+        assert python, text
+        bundled, upgrade = bundled_pip(python[1])
+        assert (f"kept pip {bundled} (no newer pip on the index)" in text) is upgrade, text
     generated_files_in_place(dst)
 
 

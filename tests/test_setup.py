@@ -19,6 +19,7 @@ from envtool import cli
 
 from tests.conftest import (
     DEV_BIN,
+    bundled_pip,
     copier_cli,
     copier_copy,
     env_without_dev_venv,
@@ -35,6 +36,7 @@ from tests.conftest import (
     run_retry,
     stand_in_log,
     tool_bin,
+    venv_manager,
     venv_python,
 )
 
@@ -131,6 +133,19 @@ def test_venv_install_leaves_byte_compiling_to_the_first_import(
     assert (site / "pandas" / "tests" / "__init__.py").is_file()  # shipped, never imported
     assert not list((site / "pandas" / "tests").rglob("*.pyc"))
     assert list((site / "pandas" / "__pycache__").glob("__init__.*.pyc"))  # the sanity import's
+
+
+@pytest.mark.slow
+def test_venv_old_bundled_pip_is_upgraded_first(venv_run: tuple[Path, str, Path]) -> None:
+    """A Python's bundled pip can be years old (pip 23 resolved the default project's 126
+    packages in twice pip 26's time): the set-up upgrades one older than PIP_FLOOR first."""
+    project, text, _ = venv_run
+    bundled, upgrade = bundled_pip(str(find_python("3.12")))
+    pip = subprocess.run(
+        [env_python(project), "-m", "pip", "--version"], capture_output=True, text=True, check=True
+    )
+    assert int(pip.stdout.split()[1].split(".")[0]) >= venv_manager.PIP_FLOOR, pip.stdout
+    assert (f"(pip {bundled} upgraded to " in text) is upgrade, text
 
 
 @pytest.mark.slow

@@ -108,11 +108,14 @@ class VenvManager(Manager):
         cmd = [str(py), "-m", "pip", "install", "--disable-pip-version-check", "--no-compile",
                "--upgrade", "--retries", "0", "--timeout", "15", *index, "pip"]  # fmt: skip
         say(f"  $ {display(cmd)}")
-        status, _, err = query(cmd, self.project, timeout=120)
-        if status == 0:
-            return f" (pip {have.strip()} upgraded first)"
-        reason = (err.strip().splitlines() or ["no output"])[-1]
-        say(f"    kept pip {have.strip()}: its upgrade failed ({reason})")
+        status, out, err = query(cmd, self.project, timeout=120)
+        # pip exits 0 when it cannot reach the index but has a pip: ask the version again.
+        still_old, now, _ = query([py, "-c", PIP_IS_OLD], self.project, timeout=60)
+        if still_old == 1:  # PIP_IS_OLD exits 1 for a recent pip
+            return f" (pip {have.strip()} upgraded to {now.strip()} first)"
+        failed = ((err or out).strip().splitlines() or [""])[-1].strip()
+        reason = f"its upgrade failed: {failed}" if status else "no newer pip on the index"
+        say(f"    kept pip {have.strip()} ({reason}); the install goes on with it")
         return ""
 
     def index_setting(self) -> str:
