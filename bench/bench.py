@@ -355,12 +355,12 @@ class Bench:
         environment's size and the hook's sanity import; ccds given the same packages (unless
         not `with_ccds`); the import of the stack with and without mlflow (`repeats` times each,
         bytecode compiled)."""
-        with_ccds = with_ccds and self.with_ccds
+        sides = ("ours", "ccds") if with_ccds and self.with_ccds else ("ours",)
         print("tracking: uv, MNIST sklearn, experiment_tracking none vs mlflow", flush=True)
         answers = {t: {**TRACKING_ANSWERS, "experiment_tracking": t} for t in TRACKERS}
         declared = {t: self.declared(answers[t]) for t in TRACKERS}
         imports = {t: "import " + ", ".join(i for _, i in declared[t]) for t in TRACKERS}
-        caches = {(side, t): self.scratch() for side in ("ours", "ccds") for t in TRACKERS}
+        caches = {(side, t): self.scratch() for side in sides for t in TRACKERS}
         measured: dict[str, dict[str, list[float]]] = {t: {} for t in TRACKERS}
         ccds_sizes: dict[str, list[float]] = {t: [] for t in TRACKERS}
         kept = self.scratch() / "p"  # the cold mlflow project: the import timings' environment
@@ -376,7 +376,7 @@ class Bench:
             return self.ccds_env("uv", caches["ccds", t], packages, imports[t], ccds_sizes[t])
 
         cold = {("ours", t): ours(t, kept if t == "mlflow" else None) for t in TRACKERS}
-        if with_ccds:
+        if "ccds" in sides:
             cold |= {("ccds", t): ccds(t) for t in TRACKERS}
         for t in TRACKERS:  # sizes and sanity imports: of the warm runs (as the cold ones')
             measured[t] = {k: [] for k in measured[t]}
@@ -385,7 +385,7 @@ class Bench:
         for _ in range(runs):  # interleaved, so a change in the machine's load hits both
             for side, t in cold:
                 warm[side, t].append(ours(t) if side == "ours" else ccds(t))
-        for side in ("ours", "ccds") if with_ccds else ("ours",):
+        for side in sides:
             who = (
                 "copier-mlops `copier copy --trust`"
                 if side == "ours"
@@ -791,8 +791,9 @@ NOTES = f"""\
   simple API as its primary source on both sides (the index here has no JSON API).
 - floor: the manager's own install command alone, on a project copier-mlops made (lock file
   present, `.venv` deleted), warm cache; for venv, the same pip upgrade (the bundled pip is older
-  than 25) and `pip install --no-compile` the hook runs. "above floor" = the row's median minus its floor. floor+import adds the stack's first
-  import (it byte-compiles what it imports), which every environment row includes.
+  than 25) and `pip install --no-compile` the hook runs. "above floor" = the row's median minus
+  its floor. floor+import adds the stack's first import (it byte-compiles what it imports), which
+  every environment row includes.
 - The machine's PYTHONDONTWRITEBYTECODE is unset for every tool, as on a user's machine.
 - cold: each side's first run per manager, with empty uv, pip and poetry caches (and poetry
   virtualenv folder) of its own; warm: the runs after it, on the caches it filled. The user's own

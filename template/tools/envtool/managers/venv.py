@@ -24,11 +24,7 @@ from ..probe import ProbeReport
 # resolve much faster: the default project's 126 packages took 57 s with pip 23.0.1 and 29 s with
 # 26.3 (measured: warm cache, no pip configuration). So an older pip is upgraded first.
 PIP_FLOOR = 25  # major version
-# Prints the venv's pip version; exits 0 when it is older than PIP_FLOOR.
-PIP_IS_OLD = (
-    "import pip; print(pip.__version__); "
-    f"raise SystemExit(int(pip.__version__.split('.')[0]) >= {PIP_FLOOR})"
-)
+PIP_VERSION = "import pip; print(pip.__version__)"
 
 
 class VenvManager(Manager):
@@ -97,8 +93,13 @@ class VenvManager(Manager):
         index; where that fails (offline, an index without pip) go on with the bundled pip. The
         return value ends the install step's note."""
         py = self.env_python()
-        status, have, _ = query([py, "-c", PIP_IS_OLD], self.project, timeout=60)
-        if status != 0:  # a recent pip (exit 1), or none that runs: the install step reports that
+
+        def pip_version() -> str:
+            """.venv's pip version, or "" when it does not run."""
+            return (capture([py, "-c", PIP_VERSION], self.project) or "").strip()
+
+        have = pip_version()
+        if not have or int(have.split(".")[0]) >= PIP_FLOOR:  # none: the install step says so
             return ""
         requirements = self.project / "requirements.txt"
         lines = (
@@ -110,12 +111,12 @@ class VenvManager(Manager):
         say(f"  $ {display(cmd)}")
         status, out, err = query(cmd, self.project, timeout=120)
         # pip exits 0 when it cannot reach the index but has a pip: ask the version again.
-        still_old, now, _ = query([py, "-c", PIP_IS_OLD], self.project, timeout=60)
-        if still_old == 1:  # PIP_IS_OLD exits 1 for a recent pip
-            return f" (pip {have.strip()} upgraded to {now.strip()} first)"
+        now = pip_version()
+        if now and int(now.split(".")[0]) >= PIP_FLOOR:
+            return f" (pip {have} upgraded to {now} first)"
         failed = ((err or out).strip().splitlines() or [""])[-1].strip()
         reason = f"its upgrade failed: {failed}" if status else "no newer pip on the index"
-        say(f"    kept pip {have.strip()} ({reason}); the install goes on with it")
+        say(f"    kept pip {have} ({reason}); the install goes on with it")
         return ""
 
     def index_setting(self) -> str:
