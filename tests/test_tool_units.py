@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from envtool import base, cli, discovery, shell
-from envtool.managers import conda, uv
+from envtool.managers import conda, uv, venv
 
 from tests.conftest import (
     COMMANDS,
@@ -401,3 +401,24 @@ def test_pip_index_that_does_not_answer_is_named_not_the_build_backend() -> None
     assert "requirements.txt's first line `--index-url <URL>`" in exc.fix
     local = f"Looking in indexes: {Path(TOOL).as_uri()}\nNo matching distribution found for x\n"
     assert base.unreachable_index(local) is None  # it answers: the package is what is missing
+
+
+def test_pip_upgrade_hides_index_credentials_and_keeps_an_old_pip(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A hand-edited --index-url with credentials never reaches the screen; pip's exit 0 without
+    a newer pip (the index unreachable) keeps the bundled pip and says so."""
+    (tmp_path / "requirements.txt").write_text(
+        "--index-url https://student:s3cret@pypi.example.org/simple\nnumpy\n", encoding="utf-8"
+    )
+    ran: list[list[str]] = []
+    monkeypatch.setattr(venv, "capture", lambda cmd, cwd=None, timeout=60: "23.0.1\n")
+    monkeypatch.setattr(
+        venv, "query", lambda cmd, cwd=None, timeout=300: ran.append(cmd) or (0, "", "")
+    )
+    note = manager_of("venv", tmp_path).upgrade_pip()  # type: ignore[attr-defined]
+    shown = capsys.readouterr().out
+    assert note == "" and "s3cret" not in shown and "student" not in shown, shown
+    assert "--index-url https://pypi.example.org/simple" in shown
+    assert "kept pip 23.0.1 (no newer pip on the index)" in shown
+    assert ran[0][-3:] == ["--index-url", "https://student:s3cret@pypi.example.org/simple", "pip"]

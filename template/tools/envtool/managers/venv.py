@@ -9,6 +9,7 @@ from ..base import (
     ToolError,
     capture,
     display,
+    hide_credentials,
     python_version_of,
     query,
     run,
@@ -108,7 +109,7 @@ class VenvManager(Manager):
         index = next((shlex.split(x) for x in lines if x.startswith(("--index-url", "-i "))), [])
         cmd = [str(py), "-m", "pip", "install", "--disable-pip-version-check", "--no-compile",
                "--upgrade", "--retries", "0", "--timeout", "15", *index, "pip"]  # fmt: skip
-        say(f"  $ {display(cmd)}")
+        say(f"  $ {hide_credentials(display(cmd))}")  # a hand-edited --index-url may carry some
         status, out, err = query(cmd, self.project, timeout=120)
         # pip exits 0 when it cannot reach the index but has a pip: ask the version again.
         now = pip_version()
