@@ -189,6 +189,16 @@ def run_captured(
     )
 
 
+def question_drawn(seen: bytes, since: int) -> bool:
+    """Whether a question of copier's (prompt_toolkit) was drawn after output offset `since` and
+    still waits: it turns bracketed paste on as it starts and off as it ends, and each drawing
+    ends by turning line wrap back on. Answering then, not after half a second of quiet, saves
+    most of a pty test."""
+    start = seen.rfind(b"\x1b[?2004h")
+    live = start >= since and start > seen.rfind(b"\x1b[?2004l")
+    return live and seen.rfind(b"\x1b[?7h") > max(start, seen.rfind(b"\x1b[?7l"))
+
+
 def pty_run(
     args: Sequence[str | os.PathLike[str]],
     reply: Callable[[bytes], bytes | None],
@@ -197,9 +207,10 @@ def pty_run(
     cwd: Path | None = None,
     timeout: float = 180,
 ) -> tuple[int, str]:
-    """Run `args` on a pseudo-terminal, as a user at a keyboard: whenever it has been quiet for
-    half a second (a prompt waits for a key), type reply(all output so far) unless it is None.
-    Returns the exit status (killed at `timeout`) and the output."""
+    """Run `args` on a pseudo-terminal, as a user at a keyboard: whenever a prompt waits for a
+    key, type reply(all output so far) unless it is None. A prompt waits when a question has been
+    drawn since the last key (see `question_drawn`), or else when the output has been quiet for
+    half a second. Returns the exit status (killed at `timeout`) and the output."""
     import fcntl
     import select
     import struct
@@ -217,21 +228,28 @@ def pty_run(
     )
     os.close(slave)
     seen, last, deadline = b"", time.monotonic(), time.monotonic() + timeout
+    typed_at = 0  # len(seen) when the last key was typed
     try:
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.2)
+            ready, _, _ = select.select([master], [], [], 0.05)
             if ready:
                 try:
                     chunk = os.read(master, 65536)
                 except OSError:  # the child closed the terminal
                     break
                 seen, last = seen + chunk, time.monotonic()
+                # A real terminal answers "where is the cursor?" (prompt_toolkit asks before a
+                # question and stalls on its keys until answered): the bottom row, as in a
+                # terminal with some history.
+                asked = seen.count(b"\x1b[6n", max(0, len(seen) - len(chunk) - 3))
+                os.write(master, b"\x1b[50;1R" * asked)
             elif proc.poll() is not None:
                 break
-            elif time.monotonic() - last > 0.5:
+            elif question_drawn(seen, typed_at) or time.monotonic() - last > 0.5:
                 keys = reply(seen)
                 if keys is not None:
                     os.write(master, keys)
+                    typed_at = len(seen)
                 last = time.monotonic()
     finally:
         os.close(master)
