@@ -119,17 +119,19 @@ for run in client.search_runs([experiment.experiment_id], order_by=["attributes.
 print("STORE " + json.dumps(out))
 """
 
-# A logged model (runs:/<id>/model or models:/<name>/<version>, through the project's own
-# loader) predicts like the file that training saved in the run's folder.
+# Each logged model (runs:/<id>/model or models:/<name>/<version>, through the project's own
+# loader) predicts like the file that training saved in the run's folder: arguments are
+# (uri, file) pairs, one line printed per pair (one process: MLflow's import is paid once).
 SAME_PREDICTIONS = """
 import sys
 from digit_lab.data import load_dataset, to_features
 from digit_lab.model import load_model, predict
 from digit_lab.tracking import load_logged_model
 x = to_features(load_dataset("digits").x_test)
-logged = predict(load_logged_model(sys.argv[1]), x)
-saved = predict(load_model(sys.argv[2]), x)
-print("SAME", bool((logged == saved).all()), len(x))
+for uri, file in zip(sys.argv[1::2], sys.argv[2::2]):
+    logged = predict(load_logged_model(uri), x)
+    saved = predict(load_model(file), x)
+    print("SAME", bool((logged == saved).all()), len(x))
 """
 
 # The model registry's versions of the package's model: [[version, run id], ...].
@@ -221,13 +223,14 @@ def test_two_runs_with_different_overrides_are_two_mlflow_runs(
     ).stdout
     versions = json.loads(out.split("VERSIONS ", 1)[1])
     assert versions == [[1, one["id"]], [2, two["id"]]]  # one version per run, in order
+    pairs = []
     for version, (folder, run) in enumerate(zip(folders, runs, strict=True), start=1):
         metrics = json.loads((folder / "metrics.json").read_text())
         assert metrics["tracking_run"] == run["id"]
         saved = str(folder / "digits_sklearn.joblib")
-        for uri in (f"runs:/{run['id']}/model", f"models:/{PKG}/{version}"):
-            out = run_ok("load model", [py, "-c", SAME_PREDICTIONS, uri, saved], dst, env).stdout
-            assert out.split() == ["SAME", "True", "450"], (uri, out)
+        pairs += [f"runs:/{run['id']}/model", saved, f"models:/{PKG}/{version}", saved]
+    out = run_ok("load models", [py, "-c", SAME_PREDICTIONS, *pairs], dst, env).stdout
+    assert out.splitlines() == ["SAME True 450"] * 4, (pairs, out)
     log = (folders[1] / "train.log").read_text()
     assert "epoch   3/3" in log and " INFO " in log
     assert "epochs: 3" in (folders[1] / "config.yaml").read_text()
