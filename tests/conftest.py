@@ -216,8 +216,9 @@ def pty_run(
     import struct
     import termios
 
+    rows, columns = 50, 200
     master, slave = os.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))  # rows, columns
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
     proc = subprocess.Popen(
         [str(a) for a in args],
         cwd=cwd,
@@ -242,7 +243,7 @@ def pty_run(
                 # question and stalls on its keys until answered): the bottom row, as in a
                 # terminal with some history.
                 asked = seen.count(b"\x1b[6n", max(0, len(seen) - len(chunk) - 3))
-                os.write(master, b"\x1b[50;1R" * asked)
+                os.write(master, f"\x1b[{rows};1R".encode() * asked)
             elif proc.poll() is not None:
                 break
             elif question_drawn(seen, typed_at) or time.monotonic() - last > 0.5:
