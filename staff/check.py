@@ -15,7 +15,8 @@ copy, no view of other copies or of your home, an unprivileged user; see staff/s
   lint         `make lint`
 then the rubric's own checks. The rubric (YAML):
     timeout: 900                        # seconds for one student's whole check
-    builtin: {environment: 1, doctor: 1, tests: 2, lint: 1}   # weights; 0 leaves one out
+    builtin: {environment: 1, doctor: 1, tests: {weight: 2, timeout: 300}, lint: 1}
+                                        # weights (0 leaves one out), or weight and timeout
     checks:
       - name: train
         run: make train DATASET=digits  # a shell command in the copy, sandboxed
@@ -122,13 +123,17 @@ def load_rubric(path: Path) -> Rubric:
     if unknown:
         raise CheckError(f"rubric {path}: unknown key(s) {', '.join(sorted(unknown))}")
     weights = {name: 1.0 for name in BUILTIN}
+    limits: dict[str, float | None] = dict.fromkeys(BUILTIN)
     for name, weight in (data.get("builtin") or {}).items():
+        if isinstance(weight, dict) and set(weight) <= {"weight", "timeout"}:  # {weight, timeout}
+            limits[name] = float(weight["timeout"]) if weight.get("timeout") else None
+            weight = weight.get("weight", 1)
         if name not in BUILTIN or not isinstance(weight, (int, float)) or weight < 0:
             raise CheckError(
                 f"rubric {path}: builtin {name}: {weight!r} (names: {', '.join(BUILTIN)}; a weight >= 0)"
             )
         weights[name] = float(weight)
-    steps = [Step(n, w, BUILTIN[n], builtin=True) for n, w in weights.items() if w > 0]
+    steps = [Step(n, w, BUILTIN[n], limits[n], builtin=True) for n, w in weights.items() if w > 0]
     for i, item in enumerate(data.get("checks") or [], 1):
         where = f"rubric {path}, check {i}"
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
@@ -623,7 +628,8 @@ def run(args: argparse.Namespace) -> int:
           f"{skipped} unchanged or without a submission", file=sys.stderr)  # fmt: skip
     progress = batch.Progress(len(todo), bad_label="errors")
     stop = threading.Event()
-    slots = list(range(args.jobs))
+    # Sandbox users differ between the shards too (several may run on one machine).
+    slots = [(shard[0] - 1) * args.jobs + n for n in range(args.jobs)]
     interrupted = False
 
     def work(sub: collect.Result, key: str, slot: int) -> Submission:

@@ -1,7 +1,8 @@
-"""Course staff's tools. staff/roster.py: one project per CSV row, in parallel; a bad row never
-stops the others. staff/fleet.py: a class of 20 projects generated at v0.1.0 (by
-staff/roster.py), each left in a different state by its student, updated to v0.2.0 with the real
-copier CLI, two at a time.
+"""Course staff's command, `python -m staff`. roster: one project per CSV row, in parallel; a bad
+row never stops the others. fleet: a class of 20 projects generated at v0.1.0 (by roster), each
+left in a different state by its student, updated to v0.2.0 with the real copier CLI, two at a
+time. A term on a real git server: provision, students' pushes (hostile ones included), collect
+at the deadline, check in bubblewrap's sandbox in two shards, report (its page in Chromium).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -21,15 +23,22 @@ import yaml
 from staff import fleet, roster
 from tests.conftest import COPIER, ROOT, answers_of, commit, git, run_captured, template_repo
 
-# ================================================================== roster (staff/roster.py)
+# ================================================================== roster
 
-SCRIPT = ROOT / "staff" / "roster.py"
+STAFF_ENV = {**os.environ, "PYTHONPATH": str(ROOT)}  # `python -m staff` from any folder
 PRESET = ROOT / "presets" / "mnist-course.yml"
 BAD_LINE = 9  # the bad row sits among the good ones, not at the end
 
 
+def staff(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`python -m staff ARGS`, the command staff type."""
+    return run_captured([sys.executable, "-m", "staff", *args], cwd=cwd, env=env or STAFF_ENV)
+
+
 def run_roster(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return run_captured([sys.executable, SCRIPT, *args], cwd=cwd)
+    return staff("roster", *args, cwd=cwd)
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
@@ -40,12 +49,23 @@ def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
     return path
 
 
-@pytest.mark.parametrize("how", ["path", "module"])
-def test_help(how: str) -> None:
-    cmd = [sys.executable, str(SCRIPT)] if how == "path" else [sys.executable, "-m", "staff.roster"]
-    proc = subprocess.run([*cmd, "--help"], cwd=ROOT, capture_output=True, text=True, check=False)
+@pytest.mark.parametrize("cmd", [["staff", "roster"], ["staff.roster"]])
+def test_help(cmd: list[str]) -> None:
+    proc = (
+        staff(*cmd[1:], "--help")
+        if cmd[0] == "staff"
+        else run_captured([sys.executable, "-m", *cmd, "--help"], env=STAFF_ENV)
+    )
     assert proc.returncode == 0
     assert "--create-env" in proc.stdout and "column `id`" in proc.stdout
+
+
+def test_staff_lists_its_subcommands() -> None:
+    proc = staff("--help")
+    assert proc.returncode == 0
+    for name in ("roster", "provision", "fleet", "collect", "check", "report"):
+        assert f"  {name} " in proc.stdout
+    assert staff("grade").returncode == 2
 
 
 def test_csv_without_id_column_is_refused_before_anything_runs(tmp_path: Path) -> None:
@@ -286,10 +306,9 @@ def test_batch_pool_turns_one_crash_into_that_projects_failure() -> None:
     assert len(log.getvalue().splitlines()) == 3
 
 
-# ================================================================== fleet (staff/fleet.py)
+# ================================================================== fleet
 
-FLEET = ROOT / "staff" / "fleet.py"
-ROSTER = ROOT / "staff" / "roster.py"
+FLEET, ROSTER = "fleet", "roster"
 IDS = [f"s{i:03d}" for i in range(1, 21)]
 # What each student did after generation (the rest left their project untouched).
 MERGES_CODE, MERGES_README, CONFLICTS = "s015", "s016", "s017"
@@ -307,8 +326,8 @@ TEMPLATE_IGNORE = "*.template-v2-checkpoint"
 OLD_DEV_DEP, NEW_DEV_DEP = '"pytest>=8"', '"pytest>=8.3"'
 
 
-def run_py(script: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    proc = run_captured([sys.executable, script, *args])
+def run_py(command: str, *args: str) -> subprocess.CompletedProcess[str]:
+    proc = staff(command, *args)
     print(proc.stdout, proc.stderr[-4000:], sep="\n")
     return proc
 
