@@ -77,6 +77,9 @@ class Sandbox:
             cmd += ["--tmpfs", path]
         for path in self.readable:
             cmd += ["--ro-bind", str(path), str(path)]
+        # The box's parents, as traversable folders (mount points would be root's, mode 700).
+        for parent in reversed(box.parents[:-1]):
+            cmd += ["--dir", str(parent)]
         cmd += ["--bind", str(box), str(box), "--dir", HOME_INSIDE, "--chdir", str(cwd)]
         cmd += ["--clearenv"]
         for key, value in env.items():
