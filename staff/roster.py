@@ -42,7 +42,7 @@ except ImportError:  # run as `python staff/roster.py`: staff/ is on sys.path
 
 TEMPLATE_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TEMPLATE_ROOT / "template" / "tools"))  # the environment tool: `envtool`
-from envtool.base import RESULT_FILE  # noqa: E402
+from envtool.config import RESULT_FILE  # noqa: E402
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 COLUMN_ALIASES = {"name": "author_name", "email": "author_email"}
