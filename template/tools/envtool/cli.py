@@ -16,8 +16,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import base, doctor, gitinit, probe, shell
-from .base import CONFIG_FILE, RESULT_FILE, WINDOWS, Config, Manager, ToolError, manager_for, say
+from . import doctor, gitinit, probe, shell
+from .config import RESULT_FILE, Config, canonical
+from .failures import missing_package, unreachable_index
+from .loading import manager_for
+from .manager import Manager
+from .report import or_make
+from .running import ToolError, say
+from .shell import CONFIG_FILE, WINDOWS
 
 IMPORT_FIX = (
     "install what is missing (check its name in pyproject.toml); for a package whose import name "
@@ -64,7 +70,7 @@ def sanity_import(manager: Manager, parts: dict[str, float]) -> str:
 
 def explain_install_failure(manager: Manager, exc: ToolError) -> None:
     """Name the real cause, and a fix that works when followed literally."""
-    unreachable = base.unreachable_index(exc.output)
+    unreachable = unreachable_index(exc.output)
     if unreachable:
         exc.what = f"the package index could not be reached ({unreachable})"
         exc.fix = (
@@ -74,12 +80,12 @@ def explain_install_failure(manager: Manager, exc: ToolError) -> None:
         if "certificate" in unreachable:  # a proxy that inspects TLS, with its own certificate
             exc.fix += "; to trust your system's certificates: UV_NATIVE_TLS=1 (uv), PIP_CERT (pip)"
         return
-    name = base.missing_package(exc.output)
+    name = missing_package(exc.output)
     if not name:
         return
     missing = f"the package index has no package '{name}' (or no version of it that fits)"
     extras = [d for d in manager.config.dependencies if d.get("extra")]
-    kept = [d["req"] for d in extras if base.canonical(d["name"]) != base.canonical(name)]
+    kept = [d["req"] for d in extras if canonical(d["name"]) != canonical(name)]
     if len(kept) == len(extras):  # added by hand, not through the answers
         exc.fix = f"{missing}: correct its name or remove it in {manager.dependency_files}"
         return
@@ -159,7 +165,7 @@ def setup(project: Path, *, commit_lock: bool = False) -> dict[str, Any]:
     notes = {
         "location": manager.location(),
         "activate": manager.activation(),
-        "run tests": base.or_make(manager.command("test"), "make test"),
+        "run tests": or_make(manager.command("test"), "make test"),
         "rebuild": f"make env   (or: {TOOL} setup)",
         "PATH": shell.path_advice(manager.name, manager.tool) if manager.tool else None,
         "git": copying.commit_lock_file(project, *manager.lock_files()) if commit_lock else None,
@@ -252,9 +258,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "lock":
         return lock(project)
     if args.command == "git-init":
-        return gitinit.main(
-            project, args.author_name, args.author_email, args.template, args.answers_file
-        )
+        written = None  # the first commit: what the template wrote (copier's task), else all
+        if args.template:
+            from . import copying  # the template's copy of the tool, under copier, only
+
+            written = copying.rendered_files(args.template, args.answers_file, project)
+        return gitinit.main(project, args.author_name, args.author_email, written)
     result: dict[str, Any] = {"status": "failed", "steps": []}
     try:
         if args.from_copier and not args.no_input and sys.stdin and sys.stdin.isatty():
