@@ -609,7 +609,9 @@ def steps_figure(bench: Bench, path: Path) -> None:
     labels = [f"{m}\n{'copier-mlops' if side == 'ours' else 'ccds'}" for m, side, _, _ in rows]
     fig, ax = plt.subplots(figsize=(3.5 + 1.1 * len(rows), 4.5), dpi=110)
     bottom = [0.0] * len(rows)
-    for name, colour in zip(STEPS, plt.get_cmap("tab10").colors, strict=False):
+    colours = plt.get_cmap("tab10")
+    for i, name in enumerate(STEPS):
+        colour = colours(i)
         heights = [medians[name] for _, _, medians, _ in rows]
         ax.bar(labels, heights, bottom=bottom, label=name, color=colour, width=0.6)
         bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
