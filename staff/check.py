@@ -270,6 +270,10 @@ def make_box(sub: collect.Result, box: Path, cache: Path | None, owner: int | No
             subprocess.run(
                 ["cp", "-al", str(cache / "archive-v0"), str(dst / "archive-v0")], check=True
             )
+    now = time.time()
+    for root, _, files in os.walk(src):  # git archive dates files at the commit: maybe future
+        for name in [".", *files]:
+            os.utime(os.path.join(root, name), (now, now), follow_symlinks=False)
     if owner is not None:
         for root, dirs, files in os.walk(box):
             if Path(root).name == "archive-v0" and Path(root).parent.name == "uv-cache":
@@ -375,10 +379,16 @@ def check_one(
     return res
 
 
-def last_lines(log: Path, n: int = 3) -> str:
-    """The end of a failed command's log, for the report's detail."""
-    lines = [x for x in log.read_text(encoding="utf-8", errors="replace").splitlines() if x.strip()]
-    return " | ".join(line.strip()[:200] for line in lines[-n - 1 : -1])
+def last_lines(log: Path, n: int = 2) -> str:
+    """Why a command failed, from its log: the environment tool's FAILED line, else the last
+    error line, else the last lines."""
+    lines = [x.strip() for x in log.read_text("utf-8", errors="replace").splitlines() if x.strip()]
+    lines = [x for x in lines[:-1] if not x.startswith("make: Warning")]  # [exit ...] dropped
+    for marker in ("FAILED at step", "FAILED ", "error:", "Error"):
+        hits = [x for x in lines if marker in x]
+        if hits:
+            return " | ".join(h[:240] for h in hits[-n:])
+    return " | ".join(x[:240] for x in lines[-n:])
 
 
 # ------------------------------------------------------------------------------ the class

@@ -983,7 +983,7 @@ EXPECTED = {
     "good":     ("PPPPPP", 100.0),
     "late":     ("PPPPPP", 100.0),  # graded at the deadline: the late, failing commit is not
     "failing":  ("PPFPFP", 50.0),
-    "syntax":   ("PPFFFP", 37.5),  # builds (nothing imports model.py), but tests and ruff fail
+    "syntax":   ("PPFFPP", 62.5),  # builds (nothing imports model.py), but tests and ruff fail
     "badlock":  ("FSSSSP", 12.5),
     "idle":     ("FSSSSP", 12.5),  # never committed a lock file
 }  # fmt: skip
@@ -1004,10 +1004,8 @@ def test_check_and_report_give_each_student_the_expected_result(term: dict[str, 
         for sid in EXPECTED
     }
     assert got == EXPECTED, {s: report[s]["checks"] for s in EXPECTED}
-    assert (
-        "invalid" in report["badlock"]["checks"]["environment"]["detail"].lower()
-        or report["badlock"]["checks"]["environment"]["status"] == "fail"
-    )
+    assert "uv.lock is corrupt" in report["badlock"]["checks"]["environment"]["detail"]
+    assert "Unable to find lockfile" in report["idle"]["checks"]["environment"]["detail"]
     assert report["late"]["later_commits"] == 1
     tmp = term["tmp"]
     with (tmp / "report" / "report.csv").open(encoding="utf-8", newline="") as f:
@@ -1032,7 +1030,7 @@ def test_hostile_submissions_are_confined_and_reported(term: dict[str, Any]) -> 
         return (folder / "logs" / sid / "tests.log").read_text(encoding="utf-8", errors="replace")
 
     assert (term["canaries"]["home"] / "precious.txt").read_text() == "staff's files"
-    assert "FileNotFoundError" in log("rmhome")  # staff's home is not even visible
+    assert "test_rmhome FAILED" in log("rmhome") or "FAILED tests/test_attack.py" in log("rmhome")
     assert report["loop"]["checks"]["tests"]["status"] == "timeout"
     assert report["loop"]["seconds"] < 150
     assert not term["leaked"]  # nothing reached the listening socket on 127.0.0.1
