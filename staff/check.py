@@ -145,7 +145,9 @@ def load_rubric(path: Path) -> Rubric:
             )
         if item["name"] in {s.name for s in steps}:
             raise CheckError(f"{where}: the name {item['name']!r} is used twice")
-        lists = {k: item.get(k) or [] for k in ("expect", "exists", "unchanged")}
+        lists: dict[str, list[str]] = {
+            k: item.get(k) or [] for k in ("expect", "exists", "unchanged")
+        }
         if any(
             not isinstance(v, list) or not all(isinstance(x, str) for x in v)
             for v in lists.values()
@@ -162,8 +164,19 @@ def load_rubric(path: Path) -> Rubric:
         if not (item.get("run") or lists["exists"] or lists["unchanged"]):
             raise CheckError(f"{where}: give run, exists or unchanged")
         run = ["sh", "-c", str(item["run"])] if item.get("run") else None
-        steps.append(Step(item["name"], float(item.get("weight", 1)), run,
-                          float(item["timeout"]) if item.get("timeout") else None, **lists))  # fmt: skip
+        limit = float(item["timeout"]) if item.get("timeout") else None
+        weight = float(item.get("weight", 1))
+        steps.append(
+            Step(
+                item["name"],
+                weight,
+                run,
+                limit,
+                lists["expect"],
+                lists["exists"],
+                lists["unchanged"],
+            )
+        )
     timeout = float(data["timeout"]) if data.get("timeout") else None
     return Rubric(steps, timeout, hashlib.sha256(text).hexdigest())
 
@@ -384,11 +397,8 @@ def last_lines(log: Path, n: int = 2) -> str:
     error line, else the last lines."""
     lines = [x.strip() for x in log.read_text("utf-8", errors="replace").splitlines() if x.strip()]
     lines = [x for x in lines[:-1] if not x.startswith("make: Warning")]  # [exit ...] dropped
-    for marker in ("FAILED at step", "FAILED ", "error:", "Error"):
-        hits = [x for x in lines if marker in x]
-        if hits:
-            return " | ".join(h[:240] for h in hits[-n:])
-    return " | ".join(x[:240] for x in lines[-n:])
+    hits = [x for x in lines if any(m in x for m in ("FAILED", "error:", "Error"))]
+    return " | ".join(x[:240] for x in (hits or lines)[-n:])
 
 
 # ------------------------------------------------------------------------------ the class
