@@ -4,7 +4,8 @@ package, its model and httpx): prints one JSON object with the in-process floor 
     <project>/.venv/bin/python bench/serving_load.py --url http://127.0.0.1:PORT --package NAME
 
 In-process: api.load() then predict_proba() on one image and on a batch, timed directly (the
-floor: what the model itself costs). Over HTTP: `--concurrency` workers share a bounded number of
+floor: what the model itself costs). With `--bare-url`, the same load on bench/bare_app.py's bare
+route (the framework's own floor). Over HTTP: `--concurrency` workers share a bounded number of
 requests (`--requests`) and a time budget (`--seconds`), each waiting for its answer before the
 next (a closed loop: at most `--concurrency` requests are in flight).
 """
@@ -101,6 +102,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--repeats", type=int, default=200)
+    parser.add_argument("--bare-url", help="a bare FastAPI route's server (bench/bare_app.py)")
     args = parser.parse_args()
     meta = httpx.get(f"{args.url}/metadata", timeout=10).json()
     h, w = meta["image_shape"]
@@ -124,6 +126,10 @@ def main() -> None:
             "in_process": in_process(args.package, images, args.repeats),
             "http": http,
         }
+        if args.bare_url:  # the same body and load on a route that does nothing with it
+            bare = load(args.bare_url, body, requests=args.requests,
+                        concurrency=args.concurrency, seconds=args.seconds)  # fmt: skip
+            results[name]["bare"] = asyncio.run(bare)
     print(json.dumps(results))
 
 

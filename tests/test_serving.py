@@ -738,10 +738,7 @@ def bench_result(single_rps: float, batch_rps: float, workers: int = 1) -> dict[
 
 
 def test_serving_bench_states_the_per_image_cost_it_measured() -> None:
-    spec = importlib.util.spec_from_file_location("serving_bench", ROOT / "bench" / "serving.py")
-    assert spec and spec.loader
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = importlib.import_module("bench.serving")
     args = argparse.Namespace(requests=200, seconds=10.0)
     # 1000 single requests/s: 1 ms an image; 100 batches of 64 a second: 0.156 ms an image.
     text = bench.section([bench_result(1000, 100), bench_result(1000, 50, workers=2)], args)
@@ -769,7 +766,8 @@ def test_serving_bench_writes_its_section(
     out.write_text("# Benchmarks\n\nkept\n")
     cmd = [
         sys.executable,
-        str(ROOT / "bench" / "serving.py"),
+        "-m",
+        "bench.serving",
         "--project",
         str(dst),
         "--quick",
@@ -785,6 +783,7 @@ def test_serving_bench_writes_its_section(
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert float(cells[4]) > 0 and float(cells[5]) <= float(cells[6]), row  # rps; p50 <= p99
+        assert float(cells[7]) > 0, row  # the bare route on the same uvicorn answered
         assert cells[-1] == "none", row  # no failed request
     # Run twice: the section is replaced, not appended.
     assert timed("serving: bench --quick", cmd, cwd=ROOT).returncode == 0
