@@ -607,18 +607,18 @@ def steps_figure(bench: Bench, path: Path) -> None:
 
     rows = step_rows(bench)
     labels = [f"{m}\n{'copier-mlops' if side == 'ours' else 'ccds'}" for m, side, _, _ in rows]
-    fig, ax = plt.subplots(figsize=(1.6 + 1.1 * len(rows), 4.2), dpi=110)
+    fig, ax = plt.subplots(figsize=(3.5 + 1.1 * len(rows), 4.5), dpi=110)
     bottom = [0.0] * len(rows)
     for name, colour in zip(STEPS, plt.get_cmap("tab10").colors, strict=False):
         heights = [medians[name] for _, _, medians, _ in rows]
         ax.bar(labels, heights, bottom=bottom, label=name, color=colour, width=0.6)
         bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
     ax.set_ylabel("seconds (median of the warm runs)")
-    ax.set_title("Environment rows, step by step (same packages on both sides)")
+    ax.set_title("Environment rows step by step\n(the same packages on both sides)", fontsize=10)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
 
 
