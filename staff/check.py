@@ -145,7 +145,9 @@ def load_rubric(path: Path) -> Rubric:
             )
         if item["name"] in {s.name for s in steps}:
             raise CheckError(f"{where}: the name {item['name']!r} is used twice")
-        lists = {k: item.get(k) or [] for k in ("expect", "exists", "unchanged")}
+        lists: dict[str, list[str]] = {
+            k: item.get(k) or [] for k in ("expect", "exists", "unchanged")
+        }
         if any(
             not isinstance(v, list) or not all(isinstance(x, str) for x in v)
             for v in lists.values()
@@ -162,8 +164,19 @@ def load_rubric(path: Path) -> Rubric:
         if not (item.get("run") or lists["exists"] or lists["unchanged"]):
             raise CheckError(f"{where}: give run, exists or unchanged")
         run = ["sh", "-c", str(item["run"])] if item.get("run") else None
-        steps.append(Step(item["name"], float(item.get("weight", 1)), run,
-                          float(item["timeout"]) if item.get("timeout") else None, **lists))  # fmt: skip
+        limit = float(item["timeout"]) if item.get("timeout") else None
+        weight = float(item.get("weight", 1))
+        steps.append(
+            Step(
+                item["name"],
+                weight,
+                run,
+                limit,
+                lists["expect"],
+                lists["exists"],
+                lists["unchanged"],
+            )
+        )
     timeout = float(data["timeout"]) if data.get("timeout") else None
     return Rubric(steps, timeout, hashlib.sha256(text).hexdigest())
 
@@ -270,6 +283,10 @@ def make_box(sub: collect.Result, box: Path, cache: Path | None, owner: int | No
             subprocess.run(
                 ["cp", "-al", str(cache / "archive-v0"), str(dst / "archive-v0")], check=True
             )
+    now = time.time()
+    for root, _, files in os.walk(src):  # git archive dates files at the commit: maybe future
+        for name in [".", *files]:
+            os.utime(os.path.join(root, name), (now, now), follow_symlinks=False)
     if owner is not None:
         for root, dirs, files in os.walk(box):
             if Path(root).name == "archive-v0" and Path(root).parent.name == "uv-cache":
@@ -375,10 +392,13 @@ def check_one(
     return res
 
 
-def last_lines(log: Path, n: int = 3) -> str:
-    """The end of a failed command's log, for the report's detail."""
-    lines = [x for x in log.read_text(encoding="utf-8", errors="replace").splitlines() if x.strip()]
-    return " | ".join(line.strip()[:200] for line in lines[-n - 1 : -1])
+def last_lines(log: Path, n: int = 2) -> str:
+    """Why a command failed, from its log: the environment tool's FAILED line, else the last
+    error line, else the last lines."""
+    lines = [x.strip() for x in log.read_text("utf-8", errors="replace").splitlines() if x.strip()]
+    lines = [x for x in lines[:-1] if not x.startswith("make: Warning")]  # [exit ...] dropped
+    hits = [x for x in lines if any(m in x for m in ("FAILED", "error:", "Error"))]
+    return " | ".join(x[:240] for x in (hits or lines)[-n:])
 
 
 # ------------------------------------------------------------------------------ the class

@@ -14,6 +14,7 @@ Any host that accepts a push works: GitLab, Gitea, Forgejo, a bare repository ov
 repositories must exist, or the host must create them on push (GitLab does). Credentials come
 from git itself (your SSH agent or key, or a credential helper): a --remote with a password or
 token in it is refused, and URLs in the report and log never show one. git never prompts.
+Each project's `origin` is its repository (for pulls and pushes around `python -m staff fleet`).
 Report: provision-report.json and .csv in --out (or --report), git's output per student in
 provision-logs/ID.log. Exit status: 0 every student pushed or existing, 1 some failed, 2
 nothing was attempted (bad arguments, roster or remote).
@@ -72,6 +73,8 @@ def push(gen: roster.Result, template: str, branch: str, logs: Path) -> Result:
             res.detail = f"{project} has no commit (git_init is off?): {remote.last_line(out)}"
             return res
         res.commit = out.strip()
+        if remote.git(["remote", "get-url", "origin"], project)[0] != 0:
+            step(["remote", "add", "origin", url], project)  # for fleet's pull and push later
         code, out = step(["ls-remote", "--heads", url, f"refs/heads/{branch}"])
         if code != 0:
             res.detail = f"cannot reach the repository: {remote.last_line(out)}"

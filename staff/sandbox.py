@@ -75,8 +75,8 @@ class Sandbox:
         cmd += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
         for path in ("/tmp", "/root", "/home", "/run", "/var/tmp", *map(str, self.hidden)):
             cmd += ["--tmpfs", path]
-        for path in self.readable:
-            cmd += ["--ro-bind", str(path), str(path)]
+        for folder in self.readable:
+            cmd += ["--ro-bind", str(folder), str(folder)]
         # The box's parents, as traversable folders (mount points would be root's, mode 700).
         for parent in reversed(box.parents[:-1]):
             cmd += ["--dir", str(parent)]
