@@ -28,9 +28,10 @@ then the rubric's own checks. The rubric (YAML):
       - name: model
         exists: [models/*.joblib]
 A check passes or fails whole; the score is the passed weight over the total, in percent.
-Each submission's result is saved as it finishes (OUT/results/ID.json, logs in OUT/logs/ID/),
-each copy is deleted after its check unless --keep-boxes; Ctrl-C or SIGTERM leaves a consistent report of what finished, and a re-run skips every
-submission whose commit and rubric are unchanged (--force checks them again). --shard I/N
+Each submission's result is saved as it finishes (OUT/results/ID.json, logs in OUT/logs/ID/;
+its copy is deleted unless --keep-boxes), so Ctrl-C or SIGTERM leaves a consistent report of
+what finished, and a re-run skips every submission whose commit and rubric are unchanged
+(--force checks them again). --shard I/N
 takes a stable share of the class (by a hash of the id) for one of N machines; --write-k8s
 and --write-github write a Kubernetes Indexed Job or a GitHub Actions matrix that runs the N
 shards; `python -m staff report` merges their folders. Without a working bubblewrap, check
