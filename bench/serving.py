@@ -92,7 +92,9 @@ def section(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
         "(other work shares this machine). Load: concurrent clients "
         f"(async httpx, keep-alive; each waits for its answer), at most {args.requests} requests or "
         f"{args.seconds:.0f} s per row, client and server on the same machine. In-process: "
-        "`predict_proba()` on the same images, no HTTP (the model's floor). Bare route: the same "
+        "`predict_proba()` on the same images, no HTTP (the model's floor; for PNG files, each "
+        "image enlarged smoothly to the page's 280x280 canvas, their conversion too). Bare "
+        "route (JSON only): the same "
         "requests and load on one FastAPI route that parses the body and answers a constant "
         "(bench/bare_app.py), served by the same uvicorn with the same workers (the framework's "
         "floor). Overhead = HTTP p50 / in-process p50.",
@@ -102,11 +104,13 @@ def section(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for result in results:
-        for name in ("single", "batch"):
+        for name in ("single", "batch", "single_png", "batch_png"):
+            if name not in result:
+                continue
             r = result[name]
             http, floor = r["http"], r["in_process"]
-            label = f"{name} ({r['images']} image{'s' if r['images'] > 1 else ''}, "
-            label += f"{r['body_bytes'] / 1024:.1f} KiB JSON)"
+            label = f"{name.split('_')[0]} ({r['images']} image{'s' if r['images'] > 1 else ''}, "
+            label += f"{r['body_bytes'] / 1024:.1f} KiB {r.get('kind', 'JSON')})"
             ratio = http["p50_s"] / floor["p50_s"] if floor["p50_s"] else float("nan")
             bare = ms(r["bare"]["p50_s"]) if "bare" in r else "-"
             lines.append(

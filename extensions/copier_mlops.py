@@ -99,6 +99,11 @@ def check_destination(dst: object, answers_file: object = None) -> str:
     )
 
 
+class AnswerRefused(UserMessageError, ValueError):
+    """A refused --data answer: copier's CLI prints the message alone (UserMessageError); run_copy
+    callers catch it as the ValueError copier raises for a refused answer."""
+
+
 @functools.cache
 def validators() -> dict[str, tuple[str, str]]:
     """Each question's validator expression and type, as copier.yml states them."""
@@ -118,22 +123,22 @@ def checked_if_given(context: Context, name: str) -> bool:
     refusal into a bare ValueError: a traceback, where an interactive answer gets the message.)"""
     conf = context.get("_copier_conf")
     data = (conf.get("data") if isinstance(conf, Mapping) else getattr(conf, "data", None)) or {}
-    if name not in data:
-        return True
-    expression, kind = validators()[name]
-    answer = str(data[name]) if kind == "str" and data[name] is not None else data[name]
-    try:
-        message = context.environment.from_string(expression).render(
-            {**context.get_all(), name: answer}
-        )
-    except Exception as exc:  # as copier does: a validator that fails refuses the answer
-        message = str(exc)
+    message = RULES.check_data_keys(data)  # a misspelt key, refused at the first question
+    if name in data and not message:
+        expression, kind = validators()[name]
+        answer = str(data[name]) if kind == "str" and data[name] is not None else data[name]
+        try:
+            message = context.environment.from_string(expression).render(
+                {**context.get_all(), name: answer}
+            )
+        except Exception as exc:  # as copier does: a validator that fails refuses the answer
+            message = str(exc)
     if message.strip():
-        raise UserMessageError(
-            # The answer itself is not repeated: it may hold a credential.
-            f"The answer to {name} (given with --data or --data-file) is refused: "
-            f"{message.strip()}\nNothing was written: correct the answer and run the same "
-            "command again."
+        # copier's own words for an interactive refusal; the answer itself is not repeated
+        # (it may hold a credential).
+        raise AnswerRefused(
+            f"Validation error for question '{name}': {message.strip()}\nNothing was written: "
+            "correct this answer (given with --data or --data-file) and run the command again."
         )
     return True
 

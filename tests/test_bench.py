@@ -66,7 +66,7 @@ def test_quick_bench_writes_the_table(tmp_path: Path) -> None:
         )
     assert re.search(r"within 1\.5 s of `uv sync`'s floor: [+-][\d.]+ s: (met|missed by)", doc)
     assert re.search(
-        r"within 1\.5 s of `uv sync` \+ the first import: [+-][\d.]+ s: (met|missed", doc
+        r"within 1\.5 s of `uv sync` \+ the first import: [+-][\d.]+ s: (met|missed by)", doc
     )
     if template:  # ahead of ccds given the same packages, warm and cold, met or missed by how much
         for warmth in ("warm", "cold"):
