@@ -41,9 +41,11 @@ def retry_command(project: Path, windows: bool = WINDOWS) -> str:
     return f"cd {shlex.quote(str(project))} && python3 tools/envtool setup"
 
 
-def sanity_import(manager: Manager) -> str:
-    """The probe: the package and every declared dependency import, no broken requirement."""
+def sanity_import(manager: Manager, parts: dict[str, float]) -> str:
+    """The probe: the package and every declared dependency import, no broken requirement;
+    `parts` gets the share of its time that the dependency check (`pip check`) took."""
     report = doctor.run_probe(manager)
+    parts.update(report.get("seconds", {}))
     rows = report["imports"]
     for line in [f"Python {report['python']} ({report['executable']})", *probe.table(report)]:
         say(f"    {line}")
@@ -113,20 +115,24 @@ def setup(project: Path, *, commit_lock: bool = False) -> dict[str, Any]:
     """Run every step; print a summary or what failed and how to finish. Returns the result
     (also written to tools/envtool-result.json for roster, bench and other programs)."""
     started = time.monotonic()
-    result: dict[str, Any] = {"status": "failed", "project": str(project), "steps": []}
+    # Wall-clock start and end, so a caller that timed the whole `copier copy` (the bench) can
+    # tell copier's own time from the tool's.
+    result: dict[str, Any] = {"status": "failed", "project": str(project), "steps": [],
+                              "started_at": time.time()}  # fmt: skip
     step = f"read {CONFIG_FILE.as_posix()}"
     try:
         config = Config.load(project)
         step = f"load the {config.env_manager} manager"
         manager = manager_for(config)
         say(f"copier-mlops: creating the {manager.name} environment for {project}")
+        parts: dict[str, float] = {}  # what a step's time is made of (the sanity import's)
         steps: list[tuple[str, Callable[[], str]]] = [
             ("find the tool", manager.find_tool),
             (f"find Python {config.python_version}", manager.find_interpreter),
             ("create the environment", manager.create_or_undo),
             ("install the project and its dependencies", lambda: install(manager)),
             ("write the lock file", manager.lock),
-            ("sanity import", lambda: sanity_import(manager)),
+            ("sanity import", lambda: sanity_import(manager, parts)),
         ]
         if config.jupyter_kernel:
             from . import kernel  # only projects that asked for a kernel have kernel.py
@@ -135,8 +141,11 @@ def setup(project: Path, *, commit_lock: bool = False) -> dict[str, Any]:
         for i, (step, action) in enumerate(steps, 1):
             say(f"==> [{i}/{len(steps)}] {step}")
             t0 = time.monotonic()
+            parts.clear()
             note = action()
             result["steps"].append({"name": step, "seconds": round(time.monotonic() - t0, 2)})
+            if parts:
+                result["steps"][-1]["parts"] = {k: round(v, 2) for k, v in parts.items()}
             say(f"    {note}  [{result['steps'][-1]['seconds']:.1f}s]")
     except ToolError as exc:
         if len(result["steps"]) >= 2:  # creating, installing, locking: where the index is used
@@ -169,6 +178,7 @@ def setup(project: Path, *, commit_lock: bool = False) -> dict[str, Any]:
             say(f"  {key + ':':<10} {text}")
     times = ", ".join(f"{s['name']} {s['seconds']:.1f}s" for s in result["steps"])
     say(f"  time per step: {times}")
+    result["finished_at"] = time.time()
     return result
 
 
