@@ -279,7 +279,7 @@ def test_uvicorn_answers_the_readme_commands_over_http(
     health, metadata, from_json, sample, from_png = outputs
     assert json.loads(health)["status"] == "ok"
     meta = json.loads(metadata)
-    assert meta["framework"] == "sklearn" and meta["metrics"]["test_accuracy"] >= 0.9
+    assert meta["framework"] == "sklearn" and meta["metrics"]["best_val_accuracy"] >= 0.9
     assert json.loads(from_json)["predictions"][0]["digit"] == 0  # the README's image is a 0
     label = int(re.search(r"wrote digit\.png: a (\d) ", sample).group(1))  # type: ignore[union-attr]
     assert json.loads(from_png)["predictions"][0]["digit"] == label
