@@ -529,6 +529,7 @@ def test_model_uri_serves_a_model_logged_with_mlflow(
             r["metadata"]["model"].startswith(f"{kind}:/") and r["metadata"]["dataset"] == "digits"
         )
         assert r["metadata"]["metrics"] == {"test_accuracy": 0.97}
+        assert r["metadata"]["registry_version"] == ("1" if kind == "models" else None)
     bad = report["runs:bad"]
     assert bad["health"] == 503 and bad["predict"] == 503 and "could not be loaded" in bad["detail"]
 
@@ -581,6 +582,7 @@ def test_model_uri_serves_the_pytorch_model_make_train_registered(
         if kind != "file":
             assert r["metadata"]["model"].startswith(f"{kind}:/"), r["metadata"]
             assert r["metadata"]["metrics"] == report["metrics"], r["metadata"]
+        assert r["metadata"]["registry_version"] == ("1" if kind == "models" else None)
         assert r["digits"] == report["file"]["digits"], kind
 
 
