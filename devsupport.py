@@ -25,7 +25,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "template" / "tools"))  # the environment tool, as `envtool`
-from envtool.base import RESULT_FILE  # noqa: E402
+from envtool.config import RESULT_FILE  # noqa: E402
 
 
 def copier_config() -> dict[str, Any]:

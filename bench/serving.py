@@ -2,7 +2,7 @@
 """Serving latency: the generated project's API under a bounded concurrent load, beside the
 in-process predict time (the floor), for single-image and batch requests.
 
-    .venv/bin/python bench/serving.py --project PATH [PATH...] [--quick] [--out docs/benchmarks.md]
+    .venv/bin/python -m bench.serving --project PATH [PATH...] [--quick] [--out docs/benchmarks.md]
 
 Each PATH is a generated project (serving=fastapi) with its .venv and a trained model (`make train
 DATASET=digits`). The server is started as `make serve` starts it (uvicorn, WORKERS processes) on
@@ -23,9 +23,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from devsupport import free_port, started, wait_for_http
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from devsupport import free_port, started, wait_for_http  # noqa: E402
 
 START, END = "<!-- serving-bench:start -->", "<!-- serving-bench:end -->"
 
@@ -48,12 +48,20 @@ def run_bench(
     package = package_of(project)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = [str(python), "-m", "uvicorn", f"{package}.api:app", "--host", "127.0.0.1"]
-    server += ["--port", str(port), "--workers", str(workers), "--log-level", "warning"]
-    with started(server, cwd=project) as running:
+    uvicorn = [str(python), "-m", "uvicorn", "--host", "127.0.0.1", "--workers", str(workers)]
+    uvicorn += ["--log-level", "warning"]
+    server = [*uvicorn, f"{package}.api:app", "--port", str(port)]
+    # The framework's floor: a bare route (bench/bare_app.py) on the same uvicorn and workers.
+    bare_port = free_port()
+    bare = [*uvicorn, "--app-dir", str(ROOT / "bench"), "bare_app:app", "--port", str(bare_port)]
+    bare_url = f"http://127.0.0.1:{bare_port}"
+    with started(server, cwd=project) as running, started(bare, cwd=project) as bare_running:
         if wait_for_http(f"{url}/health", running, timeout=60) != 200:
             raise SystemExit(f"{url}/health does not answer 200: is a model trained?")
+        if wait_for_http(f"{bare_url}/docs", bare_running, timeout=60) != 200:
+            raise SystemExit(f"the bare route's server ({bare_url}) did not start")
         load = [str(python), str(ROOT / "bench" / "serving_load.py"), "--url", url]
+        load += ["--bare-url", bare_url]
         out = subprocess.run(
             [*load, "--package", package, "--concurrency", str(concurrency), *load_args],
             cwd=project,
@@ -84,25 +92,32 @@ def section(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
         "(other work shares this machine). Load: concurrent clients "
         f"(async httpx, keep-alive; each waits for its answer), at most {args.requests} requests or "
         f"{args.seconds:.0f} s per row, client and server on the same machine. In-process: "
-        "`predict_proba()` on the same images, no HTTP (the floor). Overhead = HTTP p50 / "
-        "in-process p50.",
+        "`predict_proba()` on the same images, no HTTP (the model's floor; for PNG files, each "
+        "image enlarged smoothly to the page's 280x280 canvas, their conversion too). Bare "
+        "route (JSON only): the same "
+        "requests and load on one FastAPI route that parses the body and answers a constant "
+        "(bench/bare_app.py), served by the same uvicorn with the same workers (the framework's "
+        "floor). Overhead = HTTP p50 / in-process p50.",
         "",
         "| model | request | workers | clients | requests/s | HTTP p50 ms | HTTP p99 ms "
-        "| in-process p50 ms | overhead (x) | errors |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| bare route p50 ms | in-process p50 ms | overhead (x) | errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for result in results:
-        for name in ("single", "batch"):
+        for name in ("single", "batch", "single_png", "batch_png"):
+            if name not in result:
+                continue
             r = result[name]
             http, floor = r["http"], r["in_process"]
-            label = f"{name} ({r['images']} image{'s' if r['images'] > 1 else ''}, "
-            label += f"{r['body_bytes'] / 1024:.1f} KiB JSON)"
+            label = f"{name.split('_')[0]} ({r['images']} image{'s' if r['images'] > 1 else ''}, "
+            label += f"{r['body_bytes'] / 1024:.1f} KiB {r.get('kind', 'JSON')})"
             ratio = http["p50_s"] / floor["p50_s"] if floor["p50_s"] else float("nan")
+            bare = ms(r["bare"]["p50_s"]) if "bare" in r else "-"
             lines.append(
                 f"| {result['metadata']['framework']}, {result['metadata']['dataset']} "
                 f"| {label} | {result['workers']} | {result['concurrency']} "
                 f"| {http['rps']:.0f} | {ms(http['p50_s'])} "
-                f"| {ms(http['p99_s'])} | {ms(floor['p50_s'])} | {ratio:.1f} "
+                f"| {ms(http['p99_s'])} | {bare} | {ms(floor['p50_s'])} | {ratio:.1f} "
                 f"| {http['errors'] or 'none'} |"
             )
     lines += ["", *per_image(results), END]

@@ -27,9 +27,11 @@ from pathlib import Path
 from types import CodeType
 from typing import Any
 
+import yaml
 from copier.errors import UserMessageError
-from jinja2 import Environment
+from jinja2 import Environment, pass_context
 from jinja2.ext import Extension
+from jinja2.runtime import Context
 from packaging.version import Version
 
 # The copier this template needs (copier.yml's `_min_copier_version` is copier-template-
@@ -95,6 +97,50 @@ def check_destination(dst: object, answers_file: object = None) -> str:
         f"  - give a new folder name, e.g. {BASE.shell_quote(str(folder) + '-ml')}, or\n"
         "  - move your files out of this folder first, then run the same command again."
     )
+
+
+class AnswerRefused(UserMessageError, ValueError):
+    """A refused --data answer: copier's CLI prints the message alone (UserMessageError); run_copy
+    callers catch it as the ValueError copier raises for a refused answer."""
+
+
+@functools.cache
+def validators() -> dict[str, tuple[str, str]]:
+    """Each question's validator expression and type, as copier.yml states them."""
+    questions = yaml.safe_load((HERE.parent / "copier.yml").read_text(encoding="utf-8"))
+    return {
+        name: (question["validator"], question.get("type", "str"))
+        for name, question in questions.items()
+        if isinstance(question, dict) and "validator" in question
+    }
+
+
+@pass_context
+def checked_if_given(context: Context, name: str) -> bool:
+    """True (a question's `when`); but first, an answer to `name` given with --data or
+    --data-file that the question's validator refuses stops copier with the validator's
+    message, before anything is written. (copier checks such answers itself, but turns a
+    refusal into a bare ValueError: a traceback, where an interactive answer gets the message.)"""
+    conf = context.get("_copier_conf")
+    data = (conf.get("data") if isinstance(conf, Mapping) else getattr(conf, "data", None)) or {}
+    message = RULES.check_data_keys(data)  # a misspelt key, refused at the first question
+    if name in data and not message:
+        expression, kind = validators()[name]
+        answer = str(data[name]) if kind == "str" and data[name] is not None else data[name]
+        try:
+            message = context.environment.from_string(expression).render(
+                {**context.get_all(), name: answer}
+            )
+        except Exception as exc:  # as copier does: a validator that fails refuses the answer
+            message = str(exc)
+    if message.strip():
+        # copier's own words for an interactive refusal; the answer itself is not repeated
+        # (it may hold a credential).
+        raise AnswerRefused(
+            f"Validation error for question '{name}': {message.strip()}\nNothing was written: "
+            "correct this answer (given with --data or --data-file) and run the command again."
+        )
+    return True
 
 
 def tool_command(name: str) -> str:
@@ -263,6 +309,7 @@ class CopierMlops(Extension):
         if not os.environ.get("COPIER_MLOPS_NO_CACHE"):
             cache_compile(environment)
         environment.globals["check_destination"] = check_destination
+        environment.globals["checked_if_given"] = checked_if_given
         # "3.12": the Python running copier (copier renders in its own process).
         environment.globals["running_python"] = "{}.{}".format(*sys.version_info[:2])
         environment.globals["after_copy_message"] = after_copy_message

@@ -61,6 +61,8 @@ def runtime_names(
         names.append(FRAMEWORK_PACKAGE[ml_framework])
     if ml_framework != "none":  # training code (the starter or the skeleton) reads Hydra configs
         names.append("hydra-core")
+    if ml_framework != "none" and example == "mnist":  # the starter's `make sweep`
+        names.append("optuna")
     if experiment_tracking in TRACKERS:
         names.append(experiment_tracking)
     if serving == "fastapi":

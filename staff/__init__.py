@@ -1,1 +1,1 @@
-"""Course-staff tools (not part of the generated projects): `python -m staff.roster --help`."""
+"""Course-staff tools (not part of the generated projects): `python -m staff --help`."""

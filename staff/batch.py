@@ -76,7 +76,7 @@ def check_setup(script: str, jobs: int) -> None:
     if importlib.util.find_spec("copier") is None:
         raise BatchError(
             f"copier is not installed for {sys.executable}: run this script with the Python that "
-            f"has copier (e.g. ~/.copier-mlops/bin/python staff/{script} ...)"
+            f"has copier (e.g. ~/.copier-mlops/bin/python -m staff {script} ...)"
         )
     if jobs < 1:
         raise BatchError("--jobs must be 1 or more")

@@ -1,7 +1,7 @@
 """Update every project of a class to a template release with `copier update`, in parallel.
 
-    python staff/fleet.py projects                    # the roster's output folder
-    python staff/fleet.py projects/s001 projects/s002 --vcs-ref v0.2.0 --dry-run
+    python -m staff fleet projects                    # the roster's output folder
+    python -m staff fleet projects/s001 projects/s002 --vcs-ref v0.2.0 --dry-run
 
 Each argument is a project folder, or a folder of projects (roster's --out: its roster report
 names the projects it made, so a deleted one is reported missing). Per project, in its own git
@@ -47,10 +47,7 @@ from typing import Any
 import yaml  # copier's own dependency
 from packaging.version import InvalidVersion, Version  # copier's own dependency
 
-try:  # run as `python -m staff.fleet` or imported by the tests
-    from staff import batch
-except ImportError:  # run as `python staff/fleet.py`: staff/ is on sys.path
-    import batch  # type: ignore[no-redef]
+from staff import batch
 
 ANSWERS_FILE = batch.ANSWERS_FILE
 LOG_DIR = batch.FLEET_LOGS
@@ -471,7 +468,7 @@ def summary(results: Sequence[Result], dry_run: bool) -> str:
 # ------------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
     """fleet's command line: paths, --vcs-ref, --dry-run, --no-commit, --on-conflict, batch's."""
-    parser = batch.parser("fleet", __doc__)
+    parser = batch.parser("python -m staff fleet", __doc__ or "")
     parser.add_argument("paths", nargs="+", type=Path, help="project folders or folders of them")
     parser.add_argument(
         "--vcs-ref", help="template release to update to, e.g. v0.2.0 (default: the newest tag)"
@@ -530,7 +527,7 @@ def progress_note(res: Result) -> str:
 
 def run(args: argparse.Namespace) -> tuple[list[Result], Path]:
     """Every project updated, `--jobs` at a time; the results by id, and the report path."""
-    batch.check_setup("fleet.py", args.jobs)
+    batch.check_setup("fleet", args.jobs)
     if shutil.which("git") is None:
         raise FleetError("git is not installed: copier update needs it")
     projects = projects_of(args.paths)

@@ -1,6 +1,6 @@
 """Generate one project per student of a roster (CSV), in parallel, with copier.
 
-    python staff/roster.py roster.csv --preset presets/mnist-course.yml --out projects \\
+    python -m staff roster roster.csv --preset presets/mnist-course.yml --out projects \\
         --template gh:copier-mlops/copier-mlops --vcs-ref v0.1.0
 
 The CSV needs a column `id` (the project's folder name: student id or login). Optional columns:
@@ -15,7 +15,8 @@ The CSV may be saved by Excel: UTF-8 (with or without a byte-order mark), UTF-16
 text") or Windows-1252, separated by commas, semicolons or tabs. Running the same command again
 is safe: a project that already exists with this row's answers is reported as `exists` and kept.
 Exit status: 0 all generated (or already there), 1 some rows failed, 2 nothing was attempted (bad
-arguments or CSV). Later template releases: staff/fleet.py updates every project.
+arguments or CSV). Later template releases: `python -m staff fleet` updates every project;
+`python -m staff provision` does what roster does and pushes each project to a git host.
 """
 
 from __future__ import annotations
@@ -35,14 +36,12 @@ from typing import Any
 
 import yaml  # copier's own dependency
 
-try:  # run as `python -m staff.roster` or imported by the tests
-    from staff import batch
-except ImportError:  # run as `python staff/roster.py`: staff/ is on sys.path
-    import batch  # type: ignore[no-redef]
+from staff import batch
 
 TEMPLATE_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(TEMPLATE_ROOT / "template" / "tools"))  # the environment tool: `envtool`
-from envtool.base import RESULT_FILE  # noqa: E402
+# The environment tool's machine-readable result (template/tools/envtool/base.py's RESULT_FILE;
+# the tool is the template's code, not a package staff can import).
+RESULT_FILE = Path("tools") / "envtool-result.json"
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 COLUMN_ALIASES = {"name": "author_name", "email": "author_email"}
@@ -243,7 +242,7 @@ def same_answer(recorded: Any, wanted: Any) -> bool:
 def not_ours(dst: Path, template: str, wanted: dict[str, Any]) -> str:
     """Why the existing `dst` is not this row's project ("" when it is: same template, and every
     answer the row and the batch give is the recorded one). Its version is not compared: a
-    later release reaches it through staff/fleet.py, not by generating again."""
+    later release reaches it through `python -m staff fleet`, not by generating again."""
     answers_file = dst / ANSWERS_FILE
     if not answers_file.is_file():
         return (
@@ -364,9 +363,11 @@ def summary(results: Sequence[Result]) -> str:
 
 
 # ------------------------------------------------------------------------------ main
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(
+    prog: str = "python -m staff roster", doc: str = __doc__ or ""
+) -> argparse.ArgumentParser:
     """roster's command line: the CSV, --preset, --out, --template, --vcs-ref, --data, batch's."""
-    parser = batch.parser("roster", __doc__)
+    parser = batch.parser(prog, doc)
     parser.add_argument("roster", type=Path, help="CSV with an 'id' column (see below)")
     parser.add_argument("--preset", type=Path, help="answers file, e.g. presets/mnist-course.yml")
     parser.add_argument(
@@ -402,9 +403,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run(args: argparse.Namespace) -> tuple[list[Result], Path]:
-    """Every row's project, `--jobs` at a time; the results in the CSV's order, the report path."""
-    batch.check_setup("roster.py", args.jobs)
+def run(
+    args: argparse.Namespace, forced: dict[str, Any] | None = None
+) -> tuple[list[Result], Path]:
+    """Every row's project, `--jobs` at a time; the results in the CSV's order, the report path.
+    `forced`: answers the caller needs whatever the preset says (provision: git_init)."""
+    batch.check_setup("roster", args.jobs)
     local = Path(args.template).expanduser()
     template = str(local.resolve()) if local.exists() else args.template  # else a URL
     # A remote template: check names against this checkout's copier.yml (the same template),
@@ -412,6 +416,7 @@ def run(args: argparse.Namespace) -> tuple[list[Result], Path]:
     questions = question_names(template) or question_names(str(TEMPLATE_ROOT))
     answers = {**load_preset(args.preset), **parse_data(args.data)}
     answers["create_env"] = bool(args.create_env)
+    answers.update(forced or {})
     if questions is not None:
         unknown = sorted(k for k in answers if k not in questions)
         if unknown:

@@ -25,9 +25,12 @@ import yaml
 from copier import run_copy
 
 # Re-exported: the tool's own rule for a venv's python (bin/python, or Scripts/python.exe).
-from envtool import base, discovery
-from envtool.base import venv_python as venv_python
+from envtool import discovery
+from envtool.config import Config
+from envtool.loading import manager_for
+from envtool.manager import Manager
 from envtool.managers import venv as venv_manager
+from envtool.shell import venv_python as venv_python
 
 from devsupport import copier_config, manager_choices, pip_index_url, read_result
 
@@ -500,11 +503,11 @@ COMMANDS = {"env": "uv sync", "run": "uv run", "test": "uv run pytest", "lock": 
 HERE_VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
 
 
-def manager_of(name: str, project: Path = Path("/p"), **fields: object) -> base.Manager:
+def manager_of(name: str, project: Path = Path("/p"), **fields: object) -> Manager:
     """A manager of an imaginary project (nothing is run)."""
     fields = {"commands": COMMANDS, **fields}
-    config = base.Config(project, name, "3.12", "p", "p", **fields)  # type: ignore[arg-type]
-    return base.manager_for(config)
+    config = Config(project, name, "3.12", "p", "p", **fields)  # type: ignore[arg-type]
+    return manager_for(config)
 
 
 def tool_copy(tmp_path: Path, config: dict[str, object]) -> Path:

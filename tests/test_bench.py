@@ -24,7 +24,7 @@ CCDS_MIRROR = Path("/work/.mirror/drivendataorg+cookiecutter-data-science/repo")
 @posix_only("bench/bench.py (sh -c, venvs' bin/, the load average)")
 def test_quick_bench_writes_the_table(tmp_path: Path) -> None:
     out = tmp_path / "benchmarks.md"
-    cmd = [sys.executable, str(ROOT / "bench" / "bench.py"), "--quick", "--out", str(out)]
+    cmd = [sys.executable, "-m", "bench.bench", "--quick", "--out", str(out)]
     template = os.environ.get("COPIER_MLOPS_CCDS_TEMPLATE") or (
         str(CCDS_MIRROR) if CCDS_MIRROR.exists() else ""
     )
@@ -32,7 +32,7 @@ def test_quick_bench_writes_the_table(tmp_path: Path) -> None:
     # may not be vendored), the smoke test measures copier-mlops alone and checks that part.
     cmd += ["--ccds-template", template] if template else ["--no-ccds"]
     env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
     doc = out.read_text(encoding="utf-8")
@@ -65,6 +65,29 @@ def test_quick_bench_writes_the_table(tmp_path: Path) -> None:
             r"render no slower than ccds: [\d.]+ s vs [\d.]+ s .*: (met|missed by)", doc
         )
     assert re.search(r"within 1\.5 s of `uv sync`'s floor: [+-][\d.]+ s: (met|missed by)", doc)
+    assert re.search(
+        r"within 1\.5 s of `uv sync` \+ the first import: [+-][\d.]+ s: (met|missed by)", doc
+    )
+    if template:  # ahead of ccds given the same packages, warm and cold, met or missed by how much
+        for warmth in ("warm", "cold"):
+            assert re.search(rf"uv, {warmth}: at most 0\.85x ccds given the same packages: [\d.]+ s "
+                             r"vs [\d.]+ s \([\d.]+x\): (met|missed by [\d.]+ s)", doc), warmth  # fmt: skip
+    # The uv row step by step, each side: a figure beside the table, and the steps add up to the
+    # row (within 10 %: each is a median of its own).
+    figure = out.with_name("benchmarks-steps.png")
+    assert figure.read_bytes().startswith(b"\x89PNG\r\n\x1a\n") and figure.stat().st_size > 10_000
+    assert "](benchmarks-steps.png)" in doc
+    steps = {}
+    for line in doc.splitlines():
+        m = re.match(r"\| uv, (copier-mlops|ccds) \|((?: [\d.]+ \|){10})$", line)
+        if m:
+            steps[m.group(1)] = [float(c) for c in m.group(2).strip(" |").split(" | ")]
+    assert set(steps) == ({"copier-mlops", "ccds"} if template else {"copier-mlops"}), doc
+    for side, cells in steps.items():
+        *parts, total, row = cells
+        render, _, install, _, sanity, *_ = parts
+        assert render > 0 and install > 0 and sanity > 0, (side, cells)
+        assert abs(sum(parts) - total) < 0.02 and abs(total - row) <= 0.1 * row, (side, cells)
     assert "| `uv.ours` |" in proc.stdout  # the table is printed too
     # The tracking rows are a block of their own (a later `--only tracking` replaces just it),
     # with the environment sizes in MB and what MLflow costs, as differences of medians.
@@ -78,3 +101,29 @@ def test_quick_bench_writes_the_table(tmp_path: Path) -> None:
     assert re.search(r"MLflow's cost, copier-mlops: [+-][\d.]+ s to create the environment", block)
     assert re.search(r"with mlflow [\d.]+ s \([+-][\d.]+ s\)", block)
     assert "## Table" not in block and "`tracking." not in doc.split(block)[0]
+
+
+def test_hook_steps_add_up_to_the_copier_run() -> None:
+    """copier's time before and after the tool, the tool's steps and their parts, and its own time
+    between steps: each second of the run in exactly one step."""
+    from bench.bench import STEPS, hook_steps
+
+    result = {
+        "started_at": 100.5,
+        "finished_at": 110.0,
+        "steps": [
+            {"name": "find the tool", "seconds": 0.1},
+            {"name": "find Python 3.11", "seconds": 0.2},
+            {"name": "create the environment", "seconds": 0.3},
+            {"name": "install the project and its dependencies", "seconds": 4.0},
+            {"name": "write the lock file", "seconds": 1.0},
+            {"name": "sanity import", "seconds": 3.0, "parts": {"pip check": 0.25}},
+        ],
+    }
+    steps = hook_steps(result, began=100.0, ended=111.5)
+    assert list(steps) == list(STEPS)
+    assert steps["render"] == 0.5 and steps["git"] == 1.5
+    assert steps["install"] == 4.0 and steps["lock"] == 1.0 and steps["kernel"] == 0
+    assert steps["sanity import"] == 2.75 and steps["pip check"] == 0.25
+    assert round(steps["tool start"], 6) == 0.6 + 0.9  # three steps, and the tool's own 0.9 s
+    assert round(sum(steps.values()), 6) == 11.5

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from envtool import probe
 from envtool.managers import conda
+from envtool.report import Report
 
 from tests.conftest import (
     DEV_BIN,
@@ -88,7 +89,7 @@ def test_doctor_reads_the_declared_requirements(projects: dict[str, Path], manag
     """The project's own probe (with the modules its tool has) reads pyproject.toml (and a venv
     project's requirements files) with a real TOML parser: runtime and dev requirements of every
     manager's layout."""
-    from envtool.base import manager_class
+    from envtool.loading import manager_class
 
     project = projects[f"{manager}-github"]
     spec = importlib.util.spec_from_file_location(
@@ -116,7 +117,8 @@ def test_doctor_conda_drift_with_recording_stand_in(
     """environment.yml against the env: conda's own `conda compare` (its parser and MatchSpec),
     each of its findings a problem with the fix; no environment: it says so first."""
     from envtool import doctor
-    from envtool.base import manager_for
+    from envtool.config import Config
+    from envtool.loading import manager_for
 
     project = projects["conda-github"]
     root = tmp_path / "stand-in"
@@ -128,8 +130,8 @@ def test_doctor_conda_drift_with_recording_stand_in(
     # conda's own answers: its messages as JSON, exit status 0 on success, 1 on a difference
     answer_conda_compare(root, json.dumps(["Success. All the packages in the specification file are "
                                            "present in the environment with matching version and build string."]), 0)  # fmt: skip
-    report = doctor.Report()
-    manager = manager_for(doctor.Config.load(project))
+    report = Report()
+    manager = manager_for(Config.load(project))
     manager.check_lock(report, None)
     assert report.problems == [], report.problems
     assert stand_in_log(root)[-1]["args"] == [
@@ -139,7 +141,7 @@ def test_doctor_conda_drift_with_recording_stand_in(
         "numpy not found",
         "python found but mismatch. Specification pkg: python=3.12, Running pkg: python==3.11.9=h0_0",
     ]), 1)  # fmt: skip
-    report = doctor.Report()
+    report = Report()
     manager.check_lock(report, None)
     whats = [what for what, _ in report.problems]
     assert any(w.startswith("numpy not found") for w in whats), whats
@@ -193,7 +195,7 @@ def test_doctor_python_check_needs_a_requires_python(
     assert found["python_ok"] is None and found["requires_python"] == ""
     from envtool import doctor
 
-    report = doctor.Report()
+    report = Report()
     doctor.check_probe(report, manager_of("uv", tmp_path), found)
     out = capsys.readouterr().out
     assert "satisfies requires-python" not in out, out
@@ -211,9 +213,8 @@ def test_conda_compare_always_gives_a_verdict(
     answer_conda_compare(tmp_path, printed, status)
     monkeypatch.setenv("STANDIN_ROOT", str(tmp_path))
     monkeypatch.setenv("PATH", str(tmp_path))
-    from envtool import doctor
 
-    report = doctor.Report()
+    report = Report()
     messages: list[str] = []
     monkeypatch.setattr(report, "ok", messages.append)
     manager = manager_of("conda", tmp_path)

@@ -23,6 +23,7 @@ from .conftest import (
     copier_copy,
     env_without_dev_venv,
     find_python,
+    git,
     output,
     posix_only,
     pty_run,
@@ -132,26 +133,37 @@ def test_gitlab_ci_pulls_with_the_variable_and_parses(template: Path, tmp_path: 
         assert ("DVC_SSH_KEY" in script) == bool(url)
 
 
-def test_without_the_example_dvc_is_initialised_without_a_pipeline(
+def test_without_the_example_the_skeleton_gets_a_pipeline(template: Path, tmp_path: Path) -> None:
+    dst = render(template, tmp_path / "p", example="none", **DVC)
+    assert (dst / ".dvc" / "config").is_file() and not (dst / "params.yaml").exists()
+    stages = yaml.safe_load((dst / "dvc.yaml").read_text())["stages"]
+    assert list(stages) == ["train"] and "data/raw" in stages["train"]["deps"]
+    assert stages["train"]["outs"][0] == "models/default_sklearn.joblib"
+    assert stages["train"]["metrics"] == ["models/default_train_scores.json"]
+    makefile = (dst / "Makefile").read_text()
+    assert "repro:" in makefile and "dvc-push:" in makefile
+
+
+def test_one_parametrised_pipeline_names_the_frameworks_model(
     template: Path, tmp_path: Path
 ) -> None:
-    dst = render(template, tmp_path / "p", example="none", **DVC)
-    assert (dst / ".dvc" / "config").is_file() and not (dst / "dvc.yaml").exists()
-    assert "repro:" not in (dst / "Makefile").read_text()
-    assert "dvc-push:" in (dst / "Makefile").read_text()
-
-
-def test_the_pipeline_names_the_frameworks_model(template: Path, tmp_path: Path) -> None:
+    """One pipeline driven by params.yaml's dataset (not a set of stages per dataset); metrics
+    and plots are files of their own, the confusion plot DVC's confusion template."""
     for framework, model in [
-        ("pytorch", "digits_pytorch.pt"),
-        ("tensorflow", "digits_tensorflow.keras"),
+        ("pytorch", "${dataset}_pytorch.pt"),
+        ("tensorflow", "${dataset}_tensorflow.keras"),
     ]:
         dst = render(
             template, tmp_path / framework, ml_framework=framework, python_version="3.12", **DVC
         )
         stages = yaml.safe_load((dst / "dvc.yaml").read_text())["stages"]
-        assert stages["train_digits"]["outs"] == [f"models/{model}"]
-        assert f"models/{model}" in stages["evaluate_digits"]["deps"]
+        assert list(stages) == ["data", "train", "evaluate"]
+        assert stages["train"]["outs"][0] == f"models/{model}"
+        assert f"models/{model}" in stages["evaluate"]["deps"]
+        assert stages["train"]["cmd"].endswith("train data=${dataset}")
+        plot = stages["evaluate"]["plots"][0]["models/${dataset}_predictions.csv"]
+        assert plot["template"] == "confusion" and (plot["x"], plot["y"]) == ("actual", "predicted")
+        assert yaml.safe_load((dst / "params.yaml").read_text()) == {"dataset": "mnist"}
 
 
 @pytest.mark.parametrize("name", ["dvc", "dvc_data", "hydra", "scmrepo", "dvc_s3"])
@@ -318,7 +330,8 @@ def test_repro_runs_what_changed_and_nothing_else(project: tuple[Path, dict[str,
     dst, env = project
     repro = ["make", "repro", "DATASET=digits"]
     first = output(run_ok("make repro (all stages)", repro, dst, env))
-    assert ran(first) == ["data_digits", "train_digits", "evaluate_digits"], first
+    assert ran(first) == ["data", "train", "evaluate"], first
+    assert yaml.safe_load((dst / "params.yaml").read_text())["dataset"] == "digits"
     second = output(run_ok("make repro (nothing changed)", repro, dst, env))
     assert ran(second) == [] and "Data and pipelines are up to date" in second, second
 
@@ -326,20 +339,23 @@ def test_repro_runs_what_changed_and_nothing_else(project: tuple[Path, dict[str,
     config: dict[str, Any] = yaml.safe_load(trainer.read_text())
     trainer.write_text(trainer.read_text().replace(f"epochs: {config['epochs']}", "epochs: 4"))
     third = output(run_ok("make repro (epochs changed)", repro, dst, env))
-    assert ran(third) == ["train_digits", "evaluate_digits"], third
+    assert ran(third) == ["train", "evaluate"], third
     metrics = json.loads((dst / "models" / "digits_metrics.json").read_text())
     assert metrics["epochs"] == 4 and len(metrics["history"]) == 4  # the parameter reached training
 
     show = ["uv", "run", "--frozen", "dvc", "metrics", "show"]
     table = output(run_ok("dvc metrics show", show, dst, env))
     report = json.loads((dst / "models" / "digits_evaluation.json").read_text())
-    row = next(line for line in table.splitlines() if line.startswith("models/digits_evaluation"))
+    row = next(line for line in table.splitlines() if line.startswith("models/digits_test_scores"))
     assert "accuracy" in table and str(round(report["accuracy"], 5)) in row, table
     data, _ = json.JSONDecoder().raw_decode(
         output(run_ok("dvc metrics show --json", [*show, "--json"], dst, env))
     )
-    found = data[""]["data"]["models/digits_evaluation.json"]["data"]["accuracy"]
-    assert found == pytest.approx(report["accuracy"]) and report["accuracy"] > 0.8
+    files = data[""]["data"]
+    found = files["models/digits_test_scores.json"]["data"]
+    assert found["accuracy"] == pytest.approx(report["accuracy"]) and report["accuracy"] > 0.8
+    trained = files["models/digits_train_scores.json"]["data"]
+    assert set(trained) == {"loss", "train_accuracy", "val_accuracy"}, trained  # metrics only
 
 
 @pytest.mark.slow
@@ -353,20 +369,31 @@ def test_push_then_pull_restores_byte_identical_files(project: tuple[Path, dict[
         dst / "models" / "digits_metrics.json",
         dst / "models" / "digits_evaluation.json",
         dst / "reports" / "figures" / "digits_confusion_matrix.png",
+        # metrics and plots (issue 35), and what the data stage loaded
+        *(
+            dst / "models" / f"digits_{n}"
+            for n in ("train_scores.json", "test_scores.json", "history.csv", "predictions.csv")
+        ),
+        dst / "data" / "raw" / "digits.txt",
     ]
     before = {p: sha256(p) for p in outputs}
-    pushed = output(run_ok("make dvc-push", ["make", "dvc-push", "DATASET=digits"], dst, env))
+    pushed = output(run_ok("make dvc-push", ["make", "dvc-push"], dst, env))
     remote = dst.parent / "digit-lab-dvc-remote"  # the folder beside the project
-    assert "4 files pushed" in pushed and remote.is_dir(), pushed
+    assert re.search(r"\d+ files pushed|Everything is up to date", pushed), pushed
+    assert remote.is_dir(), pushed
 
     shutil.rmtree(dst / ".dvc" / "cache")
     for p in outputs:
         p.unlink()
-    pulled = output(run_ok("make dvc-pull", ["make", "dvc-pull", "DATASET=digits"], dst, env))
+    # The plain commands, as a user types them: only the digits ever ran in this project.
+    dvc = ["uv", "run", "--frozen", "dvc"]
+    pulled = output(run_ok("dvc pull", [*dvc, "pull"], dst, env))
     assert {p: sha256(p) for p in outputs} == before, pulled
-    status_cmd = ["uv", "run", "--frozen", "dvc", "status", "--with-deps", "evaluate_digits"]
-    status = output(run_ok("dvc status", status_cmd, dst, env))  # the MNIST stages never ran here
-    assert "up to date" in status, status
+    status = output(run_ok("dvc status", [*dvc, "status"], dst, env))
+    assert "Data and pipelines are up to date" in status, status
+    table = output(run_ok("dvc metrics show", [*dvc, "metrics", "show"], dst, env))
+    assert "models/digits_test_scores.json" in table and "ERROR" not in table, table
+    assert "WARNING" not in table, table  # dvc exits 0 even when it cannot read a metrics file
     # Nothing of the remote or the cache went into git: .dvc/.gitignore and /models/ keep them out.
     untracked = subprocess.run(
         ["git", "status", "--porcelain", "--untracked-files=all"],
@@ -376,3 +403,26 @@ def test_push_then_pull_restores_byte_identical_files(project: tuple[Path, dict[
         check=True,
     ).stdout
     assert ".dvc/cache" not in untracked and "models/" not in untracked, untracked
+
+
+@pytest.mark.slow
+@posix_only("make with the Makefile's POSIX shell recipes")
+@pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed")
+def test_two_identical_runs_give_an_empty_metrics_diff(
+    project: tuple[Path, dict[str, str]],
+) -> None:
+    """A forced second run of the same pipeline (same code, data and parameters) changes no
+    metric: `dvc metrics diff` against the committed first run prints nothing."""
+    dst, env = project
+    run_ok("make repro (first run)", ["make", "repro", "DATASET=digits"], dst, env)
+    git(dst, "add", "-A")
+    git(dst, "commit", "-q", "--allow-empty", "-m", "the first run")
+    forced = ["uv", "run", "--frozen", "dvc", "repro", "--force", "train", "evaluate"]
+    again = output(run_ok("dvc repro --force (same parameters)", forced, dst, env))
+    assert ran(again) == ["train", "evaluate"], again
+    diff = ["uv", "run", "--frozen", "dvc", "metrics", "diff", "--all"]
+    table = output(run_ok("dvc metrics diff", diff, dst, env))
+    rows = [line for line in table.splitlines() if line.startswith("models/")]
+    assert len(rows) == 7 and all(float(line.split()[-1]) == 0 for line in rows), table
+    changed = ["uv", "run", "--frozen", "dvc", "metrics", "diff"]
+    assert output(run_ok("dvc metrics diff (changes only)", changed, dst, env)).strip() == ""

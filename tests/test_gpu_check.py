@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 from envtool import gpu, probe
-from envtool.base import Config, manager_class
+from envtool.config import Config
+from envtool.loading import manager_class
 
 from tests.conftest import (
     COPIER_YML,

@@ -23,7 +23,7 @@ from tests.conftest import (
 
 def test_jupyter_kernel_default_follows_the_example(projects: dict[str, Path]) -> None:
     """On by default with the MNIST starter (notebooks), off without it; ipykernel follows."""
-    from envtool.base import Config
+    from envtool.config import Config
 
     with_example = projects["uv-github"]
     without = projects["uv-github-noexample"]
@@ -43,8 +43,8 @@ def test_jupyter_kernel_default_follows_the_example(projects: dict[str, Path]) -
 
 def test_register_kernel_without_ipykernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A clear error naming the cause and the fix, and no half-written kernel spec."""
-    from envtool.base import ToolError
     from envtool.kernel import register_kernel
+    from envtool.running import ToolError
 
     subprocess.run([dev_tool("uv"), "venv", "-q", str(tmp_path / "bare")], check=True)
     monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))

@@ -12,16 +12,21 @@ requirements-dev.txt), not through the post-generation hook, which has its own t
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.conftest import (
     PKG,
@@ -711,3 +716,121 @@ def test_torchrun_ranks_end_with_identical_parameters(
     )
     ranks = [str(tmp_path / f"rank{r}.params") for r in (0, 1)]
     assert run([py, "-c", compare, *ranks], dst, env).stdout.strip() == "True"
+
+
+# ---------------------------------------------------------------- sweeps and configuration (issue 35)
+
+TRIAL_DONE = re.compile(r"^trial \d+: val_accuracy \d")
+SWEEP = ["make", "sweep", "DATASET=digits", "TRIALS=6"]
+
+
+def study_states(project: Path) -> dict[str, int]:
+    """{state: trials} of every study in the project's optuna.db, read with sqlite3 itself."""
+    with sqlite3.connect(project / "optuna.db") as db:
+        return dict(db.execute("SELECT state, COUNT(*) FROM trials GROUP BY state").fetchall())
+
+
+def nested_finished_runs(project: Path) -> int:
+    """Finished MLflow runs (mlflow.db) that are a sweep's children (mlflow.parentRunId)."""
+    with sqlite3.connect(project / "mlflow.db") as db:
+        query = (
+            "SELECT COUNT(*) FROM runs JOIN tags ON runs.run_uuid = tags.run_uuid "
+            "WHERE tags.key = 'mlflow.parentRunId' AND runs.status = 'FINISHED'"
+        )
+        return int(db.execute(query).fetchone()[0])
+
+
+def best_config_trains(dst: Path, env: dict[str, str], label: str) -> None:
+    """`make train ARGS=experiment=best` trains the digits with the best trial's settings."""
+    best = yaml.safe_load((dst / "configs" / "experiment" / "best.yaml").read_text())
+    assert best["defaults"] == [{"override /data": "digits"}], best
+    timed_ok(f"{label}: make train ARGS=experiment=best", ["make", "train",
+             "ARGS=experiment=best"], dst, env)  # fmt: skip
+    m = metrics(dst)
+    assert m["dataset"] == "digits" and m["epochs"] == best["trainer"]["epochs"], m
+    assert m["learning_rate"] == pytest.approx(best["trainer"]["learning_rate"]), (m, best)
+    assert m["batch_size"] == best["trainer"]["batch_size"], (m, best)
+
+
+@pytest.mark.slow
+@posix_only("make, and a process group killed mid-sweep")
+@pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed")
+def test_uv_sweep_killed_after_two_trials_resumes_to_six(uv_project: tuple[Path, dict]) -> None:
+    """`make sweep` is killed (SIGKILL, its whole process group) once two trials have completed;
+    the same command again completes the study: exactly 6 completed trials, each a finished
+    MLflow run nested under a sweep run; the best trial's preset trains."""
+    dst, env = uv_project
+    cmd = [*SWEEP, "EPOCHS=2"]
+    proc = subprocess.Popen(cmd, cwd=dst, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+    watchdog = threading.Timer(300, os.killpg, (proc.pid, signal.SIGKILL))
+    watchdog.start()
+    seen, done = [], 0
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            seen.append(line)
+            done += bool(TRIAL_DONE.match(line))
+            if done == 2:
+                os.killpg(proc.pid, signal.SIGKILL)
+                break
+    finally:
+        watchdog.cancel()
+        proc.wait()
+    assert done == 2, "".join(seen[-40:])
+    killed = study_states(dst)
+    assert killed.get("COMPLETE") == 2 and killed.get("RUNNING", 0) <= 1, killed
+
+    out = timed_ok("uv: make sweep (resumed)", cmd, dst, env)
+    assert "2 of 6 trials completed; 4 to run" in out, out[-3000:]
+    assert "6 trials completed; best: trial" in out, out[-3000:]
+    assert study_states(dst)["COMPLETE"] == 6
+    assert nested_finished_runs(dst) == 6
+    best_config_trains(dst, env, "uv")
+
+
+@pytest.mark.slow
+@posix_only("make with the Makefile's POSIX shell recipes")
+@pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed")
+def test_torch_sweep_of_six_trials_and_its_best_config(torch_project: tuple[Path, dict]) -> None:
+    dst, env = torch_project
+    out = timed_ok("torch: make sweep (6 trials, 1 epoch)", [*SWEEP, "EPOCHS=1"], dst, env)
+    assert len([x for x in out.splitlines() if TRIAL_DONE.match(x)]) == 6, out[-3000:]
+    assert study_states(dst) == {"COMPLETE": 6}
+    best_config_trains(dst, env, "torch")
+
+
+@pytest.mark.slow
+@posix_only("make with the Makefile's POSIX shell recipes")
+@pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed")
+@pytest.mark.parametrize("which", ["uv_project", "torch_project"])
+def test_preset_dataset_wins_and_bad_overrides_are_one_line(
+    which: str, request: pytest.FixtureRequest
+) -> None:
+    """`make train ARGS=experiment=quick` trains the preset's digits (no MNIST download); an
+    unknown or out-of-range model option, a list of values and -m are one line, no traceback,
+    before any run folder."""
+    dst, env = request.getfixturevalue(which)
+    out = timed_ok(f"{which}: make train ARGS=experiment=quick", ["make", "train",
+                   "ARGS=experiment=quick"], dst, env)  # fmt: skip
+    m = metrics(dst)
+    assert m["dataset"] == "digits" and m["epochs"] == 2 and m["n_train"] + m["n_val"] == 500, m
+    assert "mnist" not in out.lower(), out
+
+    py = str(venv_python(dst / ".venv"))
+    runs = dst / "runs"
+    before = sorted(p.name for p in runs.iterdir()) if runs.is_dir() else []
+    bad = {
+        "+model.C=0.5": "unknown key 'model.C'",
+        "model.hidden_units=0": "model.hidden_units=0: must be at least 1",
+        "model.hidden_units=many": "an integer expected",
+        "trainer.learning_rate=0.1,0.01": "make sweep",
+        "-m": "make sweep",
+    }
+    for override, says in bad.items():
+        result = run([py, "-m", f"{PKG}.train", "data=digits", override], dst, env, check=False)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 1 and len(lines) == 1, (override, result.stderr)
+        assert says in lines[0] and "Traceback" not in result.stdout + result.stderr, lines
+    after = sorted(p.name for p in runs.iterdir()) if runs.is_dir() else []
+    assert after == before

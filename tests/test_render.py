@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 from dockerfile_parse import DockerfileParser
-from envtool.base import config_problems
+from envtool.config import config_problems
 from packaging.version import Version
 from validate_pyproject import api as vp
 
@@ -145,7 +145,7 @@ def expected_files(a: dict[str, Any], pkg: str) -> set[str]:
         ),
     }
     if manager not in ("conda-poetry", "conda-uv"):  # the conda half of a hybrid
-        unused |= {"hybrid.py", "conda_records.py"}
+        unused |= {"managers/_hybrid.py", "conda_records.py"}
     if manager not in ("venv", "poetry"):  # uv finds Python itself; conda installs it
         unused.add("discovery.py")
     if manager not in ("venv", "poetry", "conda-poetry"):  # requirements files, Poetry's group

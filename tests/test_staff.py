@@ -1,35 +1,59 @@
-"""Course staff's tools. staff/roster.py: one project per CSV row, in parallel; a bad row never
-stops the others. staff/fleet.py: a class of 20 projects generated at v0.1.0 (by
-staff/roster.py), each left in a different state by its student, updated to v0.2.0 with the real
-copier CLI, two at a time.
+"""Course staff's command, `python -m staff`. roster: one project per CSV row, in parallel; a bad
+row never stops the others. fleet: a class of 20 projects generated at v0.1.0 (by roster), each
+left in a different state by its student, updated to v0.2.0 with the real copier CLI, two at a
+time. A term on a real git server: provision, students' pushes (hostile ones included), collect
+at the deadline, check in bubblewrap's sandbox in two shards, report (its page in Chromium).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from staff import fleet, roster
-from tests.conftest import COPIER, ROOT, answers_of, commit, git, run_captured, template_repo
+from tests.conftest import (
+    COPIER,
+    DEV_BIN,
+    IDENTITY,
+    ROOT,
+    answers_of,
+    commit,
+    dev_tool,
+    git,
+    run_captured,
+    template_repo,
+)
 
-# ================================================================== roster (staff/roster.py)
+# ================================================================== roster
 
-SCRIPT = ROOT / "staff" / "roster.py"
+STAFF_ENV = {**os.environ, "PYTHONPATH": str(ROOT)}  # `python -m staff` from any folder
 PRESET = ROOT / "presets" / "mnist-course.yml"
 BAD_LINE = 9  # the bad row sits among the good ones, not at the end
 
 
+def staff(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`python -m staff ARGS`, the command staff type."""
+    return run_captured([sys.executable, "-m", "staff", *args], cwd=cwd, env=env or STAFF_ENV)
+
+
 def run_roster(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return run_captured([sys.executable, SCRIPT, *args], cwd=cwd)
+    return staff("roster", *args, cwd=cwd)
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
@@ -40,12 +64,23 @@ def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
     return path
 
 
-@pytest.mark.parametrize("how", ["path", "module"])
-def test_help(how: str) -> None:
-    cmd = [sys.executable, str(SCRIPT)] if how == "path" else [sys.executable, "-m", "staff.roster"]
-    proc = subprocess.run([*cmd, "--help"], cwd=ROOT, capture_output=True, text=True, check=False)
+@pytest.mark.parametrize("cmd", [["staff", "roster"], ["staff.roster"]])
+def test_help(cmd: list[str]) -> None:
+    proc = (
+        staff(*cmd[1:], "--help")
+        if cmd[0] == "staff"
+        else run_captured([sys.executable, "-m", *cmd, "--help"], env=STAFF_ENV)
+    )
     assert proc.returncode == 0
     assert "--create-env" in proc.stdout and "column `id`" in proc.stdout
+
+
+def test_staff_lists_its_subcommands() -> None:
+    proc = staff("--help")
+    assert proc.returncode == 0
+    for name in ("roster", "provision", "fleet", "collect", "check", "report"):
+        assert f"  {name} " in proc.stdout
+    assert staff("grade").returncode == 2
 
 
 def test_csv_without_id_column_is_refused_before_anything_runs(tmp_path: Path) -> None:
@@ -286,10 +321,9 @@ def test_batch_pool_turns_one_crash_into_that_projects_failure() -> None:
     assert len(log.getvalue().splitlines()) == 3
 
 
-# ================================================================== fleet (staff/fleet.py)
+# ================================================================== fleet
 
-FLEET = ROOT / "staff" / "fleet.py"
-ROSTER = ROOT / "staff" / "roster.py"
+FLEET, ROSTER = "fleet", "roster"
 IDS = [f"s{i:03d}" for i in range(1, 21)]
 # What each student did after generation (the rest left their project untouched).
 MERGES_CODE, MERGES_README, CONFLICTS = "s015", "s016", "s017"
@@ -307,8 +341,8 @@ TEMPLATE_IGNORE = "*.template-v2-checkpoint"
 OLD_DEV_DEP, NEW_DEV_DEP = '"pytest>=8"', '"pytest>=8.3"'
 
 
-def run_py(script: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    proc = run_captured([sys.executable, script, *args])
+def run_py(command: str, *args: str) -> subprocess.CompletedProcess[str]:
+    proc = staff(command, *args)
     print(proc.stdout, proc.stderr[-4000:], sep="\n")
     return proc
 
@@ -646,3 +680,503 @@ def test_malformed_answers_fail_that_project_only(tmp_path: Path) -> None:
     assert "not a mapping" in str(report["listed"]["detail"])
     assert "4 projects: 0 updated, 0 with conflicts, 2 already current" in proc.stdout
     assert (out / "fleet-report.csv").is_file()
+
+
+# ================================================================== a term: provision ... report
+# 12 students on a real git server (git daemon, 127.0.0.1): six as the issue lists them, six
+# hostile. One class, one rubric, checked in two shards in bubblewrap's sandbox; shard 1 is
+# stopped by SIGTERM midway and run again. Projects are small (no example, no framework) and
+# share one warm uv cache, so each environment is built offline from the student's lock.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--no-first-run",
+]  # tests run as root
+DEADLINE = "2027-01-15T23:59:00+00:00"
+ON_TIME, LATE = "2027-01-15T12:00:00+00:00", "2027-01-16T09:00:00+00:00"
+PUSH_WORK = ["good", "failing", "syntax", "badlock", "late"]  # "idle" never pushes
+HOSTILE = ["rmhome", "loop", "net", "escape", "bigfile", "forkbomb"]
+CLASS = ["good", "failing", "syntax", "badlock", "late", "idle", *HOSTILE]
+FILE_LIMIT_MB = 100
+EVALUATE = """import json
+import pathlib
+import time
+
+run = pathlib.Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+run.mkdir(parents=True, exist_ok=True)
+(run / "metrics.json").write_text(json.dumps({"accuracy": ACCURACY}))
+"""
+# The rubric a course would write (mypy's `make lint` is left out to keep the test short; its
+# builtin runs like the tests' one). Total weight 8.
+RUBRIC = """
+timeout: 150
+builtin: {environment: 1, doctor: 1, tests: {weight: 2, timeout: 40}, lint: 0}
+checks:
+  - name: style
+    run: .venv/bin/python -m ruff check .
+    weight: 1
+  - name: evaluate
+    run: .venv/bin/python -m PKG.evaluate
+    timeout: 60
+    weight: 2
+    expect: ["runs/*/metrics.json: accuracy >= 0.9"]
+  - name: provided-tests
+    unchanged: [tests/test_PKG.py]
+    weight: 1
+"""
+
+
+def hostile_test(kind: str, canaries: dict[str, Path], port: int) -> str:
+    """A student's test that attacks the machine; each must stay inside the sandbox."""
+    body = {
+        # $HOME is the sandbox's; staff's real home (a canary folder here) is not visible.
+        "rmhome": f"shutil.rmtree(os.environ['HOME'], ignore_errors=True)\n"
+        f"    shutil.rmtree({str(canaries['home'])!r})",
+        "loop": "while True:\n        pass",
+        "net": f"socket.create_connection(('127.0.0.1', {port}), timeout=5).sendall(b'leak')",
+        "escape": f"for path in {[str(p) for p in canaries['outside']]!r}:\n"
+        "        try:\n            pathlib.Path(path).write_text('escaped')\n"
+        "        except OSError as exc:\n            print(path, exc)\n"
+        "    raise AssertionError('tried to write outside')",
+        "bigfile": "with open('big.bin', 'wb') as f:\n"
+        "        for _ in range(32):\n            f.write(b'0' * 64 * 2**20)",
+        "forkbomb": "while True:\n        if os.fork() == 0:\n            time.sleep(60)",
+    }[kind]
+    return (
+        "import os\nimport pathlib\nimport shutil\nimport socket\nimport time\n\n\n"
+        f"def test_{kind}() -> None:\n    {body}\n"
+    )
+
+
+def git_daemon(base: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """git's own server on 127.0.0.1 with pushes allowed; (process, port)."""
+    import socket
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    daemon = shutil.which("git-daemon") or "/usr/lib/git-core/git-daemon"
+    proc = subprocess.Popen(
+        [daemon, "--reuseaddr", "--export-all", "--enable=receive-pack", f"--base-path={base}",
+         f"--port={port}", "--listen=127.0.0.1", str(base)],
+        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc, port
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("git daemon did not start")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    import signal
+
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def student_commit(clone: Path, message: str, date: str) -> None:
+    env = {**os.environ, "GIT_COMMITTER_DATE": date, "GIT_AUTHOR_DATE": date}
+    for args in (["add", "--all"], ["commit", "--quiet", "-m", message], ["push", "--quiet"]):
+        proc = subprocess.run(["git", *IDENTITY, *args], cwd=clone, env=env, capture_output=True, text=True, check=False)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+
+
+@pytest.fixture(scope="module")
+def term(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    import socket
+
+    tmp = tmp_path_factory.mktemp("term")
+    server = tmp / "server"
+    for sid in CLASS:  # the host's admin made the (empty) repositories
+        subprocess.run(["git", "init", "--quiet", "--bare", "-b", "main", str(server / "ml" / f"{sid}.git")], check=True)  # fmt: skip
+    daemon, port = git_daemon(server)
+    listener = socket.create_server(("127.0.0.1", 0))  # the "network" hostile test's target
+    listener.setblocking(False)
+    try:
+        yield run_term(template, tmp, port, listener)
+    finally:
+        listener.close()
+        stop(daemon)
+
+
+def run_term(template: Path, tmp: Path, port: int, listener: Any) -> dict[str, Any]:
+    import signal
+    import time
+
+    remote = f"git://127.0.0.1:{port}/ml/{{id}}.git"
+    roster_csv = tmp / "roster.csv"
+    roster_csv.write_text("id,name\n" + "".join(f"{s},Student {s}\n" for s in CLASS), "utf-8")
+    provision_args = [
+        "provision", str(roster_csv), "--template", str(template), "--out", str(tmp / "projects"),
+        "--remote", remote, "--jobs", "2", "--data", "example=none", "--data", "ml_framework=none",
+        "--data", "ci=none", "--data", "dockerfile=false", "--data", "project_name=Digits",
+    ]  # fmt: skip
+    t0 = time.monotonic()
+    first = staff(*provision_args)
+    times = {"provision": time.monotonic() - t0}
+    print(first.stdout, first.stderr[-3000:])
+    pkg = str(answers_of(tmp / "projects" / "good")["package_name"])
+
+    # A warm shared uv cache, and one lock file the students commit (same dependencies).
+    cache = tmp / "uv-cache"
+    uv_env = {
+        **os.environ,
+        "UV_CACHE_DIR": str(cache),
+        "PATH": f"{DEV_BIN}{os.pathsep}{os.environ['PATH']}",
+    }
+    work = tmp / "students"
+    clones = {}
+    for sid in [*PUSH_WORK, *HOSTILE]:
+        clones[sid] = work / sid
+        git(tmp, "clone", "--quiet", remote.format(id=sid), str(clones[sid]))
+    lock = subprocess.run([dev_tool("uv"), "sync", "--quiet"], cwd=clones["good"], env=uv_env, capture_output=True, text=True, check=False)  # fmt: skip
+    assert lock.returncode == 0, lock.stderr
+    uv_lock = (clones["good"] / "uv.lock").read_text(encoding="utf-8")
+    shutil.rmtree(clones["good"] / ".venv")
+
+    canaries = {"home": tmp / "staff-home", "outside": [
+        tmp / "escaped-into-tmp.txt", tmp / "checks-1" / "escaped.txt", tmp / "submissions" / "escaped.txt",
+        tmp / "projects" / "good" / "escaped.txt", ROOT / "escaped.txt",
+    ]}  # fmt: skip
+    canaries["home"].mkdir()
+    (canaries["home"] / "precious.txt").write_text("staff's files")
+
+    def work_on(sid: str, accuracy: float = 0.97) -> Path:
+        clone = clones[sid]
+        (clone / "uv.lock").write_text(uv_lock, encoding="utf-8")
+        (clone / "src" / pkg / "evaluate.py").write_text(
+            EVALUATE.replace("ACCURACY", str(accuracy))
+        )
+        return clone
+
+    student_commit(work_on("good"), "my solution", ON_TIME)
+    clone = work_on("failing", accuracy=0.5)
+    (clone / "tests" / "test_mine.py").write_text(
+        "def test_mine() -> None:\n    assert 1 + 1 == 3\n"
+    )
+    student_commit(clone, "wip", ON_TIME)
+    clone = work_on("syntax")
+    (clone / "src" / pkg / "model.py").write_text("def fit(:\n    pass\n")
+    (clone / "tests" / "test_model.py").write_text(f"from {pkg} import model\n\n\ndef test_fit() -> None:\n    assert model\n")  # fmt: skip
+    student_commit(clone, "model", ON_TIME)
+    clone = work_on("badlock")
+    (clone / "uv.lock").write_text(
+        uv_lock.replace("[[package]]", "[[package]\n", 1), encoding="utf-8"
+    )
+    student_commit(clone, "edited the lock by hand", ON_TIME)
+    student_commit(work_on("late"), "on time", ON_TIME)
+    (clones["late"] / "tests" / "test_mine.py").write_text(
+        "def test_late() -> None:\n    assert False\n"
+    )
+    student_commit(clones["late"], "after the deadline", LATE)
+    for sid in HOSTILE:
+        clone = work_on(sid)
+        (clone / "tests" / "test_attack.py").write_text(
+            hostile_test(sid, canaries, listener.getsockname()[1])
+        )
+        student_commit(clone, "attack", ON_TIME)
+
+    t0 = time.monotonic()
+    collected = staff("collect", str(roster_csv), "--remote", remote, "--deadline", DEADLINE, "--out", str(tmp / "submissions"))  # fmt: skip
+    times["collect"] = time.monotonic() - t0
+    print(collected.stdout, collected.stderr[-2000:])
+
+    rubric = tmp / "rubric.yml"
+    rubric.write_text(RUBRIC.replace("PKG", pkg), encoding="utf-8")
+    check_env = {
+        **STAFF_ENV,
+        "HOME": str(canaries["home"]),
+        "PATH": f"{DEV_BIN}{os.pathsep}{os.environ['PATH']}",
+    }
+
+    def check(shard: int) -> list[str]:
+        return [sys.executable, "-m", "staff", "check", str(tmp / "submissions"), "--rubric", str(rubric),
+                "--out", str(tmp / f"checks-{shard}"), "--cache", str(cache), "--jobs", "1",
+                "--shard", f"{shard}/2", "--max-file-size", str(FILE_LIMIT_MB), "--processes", "64"]  # fmt: skip
+
+    def start(shard: int) -> subprocess.Popen[str]:
+        log = (tmp / f"check-{shard}.log").open("a")
+        return subprocess.Popen(
+            check(shard), env=check_env, stdout=log, stderr=subprocess.STDOUT, text=True
+        )
+
+    t0 = time.monotonic()
+    one, two = start(1), start(2)
+    results_1 = tmp / "checks-1" / "results"
+    while not (results_1.is_dir() and any(results_1.glob("*.json"))) and one.poll() is None:
+        time.sleep(0.5)
+    one.send_signal(signal.SIGTERM)  # as `kill` or a CI runner's cancel
+    interrupted = {
+        "status": one.wait(timeout=60),
+        "saved": sorted(p.stem for p in results_1.glob("*.json")),
+    }
+    interrupted["report"] = json.loads(
+        (tmp / "checks-1" / "report.json").read_text(encoding="utf-8")
+    )
+    one = start(1)  # the re-run finishes the shard, skipping what was checked
+    statuses = (one.wait(timeout=900), two.wait(timeout=900))
+    times["check"] = time.monotonic() - t0
+    try:
+        listener.accept()
+        leaked = True
+    except BlockingIOError:
+        leaked = False
+    merged = staff(
+        "report", str(tmp / "checks-1"), str(tmp / "checks-2"), "--out", str(tmp / "report")
+    )
+    print(merged.stdout, merged.stderr)
+    before = {s: git(tmp, "ls-remote", remote.format(id=s)) for s in CLASS}
+    second = staff(*provision_args)
+    after = {s: git(tmp, "ls-remote", remote.format(id=s)) for s in CLASS}
+    print("times:", times)
+    return {
+        "tmp": tmp, "first": first, "second": second, "before": before, "after": after,
+        "collected": collected, "statuses": statuses, "interrupted": interrupted, "merged": merged,
+        "leaked": leaked, "canaries": canaries, "pkg": pkg, "times": times,
+        "logs": {s: (tmp / f"check-{s}.log").read_text(encoding="utf-8") for s in (1, 2)},
+        "report": {r["id"]: r for r in json.loads((tmp / "report" / "report.json").read_text("utf-8"))},
+    }  # fmt: skip
+
+
+@pytest.mark.slow
+def test_provision_pushes_each_project_once_and_never_over_student_work(
+    term: dict[str, Any],
+) -> None:
+    first, second = term["first"], term["second"]
+    assert first.returncode == 0, first.stdout + first.stderr
+    rows = json.loads((term["tmp"] / "projects" / "provision-report.json").read_text("utf-8"))
+    assert {r["id"]: r["status"] for r in rows} == dict.fromkeys(CLASS, "exists")  # the 2nd run's
+    assert second.returncode == 0
+    assert f"{len(CLASS)} students: 0 pushed, {len(CLASS)} already on the remote" in second.stdout
+    assert f"{len(CLASS)} students: {len(CLASS)} pushed" in first.stdout
+    assert term["after"] == term["before"]  # students' commits untouched: nothing pushed
+    assert (term["tmp"] / "projects" / "roster-report.json").is_file()  # roster's report too
+
+
+@pytest.mark.slow
+def test_collect_takes_the_last_commit_before_the_deadline(term: dict[str, Any]) -> None:
+    assert term["collected"].returncode == 0, term["collected"].stdout
+    rows = {
+        r["id"]: r
+        for r in json.loads(
+            (term["tmp"] / "submissions" / "collect-report.json").read_text("utf-8")
+        )
+    }
+    assert {r["status"] for r in rows.values()} == {"collected"}
+    late = rows["late"]
+    assert (late["later_commits"], late["student_commits"]) == (1, 1)
+    assert late["date"].startswith("2027-01-15") or late["date"].startswith("2027-01-16T0")
+    assert git(Path(late["path"]), "log", "-1", "--format=%s", late["commit"]).strip() == "on time"
+    assert not (Path(late["path"]) / "tests" / "test_mine.py").exists()  # the late file
+    assert rows["idle"]["student_commits"] == 0 and rows["good"]["student_commits"] == 1
+    assert "later commits, not graded: late" in term["collected"].stdout
+
+
+# Each student's expected result per check (P pass, F fail, S skipped: no environment).
+EXPECTED = {
+    "good":     ("PPPPPP", 100.0),
+    "late":     ("PPPPPP", 100.0),  # graded at the deadline: the late, failing commit is not
+    "failing":  ("PPFPFP", 50.0),
+    "syntax":   ("PPFFPP", 62.5),  # builds (nothing imports model.py), but tests and ruff fail
+    "badlock":  ("FSSSSP", 12.5),
+    "idle":     ("FSSSSP", 12.5),  # never committed a lock file
+}  # fmt: skip
+CHECKS = ["environment", "doctor", "tests", "style", "evaluate", "provided-tests"]
+
+
+@pytest.mark.slow
+def test_check_and_report_give_each_student_the_expected_result(term: dict[str, Any]) -> None:
+    report = term["report"]
+    assert term["statuses"] == (0, 0), term["logs"]
+    assert term["merged"].returncode == 0
+    assert sorted(report) == sorted(CLASS)  # the two shards, merged
+    got = {
+        sid: (
+            "".join(report[sid]["checks"][c]["status"][0].upper() for c in CHECKS),
+            report[sid]["score"],
+        )
+        for sid in EXPECTED
+    }
+    assert got == EXPECTED, {s: report[s]["checks"] for s in EXPECTED}
+    assert "uv.lock is corrupt" in report["badlock"]["checks"]["environment"]["detail"]
+    assert "Unable to find lockfile" in report["idle"]["checks"]["environment"]["detail"]
+    assert report["late"]["later_commits"] == 1
+    tmp = term["tmp"]
+    with (tmp / "report" / "report.csv").open(encoding="utf-8", newline="") as f:
+        rows = {r["id"]: r for r in csv.DictReader(f)}
+    assert rows["failing"]["tests"] == "fail" and float(rows["good"]["score"]) == 100.0
+    assert "environment: 10/12 passed; 2 not: badlock" in term["merged"].stdout
+
+
+@pytest.mark.slow
+def test_hostile_submissions_are_confined_and_reported(term: dict[str, Any]) -> None:
+    report, tmp = term["report"], term["tmp"]
+    for sid in HOSTILE:  # each built its environment and was graded; only its tests failed
+        checks = report[sid]["checks"]
+        assert checks["environment"]["status"] == "pass", (sid, checks)
+        assert checks["tests"]["status"] in ("fail", "timeout"), (sid, checks)
+        assert checks["evaluate"]["status"] == "pass", (sid, checks)
+
+    def log(sid: str) -> str:
+        folder = next(
+            p for p in (tmp / "checks-1", tmp / "checks-2") if (p / "logs" / sid).is_dir()
+        )
+        return (folder / "logs" / sid / "tests.log").read_text(encoding="utf-8", errors="replace")
+
+    assert (term["canaries"]["home"] / "precious.txt").read_text() == "staff's files"
+    assert "test_rmhome FAILED" in log("rmhome") or "FAILED tests/test_attack.py" in log("rmhome")
+    assert report["loop"]["checks"]["tests"]["status"] == "timeout"
+    assert report["loop"]["seconds"] < 150
+    assert not term["leaked"]  # nothing reached the listening socket on 127.0.0.1
+    assert "Network is unreachable" in log("net") or "Connection refused" in log("net")
+    for path in term["canaries"]["outside"]:
+        assert not path.exists(), path
+    assert any(
+        w in log("escape") for w in ("Read-only file system", "Permission denied", "No such file")
+    )
+    assert "File too large" in log("bigfile")
+    big = list(tmp.glob("checks-*/boxes/bigfile/src/big.bin"))
+    assert big and big[0].stat().st_size <= FILE_LIMIT_MB * 2**20
+    assert "Resource temporarily unavailable" in log("forkbomb")
+    # no process of the sandbox users is left
+    ps = subprocess.run(["ps", "-eo", "uid="], capture_output=True, text=True, check=True).stdout
+    assert not [u for u in ps.split() if 60000 <= int(u) < 60100]
+
+
+@pytest.mark.slow
+def test_sigterm_leaves_a_consistent_report_and_the_rerun_skips_it(term: dict[str, Any]) -> None:
+    interrupted = term["interrupted"]
+    assert interrupted["status"] == 1
+    assert interrupted["saved"]  # what finished before SIGTERM
+    assert sorted(r["id"] for r in interrupted["report"]) == interrupted["saved"]
+    assert "interrupted" in term["logs"][1]
+    rerun = term["logs"][1].split("interrupted")[-1]
+    assert f"{len(interrupted['saved'])} unchanged or without a submission" in rerun
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="Debian's chromium is not installed (apt-get install chromium)"
+)
+def test_report_page_sorts_and_links_logs_in_chromium(term: dict[str, Any]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    page_path = term["tmp"] / "report" / "report.html"
+    requests: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto(page_path.as_uri())
+
+            def ids() -> list[str]:
+                rows: list[str] = page.eval_on_selector_all(
+                    "#results tbody tr", "rs => rs.map(r => r.dataset.id)"
+                )
+                return rows
+
+            assert sorted(ids()) == sorted(CLASS)
+            page.click("th:has-text('score')")
+            scores = [term["report"][i]["score"] for i in ids()]
+            assert scores == sorted(scores)
+            page.click("th:has-text('score')")
+            assert [term["report"][i]["score"] for i in ids()] == sorted(scores, reverse=True)
+            page.click("th:has-text('student')")
+            assert ids() == sorted(CLASS)
+            assert "environment: 10/12 passed" in page.inner_text("#summary")
+            href = page.get_attribute("tr[data-id='failing'] td.fail a", "href")
+            assert href and (page_path.parent / href).resolve().is_file()
+            page.click("tr[data-id='failing'] td.fail a")
+            assert "assert 1 + 1 == 3" in page.inner_text("body")
+        finally:
+            browser.close()
+    assert all(url.startswith("file://") for url in requests), requests  # no external assets
+
+
+def test_remote_with_a_credential_is_refused_and_urls_are_redacted(tmp_path: Path) -> None:
+    from staff import remote
+
+    roster_csv = tmp_path / "r.csv"
+    roster_csv.write_text("id\ns1\n", "utf-8")
+    proc = staff("provision", str(roster_csv), "--out", str(tmp_path / "p"),
+                 "--remote", "https://ta:s3cret-token@git.example.edu/ml/{id}.git")  # fmt: skip
+    assert proc.returncode == 2
+    assert "credential" in proc.stderr and "s3cret" not in proc.stdout + proc.stderr
+    assert not (tmp_path / "p").exists()
+    assert remote.redact("fatal: https://tok123@host/x.git and ssh://git:pw@h/y") == (
+        "fatal: https://***@host/x.git and ssh://git:***@h/y"
+    )
+    assert remote.redact("ssh://git@host/ml/s1.git") == "ssh://git@host/ml/s1.git"
+
+
+def test_check_without_a_sandbox_refuses_and_says_why(tmp_path: Path) -> None:
+    (tmp_path / "collect-report.json").write_text("[]")
+    rubric = tmp_path / "rubric.yml"
+    rubric.write_text("builtin: {lint: 0}\n")
+    proc = staff("check", str(tmp_path), "--rubric", str(rubric), "--out", str(tmp_path / "c"),
+                 "--bwrap", str(tmp_path / "no-bwrap"))  # fmt: skip
+    assert proc.returncode == 2
+    assert "bubblewrap" in proc.stderr and "--unsafe" in proc.stderr
+    assert "with your files and network" in proc.stderr
+    assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize(
+    ("rubric", "message"),
+    [
+        (
+            "checks: [{name: x, run: 'true', expect: ['metrics.json accuracy']}]",
+            "FILES: KEY OP NUMBER",
+        ),
+        ("checks: [{name: x, command: 'true'}]", "unknown key(s) command"),
+        ("builtin: {test: 1}", "builtin test"),
+        ("checks: [{name: x, exists: [a], expect: ['m.json: a >= 1']}]", "expect needs a run"),
+    ],
+)
+def test_bad_rubric_is_refused_before_anything_runs(
+    tmp_path: Path, rubric: str, message: str
+) -> None:
+    from staff import check
+
+    path = tmp_path / "rubric.yml"
+    path.write_text(rubric)
+    with pytest.raises(check.CheckError, match=re.escape(message)):
+        check.load_rubric(path)
+
+
+def test_shards_are_stable_and_cover_the_class_once() -> None:
+    from staff import check
+
+    ids = [f"s{i:03d}" for i in range(300)]
+    shards = [[i for i in ids if check.in_shard(i, (k, 8))] for k in range(1, 9)]
+    assert sorted(i for shard in shards for i in shard) == ids
+    assert all(20 < len(s) < 56 for s in shards)  # a fair share each
+    assert [i for i in reversed(ids) if check.in_shard(i, (3, 8))] == list(reversed(shards[2]))
+
+
+def test_check_writes_a_kubernetes_indexed_job_and_a_ci_matrix(tmp_path: Path) -> None:
+    proc = staff("check", "submissions", "--rubric", "rubric.yml", "--cache", "uv-cache",
+                 "--shards", "30", "--write-k8s", str(tmp_path / "job.yaml"),
+                 "--write-github", str(tmp_path / "check.yml"))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    job = yaml.safe_load((tmp_path / "job.yaml").read_text())
+    assert (job["kind"], job["spec"]["completionMode"], job["spec"]["completions"]) == (
+        "Job",
+        "Indexed",
+        30,
+    )
+    command = job["spec"]["template"]["spec"]["containers"][0]["command"][-1]
+    assert "--shard $((JOB_COMPLETION_INDEX + 1))/30" in command
+    flow = yaml.safe_load((tmp_path / "check.yml").read_text())
+    assert flow["jobs"]["check"]["strategy"]["matrix"]["shard"] == list(range(1, 31))
+    assert "python -m staff report" in str(flow["jobs"]["report"])
+    lint = run_captured([dev_tool("actionlint"), str(tmp_path / "check.yml")])
+    assert lint.returncode == 0, lint.stdout + lint.stderr

@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from envtool import base, cli, discovery, shell
+from envtool import cli, config, discovery, failures, ownership, report, running, shell
+from envtool.loading import manager_class
 from envtool.managers import conda, uv, venv
 
 from tests.conftest import (
@@ -53,18 +54,18 @@ def test_import_hints_come_from_copier_dependencies(tmp_path: Path) -> None:
         ' {"req": "PyYAML[extra]>=6", "name": "pyyaml", "import": "yaml"}]}',
         encoding="utf-8",
     )
-    config = base.Config.load(tmp_path)
-    assert config.import_hints == {"scikit-learn": "sklearn", "pyyaml": "yaml"}
+    loaded = config.Config.load(tmp_path)
+    assert loaded.import_hints == {"scikit-learn": "sklearn", "pyyaml": "yaml"}
 
 
 def test_config_errors_say_what_to_do(tmp_path: Path) -> None:
-    with pytest.raises(base.ToolError, match="missing") as info:
-        base.Config.load(tmp_path)
+    with pytest.raises(running.ToolError, match="missing") as info:
+        config.Config.load(tmp_path)
     assert "copier-mlops" in info.value.fix
     (tmp_path / "tools").mkdir()
     (tmp_path / "tools" / "envtool.json").write_text('{"env_manager": "uv"}', encoding="utf-8")
-    with pytest.raises(base.ToolError, match="python_version"):
-        base.Config.load(tmp_path)
+    with pytest.raises(running.ToolError, match="python_version"):
+        config.Config.load(tmp_path)
 
 
 # ---------------------------------------------------------------- failure messages
@@ -81,16 +82,16 @@ def test_config_errors_say_what_to_do(tmp_path: Path) -> None:
     ],
 )
 def test_missing_package_is_named(output: str) -> None:
-    assert base.missing_package(output) == "no-such-pkg-xyz"
+    assert failures.missing_package(output) == "no-such-pkg-xyz"
 
 
 def test_run_failure_carries_the_tail(tmp_path: Path) -> None:
     code = "import sys\nfor i in range(100): print('line', i)\nsys.exit(3)"
-    with pytest.raises(base.ToolError) as info:
-        base.run([sys.executable, "-c", code], tmp_path, echo=False)
+    with pytest.raises(running.ToolError) as info:
+        running.run([sys.executable, "-c", code], tmp_path, echo=False)
     assert "exit status 3" in info.value.what
     assert info.value.why.splitlines()[-1] == "line 99"
-    assert len(info.value.why.splitlines()) == base.TAIL_LINES
+    assert len(info.value.why.splitlines()) == running.TAIL_LINES
 
 
 def test_retry_command_quotes_the_path() -> None:
@@ -255,16 +256,16 @@ def test_path_line_appends_the_folder_for_each_shell(monkeypatch: pytest.MonkeyP
 def test_unreachable_index_names_the_url_without_credentials() -> None:
     out = "error: Failed to fetch: `https://bob:s3cret@pypi.example.org/simple/numpy/`\n" \
         "  Caused by: tcp connect error: Connection refused (os error 111)"  # fmt: skip
-    reason = base.unreachable_index(out)
+    reason = failures.unreachable_index(out)
     assert reason == "connection refused: https://pypi.example.org/simple/numpy/"
-    assert base.unreachable_index("No matching distribution found for foo") is None
+    assert failures.unreachable_index("No matching distribution found for foo") is None
     # A proxy that inspects TLS: uv says so in its own words (seen with a bare environment).
     tls = "error: Failed to fetch: https://pypi.org/simple/matplotlib/\n  cause: invalid peer certificate: UnknownIssuer"
     assert (
-        base.unreachable_index(tls)
+        failures.unreachable_index(tls)
         == "invalid peer certificate: https://pypi.org/simple/matplotlib/"
     )
-    exc = base.ToolError("failed", why=tls)
+    exc = running.ToolError("failed", why=tls)
     cli.explain_install_failure(manager_of("uv"), exc)
     assert exc.what.startswith("the package index could not be reached (invalid peer certificate")
     assert "UV_NATIVE_TLS=1" in exc.fix
@@ -291,34 +292,33 @@ def test_config_types_are_checked(change: dict[str, object], message: str) -> No
     good = {"env_manager": "uv", "python_version": "3.12", "project_slug": "a", "package_name": "a",
             "commands": COMMANDS,
             "dependencies": [{"req": "numpy", "name": "numpy", "import": "numpy", "conda": ""}]}  # fmt: skip
-    assert base.config_problems(good) == []
-    assert any(message in p for p in base.config_problems({**good, **change}))
+    assert config.config_problems(good) == []
+    assert any(message in p for p in config.config_problems({**good, **change}))
 
 
 def test_venv_ownership(tmp_path: Path) -> None:
     venv = tmp_path / ".venv"
     venv.mkdir()
-    assert not base.venv_belongs_to(venv, tmp_path, "demo")  # no pyvenv.cfg: not a venv
+    assert not ownership.venv_belongs_to(venv, tmp_path, "demo")  # no pyvenv.cfg: not a venv
     (venv / "pyvenv.cfg").write_text("home = /usr/bin\nprompt = other\n", encoding="utf-8")
-    assert not base.venv_belongs_to(venv, tmp_path, "demo")
+    assert not ownership.venv_belongs_to(venv, tmp_path, "demo")
     (venv / "pyvenv.cfg").write_text("home = /usr/bin\nprompt = 'demo'\n", encoding="utf-8")
-    assert base.venv_belongs_to(venv, tmp_path, "demo")
+    assert ownership.venv_belongs_to(venv, tmp_path, "demo")
     (venv / "pyvenv.cfg").write_text("home = /usr/bin\nprompt = demo-py3.12\n", encoding="utf-8")
-    assert base.venv_belongs_to(venv, tmp_path, "demo")  # Poetry's own prompt
+    assert ownership.venv_belongs_to(venv, tmp_path, "demo")  # Poetry's own prompt
     (venv / "pyvenv.cfg").write_text("home = /usr/bin\n", encoding="utf-8")
     info = venv / "lib" / "python3.12" / "site-packages" / "demo-0.1.dist-info"
     info.mkdir(parents=True)
     (info / "direct_url.json").write_text(
         json.dumps({"url": tmp_path.resolve().as_uri(), "dir_info": {"editable": True}}), "utf-8"
     )
-    assert base.venv_belongs_to(venv, tmp_path, "demo")
+    assert ownership.venv_belongs_to(venv, tmp_path, "demo")
 
 
 def test_the_tool_has_one_module_per_manager_of_copier_yml() -> None:
     """copier.yml's env_manager choices are the one list: the tool finds a module for each."""
-    from envtool.base import manager_class
 
-    assert base.manager_names() == sorted(MANAGERS)
+    assert config.manager_names() == sorted(MANAGERS)
     assert all(manager_class(m).name == m for m in MANAGERS)
 
 
@@ -351,8 +351,8 @@ def test_each_projects_tool_has_every_module_it_imports(
 
 
 def test_a_fix_is_never_printed_twice() -> None:
-    assert base.or_make("make env", "make env") == "make env"
-    assert base.or_make("uv sync", "make env") == "uv sync   (or: make env)"
+    assert report.or_make("make env", "make env") == "make env"
+    assert report.or_make("uv sync", "make env") == "uv sync   (or: make env)"
     manager = manager_of("venv", commands={**COMMANDS, "env": "make env"})
     assert manager.fix_env() == "make env"
 
@@ -375,12 +375,12 @@ def test_a_manager_that_fails_to_load_is_reported_with_its_own_error(tmp_path: P
 def test_extra_dependency_names_are_compared_as_pep_503_says() -> None:
     """`Foo-_Bar` is `foo-bar` however copier spelt its name (today's Jinja wrote foo--bar): the
     advice is to re-render without it, not that it was added by hand."""
-    assert base.canonical("Foo-_Bar") == base.canonical("foo--bar") == "foo-bar"
-    assert base.canonical("zope.Interface") == "zope-interface"
+    assert config.canonical("Foo-_Bar") == config.canonical("foo--bar") == "foo-bar"
+    assert config.canonical("zope.Interface") == "zope-interface"
     deps = [{"req": "Foo-_Bar", "name": "foo--bar", "import": "foo_bar", "extra": True},
             {"req": "tqdm", "name": "tqdm", "import": "tqdm", "extra": True}]  # fmt: skip
     manager = manager_of("uv", dependencies=deps)
-    exc = base.ToolError("failed", why="ERROR: No matching distribution found for Foo-_Bar")
+    exc = running.ToolError("failed", why="ERROR: No matching distribution found for Foo-_Bar")
     cli.explain_install_failure(manager, exc)
     assert "It comes from your answer extra_dependencies" in exc.fix, exc.fix
     assert "extra_dependencies=tqdm" in exc.fix, exc.fix
@@ -391,8 +391,8 @@ def test_pip_index_that_does_not_answer_is_named_not_the_build_backend() -> None
     """pip in build isolation only says it found no hatchling; the index it lists is checked."""
     out = ("Looking in indexes: http://u:pw@127.0.0.1:9/simple\n"
            "ERROR: No matching distribution found for hatchling\n")  # fmt: skip
-    assert base.unreachable_index(out) == "no answer from http://127.0.0.1:9/simple"
-    exc = base.ToolError("failed", why=out)
+    assert failures.unreachable_index(out) == "no answer from http://127.0.0.1:9/simple"
+    exc = running.ToolError("failed", why=out)
     cli.explain_install_failure(manager_of("venv"), exc)
     assert (
         exc.what
@@ -400,7 +400,7 @@ def test_pip_index_that_does_not_answer_is_named_not_the_build_backend() -> None
     )
     assert "requirements.txt's first line `--index-url <URL>`" in exc.fix
     local = f"Looking in indexes: {Path(TOOL).as_uri()}\nNo matching distribution found for x\n"
-    assert base.unreachable_index(local) is None  # it answers: the package is what is missing
+    assert failures.unreachable_index(local) is None  # it answers: the package is what is missing
 
 
 def test_pip_upgrade_hides_index_credentials_and_keeps_an_old_pip(

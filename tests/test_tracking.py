@@ -291,7 +291,8 @@ def test_runs_record_their_contract_and_promote_gates_the_champion_alias(
         assert wait_for_http(f"http://127.0.0.1:{port}/health", server, timeout=120) == 200
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metadata", timeout=10) as response:
             metadata = json.load(response)
-    assert metadata["model"] == f"models:/{PKG}@champion" and metadata["registry_version"] == "3"
+    assert metadata["model"] == f"models:/{PKG}@champion"
+    assert metadata["registered_version"] == f"{PKG}/3" and metadata["run_id"] == three["id"]
     assert metadata["metrics"]["best_val_accuracy"] == three["metrics"]["best_val_accuracy"]
 
 

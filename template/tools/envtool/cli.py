@@ -16,8 +16,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import base, doctor, gitinit, probe, shell
-from .base import CONFIG_FILE, RESULT_FILE, WINDOWS, Config, Manager, ToolError, manager_for, say
+from . import doctor, gitinit, probe, shell
+from .config import RESULT_FILE, Config, canonical
+from .failures import missing_package, unreachable_index
+from .loading import manager_for
+from .manager import Manager
+from .report import or_make
+from .running import ToolError, say
+from .shell import CONFIG_FILE, WINDOWS
 
 IMPORT_FIX = (
     "install what is missing (check its name in pyproject.toml); for a package whose import name "
@@ -35,9 +41,11 @@ def retry_command(project: Path, windows: bool = WINDOWS) -> str:
     return f"cd {shlex.quote(str(project))} && python3 tools/envtool setup"
 
 
-def sanity_import(manager: Manager) -> str:
-    """The probe: the package and every declared dependency import, no broken requirement."""
+def sanity_import(manager: Manager, parts: dict[str, float]) -> str:
+    """The probe: the package and every declared dependency import, no broken requirement;
+    `parts` gets the share of its time that the dependency check (`pip check`) took."""
     report = doctor.run_probe(manager)
+    parts.update(report.get("seconds", {}))
     rows = report["imports"]
     for line in [f"Python {report['python']} ({report['executable']})", *probe.table(report)]:
         say(f"    {line}")
@@ -62,7 +70,7 @@ def sanity_import(manager: Manager) -> str:
 
 def explain_install_failure(manager: Manager, exc: ToolError) -> None:
     """Name the real cause, and a fix that works when followed literally."""
-    unreachable = base.unreachable_index(exc.output)
+    unreachable = unreachable_index(exc.output)
     if unreachable:
         exc.what = f"the package index could not be reached ({unreachable})"
         exc.fix = (
@@ -72,12 +80,12 @@ def explain_install_failure(manager: Manager, exc: ToolError) -> None:
         if "certificate" in unreachable:  # a proxy that inspects TLS, with its own certificate
             exc.fix += "; to trust your system's certificates: UV_NATIVE_TLS=1 (uv), PIP_CERT (pip)"
         return
-    name = base.missing_package(exc.output)
+    name = missing_package(exc.output)
     if not name:
         return
     missing = f"the package index has no package '{name}' (or no version of it that fits)"
     extras = [d for d in manager.config.dependencies if d.get("extra")]
-    kept = [d["req"] for d in extras if base.canonical(d["name"]) != base.canonical(name)]
+    kept = [d["req"] for d in extras if canonical(d["name"]) != canonical(name)]
     if len(kept) == len(extras):  # added by hand, not through the answers
         exc.fix = f"{missing}: correct its name or remove it in {manager.dependency_files}"
         return
@@ -107,20 +115,24 @@ def setup(project: Path, *, commit_lock: bool = False) -> dict[str, Any]:
     """Run every step; print a summary or what failed and how to finish. Returns the result
     (also written to tools/envtool-result.json for roster, bench and other programs)."""
     started = time.monotonic()
-    result: dict[str, Any] = {"status": "failed", "project": str(project), "steps": []}
+    # Wall-clock start and end, so a caller that timed the whole `copier copy` (the bench) can
+    # tell copier's own time from the tool's.
+    result: dict[str, Any] = {"status": "failed", "project": str(project), "steps": [],
+                              "started_at": time.time()}  # fmt: skip
     step = f"read {CONFIG_FILE.as_posix()}"
     try:
         config = Config.load(project)
         step = f"load the {config.env_manager} manager"
         manager = manager_for(config)
         say(f"copier-mlops: creating the {manager.name} environment for {project}")
+        parts: dict[str, float] = {}  # what a step's time is made of (the sanity import's)
         steps: list[tuple[str, Callable[[], str]]] = [
             ("find the tool", manager.find_tool),
             (f"find Python {config.python_version}", manager.find_interpreter),
             ("create the environment", manager.create_or_undo),
             ("install the project and its dependencies", lambda: install(manager)),
             ("write the lock file", manager.lock),
-            ("sanity import", lambda: sanity_import(manager)),
+            ("sanity import", lambda: sanity_import(manager, parts)),
         ]
         if config.jupyter_kernel:
             from . import kernel  # only projects that asked for a kernel have kernel.py
@@ -129,8 +141,11 @@ def setup(project: Path, *, commit_lock: bool = False) -> dict[str, Any]:
         for i, (step, action) in enumerate(steps, 1):
             say(f"==> [{i}/{len(steps)}] {step}")
             t0 = time.monotonic()
+            parts.clear()
             note = action()
             result["steps"].append({"name": step, "seconds": round(time.monotonic() - t0, 2)})
+            if parts:
+                result["steps"][-1]["parts"] = {k: round(v, 2) for k, v in parts.items()}
             say(f"    {note}  [{result['steps'][-1]['seconds']:.1f}s]")
     except ToolError as exc:
         if len(result["steps"]) >= 2:  # creating, installing, locking: where the index is used
@@ -150,7 +165,7 @@ def setup(project: Path, *, commit_lock: bool = False) -> dict[str, Any]:
     notes = {
         "location": manager.location(),
         "activate": manager.activation(),
-        "run tests": base.or_make(manager.command("test"), "make test"),
+        "run tests": or_make(manager.command("test"), "make test"),
         "rebuild": f"make env   (or: {TOOL} setup)",
         "PATH": shell.path_advice(manager.name, manager.tool) if manager.tool else None,
         "git": copying.commit_lock_file(project, *manager.lock_files()) if commit_lock else None,
@@ -163,6 +178,7 @@ def setup(project: Path, *, commit_lock: bool = False) -> dict[str, Any]:
             say(f"  {key + ':':<10} {text}")
     times = ", ".join(f"{s['name']} {s['seconds']:.1f}s" for s in result["steps"])
     say(f"  time per step: {times}")
+    result["finished_at"] = time.time()
     return result
 
 
@@ -242,9 +258,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "lock":
         return lock(project)
     if args.command == "git-init":
-        return gitinit.main(
-            project, args.author_name, args.author_email, args.template, args.answers_file
-        )
+        written = None  # the first commit: what the template wrote (copier's task), else all
+        if args.template:
+            from . import copying  # the template's copy of the tool, under copier, only
+
+            written = copying.rendered_files(args.template, args.answers_file, project)
+        return gitinit.main(project, args.author_name, args.author_email, written)
     result: dict[str, Any] = {"status": "failed", "steps": []}
     try:
         if args.from_copier and not args.no_input and sys.stdin and sys.stdin.isatty():

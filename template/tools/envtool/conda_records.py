@@ -1,6 +1,6 @@
 """conda's own records of a prefix (conda-meta/*.json): which Python distributions conda
 installed, whether an install replaced one, whether a prefix is conda's base; and the image
-build's guard. Used by the conda+Poetry and conda+uv projects (hybrid.py)."""
+build's guard. Used by the conda+Poetry and conda+uv projects (managers/_hybrid.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .base import canonical, say
+from .config import canonical
+from .running import say
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .base import Config, Manager, ToolError, capture, manager_for, run, say
+from .config import Config
 from .gitinit import MESSAGE, untracked
+from .loading import manager_for
+from .manager import Manager
+from .running import ToolError, capture, run, say
 
 ANSWERS = ".copier-answers.yml"
 LOCK_MESSAGE = "Add the lock file written by the environment tool"

@@ -15,7 +15,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .base import WINDOWS, ToolError, capture, install_hint
+from .running import ToolError, capture, install_hint
+from .shell import WINDOWS
 
 
 @dataclass

@@ -9,67 +9,17 @@ import os
 from pathlib import Path
 
 from . import probe as probe_module
-from .base import Config, Manager, ToolError, corrupt_lock, manager_for, query, say
+from .config import Config
+from .loading import manager_for
+from .manager import Manager
 from .probe import ProbeReport
+from .report import Report, last_line
+from .running import ToolError, query, say
 
 try:  # PyTorch and TensorFlow projects: gpu.py checks the framework's CUDA build
     from . import gpu
 except ImportError:
     gpu = None  # type: ignore[assignment]
-
-
-class Report:
-    """Prints each check as it runs and remembers the problems (what, fix) for the summary."""
-
-    def __init__(self) -> None:
-        """Start with no problems recorded."""
-        self.problems: list[tuple[str, str]] = []
-
-    def section(self, title: str) -> None:
-        """Print the header of a group of checks (`== title`) after a blank line."""
-        say(f"\n== {title}")
-
-    def ok(self, message: str) -> None:
-        """Print a check that passed."""
-        say(f"  ok    {message}")
-
-    def info(self, message: str) -> None:
-        """Print a fact a check found, neither good nor bad (e.g. which Python)."""
-        say(f"  info  {message}")
-
-    def problem(self, what: str, fix: str) -> None:
-        """Record a failed check with its fix, and print both."""
-        self.problems.append((what, fix))
-        say(f"  FAIL  {what}\n        fix: {fix}")
-
-    def summary(self) -> int:
-        """Print the numbered problems and fixes (or that all is well); the exit status, 0 or 1."""
-        if not self.problems:
-            say("\nEverything looks healthy.")
-            return 0
-        say(f"\n{len(self.problems)} problem(s) found:")
-        for number, (what, fix) in enumerate(self.problems, 1):
-            say(f"  {number}. {what}\n     fix: {fix}")
-        return 1
-
-
-def last_line(text: str) -> str:
-    """The line of a tool's output that says what went wrong: its error line, else its last."""
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    errors = [line for line in lines if line.lower().startswith("error")]
-    return (errors or lines or ["(no output)"])[-1]
-
-
-def lock_readable(report: Report, lock: Path, fix_lock: str) -> bool:
-    """Whether the lock file is there and is TOML (a problem when not; the set-up gives the same
-    fix for a corrupt one)."""
-    if not lock.is_file():
-        report.problem(f"{lock.name} is missing", fix_lock)
-        return False
-    corrupt = corrupt_lock(lock, fix_lock)
-    if corrupt:
-        report.problem(corrupt.what, corrupt.fix)
-    return corrupt is None
 
 
 def run_probe(manager: Manager, *, full: bool = False) -> ProbeReport:

@@ -7,15 +7,16 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from .base import ToolError, capture, run, say
+from .running import ToolError, capture, run, say
 
 MESSAGE = "Initial commit from the copier-mlops template"
 
 
 def git_init(
-    project: Path, author_name: str, author_email: str, template: str, answers_file: str
+    project: Path, author_name: str, author_email: str, written: set[str] | None = None
 ) -> str:
-    """Create the repository and its first commit; return what happened, in one sentence."""
+    """Create the repository and its first commit of the `written` files (None: all that git
+    would add); return what happened, in one sentence."""
     git = shutil.which("git")
     if not git:
         return "git is not installed: no repository created (install git, then run `git init`)"
@@ -25,11 +26,6 @@ def git_init(
     init = [git]
     if not (capture([git, "config", "--get", "init.defaultBranch"], cwd=project) or "").strip():
         init += ["-c", "init.defaultBranch=main"]  # git's own default prints a long hint
-    try:  # copying.py: only in the template's copy of the tool, which copier's task runs
-        from .copying import rendered_files
-    except ImportError:
-        template = ""
-    written = rendered_files(template, answers_file, project) if template else None
     run([*init, "init", "--quiet"], project)
     new = untracked(project)  # what `git add --all` would add
     chosen = [f for f in new if written is None or f in written]
@@ -59,11 +55,11 @@ def untracked(project: Path, *files: str) -> list[str]:
     return [f for f in files if f in found] if files else found  # in the order asked for
 
 
-def main(project: Path, *answers: str) -> int:
+def main(project: Path, author_name: str, author_email: str, written: set[str] | None) -> int:
     """git_init, reported; never fails (copier deletes the project after a failed task)."""
     say("copier-mlops: git repository")
     try:
-        say("  " + git_init(project, *answers))
+        say("  " + git_init(project, author_name, author_email, written))
     except ToolError as exc:
         say(f"  git: {exc.what}\n" + "\n".join("    " + line for line in exc.why.splitlines()))
         say(

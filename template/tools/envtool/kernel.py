@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .base import ToolError, capture, display, run
+from .running import ToolError, capture, display, run
 
 
 def free_kernel_name(python: Path, slug: str, project: Path) -> str:

@@ -14,7 +14,10 @@ import functools
 import importlib
 import importlib.util
 import json
+import os
+import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
@@ -77,6 +80,7 @@ class ProbeReport(TypedDict, total=False):
     lock: dict[str, list[str]]  # a lock's pins (venv, Poetry)
     declared: list[dict[str, Any]]  # requirement, name, group, installed, ok (, locked)
     imports: list[ImportRow]  # the project's package first
+    seconds: dict[str, float]  # the dependency check's time ("pip check"), for the step times
     gpu: dict[str, Any]  # gpu.py's facts and verdict
 
 
@@ -197,6 +201,52 @@ def try_import(module: str, dist: str, version: str) -> ImportRow:
     return row
 
 
+def cores() -> int:
+    """The CPUs this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def import_all(
+    modules: list[tuple[str, tuple[str, str]]], here: list[str], weights: dict[str, int]
+) -> dict[str, ImportRow]:
+    """Import each module once: `here` in this process, the rest split over one process per core
+    (this one included), heaviest first (weight: the distribution's file count), so the first
+    imports write their bytecode in parallel. A module's dependencies are imported by each process
+    that needs them; each writes its bytecode atomically, so they share it on disk."""
+    shares: list[list[tuple[str, tuple[str, str]]]] = [
+        [] for _ in range(max(1, min(cores(), len(modules))))
+    ]
+    load = [0] * len(shares)
+    for module, row in modules:
+        if module in here:
+            shares[0].append((module, row))
+            load[0] += weights.get(module, 1)
+    rest = [item for item in modules if item[0] not in here]
+    for module, row in sorted(rest, key=lambda item: -weights.get(item[0], 1)):
+        i = load.index(min(load))
+        shares[i].append((module, row))
+        load[i] += weights.get(module, 1)
+    helper = [sys.executable, "-I", __file__, "--import"]
+    started = [
+        (share, subprocess.Popen([*helper, json.dumps(share)], stdout=subprocess.PIPE, text=True))
+        for share in shares[1:]
+        if share
+    ]
+    rows = {m: try_import(m, d, v) for m, (d, v) in shares[0]}
+    for share, proc in started:
+        out, _ = proc.communicate()
+        found = [line for line in out.splitlines() if line.startswith(MARKER)]
+        got: list[ImportRow] = json.loads(found[-1][len(MARKER) :]) if found else []
+        rows.update((r["module"], r) for r in got)
+        for module, (dist, version) in share:  # the process died before it could report
+            rows.setdefault(module, {"module": module, "distribution": dist, "version": version,
+                                     "error": f"the import process exited with {proc.returncode}",
+                                     "origin": ""})  # fmt: skip
+    return rows
+
+
 def own_package(row: ImportRow, source: str) -> ImportRow:
     """Prove the imported package is the project's own source: a module of the same name elsewhere
     (a dependency such as joblib, a stray folder on sys.path) imports fine and proves nothing."""
@@ -274,18 +324,20 @@ def probe(args: ProbeArgs) -> ProbeReport:
     only = args.get("only")
     modules = {} if only == "dependencies" else {package: (distribution, "")}
     extra = {} if only == "project" else {m: (m, "") for m in args.get("imports", [])}
+    dists: dict[str, metadata.Distribution] = {}
     if Requirement is None:
         report["errors"].append("`packaging` is not installed: only the imports were checked")
         modules.update(extra)
     else:
         hints: dict[str, str] = {canonical(k): v for k, v in args.get("hints", {}).items()}
-        dists: dict[str, metadata.Distribution] = {}
+        t0 = time.perf_counter()
         for dist in metadata.distributions():
             if dist.metadata["Name"]:
                 dists.setdefault(canonical(dist.metadata["Name"]), dist)
         own = canonical(distribution)
         report["distributions"] = {k: d.version for k, d in sorted(dists.items())}
         report["broken"] = broken(dists, own)
+        report["seconds"] = {"pip check": time.perf_counter() - t0}
         if only == "dependencies":  # the project comes later: the declared imports alone
             modules.update(extra)
         elif own in dists:
@@ -299,11 +351,17 @@ def probe(args: ProbeArgs) -> ProbeReport:
             modules.update(extra)
         if args.get("project"):
             check_project(report, args, dists)
-    report["imports"] = [try_import(m, d, v) for m, (d, v) in modules.items()]
+    fixes = args.get("gpu", {}).get("fix", {})  # the frameworks gpu.py checks, and their fixes
+    # The package (its origin is checked below) and a framework (the GPU check uses it) are
+    # imported in this process; the rest spread over the machine's cores.
+    here = [m for i, m in enumerate(modules) if i == 0 or m in fixes]
+    found = {m: dists.get(canonical(d)) if dists else None for m, (d, _) in modules.items()}
+    weights = {m: len(dist.files or []) for m, dist in found.items() if dist}
+    rows = import_all(list(modules.items()), here, weights)
+    report["imports"] = [rows[m] for m in modules]
     if args.get("source"):
         report["imports"][0] = own_package(report["imports"][0], args["source"])
     imported = {r["module"] for r in report["imports"] if not r["error"]}
-    fixes = args.get("gpu", {}).get("fix", {})  # the frameworks gpu.py checks, and their fixes
     framework = next((m for m in fixes if m in imported), None)
     gpu = beside("gpu.py") if framework else None  # PyTorch and TensorFlow projects have it
     if gpu and framework:
@@ -328,6 +386,10 @@ def table(report: ProbeReport) -> list[str]:
 
 def main(argv: list[str]) -> int:
     """`probe.py '<ProbeArgs as JSON>'`, or `probe.py --config tools/envtool.json`."""
+    if argv[1:2] == ["--import"]:  # a helper process of import_all
+        rows = [try_import(m, d, v) for m, (d, v) in json.loads(argv[2])]
+        print(MARKER + json.dumps(rows), flush=True)
+        return 0
     if argv[1:2] == ["--config"]:
         config: Mapping[str, Any] = json.loads(Path(argv[2]).read_text(encoding="utf-8"))
         args = project_args(config["package_name"], config["project_slug"],

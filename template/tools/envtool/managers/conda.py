@@ -8,17 +8,11 @@ import shutil
 import sys
 from pathlib import Path
 
-from ..base import (
-    WINDOWS,
-    Manager,
-    ToolError,
-    capture,
-    query,
-    run,
-    stdout_of,
-)
-from ..doctor import Report, last_line
+from ..manager import Manager
 from ..probe import ProbeReport
+from ..report import Report, last_line
+from ..running import ToolError, capture, query, run, stdout_of
+from ..shell import WINDOWS
 
 INSTALL_CONDA = (
     "install Miniforge (https://conda-forge.org/download/, gives `conda` and `mamba`) "

@@ -6,10 +6,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..base import ToolError, canonical, query, run
 from ..conda_records import conda_owned
-from ..doctor import Report, last_line
-from ..hybrid import CondaHybrid
+from ..config import canonical
+from ..report import Report, last_line
+from ..running import ToolError, query, run
+from ._hybrid import CondaHybrid
 from .poetry import INDEX_SETTING, check_lock
 
 # How `poetry install --dry-run` lists what it would do: "  - Updating numpy (2.3.4 -> 2.3.5)";

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..base import run
 from ..conda_records import conda_owned
-from ..doctor import Report
-from ..hybrid import CondaHybrid
+from ..report import Report
+from ..running import run
+from ._hybrid import CondaHybrid
 from .uv import INDEX_SETTING, check_lock_and_sync
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..base import Manager, ToolError, capture, clean_env, query, run
-from ..doctor import Report, last_line, lock_readable
+from ..manager import Manager
 from ..pins import compare_with_lock
 from ..probe import ProbeReport
+from ..report import Report, last_line, lock_readable
+from ..running import ToolError, capture, clean_env, query, run
 from ..shell import venv_activation, which
 
 

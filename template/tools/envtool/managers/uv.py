@@ -8,11 +8,11 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from .. import base
-from ..base import Manager, ToolError, install_hint, python_version_of, query, run, say
-from ..doctor import Report, last_line, lock_readable
+from ..manager import Manager
 from ..probe import ProbeReport
-from ..shell import venv_activation, which
+from ..report import Report, last_line, lock_readable
+from ..running import ToolError, capture, install_hint, python_version_of, query, run, say
+from ..shell import WINDOWS, venv_activation, which
 
 INSTALL_UV = (
     "install uv (`pipx install uv`, `python3 -m pip install --user uv`, or the installer at "
@@ -75,7 +75,7 @@ class UvManager(Manager):
         uv = self.find()
         if not uv:
             raise ToolError("uv is not installed (not found on PATH)", fix=INSTALL_UV)
-        return f"{(base.capture([uv, '--version']) or 'uv').strip()} at {uv}"
+        return f"{(capture([uv, '--version']) or 'uv').strip()} at {uv}"
 
     def _uv_find(self, version: str) -> Path | None:
         """uv's answer, from a neutral folder (in the project it would name the existing .venv),
@@ -84,7 +84,7 @@ class UvManager(Manager):
         root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
         found = [d for d in root.glob(f"{version}.*") if re.fullmatch(r"\d+\.\d+\.\d+", d.name)]
         found.sort(key=lambda d: int(d.name.rsplit(".", 1)[1]), reverse=True)  # 3.12.10 first
-        path = [str(d if base.WINDOWS else d / "bin") for d in found] + [os.environ.get("PATH", "")]
+        path = [str(d if WINDOWS else d / "bin") for d in found] + [os.environ.get("PATH", "")]
         cmd = [str(self.tool), "python", "find", "--no-project", "--no-python-downloads", version]
         code, out, _ = query(cmd, Path(tempfile.gettempdir()), env={"PATH": os.pathsep.join(path)})
         have = python_version_of(out.strip()) if code == 0 and out.strip() else None

@@ -4,22 +4,13 @@ from __future__ import annotations
 
 import shlex
 
-from ..base import (
-    Manager,
-    ToolError,
-    capture,
-    display,
-    hide_credentials,
-    python_version_of,
-    query,
-    run,
-    say,
-    stdout_of,
-)
 from ..discovery import require_python
-from ..doctor import Report
+from ..manager import Manager
+from ..network import hide_credentials
 from ..pins import compare_with_lock
 from ..probe import ProbeReport
+from ..report import Report
+from ..running import ToolError, capture, display, python_version_of, query, run, say, stdout_of
 
 # A new venv gets the pip its Python bundled (Debian 12's Python 3.11: pip 23.0.1), and newer pips
 # resolve much faster: the default project's 126 packages took 57 s with pip 23.0.1 and 29 s with

@@ -1,4 +1,4 @@
-"""The conda half of conda+Poetry and conda+uv (managers/conda_poetry.py, conda_uv.py build on
+"""The conda half of conda+Poetry and conda+uv (conda_poetry.py, conda_uv.py build on
 CondaHybrid): conda creates the env from environment.yml, the Python tool installs the project
 into that same prefix, and conda's records (conda_records.py) say which distributions are
 conda's, before and after."""
@@ -13,11 +13,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .base import WINDOWS, ToolError, canonical, clean_env, query, run, say, stdout_of
-from .conda_records import Owned, base_reason, conda_owned, installer_of, replaced
-from .doctor import Report, last_line, lock_readable
-from .managers.conda import INSTALL_CONDA, CondaManager, find_conda_tool
-from .probe import ProbeReport
+from ..conda_records import Owned, base_reason, conda_owned, installer_of, replaced
+from ..config import canonical
+from ..probe import ProbeReport
+from ..report import Report, last_line, lock_readable
+from ..running import ToolError, clean_env, query, run, say, stdout_of
+from ..shell import WINDOWS
+from .conda import INSTALL_CONDA, CondaManager, find_conda_tool
 
 
 def conda_platform() -> str:

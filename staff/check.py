@@ -1,0 +1,717 @@
+"""Check every collected submission in a sandbox against a staff-written rubric, in parallel.
+
+    python -m staff check submissions --rubric rubric.yml --out checks --jobs 2 \\
+        --cache ~/.cache/uv [--shard 1/4] [--timeout 900] [--memory 4096]
+
+For each submission `collect` took (its collect-report.json), a fresh copy of the collected
+commit is made in OUT/boxes/ID, and in a bubblewrap sandbox (no network, no write outside the
+copy, no view of other copies or of your home, an unprivileged user; see staff/sandbox.py):
+  environment  the project's own tool builds the environment from the student's lock file
+               (`python3 tools/envtool setup`, uv told --locked and offline), from a private
+               copy of the shared package cache --cache (warm it once: `make env` in one
+               provisioned project with UV_CACHE_DIR set to it)
+  doctor       `python3 tools/envtool doctor`
+  tests        `make test`
+  lint         `make lint`
+then the rubric's own checks. The rubric (YAML):
+    timeout: 900                        # seconds for one student's whole check
+    builtin: {environment: 1, doctor: 1, tests: {weight: 2, timeout: 300}, lint: 1}
+                                        # weights (0 leaves one out), or weight and timeout
+    checks:
+      - name: train
+        run: make train DATASET=digits  # a shell command in the copy, sandboxed
+        timeout: 600
+        weight: 3
+        expect: ["runs/*/metrics.json: test_accuracy >= 0.95"]  # a file the run wrote
+      - name: provided-tests
+        unchanged: [tests/]             # as provisioned (git pathspecs)
+      - name: model
+        exists: [models/*.joblib]
+A check passes or fails whole; the score is the passed weight over the total, in percent.
+Each submission's result is saved as it finishes (OUT/results/ID.json, logs in OUT/logs/ID/),
+so Ctrl-C or SIGTERM leaves a consistent report of what finished, and a re-run skips every
+submission whose commit and rubric are unchanged (--force checks them again). --shard I/N
+takes a stable share of the class (by a hash of the id) for one of N machines; --write-k8s
+and --write-github write a Kubernetes Indexed Job or a GitHub Actions matrix that runs the N
+shards; `python -m staff report` merges their folders. Without a working bubblewrap, check
+refuses to run student code unless --unsafe (code you trust) is given. Exit status: 0 every
+submission checked, 1 some could not be (error, interrupted), 2 nothing was attempted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from staff import batch, collect, report, sandbox
+
+CHECKER_VERSION = "1"  # part of each result's key: a new checker re-checks everything
+BUILTIN = {
+    "environment": ["python3", "tools/envtool", "setup"],
+    "doctor": ["python3", "tools/envtool", "doctor"],
+    "tests": ["make", "test"],
+    "lint": ["make", "lint"],
+}
+NEEDS_ENV = ("doctor", "tests", "lint", "run")
+EXPECT = re.compile(
+    r"^\s*(?P<glob>[^:]+?)\s*:\s*(?P<key>[\w.\-]+)\s*(?P<op>>=|<=|==|!=|>|<)\s*(?P<value>\S+)\s*$"
+)
+OPS = {
+    ">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
+    "<": lambda a, b: a < b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b,
+}  # fmt: skip
+CHECK_KEYS = {"name", "run", "timeout", "weight", "expect", "exists", "unchanged"}
+MAX_METRICS_BYTES = 1_000_000
+
+
+class CheckError(batch.BatchError):
+    """Unusable arguments or rubric: nothing runs."""
+
+
+# ------------------------------------------------------------------------------ rubric
+@dataclass
+class Step:
+    """One check of the rubric (the built-in ones included)."""
+
+    name: str
+    weight: float = 1.0
+    run: list[str] | None = None  # argv, sandboxed
+    timeout: float | None = None
+    expect: list[str] = field(default_factory=list)
+    exists: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    builtin: bool = False
+
+
+@dataclass
+class Rubric:
+    """The steps in order, the per-student time limit, and the digest that keys re-runs."""
+
+    steps: list[Step]
+    timeout: float | None
+    digest: str
+
+
+def load_rubric(path: Path) -> Rubric:
+    """Parse and validate the rubric; CheckError names the first problem."""
+    try:
+        text = path.read_bytes()
+        data = yaml.safe_load(text) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise CheckError(f"rubric {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise CheckError(f"rubric {path} is not a mapping (timeout, builtin, checks)")
+    unknown = set(data) - {"timeout", "builtin", "checks"}
+    if unknown:
+        raise CheckError(f"rubric {path}: unknown key(s) {', '.join(sorted(unknown))}")
+    weights = {name: 1.0 for name in BUILTIN}
+    limits: dict[str, float | None] = dict.fromkeys(BUILTIN)
+    for name, weight in (data.get("builtin") or {}).items():
+        if isinstance(weight, dict) and set(weight) <= {"weight", "timeout"}:  # {weight, timeout}
+            limits[name] = float(weight["timeout"]) if weight.get("timeout") else None
+            weight = weight.get("weight", 1)
+        if name not in BUILTIN or not isinstance(weight, (int, float)) or weight < 0:
+            raise CheckError(
+                f"rubric {path}: builtin {name}: {weight!r} (names: {', '.join(BUILTIN)}; a weight >= 0)"
+            )
+        weights[name] = float(weight)
+    steps = [Step(n, w, BUILTIN[n], limits[n], builtin=True) for n, w in weights.items() if w > 0]
+    for i, item in enumerate(data.get("checks") or [], 1):
+        where = f"rubric {path}, check {i}"
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise CheckError(f"{where}: needs a name")
+        bad = set(item) - CHECK_KEYS
+        if bad:
+            raise CheckError(
+                f"{where}: unknown key(s) {', '.join(sorted(bad))} (known: {', '.join(sorted(CHECK_KEYS))})"
+            )
+        if item["name"] in {s.name for s in steps}:
+            raise CheckError(f"{where}: the name {item['name']!r} is used twice")
+        lists: dict[str, list[str]] = {
+            k: item.get(k) or [] for k in ("expect", "exists", "unchanged")
+        }
+        if any(
+            not isinstance(v, list) or not all(isinstance(x, str) for x in v)
+            for v in lists.values()
+        ):
+            raise CheckError(f"{where}: expect, exists and unchanged are lists of text")
+        for rule in lists["expect"]:
+            m = EXPECT.match(rule)
+            if not m or not is_number(m["value"]):
+                raise CheckError(
+                    f"{where}: expect {rule!r} is not 'FILES: KEY OP NUMBER', e.g. 'runs/*/metrics.json: test_accuracy >= 0.95'"
+                )
+        if lists["expect"] and not item.get("run"):
+            raise CheckError(f"{where}: expect needs a run (the files must be written by it)")
+        if not (item.get("run") or lists["exists"] or lists["unchanged"]):
+            raise CheckError(f"{where}: give run, exists or unchanged")
+        run = ["sh", "-c", str(item["run"])] if item.get("run") else None
+        limit = float(item["timeout"]) if item.get("timeout") else None
+        weight = float(item.get("weight", 1))
+        steps.append(
+            Step(
+                item["name"],
+                weight,
+                run,
+                limit,
+                lists["expect"],
+                lists["exists"],
+                lists["unchanged"],
+            )
+        )
+    timeout = float(data["timeout"]) if data.get("timeout") else None
+    return Rubric(steps, timeout, hashlib.sha256(text).hexdigest())
+
+
+def is_number(text: str) -> bool:
+    """Whether an expect rule's right-hand side is a number."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+# ------------------------------------------------------------------------------ one submission
+@dataclass
+class Outcome:
+    """One check's result in one submission."""
+
+    status: str  # pass | fail | timeout | skipped
+    seconds: float = 0.0
+    detail: str = ""
+    log: str = ""
+
+
+@dataclass
+class Submission:
+    """One student's checked submission, as saved in OUT/results/ID.json."""
+
+    id: str
+    status: str  # checked | no-submission | error
+    commit: str = ""
+    date: str = ""
+    later_commits: int = 0
+    score: float = 0.0  # percent of the rubric's weight
+    points: float = 0.0
+    max_points: float = 0.0
+    seconds: float = 0.0
+    checks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    weights: dict[str, float] = field(default_factory=dict)
+    detail: str = ""
+    key: str = ""  # commit + rubric + checker: unchanged means skip on a re-run
+
+
+def inside(path: Path, root: Path) -> bool:
+    """Whether `path` (not a symlink) is inside `root`: student files never lead staff out."""
+    return not path.is_symlink() and path.resolve().is_relative_to(root.resolve())
+
+
+def metric_of(path: Path, key: str) -> float | None:
+    """A number in a JSON file (dotted keys for nesting); None when absent or not a number."""
+    if path.stat().st_size > MAX_METRICS_BYTES:
+        return None
+    try:
+        value: Any = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def expectation(rule: str, src: Path, since: float) -> tuple[bool, str]:
+    """Whether a file matching the rule, written since the run started, meets it; and why."""
+    m = EXPECT.match(rule)
+    assert m  # validated by load_rubric
+    files = [Path(p) for p in glob.glob(str(src / m["glob"]))]
+    files = [p for p in files if p.is_file() and inside(p, src) and p.stat().st_mtime >= since]
+    if not files:
+        return False, f"{m['glob']}: no such file written by the run"
+    seen = []
+    for path in sorted(files):
+        value = metric_of(path, m["key"])
+        seen.append(f"{path.relative_to(src)}: {m['key']}={value}")
+        if value is not None and OPS[m["op"]](value, float(m["value"])):
+            return True, seen[-1]
+    return False, f"want {m['key']} {m['op']} {m['value']}; " + "; ".join(seen[:5])
+
+
+def make_box(sub: collect.Result, box: Path, cache: Path | None, owner: int | None) -> Path:
+    """OUT/boxes/ID: `src`, the collected commit's files (git archive: no history, no hooks),
+    and `uv-cache`, a private copy of the shared cache whose unpacked archives are hard links
+    (only the links are the student's: the files stay read-only and staff's)."""
+    if box.exists():
+        shutil.rmtree(box)
+    src = box / "src"
+    src.mkdir(parents=True)
+    archive = subprocess.Popen(
+        ["git", "-C", sub.path, "archive", "--format=tar", sub.commit], stdout=subprocess.PIPE
+    )
+    assert archive.stdout
+    with tarfile.open(fileobj=archive.stdout, mode="r|") as tar:
+        tar.extractall(src, filter="data")
+    if archive.wait() != 0:
+        raise RuntimeError(f"git archive {sub.commit} failed in {sub.path}")
+    if cache and cache.is_dir():
+        dst = box / "uv-cache"
+        shutil.copytree(
+            cache,
+            dst,
+            symlinks=True,
+            ignore=lambda d, n: ["archive-v0"] if Path(d) == cache else [],
+        )
+        if (cache / "archive-v0").is_dir():
+            subprocess.run(
+                ["cp", "-al", str(cache / "archive-v0"), str(dst / "archive-v0")], check=True
+            )
+    now = time.time()
+    for root, _, files in os.walk(src):  # git archive dates files at the commit: maybe future
+        for name in [".", *files]:
+            os.utime(os.path.join(root, name), (now, now), follow_symlinks=False)
+    if owner is not None:
+        for root, dirs, files in os.walk(box):
+            if Path(root).name == "archive-v0" and Path(root).parent.name == "uv-cache":
+                os.chown(root, owner, owner)  # new entries only; the linked ones stay staff's
+                dirs.clear()
+                continue
+            os.chown(root, owner, owner)
+            for name in files:
+                os.chown(os.path.join(root, name), owner, owner, follow_symlinks=False)
+    return src
+
+
+def unchanged(sub: collect.Result, paths: list[str]) -> tuple[bool, str]:
+    """Whether the paths are as provisioned (the first commit), per git."""
+    proc = subprocess.run(
+        ["git", "-C", sub.path, "diff", "--name-only", sub.base, sub.commit, "--", *paths],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    changed = proc.stdout.split()
+    if proc.returncode != 0:
+        return False, proc.stderr.strip()
+    return not changed, ("changed: " + ", ".join(changed[:10])) if changed else "unchanged"
+
+
+def sandbox_env(box: Path) -> dict[str, str]:
+    """The environment inside the sandbox: offline, locked, caches inside the box."""
+    tools = [str(Path(p).parent) for p in (shutil.which("uv"), shutil.which("make")) if p]
+    env = {
+        "PATH": os.pathsep.join(dict.fromkeys([*tools, "/usr/local/bin", "/usr/bin", "/bin"])),
+        "HOME": sandbox.HOME_INSIDE,
+        "LANG": "C.UTF-8",
+        "TMPDIR": "/tmp",
+        "UV_CACHE_DIR": str(box / "uv-cache"),
+        "UV_OFFLINE": "1",
+        "UV_LOCKED": "1",  # the student's lock file, as it is
+        "UV_PYTHON_DOWNLOADS": "never",
+        "PIP_NO_INDEX": "1",
+    }
+    pyenv = os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
+    if Path(pyenv, "versions").is_dir():
+        env["PYENV_ROOT"] = pyenv  # the tool looks for Pythons there (HOME is not staff's)
+    return env
+
+
+def check_one(
+    sub: collect.Result, rubric: Rubric, out: Path, tools: sandbox.Sandbox, slot: int,
+    timeout: float, cache: Path | None, stop: threading.Event,
+) -> Submission:  # fmt: skip
+    """Every step of the rubric for one submission; its Submission."""
+    started = time.monotonic()
+    res = Submission(sub.id, "checked", sub.commit, sub.date, sub.later_commits)
+    res.weights = {s.name: s.weight for s in rubric.steps}
+    res.max_points = sum(res.weights.values())
+    logs = out / "logs" / sub.id
+    if logs.exists():
+        shutil.rmtree(logs)
+    logs.mkdir(parents=True)
+    box = out / "boxes" / sub.id
+    src = make_box(sub, box, cache, tools.owner(slot))
+    env = sandbox_env(box)
+    env_ok = True
+    for step in rubric.steps:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        log = logs / f"{step.name}.log"
+        left = timeout - (time.monotonic() - started)
+        outcome = Outcome("pass", log=str(log.relative_to(out)))
+        if step.run and (not env_ok and step.name != "environment"):
+            outcome = Outcome("skipped", detail="no environment")
+        elif step.run and left <= 0:
+            outcome = Outcome("timeout", detail=f"the student's {timeout:.0f}s were used up")
+        elif step.run:
+            limit = min(left, step.timeout or left)
+            status, seconds = tools.run(
+                step.run, box=box, cwd=src, env=env, slot=slot, timeout=limit, log=log
+            )
+            outcome.seconds = round(seconds, 1)
+            if status == "timeout":
+                outcome.status, outcome.detail = "timeout", f"killed after {limit:.0f}s"
+            elif status == "fail":
+                outcome.status, outcome.detail = "fail", last_lines(log)
+            for rule in step.expect if outcome.status == "pass" else ():
+                ok, why = expectation(rule, src, time.time() - seconds - 1)
+                outcome.detail = why
+                if not ok:
+                    outcome.status = "fail"
+                    break
+        for pattern in step.exists if outcome.status == "pass" else ():
+            hits = [p for p in glob.glob(str(src / pattern)) if inside(Path(p), src)]
+            if not hits:
+                outcome.status, outcome.detail = "fail", f"missing: {pattern}"
+        if step.unchanged and outcome.status == "pass":
+            ok, why = unchanged(sub, step.unchanged)
+            outcome.status, outcome.detail = ("pass" if ok else "fail"), why
+        if step.name == "environment" and outcome.status != "pass":
+            env_ok = False
+        if stop.is_set():
+            raise KeyboardInterrupt  # killed by Ctrl-C: not a result
+        res.checks[step.name] = asdict(outcome)
+    res.points = sum(res.weights[n] for n, c in res.checks.items() if c["status"] == "pass")
+    res.score = round(100 * res.points / res.max_points, 1) if res.max_points else 0.0
+    res.seconds = round(time.monotonic() - started, 1)
+    return res
+
+
+def last_lines(log: Path, n: int = 2) -> str:
+    """Why a command failed, from its log: the environment tool's FAILED line, else the last
+    error line, else the last lines."""
+    lines = [x.strip() for x in log.read_text("utf-8", errors="replace").splitlines() if x.strip()]
+    lines = [x for x in lines[:-1] if not x.startswith("make: Warning")]  # [exit ...] dropped
+    hits = [x for x in lines if any(m in x for m in ("FAILED", "error:", "Error"))]
+    return " | ".join(x[:240] for x in (hits or lines)[-n:])
+
+
+# ------------------------------------------------------------------------------ the class
+def parse_shard(text: str | None) -> tuple[int, int]:
+    """--shard I/N as (I, N), 1 <= I <= N."""
+    if not text:
+        return 1, 1
+    m = re.fullmatch(r"(\d+)/(\d+)", text.strip())
+    if not m or not 1 <= int(m[1]) <= int(m[2]):
+        raise CheckError(f"--shard {text!r}: give I/N with 1 <= I <= N, e.g. 2/8")
+    return int(m[1]), int(m[2])
+
+
+def in_shard(student: str, shard: tuple[int, int]) -> bool:
+    """A stable share: the same id is always in the same shard, whatever the roster's order."""
+    index, count = shard
+    return int(hashlib.sha256(student.encode()).hexdigest(), 16) % count == index - 1
+
+
+def submissions(folder: Path) -> list[collect.Result]:
+    """The collect report's rows."""
+    path = folder / f"{collect.REPORT}.json"
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+        return [collect.Result(**row) for row in rows]
+    except (OSError, ValueError, TypeError) as exc:
+        raise CheckError(f"{path}: {exc} (run `python -m staff collect` first)") from None
+
+
+def save(out: Path, res: Submission) -> None:
+    """OUT/results/ID.json, atomically: a result is there whole or not at all."""
+    path = out / "results" / f"{res.id}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(res), indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def previous(out: Path, student: str) -> Submission | None:
+    """The saved result of an earlier run, if any."""
+    try:
+        return Submission(**json.loads((out / "results" / f"{student}.json").read_text("utf-8")))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """check's command line."""
+    parser = batch.parser("python -m staff check", __doc__ or "")
+    parser.add_argument("submissions", type=Path, help="collect's folder (collect-report.json)")
+    parser.add_argument(
+        "--rubric", type=Path, help="the rubric YAML (required unless writing a manifest)"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("checks"),
+        help="folder for results, logs, report (default: ./checks)",
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        help="shared uv cache, warmed once (default: none: an environment needs the network, which the sandbox has not)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=min(4, os.cpu_count() or 1),
+        help="submissions at once (default: min(4, CPUs))",
+    )
+    parser.add_argument(
+        "--timeout", type=float, help="seconds per student (default: the rubric's, else 900)"
+    )
+    parser.add_argument(
+        "--memory", type=int, default=4096, help="MB of address space per process (default: 4096)"
+    )
+    parser.add_argument(
+        "--processes", type=int, default=256, help="processes per student (default: 256)"
+    )
+    parser.add_argument(
+        "--max-file-size", type=int, default=1024, help="MB per file written (default: 1024)"
+    )
+    parser.add_argument("--shard", help="I/N: check the I-th of N stable shares of the class")
+    parser.add_argument(
+        "--force", action="store_true", help="check again what an earlier run checked"
+    )
+    parser.add_argument(
+        "--unsafe",
+        action="store_true",
+        help="run student code WITHOUT a sandbox (only code you trust)",
+    )
+    parser.add_argument(
+        "--bwrap", default="bwrap", help="the bubblewrap program (default: bwrap on PATH)"
+    )
+    parser.add_argument(
+        "--write-k8s",
+        type=Path,
+        metavar="FILE",
+        help="write a Kubernetes Indexed Job for --shards N and exit",
+    )
+    parser.add_argument(
+        "--write-github",
+        type=Path,
+        metavar="FILE",
+        help="write a GitHub Actions matrix workflow for --shards N and exit",
+    )
+    parser.add_argument(
+        "--shards", type=int, default=10, help="N for --write-k8s/--write-github (default: 10)"
+    )
+    parser.add_argument(
+        "--image", default="python:3.12-slim", help="container image for --write-k8s"
+    )
+    return parser  # fmt: skip
+
+
+def shard_command(args: argparse.Namespace, index: str, out: str) -> str:
+    """The check command one shard runs (the manifest's and the workflow's)."""
+    rubric = args.rubric or Path("rubric.yml")
+    return (
+        f"python -m staff check {args.submissions} --rubric {rubric} --cache {args.cache or '.uv-cache'} "
+        f"--out {out} --shard {index}/{args.shards} --jobs {args.jobs}"
+    )
+
+
+def write_manifests(args: argparse.Namespace) -> None:
+    """The Kubernetes Indexed Job and/or the GitHub Actions matrix for --shards N."""
+    n = args.shards
+    if args.write_k8s:
+        cmd = shard_command(
+            args, "$((JOB_COMPLETION_INDEX + 1))", "checks/shard-$((JOB_COMPLETION_INDEX + 1))"
+        )
+        job = {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": "staff-check"},
+            "spec": {
+                "completionMode": "Indexed",
+                "completions": n,
+                "parallelism": n,
+                "backoffLimit": n,
+                "template": {"spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{
+                        "name": "check",
+                        "image": args.image,
+                        "workingDir": "/data",
+                        "command": ["sh", "-c", cmd],
+                        # bubblewrap makes namespaces: the pod must be allowed to
+                        "securityContext": {"privileged": True},
+                        "resources": {"requests": {"cpu": str(args.jobs), "memory": f"{args.jobs * 2}Gi"}},
+                        "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+                    }],
+                    "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "staff-data"}}],
+                }},
+            },
+        }  # fmt: skip
+        args.write_k8s.write_text(yaml.safe_dump(job, sort_keys=False), encoding="utf-8")
+    if args.write_github:
+        flow = {
+            "name": "check submissions",
+            "on": {"workflow_dispatch": {}},
+            "permissions": {"contents": "read"},
+            "jobs": {
+                "check": {
+                    "runs-on": "ubuntu-latest",
+                    "strategy": {"fail-fast": False, "matrix": {"shard": list(range(1, n + 1))}},
+                    "steps": [
+                        {"uses": "actions/checkout@v7"},
+                        {"run": "sudo apt-get install -y bubblewrap && pip install copier pyyaml packaging uv"},
+                        {"run": shard_command(args, "${{ matrix.shard }}", "checks/shard-${{ matrix.shard }}")},
+                        {"uses": "actions/upload-artifact@v6", "if": "always()",
+                         "with": {"name": "checks-${{ matrix.shard }}", "path": "checks/"}},
+                    ],
+                },
+                "report": {
+                    "needs": "check",
+                    "if": "always()",
+                    "runs-on": "ubuntu-latest",
+                    "steps": [
+                        {"uses": "actions/checkout@v7"},
+                        {"uses": "actions/download-artifact@v7", "with": {"path": "checks/"}},
+                        {"run": "pip install pyyaml && python -m staff report checks/*/shard-* --out report"},
+                        {"uses": "actions/upload-artifact@v6", "with": {"name": "report", "path": "report/"}},
+                    ],
+                },
+            },
+        }  # fmt: skip
+        args.write_github.write_text(yaml.safe_dump(flow, sort_keys=False), encoding="utf-8")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check the share of the class; write the report; the exit status."""
+    if args.write_k8s or args.write_github:
+        if args.shards < 1:
+            raise CheckError("--shards must be 1 or more")
+        write_manifests(args)
+        print(
+            f"Wrote {', '.join(str(p) for p in (args.write_k8s, args.write_github) if p)} for {args.shards} shards"
+        )
+        return 0
+    if not args.rubric:
+        raise CheckError("--rubric is required")
+    rubric = load_rubric(args.rubric)
+    shard = parse_shard(args.shard)
+    if args.jobs < 1:
+        raise CheckError("--jobs must be 1 or more")
+    if args.cache and not args.cache.is_dir():
+        raise CheckError(
+            f"--cache {args.cache} is not a folder (warm it: UV_CACHE_DIR={args.cache} make env, in a provisioned project)"
+        )
+    if not args.unsafe:
+        try:
+            sandbox.probe(shutil.which(args.bwrap) or args.bwrap)
+        except sandbox.SandboxUnavailable as exc:
+            raise CheckError(
+                f"no sandbox: {exc}. Student code would run as you, with your files and network; "
+                "check refuses. Install it, or pass --unsafe for code you trust."
+            ) from None
+    subs = [s for s in submissions(args.submissions.resolve()) if in_shard(s.id, shard)]
+    out = args.out.resolve()
+    (out / "results").mkdir(parents=True, exist_ok=True)
+    cache = args.cache.resolve() if args.cache else None
+    hidden = sorted({args.submissions.resolve(), out, Path.home().resolve()})
+    tools = sandbox.Sandbox(
+        None if args.unsafe else shutil.which(args.bwrap),
+        hidden=hidden,
+        readable=sandbox.tool_folders(["uv", "make", "python3"]),
+        limits=sandbox.Limits(args.processes, args.max_file_size, args.memory),
+        unsafe=args.unsafe,
+    )
+    timeout = args.timeout or rubric.timeout or 900.0
+    todo, results = [], []
+    for sub in subs:
+        key = hashlib.sha256(
+            f"{sub.commit}\n{rubric.digest}\n{CHECKER_VERSION}".encode()
+        ).hexdigest()
+        old = previous(out, sub.id)
+        if sub.status != "collected":
+            res = Submission(sub.id, "no-submission", detail=sub.detail, key=key)
+            save(out, res)
+            results.append(res)
+        elif old and old.key == key and old.status == "checked" and not args.force:
+            results.append(old)
+        else:
+            todo.append((sub, key))
+    skipped = len(subs) - len(todo)
+    print(f"{len(subs)} submissions in shard {shard[0]}/{shard[1]}: {len(todo)} to check, "
+          f"{skipped} unchanged or without a submission", file=sys.stderr)  # fmt: skip
+    progress = batch.Progress(len(todo), bad_label="errors")
+    stop = threading.Event()
+    # Sandbox users differ between the shards too (several may run on one machine).
+    slots = [(shard[0] - 1) * args.jobs + n for n in range(args.jobs)]
+    interrupted = False
+
+    def work(sub: collect.Result, key: str, slot: int) -> Submission:
+        try:
+            res = check_one(sub, rubric, out, tools, slot, timeout, cache, stop)
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # staff-side problem with this one: the others go on
+            res = Submission(sub.id, "error", sub.commit, detail=f"{type(exc).__name__}: {exc}")
+        res.key = key
+        return res
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    old_handler = signal.signal(signal.SIGTERM, on_term)
+    pool = ThreadPoolExecutor(max_workers=args.jobs)
+    running: dict[Future[Submission], int] = {}
+    queue = list(todo)
+    try:
+        while queue or running:
+            while queue and slots:
+                sub, key = queue.pop(0)
+                slot = slots.pop(0)
+                running[pool.submit(work, sub, key, slot)] = slot
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                slots.append(running.pop(future))
+                try:
+                    res = future.result()
+                except KeyboardInterrupt:
+                    continue
+                save(out, res)
+                results.append(res)
+                progress.report(
+                    res.id, f"{res.status} {res.score:.0f}%", res.seconds, bad=res.status == "error"
+                )
+    except KeyboardInterrupt:
+        interrupted = True
+        stop.set()
+        tools.stop_all()
+        print(batch.INTERRUPTED.replace("projects", "submissions"), file=sys.stderr)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        signal.signal(signal.SIGTERM, old_handler)
+        progress.close()
+    paths = report.write(out, [out])
+    print(report.summary_text(report.load([out])))
+    print(f"Report: {paths['html']} (and .json, .csv)")
+    bad = interrupted or any(r.status == "error" for r in results)
+    return 1 if bad else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """check's entry point; the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except batch.BatchError as exc:
+        print(f"check: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
