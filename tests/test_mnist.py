@@ -720,7 +720,7 @@ def test_torchrun_ranks_end_with_identical_parameters(
 
 # ---------------------------------------------------------------- sweeps and configuration (issue 35)
 
-TRIAL_DONE = re.compile(r"^trial \d+: val_accuracy \d")
+TRIAL_DONE = re.compile(r"^trial \d+: best_val_accuracy \d")
 SWEEP = ["make", "sweep", "DATASET=digits", "TRIALS=6"]
 
 

@@ -265,7 +265,7 @@ def test_runs_record_their_contract_and_promote_gates_the_champion_alias(
         assert metrics["tracking_run"] == run["id"] and run["status"] == "FINISHED"
         assert run["tags"]["lock_file"] == "uv.lock" and run["tags"]["lock_sha256"] == lock
         assert run["tags"]["git_commit"] == head
-        assert run["data"] == [("digits", metrics["data_digest"])]
+        assert run["data"] == [["digits", metrics["data_digest"]]]
         assert {"config.yaml", "MODEL_CARD.md"} <= set(run["artifacts"])
         assert "test_accuracy" not in run["metrics"]  # the test images are evaluate's
         assert run["metrics"]["best_val_accuracy"] == metrics["best_val_accuracy"]
