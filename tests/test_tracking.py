@@ -288,7 +288,7 @@ def test_runs_record_their_contract_and_promote_gates_the_champion_alias(
     port = free_port()
     serve = ["make", "serve", f"PORT={port}", f"MODEL_URI=models:/{PKG}@champion"]
     with started(serve, cwd=dst, env=env) as server:
-        assert wait_for_http(f"http://127.0.0.1:{port}/health", server, timeout=120) == 200
+        assert wait_for_http(f"http://127.0.0.1:{port}/health", server) == 200
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metadata", timeout=10) as response:
             metadata = json.load(response)
     assert metadata["model"] == f"models:/{PKG}@champion"
