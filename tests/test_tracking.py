@@ -149,7 +149,7 @@ from mlflow.tracking import MlflowClient
 client = MlflowClient(sys.argv[1])
 versions = client.search_model_versions("name = 'digit_lab'")
 print("VERSIONS " + json.dumps(sorted([int(v.version), v.run_id] for v in versions)))
-print("CHAMPION " + client.get_model_version_by_alias("digit_lab", "champion").version)
+print("CHAMPION", client.get_model_version_by_alias("digit_lab", "champion").version)
 """
 
 
