@@ -185,10 +185,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--quick", action="store_true", help="200 requests, 1 worker, 4 clients")
+    parser.add_argument(
+        "--quick", action="store_true", help="200 requests or 5 s a row, 1 worker, 4 clients"
+    )
     args = parser.parse_args(argv)
     if args.quick:
-        args.requests, args.seconds, args.workers, args.concurrency = 200, 10.0, [1], [4]
+        args.requests, args.seconds, args.workers, args.concurrency = 200, 5.0, [1], [4]
     load_args = ["--requests", str(args.requests)]
     load_args += ["--seconds", str(args.seconds), "--batch", str(args.batch)]
     if args.quick:

@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Staff bench: how many submissions `python -m staff check` grades per minute on this machine.
 
-    .venv/bin/python bench/staff_check.py [--students 20] [--jobs 2] [--lint]
+    .venv/bin/python -m bench.staff_check [--students 20] [--jobs 2] [--lint]
 
 One small project (uv, no example, no framework: numpy, pandas, matplotlib, pytest, ruff, mypy)
 is generated, locked and its packages cached once (the warm shared cache staff keep); N copies

@@ -114,7 +114,7 @@ def partial_output(exc: subprocess.TimeoutExpired) -> str:
 def failure_reason(output: str) -> str:
     """The line of copier's output that says what went wrong."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
-    for marker in ("Validation error for question", "Error:", "error:"):
+    for marker in ("Validation error for question", "is refused:", "Error:", "error:"):
         hits = [line for line in lines if marker in line]
         if hits:
             return hits[-1].removeprefix("ValueError: ")

@@ -28,9 +28,10 @@ then the rubric's own checks. The rubric (YAML):
       - name: model
         exists: [models/*.joblib]
 A check passes or fails whole; the score is the passed weight over the total, in percent.
-Each submission's result is saved as it finishes (OUT/results/ID.json, logs in OUT/logs/ID/),
-so Ctrl-C or SIGTERM leaves a consistent report of what finished, and a re-run skips every
-submission whose commit and rubric are unchanged (--force checks them again). --shard I/N
+Each submission's result is saved as it finishes (OUT/results/ID.json, logs in OUT/logs/ID/;
+its copy is deleted unless --keep-boxes), so Ctrl-C or SIGTERM leaves a consistent report of
+what finished, and a re-run skips every submission whose commit and rubric are unchanged
+(--force checks them again). --shard I/N
 takes a stable share of the class (by a hash of the id) for one of N machines; --write-k8s
 and --write-github write a Kubernetes Indexed Job or a GitHub Actions matrix that runs the N
 shards; `python -m staff report` merges their folders. Without a working bubblewrap, check
@@ -485,6 +486,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="check again what an earlier run checked"
     )
     parser.add_argument(
+        "--keep-boxes",
+        action="store_true",
+        help="keep each checked copy and its environment in OUT/boxes (default: deleted, logs kept)",
+    )
+    parser.add_argument(
         "--unsafe",
         action="store_true",
         help="run student code WITHOUT a sandbox (only code you trust)",
@@ -659,6 +665,9 @@ def run(args: argparse.Namespace) -> int:
             raise
         except Exception as exc:  # staff-side problem with this one: the others go on
             res = Submission(sub.id, "error", sub.commit, detail=f"{type(exc).__name__}: {exc}")
+        finally:
+            if not args.keep_boxes:  # an environment per student: gigabytes for a class
+                shutil.rmtree(out / "boxes" / sub.id, ignore_errors=True)
         res.key = key
         return res
 

@@ -69,7 +69,13 @@ def parse_deadline(text: str | None) -> datetime | None:
 
 
 def collect_one(
-    student: str, template: str, out: Path, branch: str, deadline: datetime | None, tag: str | None
+    student: str,
+    template: str,
+    out: Path,
+    branch: str,
+    deadline: datetime | None,
+    tag: str | None,
+    timeout: float = remote.GIT_TIMEOUT,
 ) -> Result:
     """Clone or fetch one repository and check out the commit to grade."""
     started = time.monotonic()
@@ -81,7 +87,7 @@ def collect_one(
     lines: list[str] = []
 
     def step(*args: str, cwd: Path | None = dst) -> tuple[int, str]:
-        code, output = remote.git(list(args), cwd)
+        code, output = remote.git(list(args), cwd, timeout)
         lines.append(f"$ git {remote.redact(' '.join(args))}\n{output}[exit {code}]\n")
         return code, output
 
@@ -203,7 +209,9 @@ def run(args: argparse.Namespace) -> tuple[list[Result], Path]:
     try:
         results = batch.run_all(
             rows,
-            lambda row: collect_one(row.id, template, out, args.branch, deadline, args.tag),
+            lambda row: collect_one(
+                row.id, template, out, args.branch, deadline, args.tag, args.timeout
+            ),
             jobs=args.jobs,
             crashed=crashed,
             done=done,

@@ -30,8 +30,8 @@ def requirements(**answers: Any) -> list[dict[str, Any]]:
 def test_default_answers_need_the_whole_starter_stack() -> None:
     deps = requirements()
     assert [d["name"] for d in deps] == [
-        "numpy", "pandas", "matplotlib", "scikit-learn", "hydra-core", "mlflow", "fastapi",
-        "uvicorn", "python-multipart", "pillow",
+        "numpy", "pandas", "matplotlib", "scikit-learn", "hydra-core", "optuna", "mlflow",
+        "fastapi", "uvicorn", "python-multipart", "pillow",
     ]  # fmt: skip
     assert deps[0] == {
         "req": "numpy>=1.26", "name": "numpy", "import": "numpy", "conda": "numpy>=1.26",

@@ -107,7 +107,8 @@ def test_conda_poetry_preset_is_the_exercise_as_written(rendered: dict[str, Path
     assert env["dependencies"] == ["python=3.12", "pip", "poetry>=2.1"]
     names = {d.split(">")[0].split("=")[0] for d in dependencies(project)}
     assert names == {"numpy", "pandas", "matplotlib", "seaborn", "scikit-learn", "tensorflow",
-                     "hydra-core", "wandb", "fastapi", "uvicorn", "python-multipart", "pillow"}  # fmt: skip
+                     "hydra-core", "optuna", "wandb", "fastapi", "uvicorn", "python-multipart",
+                     "pillow"}  # fmt: skip
     poetry_toml = tomllib.loads((project / "poetry.toml").read_text(encoding="utf-8"))
     assert poetry_toml["virtualenvs"] == {"create": False}  # into numbers-env, no .venv
     assert (project / "src" / "numbers_env" / "train.py").is_file()

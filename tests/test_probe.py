@@ -202,3 +202,42 @@ def test_probe_accepts_only_the_projects_own_package(tmp_path: Path) -> None:
     (project / "src" / "__main__" / "__init__.py").write_text("")
     row = run_probe(probe_venv(tmp_path / "c", project / "src"), project, "__main__")
     assert "shadows the project's package" in row["error"], row
+
+
+def test_imports_spread_over_processes_each_module_once(tmp_path: Path) -> None:
+    """import_all: the modules it keeps import in the probe's process, the rest in one process
+    per core (heaviest first), each exactly once; a process that dies mid-import fails its own
+    modules' rows, named, and the probe itself goes on."""
+    import shutil
+    import sysconfig
+
+    # The modules live in an environment's site-packages, as the probe finds them (-I: nothing
+    # else is on the helpers' sys.path).
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", tmp_path / "env"], check=True)
+    python = venv_python(tmp_path / "env")
+    site = Path(sysconfig.get_path("purelib", vars={"base": str(tmp_path / "env")}))
+    shutil.copy(probe.__file__, tmp_path / "probe.py")
+    for name in ("m_here", "m_other"):  # each notes the process that imported it
+        (site / f"{name}.py").write_text(
+            f"import os\nwith open({str(tmp_path / name)!r} + '.pid', 'a') as f:\n"
+            "    f.write(f'{os.getpid()}\\n')\n"
+        )
+    (site / "m_dies.py").write_text("import os\nos._exit(3)\n")
+    (tmp_path / "drive.py").write_text(
+        "import json, os, probe\n"
+        "probe.cores = lambda: 3  # three processes on any machine\n"
+        "modules = [('m_here', ('here', '1.0')), ('m_other', ('other', '')), ('m_dies', ('dies', ''))]\n"
+        "rows = probe.import_all(modules, ['m_here'], {'m_dies': 100, 'm_other': 50})\n"
+        "print(json.dumps({'pid': os.getpid(), 'rows': rows}))\n"
+    )
+    proc = subprocess.run([python, str(tmp_path / "drive.py")],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    out = json.loads(proc.stdout.splitlines()[-1])
+    rows = out["rows"]
+    assert rows["m_here"]["error"] == "" and rows["m_here"]["version"] == "1.0"
+    assert rows["m_other"]["error"] == "" and rows["m_other"]["origin"].endswith("m_other.py")
+    assert rows["m_dies"]["error"] == "the import process exited with 3", rows["m_dies"]
+    here = (tmp_path / "m_here.pid").read_text().split()
+    other = (tmp_path / "m_other.pid").read_text().split()
+    assert here == [str(out["pid"])]  # once, in the probe's own process
+    assert len(other) == 1 and other != here  # once, in a helper process

@@ -181,12 +181,15 @@ def expected_files(a: dict[str, Any], pkg: str) -> set[str]:
             files |= {f"src/{pkg}/train.py", f"src/{pkg}/evaluate.py", f"src/{pkg}/model.py",
                       f"tests/test_{pkg}_train.py", f"tests/test_{pkg}_tracking.py",
                       "configs/data/digits.yaml", "configs/data/mnist.yaml",
-                      "configs/experiment/full.yaml"}  # fmt: skip
+                      "configs/experiment/full.yaml", f"src/{pkg}/sweep.py",
+                      "configs/sweep.yaml"}  # fmt: skip
             if a.get("data_versioning") == "dvc":
-                files.add("dvc.yaml")
+                files |= {"dvc.yaml", "params.yaml"}
     elif a["ml_framework"] != "none":  # the skeleton
         files |= {f"src/{pkg}/{m}.py" for m in ("data", "model", "predict", "train")}
         files |= {f"tests/test_{pkg}_skeleton.py", "configs/data/default.yaml"}
+        if a.get("data_versioning") == "dvc":
+            files.add("dvc.yaml")
     tracking = a.get("experiment_tracking", "mlflow" if a["example"] == "mnist" else "none")
     if a["ml_framework"] != "none":  # Hydra configs, runs and tracking for the training code
         files |= {f"src/{pkg}/{m}.py" for m in ("config", "runs", "tracking")}

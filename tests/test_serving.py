@@ -196,7 +196,7 @@ def test_api_endpoints_and_bad_inputs_through_the_test_client(
     ).stdout
     last = out.strip().splitlines()[-1]
     passed = re.search(r"\b(\d+) passed\b", last)
-    assert passed and int(passed[1]) >= 28, out  # the API tests: 28 in all
+    assert passed and int(passed[1]) >= 33, out  # the API tests: 33 in all
     assert "failed" not in last and "error" not in last, out
     run_ok(f"serving: ruff ({framework})", [py, "-m", "ruff", "check", "."], dst, env)
     run_ok(
@@ -372,13 +372,13 @@ HANDWRITING: dict[int, list[list[tuple[float, float]]]] = {
     9: [_arc(0.48, 0.3, 0.28, 0.24, 0, -360, 30), [(0.76, 0.3), (0.72, 0.6), (0.66, 0.97)]],
 }
 # Where each digit is drawn on the 280x280 canvas (left, top, width, height in CSS pixels): the
-# first set large and centred, as the page invites; the second smaller, narrower and off-centre,
-# in a different place for each digit.
+# first set large and centred, as the page invites; the second off-centre, each in a place of its
+# own: the even digits small, the odd ones tall and narrow (thinner strokes for their size).
 CENTRED = [(60, 40, 160, 200)] * 10
 ELSEWHERE = [
-    (20, 20, 75, 115), (185, 25, 70, 110), (25, 150, 75, 115), (170, 150, 80, 110),
-    (110, 15, 60, 95), (15, 90, 70, 105), (190, 90, 65, 100), (100, 170, 70, 100),
-    (40, 40, 80, 120), (160, 40, 75, 120),
+    (20, 20, 75, 115), (122, 14, 150, 250), (25, 150, 75, 115), (8, 20, 150, 245),
+    (110, 15, 60, 95), (120, 22, 155, 240), (190, 90, 65, 100), (10, 12, 150, 250),
+    (40, 40, 80, 120), (125, 18, 150, 245),
 ]  # fmt: skip
 
 
@@ -447,7 +447,7 @@ def test_digits_drawn_on_the_page_are_recognised_in_chromium(
     trained: tuple[Path, dict[str, str]], server: str, tmp_path: Path
 ) -> None:
     """Ten digits drawn with the mouse in the page's own pen, large and centred: at least 9
-    recognised; ten more drawn smaller, narrower and off-centre: at least 8. (The model is the
+    recognised; ten more drawn off-centre, smaller or taller and narrower: at least 8. (The model is the
     one `make train DATASET=digits` trained; screenshots of each drawing are in tmp_path.)"""
     from playwright.sync_api import sync_playwright
 
@@ -467,7 +467,8 @@ def test_digits_drawn_on_the_page_are_recognised_in_chromium(
             page.goto(server + "/")
             canvas = page.locator("#pad")
             box = canvas.bounding_box()
-            assert box is not None and round(box["width"]) == 280
+            assert box is not None
+            scale = box["width"] / 280  # CSS pixels (border included, as the page reads them)
             # A tap (pen down and up in one place) leaves a dot: the ink of a 1-pixel stroke.
             page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
             inked = (
@@ -481,10 +482,10 @@ def test_digits_drawn_on_the_page_are_recognised_in_chromium(
                     page.click("#clear")
                     for stroke in handwriting_strokes(digit, place):
                         (x, y), *rest = stroke
-                        page.mouse.move(box["x"] + x, box["y"] + y)
+                        page.mouse.move(box["x"] + x * scale, box["y"] + y * scale)
                         page.mouse.down()
                         for x, y in rest:
-                            page.mouse.move(box["x"] + x, box["y"] + y, steps=2)
+                            page.mouse.move(box["x"] + x * scale, box["y"] + y * scale, steps=2)
                         page.mouse.up()
                     # Each stroke's end sends the drawing; the page is busy until the answer to
                     # the last one (the whole digit) is shown, earlier answers are dropped.
@@ -629,6 +630,8 @@ def hostile_uploads() -> dict[str, tuple[bytes, int | None]]:
     frames = [three.convert("RGB"), seven.convert("RGB")]
     animated = io.BytesIO()
     frames[0].save(animated, format="PNG", save_all=True, append_images=frames[1:])
+    # one pixel wide, dark ink on white from row 50 to 250
+    stroke_1xn = [b"\x00" + (b"\x00" if 50 <= i < 250 else b"\xff") for i in range(300)]
     cases: dict[str, tuple[bytes, int | None]] = {
         "plain PNG": (good, 3),
         "JPEG": (encoded(seven.convert("RGB"), "JPEG", quality=80), 7),
@@ -646,6 +649,7 @@ def hostile_uploads() -> dict[str, tuple[bytes, int | None]]:
         "1x1": (crafted_png(1, 1), None),
         "1x1000": (crafted_png(1, 1000, 8, rows=b"\x00\x00" * 1000), None),
         "1000x1": (crafted_png(1000, 1, 8, rows=b"\x00" + b"\x80" * 1000), None),
+        "1x300 stroke": (crafted_png(1, 300, 8, rows=b"".join(stroke_1xn)), None),
         "blank page": (encoded(Image.new("L", (280, 280), 255)), None),
         "truncated PNG": (good[: len(good) // 2], None),
         "truncated JPEG": (encoded(seven.convert("RGB"), "JPEG")[:900], None),

@@ -179,7 +179,7 @@ def test_roster_reports_each_row_and_the_bad_one(batch: dict[str, object]) -> No
     # Progress (stderr is not a terminal: one line per project) and the final summary.
     assert proc.stderr.count("/21] ") == 21
     assert "21 projects: 20 ok, 0 already there, 0 without environment, 1 failed" in proc.stdout
-    assert f"line {BAD_LINE}, id s999: failed: Validation error" in proc.stdout
+    assert f"line {BAD_LINE}, id s999: failed: The answer to author_name" in proc.stdout
 
 
 class FakeTerminal(io.StringIO):
@@ -1042,8 +1042,7 @@ def test_hostile_submissions_are_confined_and_reported(term: dict[str, Any]) -> 
         w in log("escape") for w in ("Read-only file system", "Permission denied", "No such file")
     )
     assert "File too large" in log("bigfile")
-    big = list(tmp.glob("checks-*/boxes/bigfile/src/big.bin"))
-    assert big and big[0].stat().st_size <= FILE_LIMIT_MB * 2**20
+    assert not list(tmp.glob("checks-*/boxes/*"))  # each copy deleted after its check
     assert "Resource temporarily unavailable" in log("forkbomb")
     # no process of the sandbox users is left
     ps = subprocess.run(["ps", "-eo", "uid="], capture_output=True, text=True, check=True).stdout
