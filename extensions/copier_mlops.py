@@ -12,12 +12,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.metadata
 import importlib.util
 import json
-import marshal
 import os
 import sys
 import tempfile
@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 from copier.errors import UserMessageError
 from jinja2 import Environment, pass_context
+from jinja2.bccache import Bucket, BytecodeCache
 from jinja2.ext import Extension
 from jinja2.runtime import Context
 from packaging.version import Version
@@ -57,6 +58,7 @@ HERE = Path(__file__).resolve().parent
 BASE = _load("copier_mlops_tool_base", HERE.parent / "template" / "tools" / "envtool" / "shell.py")
 RULES = _load("copier_mlops_rules", HERE / "rules.py")
 PACKAGES = _load("copier_mlops_packages", HERE / "packages.py")
+CONTEXT = _load("copier_mlops_context", HERE / "context.py")
 
 
 def check_copier(found: str) -> None:
@@ -199,7 +201,7 @@ def after_copy_message(
 
 def cache_folder() -> Path:
     """Where compiled templates are kept: the user's cache folder, per Python and Jinja version
-    (marshal's format and Jinja's generated code depend on them)."""
+    (Jinja's bytecode format and generated code depend on them)."""
     base = os.environ.get("XDG_CACHE_HOME") or (
         os.environ.get("LOCALAPPDATA") if sys.platform == "win32" else None
     )
@@ -234,80 +236,56 @@ def with_filename(code: CodeType, filename: str) -> CodeType:
     return code.replace(co_filename=filename, co_consts=consts)
 
 
-def cache_compile(environment: Environment) -> None:
-    """Keep what Jinja compiles (template files, question defaults, validators, path names) in
-    a cache folder, keyed by the source, the template name and the environment's syntax options.
+class TemplateCache(BytecodeCache):
+    """Jinja's bytecode cache for the template files, kept in a folder and keyed by the template's
+    name and source (Jinja's own FileSystemBytecodeCache keys on the file's path, which is a new
+    temporary clone on every render from git, so it would never hit)."""
 
-    copier builds a new Jinja environment for every run and compiles ~600 sources each time
-    (file templates and every rendered string alike): that compilation was about half of a
-    render's time. Jinja's own bytecode cache covers only file templates, keyed by their
-    absolute path (a new temporary clone on every run from git).
+    def __init__(self, folder: Path) -> None:
+        """Keep compiled templates in `folder` (made when the first one is written)."""
+        self.folder = folder
 
-    The key leaves out `filename` for that reason: a file template's filename is its path in
-    this run's temporary clone, so keying on it would miss on every render from git. The file
-    name only labels the code (Jinja generates the same code whatever it is), so code read from
-    the cache is given this call's filename, and tracebacks name the file at hand."""
-    compile_source: Any = environment.compile  # (its overloads hang on `raw`)
-    folder = cache_folder()
-    prune(folder)
+    def get_bucket(
+        self, environment: Environment, name: str, filename: str | None, source: str
+    ) -> Bucket:
+        """The bucket of (name, source): Jinja checks its version and the source's checksum. The
+        code read is relabelled with this run's `filename` (Jinja names the template's file, in
+        tracebacks too, after its code): an error never points into an old clone."""
+        key = hashlib.sha256(f"{name}\0{source}".encode("utf-8", "surrogatepass")).hexdigest()
+        bucket = Bucket(environment, key, self.get_source_checksum(source))
+        self.load_bytecode(bucket)
+        if bucket.code is not None and filename:
+            bucket.code = with_filename(bucket.code, filename)
+        return bucket
 
-    @functools.cache
-    def syntax() -> str:
-        """The options that change the generated code (known once the environment is built)."""
-        return repr(
-            (
-                type(environment).__name__, environment.block_start_string,
-                environment.block_end_string, environment.variable_start_string,
-                environment.variable_end_string, environment.comment_start_string,
-                environment.comment_end_string, environment.line_statement_prefix,
-                environment.line_comment_prefix, environment.trim_blocks,
-                environment.lstrip_blocks, environment.newline_sequence,
-                environment.keep_trailing_newline, environment.optimized,
-                environment.finalize is not None, sorted(environment.extensions),
-            )
-        )  # fmt: skip
+    def load_bytecode(self, bucket: Bucket) -> None:
+        """Fill the bucket from the folder; a missing or unreadable entry leaves it empty."""
+        with (
+            contextlib.suppress(OSError, ValueError, EOFError),
+            open(self.folder / bucket.key, "rb") as file,
+        ):
+            bucket.load_bytecode(file)
 
-    def compile_cached(
-        source: Any,
-        name: str | None = None,
-        filename: str | None = None,
-        raw: bool = False,
-        defer_init: bool = False,
-    ) -> Any:
-        """Jinja's compile, but a string source's code comes from (and goes to) the cache folder,
-        keyed without `filename` (see cache_compile) and relabelled with it when read."""
-        if raw or defer_init or not isinstance(source, str):
-            return compile_source(source, name, filename, raw, defer_init)
-        key = hashlib.sha256(f"{syntax()}\0{name}\0{source}".encode("utf-8", "surrogatepass"))
-        path = folder / key.hexdigest()
-        try:
-            code = marshal.loads(path.read_bytes())
-            if isinstance(code, CodeType):
-                return with_filename(code, "<template>" if filename is None else filename)
-        except (OSError, ValueError, EOFError, TypeError):
-            pass  # not cached yet (or unreadable): compile it
-        code = compile_source(source, name, filename)
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            # Written whole, then renamed: a parallel run never reads half a file.
-            with tempfile.NamedTemporaryFile(dir=folder, delete=False) as tmp:
-                tmp.write(marshal.dumps(code))
-            os.replace(tmp.name, path)
-        except OSError:
-            pass  # a read-only home: no cache, same result
-        return code
-
-    environment.compile = compile_cached  # type: ignore[method-assign]
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        """Write the bucket whole, then rename it: a parallel run never reads half a file; a
+        read-only home means no cache, and the same result."""
+        with contextlib.suppress(OSError):
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=self.folder, delete=False) as tmp:
+                bucket.write_bytecode(tmp)
+            os.replace(tmp.name, self.folder / bucket.key)
 
 
 class CopierMlops(Extension):
     """The Jinja extension copier.yml loads: the rules, packages and helpers as globals."""
 
     def __init__(self, environment: Environment) -> None:
-        """Turn on the compile cache (unless COPIER_MLOPS_NO_CACHE) and register the globals."""
+        """Turn on the template cache (unless COPIER_MLOPS_NO_CACHE) and register the globals."""
         super().__init__(environment)
-        if not os.environ.get("COPIER_MLOPS_NO_CACHE"):
-            cache_compile(environment)
+        if not os.environ.get("COPIER_MLOPS_NO_CACHE") and environment.bytecode_cache is None:
+            folder = cache_folder()
+            prune(folder)
+            environment.bytecode_cache = TemplateCache(folder)
         environment.globals["check_destination"] = check_destination
         environment.globals["checked_if_given"] = checked_if_given
         # "3.12": the Python running copier (copier renders in its own process).
@@ -317,6 +295,8 @@ class CopierMlops(Extension):
             environment.globals[name] = getattr(RULES, name)
         for name in PACKAGES_USED:
             environment.globals[name] = getattr(PACKAGES, name)
+        environment.globals["render_context"] = CONTEXT.render_context
+        environment.globals["asks_accelerator"] = CONTEXT.asks_accelerator
 
 
 # The rules copier.yml calls (each a one-line validator or default).

@@ -29,8 +29,9 @@ INSTALL_FROM_LOCK = {
     "uv": ["uv sync --locked"],
     "poetry": ["poetry check --lock", "poetry install"],
     "venv": ["pip install -r requirements.lock", "pip install -r requirements-dev.txt"],
-    "conda": [],  # GitHub: setup-micromamba's environment-file; GitLab: micromamba create
-    # The project's own set-up: conda creates the env, then Poetry/uv install into it, guarded.
+    # The project's own set-up, as `make env` runs it: conda creates the env (then Poetry/uv
+    # install into it, guarded), and the sanity import.
+    "conda": ["tools/envtool setup --no-input"],
     "conda-poetry": ["tools/envtool setup --no-input"],
     "conda-uv": ["tools/envtool setup --no-input"],
 }
@@ -151,7 +152,7 @@ def test_github_workflow_installs_from_lock_then_lints_and_tests(
         "uv": "astral-sh/setup-uv@",
         "poetry": "actions/setup-python@",
         "venv": "actions/setup-python@",
-        "conda": "mamba-org/setup-micromamba@",
+        "conda": "conda-incubator/setup-miniconda@",
         "conda-poetry": "conda-incubator/setup-miniconda@",
         "conda-uv": "conda-incubator/setup-miniconda@",
     }[manager]
@@ -161,12 +162,12 @@ def test_github_workflow_installs_from_lock_then_lints_and_tests(
         "uv": ("enable-cache", True),
         "poetry": ("cache", "poetry"),
         "venv": ("cache", "pip"),
-        "conda": ("cache-environment", True),
+        "conda": ("conda-remove-defaults", "true"),
         "conda-poetry": ("conda-remove-defaults", "true"),  # conda-forge only
         "conda-uv": ("conda-remove-defaults", "true"),
     }[manager]
     assert setup_step["with"][cache[0]] == cache[1]
-    if manager in HYBRIDS:
+    if manager.startswith("conda"):
         # The same Miniforge action, commit and version as the template's own CI.
         own = (ROOT / ".github" / "workflows" / "tests.yml").read_text(encoding="utf-8")
         assert setup_step["uses"] in own
@@ -176,13 +177,10 @@ def test_github_workflow_installs_from_lock_then_lints_and_tests(
         install_step = next(s for s in test["steps"] if "tools/envtool setup" in s.get("run", ""))
         if manager == "conda-uv":
             assert install_step["env"] == {"UV_LOCKED": "1"}  # uv.lock is checked, not rewritten
-    elif manager == "conda":
-        assert setup_step["with"]["environment-file"] == "environment.yml"
-        assert test["defaults"]["run"]["shell"] == "bash -el {0}"  # activates the env
     else:
         assert setup_step["with"]["python-version"] == "3.12"
     installs = [index_of(steps, cmd) for cmd in INSTALL_FROM_LOCK[manager]]
-    install = max(installs) if installs else index_of(steps, "setup-micromamba")
+    install = max(installs)
     if manager == "poetry":
         assert steps.index(next(s for s in steps if "pipx install" in s)) < installs[0]
     lint = index_of(steps, "-m ruff check")
@@ -268,10 +266,10 @@ def test_github_workflow_versions_and_indexes(projects: dict[str, Path]) -> None
         for s in poetry["jobs"]["test"]["steps"]
     )
     conda = workflow(projects["conda-github"])
-    micromamba = next(
-        s for s in conda["jobs"]["test"]["steps"] if "setup-micromamba" in s.get("uses", "")
+    miniforge = next(
+        s for s in conda["jobs"]["test"]["steps"] if "setup-miniconda" in s.get("uses", "")
     )
-    assert re.fullmatch(r"\d+\.\d+\.\d+-\d+", micromamba["with"]["micromamba-version"])
+    assert re.fullmatch(r"\d+\.\d+\.\d+-\d+", miniforge["with"]["miniforge-version"])
     # pip freeze drops index options: the workflow brings back the private and PyTorch indexes.
     torch = workflow(projects["venv-github-torch-index"])
     assert torch["env"] == {
@@ -291,9 +289,7 @@ def test_gitlab_ci_installs_from_lock_then_lints_and_tests(
     script = job["script"]
     text = "\n".join(job.get("before_script", []) + script)
     installs = [index_of(script, c) for c in INSTALL_FROM_LOCK[manager]]
-    install = max(installs) if installs else index_of(script, "micromamba create")
-    if manager == "conda":
-        assert "--file environment.yml" in script[install]
+    install = max(installs)
     lint = index_of(script, "-m ruff check")
     fmt = index_of(script, "-m ruff format --check")
     types = index_of(script, "-m mypy")
@@ -306,7 +302,7 @@ def test_gitlab_ci_installs_from_lock_then_lints_and_tests(
         "uv": r"ghcr\.io/astral-sh/uv:\d+\.\d+\.\d+-python3\.12-\S+",
         "poetry": r"python:3\.12-slim-\w+",
         "venv": r"python:3\.12-slim-\w+",
-        "conda": r"mambaorg/micromamba:\d+\.\d+\.\d+",
+        "conda": r"condaforge/miniforge3:\d+\.\d+\.\d+-\d+",
         "conda-poetry": r"condaforge/miniforge3:\d+\.\d+\.\d+-\d+",
         "conda-uv": r"condaforge/miniforge3:\d+\.\d+\.\d+-\d+",
     }[manager]

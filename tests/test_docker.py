@@ -34,6 +34,7 @@ from typing import Any
 import pytest
 import yaml
 from dockerfile_parse import DockerfileParser
+from envtool import probe
 
 import imagebuild as docker_support
 from imagebuild import Build, Buildah, pinned_args
@@ -263,10 +264,11 @@ def test_dependency_layer_comes_before_the_source(rendered: dict[str, Rendered],
         assert "--mount=type=cache" in ins[deps]["value"]
     # What decides a layer's content is copied, never bind-mounted from the context: buildah
     # (1.28 here) leaves a bind mount's content out of its cache key and would reuse a stale
-    # layer. Only the environment tool is mounted, for the steps that check what was installed.
+    # layer. Only the environment tool (with its config, tools/envtool.json) is mounted, for the
+    # steps that check what was installed.
     for x in r.all_instructions:
         for source_path in re.findall(r"--mount=type=bind,source=([^,\s]+)", x["value"]):
-            assert source_path.startswith("tools/envtool"), x
+            assert source_path in ("tools", "tools/envtool"), x
 
 
 @pytest.mark.parametrize(
@@ -338,31 +340,29 @@ def test_runtime_is_non_root_and_checks_the_sanity_import(
             and install.endswith("rm -r /tmp/dist")
         )
     # The environment tool's probe runs at build time, as that user, from a bind mount of the
-    # project's own tools/envtool/probe.py (the tool never reaches an image layer), in two steps:
-    # the dependencies before the project's source or wheel arrives (a source edit skips it),
-    # then the project's own package, after the last USER.
-    run = [x for x in final if x["instruction"] == "RUN" and "/tmp/probe.py" in x["value"]]
+    # project's own tools/ (the tool never reaches an image layer), reading the project's contract
+    # tools/envtool.json, in two steps: the dependencies before the project's source or wheel
+    # arrives (a source edit skips it), then the project's own package, after the last USER.
+    run = [x for x in final if x["instruction"] == "RUN" and PROBE in x["value"]]
     assert len(run) == 2
     project_arrives = next(i for i, x in enumerate(final) if x["instruction"] == "COPY" and (
         "src/" in x["value"] or "--from=wheel" in x["value"]))  # fmt: skip
     assert final.index(run[0]) < project_arrives
     assert final.index(run[1]) > max(i for i, x in enumerate(final) if x["instruction"] == "USER")
-    steps = [probe_step(x) for x in run]
-    for args in steps:
-        assert args[args.index("python") :][:3] == ["python", "-I", "/tmp/probe.py"]
-    probe_args = json.loads(steps[0][-1])
-    assert probe_args.pop("only") == "dependencies"
-    assert json.loads(steps[1][-1]) == {"package": probe_args["package"], "only": "project",
-                                        "distribution": probe_args["distribution"]}  # fmt: skip
-    # A hybrid's conda-owned framework build is not in pyproject.toml; the probe imports it too.
+    assert [probe_step(x) for x in run] == ["dependencies", "project"]
+    # What the probe imports is the set-up's own derivation from tools/envtool.json (a hybrid's
+    # conda-owned framework build, not in pyproject.toml, is imported too).
     config = json.loads((r.path / "tools" / "envtool.json").read_text(encoding="utf-8"))
+    args = probe.project_args(
+        config["package_name"], config["project_slug"], config["dependencies"]
+    )
     provided = {d["name"]: d["import"] for d in config["dependencies"] if d["owner"] == "conda"}
-    if r.answers["env_manager"] in ("conda-uv", "conda-poetry"):
-        assert probe_args["provided"] == provided
-    imports = [m for m in probe_args["imports"] if m not in probe_args.get("provided", {}).values()]
-    assert [probe_args["package"], *imports] == expected_imports(r)
+    assert args["provided"] == provided
+    hybrid = r.answers["env_manager"] in ("conda-uv", "conda-poetry")
+    imports = [m for m in args["imports"] if not hybrid or m not in provided.values()]
+    assert [args["package"], *imports] == expected_imports(r)
     pyproject = tomllib.loads((r.path / "pyproject.toml").read_text(encoding="utf-8"))
-    assert probe_args["distribution"] == pyproject["project"]["name"]
+    assert args["distribution"] == pyproject["project"]["name"]
     cmd = exec_form(next(x for x in reversed(final) if x["instruction"] == "CMD"))
     package = expected_imports(r)[0]
     if r.answers["example"] == "mnist" and r.answers["ml_framework"] != "none":
@@ -376,11 +376,35 @@ def test_runtime_is_non_root_and_checks_the_sanity_import(
         ]
 
 
-def probe_step(ins: dict[str, Any]) -> list[str]:
-    """The exec-form arguments of the probe's RUN, after checking its one bind mount."""
-    flags, _, exec_part = ins["value"].partition(" [")
-    assert flags == "--mount=type=bind,source=tools/envtool/probe.py,target=/tmp/probe.py", flags
-    return [str(v) for v in json.loads("[" + exec_part)]
+PROBE = "/tmp/tools/envtool/probe.py"
+
+
+def probe_step(ins: dict[str, Any]) -> str:
+    """The part (`--only`) a probe RUN checks, after checking its one bind mount and that it
+    runs the image's Python on the project's tools/envtool.json."""
+    flags, *cmd = ins["value"].split()
+    assert flags == "--mount=type=bind,source=tools,target=/tmp/tools", flags
+    python = cmd.index("python")
+    assert cmd[:python] in ([], ["micromamba", "run", "-n", "base"]), cmd
+    assert cmd[python:-1] == [
+        "python",
+        "-I",
+        PROBE,
+        "--config",
+        "/tmp/tools/envtool.json",
+        "--only",
+    ]
+    return cmd[-1]
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_each_dockerfile_reads_alone(rendered: dict[str, Rendered], name: str) -> None:
+    """The rendered Dockerfile is short and narrow enough to read on one screen: at most 120
+    lines, none over 120 characters, and no JSON argument typed into it."""
+    lines = (rendered[name].path / "Dockerfile").read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= 120, len(lines)
+    assert [line for line in lines if len(line) > 120] == []
+    assert not [line for line in lines if '\\"' in line]  # escaped JSON inside JSON
 
 
 @pytest.mark.parametrize("name", list(VARIANTS))
@@ -530,7 +554,7 @@ def test_serving_stage_beside_the_training_image(rendered: dict[str, Rendered], 
     training image. Without it, no serve stage and no uvicorn."""
     r = rendered[name]
     serving = r.answers["example"] == "mnist" and r.answers["ml_framework"] != "none"
-    assert yaml.safe_load((r.path / ".copier-answers.yml").read_text())["serving"] == (
+    assert yaml.safe_load((r.path / ".copier-answers.yml").read_text()).get("serving", "none") == (
         "fastapi" if serving else "none"
     )
     aliases = [alias for alias, _ in r.stages()]
@@ -686,11 +710,14 @@ def image(
     if answers["env_manager"] == "uv":
         version = docker_support.pinned_args(project / "Dockerfile")["UV_VERSION"]
         buildah.import_uv(version, f"ghcr.io/astral-sh/uv:{version}", tmp_path_factory.mktemp("uv"))
-    # The build's first probe step checks the dependencies; without "only", the same arguments
-    # check everything (the package first), as the set-up does.
-    probe = next(i for i in dockerfile.structure if "/tmp/probe.py" in i["value"])
-    full = json.loads(probe_step(probe)[-1])
-    assert full.pop("only") == "dependencies"
+    # The build's probe steps read tools/envtool.json, a part each; the same arguments without
+    # "only" check everything (the package first), as the set-up does.
+    steps = [probe_step(i) for i in dockerfile.structure if PROBE in i["value"]]
+    assert steps == ["dependencies", "project"]
+    config = json.loads((project / "tools" / "envtool.json").read_text(encoding="utf-8"))
+    full = probe.project_args(
+        config["package_name"], config["project_slug"], config["dependencies"]
+    )
     tag = f"localhost/copier-mlops-test/{name}:latest"
     first = buildah.build(project, tag)
     built = Image(name, answers, project, package, tag, first, json.dumps(full))
@@ -825,7 +852,7 @@ def test_serve_stage_builds_beside_the_training_image(image: Image, buildah: Bui
     serve = buildah.build(image.project, tag, target="serve")
     REPORT[image.name]["serve_stage_build_s"] = round(serve.seconds, 1)
     assert serve.step_cached(DEPS_STEP[image.answers["env_manager"]]), serve.output
-    assert serve.step_cached("/tmp/probe.py"), serve.output  # the training image's own layers
+    assert serve.step_cached(PROBE), serve.output  # the training image's own layers
     config = buildah.config(tag)
     assert config["User"] == "1000:1000" and config["WorkingDir"] == "/app"
     assert config["Cmd"] == [a.format(package=image.package) for a in SERVE_CMD]

@@ -127,7 +127,7 @@ def test_every_manager_has_its_commands() -> None:
     assert set(commands) == set(MANAGERS)  # one entry per env_manager choice
     for manager, c in commands.items():
         assert list(c) == ["env", "run", "test", "lock", "activate"], manager
-    assert commands["conda-uv"]["run"] == "conda run -n digit-lab"
+    assert commands["conda-uv"]["run"] == "conda run --no-capture-output -n digit-lab"
     assert commands["conda"]["activate"] == "conda activate digit-lab"
     assert commands["venv"]["activate"].endswith(r"(Windows: .venv\Scripts\activate)")
     assert commands["uv"]["test"] == "uv run pytest"

@@ -501,59 +501,44 @@ def test_declared_minimum_is_stated_everywhere() -> None:
     assert Version(COPIER_YML["_min_copier_version"]) <= Version(MIN_COPIER)
 
 
-def test_compiled_templates_are_cached_by_source_and_syntax(
+def test_template_files_are_cached_by_name_and_source(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The extension's compile cache: one entry per source and syntax, a broken entry is
-    compiled again, and the result renders the same."""
+    """The extension's bytecode cache (Jinja's BytecodeCache interface): the same template in
+    two clones is one entry (copier renders from a new temporary clone each run), another source
+    another entry, a broken entry is compiled again; an error names the file at hand."""
+    import traceback
+
+    from jinja2 import FileSystemLoader
     from jinja2.sandbox import SandboxedEnvironment
 
-    from extensions.copier_mlops import cache_compile, cache_folder
+    from extensions.copier_mlops import TemplateCache, cache_folder
 
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    source = "{% macro m(x) %}{{ x }}{% endmacro %}{{ m(a) }}{{ 1 // b }}\n"
 
-    def env(**options: Any) -> SandboxedEnvironment:
-        environment = SandboxedEnvironment(**options)
-        cache_compile(environment)
-        return environment
+    def render(clone: str, text: str = source, **values: Any) -> str:
+        folder = tmp_path / clone
+        folder.mkdir(exist_ok=True)
+        (folder / "README.md.jinja").write_text(text, encoding="utf-8")
+        environment = SandboxedEnvironment(
+            loader=FileSystemLoader(folder), bytecode_cache=TemplateCache(cache_folder())
+        )
+        return environment.get_template("README.md.jinja").render(**values)
 
-    assert env().from_string("{{ a }}!\n").render(a=1) == "1!"
+    assert render("old_abc", a=1, b=1) == "11"
     entries = list(cache_folder().iterdir())
     assert len(entries) == 1
-    assert env().from_string("{{ a }}!\n").render(a=2) == "2!"  # read from the cache
+    assert render("new_xyz", a=2, b=1) == "21"  # read from the cache
     assert list(cache_folder().iterdir()) == entries
-    assert env(keep_trailing_newline=True).from_string("{{ a }}!\n").render(a=3) == "3!\n"
-    assert len(list(cache_folder().iterdir())) == 2  # other syntax options: another entry
-    entries[0].write_bytes(b"not marshal data")
-    assert env().from_string("{{ a }}!\n").render(a=4) == "4!"
-
-
-def test_cached_code_carries_the_filename_it_is_compiled_for(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The cache is keyed without the filename (each render reads a new temporary clone), so a
-    cached entry is retargeted to the file at hand: tracebacks never point into an old clone."""
-    from types import CodeType
-
-    from jinja2.sandbox import SandboxedEnvironment
-
-    from extensions.copier_mlops import cache_compile, cache_folder
-
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    source = "{% macro m(x) %}{{ x }}{% endmacro %}{{ m(a) }}{% for i in b %}{{ i }}{% endfor %}"
-
-    def filenames(code: CodeType) -> set[str]:
-        nested = [c for c in code.co_consts if isinstance(c, CodeType)]
-        return {code.co_filename}.union(*(filenames(c) for c in nested))
-
-    for clone in ("copier._main.old_abc", "copier._main.new_xyz", None):
-        environment = SandboxedEnvironment()
-        cache_compile(environment)
-        filename = f"/tmp/{clone}/README.md.jinja" if clone else None
-        code = environment.compile(source, "README.md.jinja", filename)
-        assert filenames(code) == {filename or "<template>"}
-    assert len(list(cache_folder().iterdir())) == 1  # one entry for the three clones
-    assert "cache folder" in (environment.compile.__doc__ or "")  # its own help, not Jinja's
+    assert render("edited", "{{ a }}!", a=3) == "3!"
+    assert len(list(cache_folder().iterdir())) == 2  # another source: another entry
+    entries[0].write_bytes(b"not a bytecode bucket")
+    assert render("again", a=4, b=1) == "41"
+    with pytest.raises(ZeroDivisionError) as caught:
+        render("third_clone", a=5, b=0)
+    files = [frame.filename for frame in traceback.extract_tb(caught.value.__traceback__)]
+    assert str(tmp_path / "third_clone" / "README.md.jinja") in files, files
 
 
 # Every generated Python module and notebook, each with the longest name the checks below use.

@@ -300,7 +300,7 @@ def test_uvicorn_answers_the_readme_commands_over_http(
     health, metadata, from_json, sample, from_png = outputs
     assert json.loads(health)["status"] == "ok"
     meta = json.loads(metadata)
-    assert meta["framework"] == "sklearn" and meta["metrics"]["test_accuracy"] >= 0.9
+    assert meta["framework"] == "sklearn" and meta["metrics"]["best_val_accuracy"] >= 0.9
     assert json.loads(from_json)["predictions"][0]["digit"] == 0  # the README's image is a 0
     label = int(re.search(r"wrote digit\.png: a (\d) ", sample).group(1))  # type: ignore[union-attr]
     assert json.loads(from_png)["predictions"][0]["digit"] == label
@@ -876,6 +876,9 @@ def test_model_uri_serves_a_model_logged_with_mlflow(
             r["metadata"]["model"].startswith(f"{kind}:/") and r["metadata"]["dataset"] == "digits"
         )
         assert r["metadata"]["metrics"] == {"test_accuracy": 0.97}
+        assert r["metadata"].get("registered_version") == (
+            "digit_lab/1" if kind == "models" else None
+        )
     bad = report["runs:bad"]
     assert bad["health"] == 503 and bad["predict"] == 503 and "could not be loaded" in bad["detail"]
 
@@ -929,6 +932,9 @@ def test_model_uri_serves_the_pytorch_model_make_train_registered(
         if kind != "file":
             assert r["metadata"]["model"].startswith(f"{kind}:/"), r["metadata"]
             assert r["metadata"]["metrics"] == report["metrics"], r["metadata"]
+        assert r["metadata"].get("registered_version") == (
+            "digit_lab/1" if kind == "models" else None
+        )
         assert r["digits"] == report["file"]["digits"], kind
 
 

@@ -15,7 +15,10 @@ stopped with its process group.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import http.client
+import http.server
 import json
 import os
 import socket
@@ -24,6 +27,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -40,6 +44,7 @@ from tests.conftest import (
     env_without_dev_venv,
     find_python,
     posix_only,
+    run_captured,
     run_ok,
     skeleton_tests_pass,
     tomllib,
@@ -113,6 +118,8 @@ for run in client.search_runs([experiment.experiment_id], order_by=["attributes.
         "tags": {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")},
         "metrics": run.data.metrics,
         "loss_steps": [m.step for m in client.get_metric_history(rid, "loss")],
+        "val_steps": [m.step for m in client.get_metric_history(rid, "val_accuracy")],
+        "data": [(d.dataset.name, d.dataset.digest) for d in run.inputs.dataset_inputs],
         "artifacts": sorted(a.path for a in client.list_artifacts(rid)),
         "evaluation": sorted(a.path for a in client.list_artifacts(rid, "evaluation")),
     })
@@ -134,13 +141,22 @@ for uri, file in zip(sys.argv[1::2], sys.argv[2::2]):
     print("SAME", bool((logged == saved).all()), len(x))
 """
 
-# The model registry's versions of the package's model: [[version, run id], ...].
+# The model registry's versions of the package's model: [[version, run id], ...], and the
+# version the alias champion names.
 READ_REGISTRY = """
 import json, sys
 from mlflow.tracking import MlflowClient
-versions = MlflowClient(sys.argv[1]).search_model_versions("name = 'digit_lab'")
+client = MlflowClient(sys.argv[1])
+versions = client.search_model_versions("name = 'digit_lab'")
 print("VERSIONS " + json.dumps(sorted([int(v.version), v.run_id] for v in versions)))
+print("CHAMPION", client.get_model_version_by_alias("digit_lab", "champion").version)
 """
+
+
+def read_registry(py: str, dst: Path, env: dict[str, str]) -> tuple[list[list[Any]], int]:
+    out = run_ok("read the registry", [py, "-c", READ_REGISTRY, "sqlite:///mlflow.db"], dst, env)
+    versions = json.loads(out.stdout.split("VERSIONS ", 1)[1].splitlines()[0])
+    return versions, int(out.stdout.split("CHAMPION ", 1)[1].strip())
 
 
 def read_store(py: str, dst: Path, env: dict[str, str], uri: str) -> list[dict[str, Any]]:
@@ -168,34 +184,56 @@ def py_of(dst: Path) -> str:
 
 
 @pytest.mark.slow
-def test_two_runs_with_different_overrides_are_two_mlflow_runs(
+@posix_only("make and process groups")
+def test_runs_record_their_contract_and_promote_gates_the_champion_alias(
     mlflow_project: tuple[Path, dict],
 ) -> None:
+    """Three runs: each records one val_accuracy per epoch (steps 1..n, no final value at step
+    0), its data set's digest, its overrides and commit; `make promote` puts @champion on run 1,
+    keeps it there after the worse run 2, moves it to run 3; `make serve` with the alias serves
+    version 3; every logged or registered model predicts like the file training saved."""
     dst, env = mlflow_project
     py = py_of(dst)
-    # Both runs also register their model: versions 1 and 2 of the package's registered model.
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    run_ok("tracking: git init", [*git, "init", "-q"], dst, env)
+    run_ok("tracking: git add", [*git, "add", "-A"], dst, env)
+    run_ok("tracking: git commit", [*git, "commit", "-qm", "start"], dst, env)
+    head = run_ok("git head", ["git", "rev-parse", "HEAD"], dst, env).stdout.strip()
+    promote = ["make", "promote", "DATASET=digits"]
+    # Runs 1 and 2 register their model as they train (versions 1 and 2); promote registers 3.
     register = "tracking.register_model=true"
-    first = ["data=digits", "trainer.epochs=2", "trainer.learning_rate=0.01", register]
+    first = ["data=digits", "trainer.epochs=2", "trainer.learning_rate=0.001", register]
     out = run_ok(
         "tracking: train run 1 (mlflow)", [py, "-m", f"{PKG}.train", *first], dst, env
     ).stdout
     assert "epoch   2/2" in out and "MLflow run" in out
+    said = run_ok("tracking: make promote 1", promote, dst, env).stdout
+    assert "promoted: models:/digit_lab@champion -> version 1" in said, said
+    readme = dst / "README.md"
+    readme.write_text(readme.read_text() + "\nan uncommitted edit\n")  # run 2: a dirty tree
+    worse = "ARGS=trainer.batch_size=64 trainer.learning_rate=0.00001 " + register
     run_ok(
         "tracking: make train run 2 (mlflow)",
-        ["make", "train", "DATASET=digits", "EPOCHS=3", f"ARGS=trainer.batch_size=64 {register}"],
+        ["make", "train", "DATASET=digits", "EPOCHS=1", worse],
         dst,
         env,
     )
+    said = run_ok("tracking: make promote 2", promote, dst, env).stdout
+    assert "not promoted: models:/digit_lab@champion stays on version 1" in said, said
+    assert "does not beat the champion's" in said, said
     # The evaluation of the latest model (run 2's) goes to run 2 itself, not to a run of its own.
     run_ok("tracking: make evaluate (mlflow)", ["make", "evaluate", "DATASET=digits"], dst, env)
+    run_ok("tracking: git checkout", ["git", "checkout", "README.md"], dst, env)
+    run_ok("tracking: make train run 3", ["make", "train", "DATASET=digits"], dst, env)
+    said = run_ok("tracking: make promote 3", promote, dst, env).stdout
+    assert "promoted: models:/digit_lab@champion -> version 3" in said, said
+
     runs = read_store(py, dst, env, "sqlite:///mlflow.db")
-    assert len(runs) == 2, runs
-    one, two = runs
+    assert len(runs) == 3, runs
+    one, two, three = runs
     assert not any(k.startswith("eval_") for k in one["metrics"]) and one["evaluation"] == []
     evaluation = json.loads((dst / "models" / "digits_evaluation.json").read_text())
-    assert (
-        two["metrics"]["eval_accuracy"] == evaluation["accuracy"] == two["metrics"]["test_accuracy"]
-    )
+    assert two["metrics"]["eval_accuracy"] == evaluation["accuracy"]
     assert two["metrics"]["eval_n_test"] == 450 and "eval_recall_9" in two["metrics"]
     assert two["evaluation"] == [
         "evaluation/digits_confusion_matrix.png",
@@ -203,49 +241,141 @@ def test_two_runs_with_different_overrides_are_two_mlflow_runs(
     ]
     assert (one["params"]["trainer.epochs"], one["params"]["trainer.learning_rate"]) == (
         "2",
-        "0.01",
+        "0.001",
     )
-    assert (two["params"]["trainer.epochs"], two["params"]["trainer.batch_size"]) == ("3", "64")
+    assert (two["params"]["trainer.epochs"], two["params"]["trainer.batch_size"]) == ("1", "64")
     assert one["params"]["data.name"] == two["params"]["data.name"] == "digits"
-    assert (one["loss_steps"], two["loss_steps"]) == ([1, 2], [1, 2, 3])  # metrics per epoch
+    # One point per epoch, in order, no final value logged at step 0 (or at any other step).
+    assert (one["loss_steps"], two["loss_steps"]) == ([1, 2], [1])
+    assert (one["val_steps"], two["val_steps"], three["val_steps"]) == (
+        [1, 2],
+        [1],
+        list(range(1, 31)),
+    )
+    assert two["tags"]["overrides"] == (
+        "data=digits trainer.epochs=1 trainer.batch_size=64 trainer.learning_rate=0.00001 "
+        + register
+    )
+    assert [run["tags"]["git_dirty"] for run in runs] == ["false", "true", "false"]
     lock = hashlib.sha256((dst / "uv.lock").read_bytes()).hexdigest()
-    for run in runs:
-        assert run["status"] == "FINISHED"
-        assert run["tags"] == {"lock_file": "uv.lock", "lock_sha256": lock}
-        # MLflow 3 keeps the model as a logged model of the run (runs:/<id>/model), not a file
-        assert {"config.yaml", "confusion_matrix.png"} <= set(run["artifacts"])
-        assert 0.5 < run["metrics"]["test_accuracy"] <= 1.0
-    # Two run folders (never overwritten); the second run's model also is models/'s latest.
     folders = sorted((dst / "runs").iterdir())
-    assert len(folders) == 2 and all(f.name.endswith("_digits") for f in folders)
-    out = run_ok(
-        "read the registry", [py, "-c", READ_REGISTRY, "sqlite:///mlflow.db"], dst, env
-    ).stdout
-    versions = json.loads(out.split("VERSIONS ", 1)[1])
-    assert versions == [[1, one["id"]], [2, two["id"]]]  # one version per run, in order
+    assert len(folders) == 3 and all(f.name.endswith("_digits") for f in folders)
+    for run, folder in zip(runs, folders, strict=True):
+        metrics = json.loads((folder / "metrics.json").read_text())
+        assert metrics["tracking_run"] == run["id"] and run["status"] == "FINISHED"
+        assert run["tags"]["lock_file"] == "uv.lock" and run["tags"]["lock_sha256"] == lock
+        assert run["tags"]["git_commit"] == head
+        assert run["data"] == [["digits", metrics["data_digest"]]]
+        assert {"config.yaml", "MODEL_CARD.md"} <= set(run["artifacts"])
+        assert "test_accuracy" not in run["metrics"]  # the test images are evaluate's
+        assert run["metrics"]["best_val_accuracy"] == metrics["best_val_accuracy"]
+        card = (folder / "MODEL_CARD.md").read_text()
+        assert f"commit: {head}" in card and metrics["data_digest"] in card
+    assert "with uncommitted changes" in (folders[1] / "MODEL_CARD.md").read_text()
+    assert three["metrics"]["best_val_accuracy"] > 0.9 > two["metrics"]["best_val_accuracy"]
+    versions, champion = read_registry(py, dst, env)
+    assert versions == [[1, one["id"]], [2, two["id"]], [3, three["id"]]] and champion == 3
     pairs = []
     for version, (folder, run) in enumerate(zip(folders, runs, strict=True), start=1):
-        metrics = json.loads((folder / "metrics.json").read_text())
-        assert metrics["tracking_run"] == run["id"]
         saved = str(folder / "digits_sklearn.joblib")
         pairs += [f"runs:/{run['id']}/model", saved, f"models:/{PKG}/{version}", saved]
     out = run_ok("load models", [py, "-c", SAME_PREDICTIONS, *pairs], dst, env).stdout
-    assert out.splitlines() == ["SAME True 450"] * 4, (pairs, out)
+    assert out.splitlines() == ["SAME True 450"] * 6, (pairs, out)
     log = (folders[1] / "train.log").read_text()
-    assert "epoch   3/3" in log and " INFO " in log
-    assert "epochs: 3" in (folders[1] / "config.yaml").read_text()
+    assert "epoch   1/1" in log and " INFO " in log
+    assert "epochs: 1" in (folders[1] / "config.yaml").read_text()
+
+    port = free_port()
+    serve = ["make", "serve", f"PORT={port}", f"MODEL_URI=models:/{PKG}@champion"]
+    with started(serve, cwd=dst, env=env) as server:
+        assert wait_for_http(f"http://127.0.0.1:{port}/health", server) == 200
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metadata", timeout=10) as response:
+            metadata = json.load(response)
+    assert metadata["model"] == f"models:/{PKG}@champion"
+    assert metadata["registered_version"] == f"{PKG}/3" and metadata["run_id"] == three["id"]
+    assert metadata["metrics"]["best_val_accuracy"] == three["metrics"]["best_val_accuracy"]
+
+
+class HostProxy:
+    """An HTTP proxy on 127.0.0.1 that sends every request to 127.0.0.1:`port` with the Host
+    header the client wrote: a server reached by another name, without /etc/hosts."""
+
+    def __init__(self, port: int) -> None:
+        self.hosts: list[str] = []
+        hosts = self.hosts
+
+        class Relay(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def relay(self) -> None:
+                hosts.append(self.headers.get("Host", ""))
+                target = urllib.parse.urlsplit(self.path)  # absolute-form: http://name:port/...
+                path = (target.path or "/") + (f"?{target.query}" if target.query else "")
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                upstream = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+                try:
+                    upstream.request(self.command, path, body=body, headers=dict(self.headers))
+                    response = upstream.getresponse()
+                    data = response.read()
+                finally:
+                    upstream.close()
+                self.send_response(response.status, response.reason)
+                for key, value in response.getheaders():
+                    if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = relay
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Relay)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 @pytest.mark.slow
 @posix_only("process groups")
-def test_a_real_mlflow_server_records_a_run_read_back_over_rest(
+def test_the_readme_team_server_with_basic_auth_and_allowed_hosts_records_a_run(
     mlflow_project: tuple[Path, dict], tmp_path: Path
 ) -> None:
+    """README.md's team server for real: `mlflow server --app-name basic-auth --allowed-hosts
+    <name>:<port>` (mlflow[auth], in a venv of its own, as on a server) on 127.0.0.1, reached by
+    that name through a proxy. A wrong password, and the server's own address (not allowed),
+    are one clear line before any run folder; the right one records a run, its metrics per
+    epoch, and its artifacts stored by the server (proxied), read back over REST."""
     dst, env = mlflow_project
+    py = py_of(dst)
+    version = run_ok(
+        "mlflow version", [py, "-c", "import mlflow; print(mlflow.__version__)"], dst, env
+    ).stdout.strip()
+    server_venv = tmp_path / "server-venv"
+    run_ok("tracking: server venv", [UV, "venv", "-q", str(server_venv)], tmp_path, env)
+    install = [UV, "pip", "install", "-q", "--python", str(server_venv / "bin" / "python")]
+    run_ok("tracking: mlflow[auth]", [*install, f"mlflow[auth]=={version}"], tmp_path, env)
     port = free_port()
+    name = f"mlflow.team.test:{port}"  # no such host: only the proxy knows where it is
+    password = "team-Secret-42"
+    server_env = {
+        **env,
+        "MLFLOW_AUTH_ADMIN_PASSWORD": password,
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": "tests-only",
+    }
     server_cmd = [
-        str(dst / ".venv" / "bin" / "mlflow"),
+        str(server_venv / "bin" / "mlflow"),
         "server",
+        "--app-name",
+        "basic-auth",
+        "--allowed-hosts",
+        name,
         "--backend-store-uri",
         f"sqlite:///{tmp_path / 'server.db'}",
         "--artifacts-destination",
@@ -257,40 +387,63 @@ def test_a_real_mlflow_server_records_a_run_read_back_over_rest(
         "--workers",
         "1",
     ]
-    uri = f"http://127.0.0.1:{port}"
-    with started(server_cmd, cwd=tmp_path, env=env) as server:
-        t0 = time.monotonic()
-        assert wait_for_http(f"{uri}/health", server) == 200
-        TIMES["tracking: mlflow server start"] = time.monotonic() - t0
-        run_env = {**env, "MLFLOW_TRACKING_URI": uri}
-        overrides = ["data=digits", "trainer.epochs=2", "runs_dir=server-runs"]
-        out = run_ok(
-            "train to server", [py_of(dst), "-m", f"{PKG}.train", *overrides], dst, run_env
-        ).stdout
-        assert uri in out
-        request = urllib.request.Request(
-            f"{uri}/api/2.0/mlflow/experiments/get-by-name?experiment_name=digit-lab"
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            experiment = json.load(response)["experiment"]
-        body = json.dumps({"experiment_ids": [experiment["experiment_id"]]}).encode()
-        request = urllib.request.Request(
-            f"{uri}/api/2.0/mlflow/runs/search",
-            data=body,
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            (run,) = json.load(response)["runs"]
-        params = {p["key"]: p["value"] for p in run["data"]["params"]}
-        metrics = {m["key"]: m["value"] for m in run["data"]["metrics"]}
-        assert params["trainer.epochs"] == "2" and params["tracking.backend"] == "mlflow"
-        assert run["info"]["status"] == "FINISHED" and 0.5 < metrics["test_accuracy"] <= 1
-        history = f"{uri}/api/2.0/mlflow/metrics/get-history?run_id={run['info']['run_id']}&metric_key=loss"
-        with urllib.request.urlopen(history, timeout=10) as response:
-            assert [m["step"] for m in json.load(response)["metrics"]] == [1, 2]
-        # The artifacts went through the server into its artifact store.
-        assert list((tmp_path / "server-artifacts").rglob("confusion_matrix.png"))
-        assert list((tmp_path / "server-artifacts").rglob("MLmodel"))
+    proxy = HostProxy(port)
+    uri = f"http://{name}"
+    user = {"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": password}
+    run_env = {**env, **user, "MLFLOW_TRACKING_URI": uri, "HTTP_PROXY": proxy.url, "NO_PROXY": ""}
+    overrides = ["data=digits", "trainer.epochs=2", "runs_dir=server-runs"]
+    train = [py, "-m", f"{PKG}.train", *overrides]
+    try:
+        with started(server_cmd, cwd=tmp_path, env=server_env) as server:
+            t0 = time.monotonic()
+            assert wait_for_http(f"http://127.0.0.1:{port}/health", server) == 200
+            TIMES["tracking: mlflow server (basic-auth) start"] = time.monotonic() - t0
+            refused = [
+                ({**run_env, "MLFLOW_TRACKING_PASSWORD": "wrong"}, "refused the password of"),
+                (  # the server's own address is not in --allowed-hosts
+                    {**run_env, "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{port}"},
+                    f"start the server with --allowed-hosts 127.0.0.1:{port}",
+                ),
+            ]
+            for bad_env, says in refused:
+                result = run_captured(train, dst, bad_env)
+                assert result.returncode == 1, result.stdout + result.stderr
+                (line,) = result.stderr.strip().splitlines()
+                assert line.startswith("error: ") and says in line, line
+                assert password not in line and "wrong" not in line
+                assert "epoch" not in result.stdout and not (dst / "server-runs").exists()
+            proxy.hosts.clear()
+            out = run_ok("train to the team server", train, dst, run_env).stdout
+            assert uri in out
+            assert set(proxy.hosts) == {name}  # every request went to the server by that name
+
+            auth = base64.b64encode(f"admin:{password}".encode()).decode()
+            headers = {"Host": name, "Authorization": f"Basic {auth}"}
+
+            def api(path: str, body: dict[str, Any] | None = None) -> Any:
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/api/2.0/mlflow/{path}",
+                    data=json.dumps(body).encode() if body is not None else None,
+                    headers={**headers, "Content-Type": "application/json"},
+                )
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    return json.load(response)
+
+            experiment = api("experiments/get-by-name?experiment_name=digit-lab")["experiment"]
+            (run,) = api("runs/search", {"experiment_ids": [experiment["experiment_id"]]})["runs"]
+            params = {p["key"]: p["value"] for p in run["data"]["params"]}
+            metrics = {m["key"]: m["value"] for m in run["data"]["metrics"]}
+            assert params["trainer.epochs"] == "2" and params["tracking.backend"] == "mlflow"
+            assert run["info"]["status"] == "FINISHED" and 0.5 < metrics["best_val_accuracy"] <= 1
+            history = api(
+                f"metrics/get-history?run_id={run['info']['run_id']}&metric_key=val_accuracy"
+            )
+            assert [m["step"] for m in history["metrics"]] == [1, 2]
+    finally:
+        proxy.close()
+    # The artifacts went through the server into its artifact store.
+    assert list((tmp_path / "server-artifacts").rglob("MODEL_CARD.md"))
+    assert list((tmp_path / "server-artifacts").rglob("MLmodel"))
 
 
 @pytest.mark.slow
@@ -425,6 +578,34 @@ class Listener:
             conn.close()
 
 
+# W&B's run files (run-*.wandb) are LevelDB logs: 32 KiB blocks of chunks, each with a 7-byte
+# header (checksum, length, type: 1 full, 2 first, 3 middle, 4 last), after W&B's 7-byte header.
+# Read in the project's environment, with wandb's own protobuf; prints each artifact record.
+WANDB_ARTIFACTS = """
+import json, struct, sys
+from wandb.proto import wandb_internal_pb2
+data = open(sys.argv[1], "rb").read()
+assert data[:4] == b":W&B", data[:7]
+pos, pending, out = 7, b"", []
+while pos + 7 <= len(data):
+    room = 32768 - pos % 32768
+    length, kind = struct.unpack("<HB", data[pos + 4 : pos + 7])
+    if room < 7 or (kind == 0 and length == 0):
+        pos += room
+        continue
+    chunk = data[pos + 7 : pos + 7 + length]
+    pos += 7 + length
+    pending = chunk if kind in (1, 2) else pending + chunk
+    if kind in (1, 4):
+        record = wandb_internal_pb2.Record()
+        record.ParseFromString(pending)
+        if record.WhichOneof("record_type") == "artifact":
+            a = record.artifact
+            out.append([a.name, a.type, a.digest, a.use_after_commit])
+print("ARTIFACTS " + json.dumps(out))
+"""
+
+
 @pytest.mark.slow
 def test_wandb_offline_writes_the_run_locally_without_network(
     template: Path, tmp_path: Path
@@ -470,10 +651,20 @@ def test_wandb_offline_writes_the_run_locally_without_network(
     (records,) = run.glob("run-*.wandb")
     data = records.read_bytes()
     lock = hashlib.sha256((dst / "uv.lock").read_bytes()).hexdigest()
-    for needle in ("trainer.epochs", "data.name", "val_accuracy", "test_accuracy", lock):
+    for needle in ("trainer.epochs", "data.name", "val_accuracy", "best_val_accuracy", lock):
         assert needle.encode() in data, needle
-    assert list((run / "files" / "media" / "images").glob("confusion_matrix_*.png"))
     assert "epoch   2/2" in (folder / "train.log").read_text()
+    # Lineage: the training run logs the model as an artifact named after dataset and framework;
+    # the evaluation uses that artifact (the same digest), which `wandb sync` records as used.
+    artifacts = {}
+    for name, path in (("train", records), ("evaluate", eval_records)):
+        out = run_ok(
+            f"W&B {name} artifacts", [py_of(dst), "-c", WANDB_ARTIFACTS, str(path)], dst, env
+        )
+        artifacts[name] = json.loads(out.stdout.split("ARTIFACTS ", 1)[1])
+    ((name, kind, digest, used),) = artifacts["train"]
+    assert (name, kind, used) == ("digits_sklearn", "model", False)
+    assert artifacts["evaluate"] == [["digits_sklearn", "model", digest, True]]
     # The W&B variant of the code passes the project's own checks too.
     uv = [UV, "run", "--frozen"]
     run_ok("tracking: W&B project ruff", [*uv, "ruff", "check", "."], dst, env)

@@ -385,7 +385,8 @@ def table(report: ProbeReport) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    """`probe.py '<ProbeArgs as JSON>'`, or `probe.py --config tools/envtool.json`."""
+    """`probe.py '<ProbeArgs as JSON>'`, or `probe.py --config tools/envtool.json [--only
+    dependencies|project]` (the image build: the project's own contract, nothing retyped)."""
     if argv[1:2] == ["--import"]:  # a helper process of import_all
         rows = [try_import(m, d, v) for m, (d, v) in json.loads(argv[2])]
         print(MARKER + json.dumps(rows), flush=True)
@@ -394,6 +395,8 @@ def main(argv: list[str]) -> int:
         config: Mapping[str, Any] = json.loads(Path(argv[2]).read_text(encoding="utf-8"))
         args = project_args(config["package_name"], config["project_slug"],
                             config.get("dependencies", []))  # fmt: skip
+        if argv[3:4] == ["--only"] and argv[4] in ("dependencies", "project"):
+            args["only"] = "dependencies" if argv[4] == "dependencies" else "project"
     else:
         args = json.loads(argv[1])
     report = probe(args)
