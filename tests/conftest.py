@@ -296,22 +296,40 @@ def report_times() -> Iterator[None]:
         print(f"[time] {label}: {seconds:.1f}s")
 
 
-# The files with most test time first, as measured (seconds over both workers, 2026-12-03):
-# docker 758, mnist 592, serving 530, readme 421, setup 388, firstrun 339, tracking 338, bench 279,
-# render 230, validators 198, staff 198, hybrid 189, dvc 183, presets 174, gpu_check 128; the
-# others after them. xdist hands out whole files in this order, so the short files fill in at
-# the end instead of one long file running alone.
+# xdist hands out groups of tests (--dist loadgroup): a test's group is its xdist_group mark,
+# else TORCH_GROUP when it uses torch_digit_lab (a test that asks for it by name at run time
+# carries the mark), else its file. So a file's module fixtures are built once, and the tests of
+# several files that share one session-wide environment run where that environment was built.
+# The groups with most test time first, as measured (seconds over both workers, 2026-12-03;
+# torch-env from test_mnist's and test_serving's PyTorch tests, 2026-12-07): docker 758,
+# mnist 592, serving 530, readme 421, setup 388, firstrun 339, tracking 338, bench 279, render
+# 230, validators 198, staff 198, hybrid 189, dvc 183, presets 174, gpu_check 128; the others
+# after them. Handed out in this order, the short groups fill in at the end instead of one long
+# group running alone.
+TORCH_GROUP = "torch-env"
 LONGEST_FIRST = (
-    "test_docker", "test_mnist", "test_serving", "test_readme", "test_setup", "test_firstrun",
-    "test_tracking", "test_bench", "test_render", "test_validators", "test_staff", "test_hybrid",
-    "test_dvc", "test_presets", "test_gpu_check",
+    "test_docker", "test_mnist", TORCH_GROUP, "test_serving", "test_readme", "test_setup",
+    "test_firstrun", "test_tracking", "test_bench", "test_render", "test_validators",
+    "test_staff", "test_hybrid", "test_dvc", "test_presets", "test_gpu_check",
 )  # fmt: skip
 
 
+def group_of(item: pytest.Item) -> str:
+    marks = [m.args[0] if m.args else m.kwargs["name"] for m in item.iter_markers("xdist_group")]
+    return str(marks[0]) if marks else item.path.stem
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if not any(item.iter_markers("xdist_group")):
+            uses = getattr(item, "fixturenames", ())  # with the fixtures' own fixtures
+            group = TORCH_GROUP if "torch_digit_lab" in uses else item.path.stem
+            item.add_marker(pytest.mark.xdist_group(group))
+
     def rank(item: pytest.Item) -> int:
-        name = item.path.stem
-        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+        group = group_of(item)
+        return LONGEST_FIRST.index(group) if group in LONGEST_FIRST else len(LONGEST_FIRST)
 
     items.sort(key=rank)  # stable: each file keeps its own order
 
@@ -553,6 +571,59 @@ def projects(template: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
         name: render(template, out / name, project_name="Tool Box", python_version="3.12", **a)
         for name, a in answers.items()
     }
+
+
+# ---------------------------------------------------------------- environments shared between files
+# test_mnist and test_serving both need the PyTorch Digit Lab (venv, Python 3.11, the CPU torch):
+# built once per run (about a minute and 1.5 GB), each file working in its own copy. Every test
+# that uses it carries xdist_group(TORCH_GROUP), so all of them run on the worker that built it.
+TORCH_WARM_UP = (
+    "import torch, mlflow.pytorch, sklearn, hydra, fastapi, optuna, pytest; "
+    f"import {PKG}.train, {PKG}.api, {PKG}.sweep"
+)
+
+
+@pytest.fixture(scope="session")
+def torch_digit_lab(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The PyTorch Digit Lab and its .venv (requirements_installed), its heavy imports run once
+    so that their bytecode is written where every copy finds it. Use it through project_copy."""
+    python = find_python("3.11") or pytest.skip("no Python 3.11 on this machine (PATH or pyenv)")
+    base = tmp_path_factory.mktemp("torch-shared")
+    env = env_without_dev_venv(tool_bin(base), MPLBACKEND="Agg")
+    dst = digit_lab(template, base / "p", env_manager="venv", ml_framework="pytorch")
+    requirements_installed(dst, python, env, "torch (shared): install")
+    run_ok("torch (shared): first imports", [venv_python(dst / ".venv"), "-c", TORCH_WARM_UP],
+           dst, env)  # fmt: skip
+    return dst
+
+
+def project_copy(src: Path, dst: Path) -> Path:
+    """A copy of the project `src` and its .venv at `dst`, as if made there. The project's files
+    are copied (tests edit them in place); the .venv's are hard links (installers and Python's
+    bytecode writes replace a file, never rewrite it), except the files that name `src`: its
+    scripts' shebangs, the activate scripts and the editable install's .pth, rewritten for `dst`."""
+    venv = src / ".venv"
+    shutil.copytree(src, dst, symlinks=True, ignore=lambda d, _: [".venv"] if d == str(src) else [])
+    shutil.copytree(venv, dst / ".venv", symlinks=True, copy_function=os.link)
+    old, new = str(src).encode(), str(dst).encode()
+    site = next(
+        (dst / ".venv").glob("lib/python*/site-packages"), dst / ".venv" / "Lib" / "site-packages"
+    )
+    names = [
+        dst / ".venv" / "pyvenv.cfg",
+        *(dst / ".venv").glob("*/*"),
+        *site.glob("*.pth"),
+        *site.glob("*.dist-info/direct_url.json"),
+    ]
+    for path in names:
+        if path.is_file() and not path.is_symlink():
+            data = path.read_bytes()
+            if old in data:
+                mode = path.stat().st_mode
+                path.unlink()  # the link to src's file goes; src keeps its own
+                path.write_bytes(data.replace(old, new))
+                path.chmod(mode)
+    return dst
 
 
 # ---------------------------------------------------------------- conda: the recording stand-in

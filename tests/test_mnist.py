@@ -31,12 +31,14 @@ import yaml
 from tests.conftest import (
     PKG,
     TORCH_CPU,
+    TORCH_GROUP,
     dev_tool,
     digit_lab,
     env_without_dev_venv,
     find_python,
     posix_only,
     program,
+    project_copy,
     render,
     requirements_installed,
     run_ok,
@@ -525,10 +527,13 @@ def test_tensorflow_tests_collect_without_tensorflow(
 
 
 @pytest.fixture(scope="module")
-def torch_project(template: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+def torch_project(
+    torch_digit_lab: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict]:
+    """This file's copy of the PyTorch Digit Lab (built once per run: conftest's torch_digit_lab,
+    which test_serving shares)."""
     where = tmp_path_factory.mktemp("mnist-torch") / "p"
-    dst = digit_lab(template, where, env_manager="venv", ml_framework="pytorch")
-    return requirements_installed(dst, python("3.11"), env_without_venv(), "torch: install")
+    return project_copy(torch_digit_lab, where), env_without_venv()
 
 
 @pytest.mark.slow
@@ -740,7 +745,10 @@ def test_torchrun_ranks_end_with_identical_parameters(
 # ---------------------------------------------------------------- sweeps and configuration (issue 35)
 
 TRIAL_DONE = re.compile(r"^trial \d+: best_val_accuracy \d")
-SWEEP = ["make", "sweep", "DATASET=digits", "TRIALS=6"]
+# 500 of the digits (as experiment=quick): a trial's cost is then mostly its own start-up and
+# its tracking, which is what a sweep adds to training; the limit, a fixed override, reaches the
+# best trial's preset too (best_config_trains).
+SWEEP = ["make", "sweep", "DATASET=digits", "TRIALS=6", "ARGS=data.limit=500"]
 
 
 def study_states(project: Path) -> dict[str, int]:
@@ -767,6 +775,7 @@ def best_config_trains(dst: Path, env: dict[str, str], label: str) -> None:
              "ARGS=experiment=best"], dst, env)  # fmt: skip
     m = metrics(dst)
     assert m["dataset"] == "digits" and m["epochs"] == best["trainer"]["epochs"], m
+    assert best["data"] == {"limit": 500} and m["n_train"] + m["n_val"] == 500, (m, best)
     assert m["learning_rate"] == pytest.approx(best["trainer"]["learning_rate"]), (m, best)
     assert m["batch_size"] == best["trainer"]["batch_size"], (m, best)
 
@@ -822,7 +831,10 @@ def test_torch_sweep_of_six_trials_and_its_best_config(torch_project: tuple[Path
 @pytest.mark.slow
 @posix_only("make with the Makefile's POSIX shell recipes")
 @pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed")
-@pytest.mark.parametrize("which", ["uv_project", "torch_project"])
+@pytest.mark.parametrize(
+    "which",
+    ["uv_project", pytest.param("torch_project", marks=pytest.mark.xdist_group(TORCH_GROUP))],
+)
 def test_preset_dataset_wins_and_bad_overrides_are_one_line(
     which: str, request: pytest.FixtureRequest
 ) -> None:
