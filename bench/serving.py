@@ -185,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=200, help="in-process timings per row")
     parser.add_argument(
         "--quick", action="store_true", help="200 requests or 5 s a row, 1 worker, 4 clients"
     )
@@ -193,8 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         args.requests, args.seconds, args.workers, args.concurrency = 200, 5.0, [1], [4]
     load_args = ["--requests", str(args.requests)]
     load_args += ["--seconds", str(args.seconds), "--batch", str(args.batch)]
-    if args.quick:
-        load_args += ["--repeats", "20"]
+    load_args += ["--repeats", "20" if args.quick else str(args.repeats)]
     results = [
         run_bench(project.resolve(), w, c, load_args)
         for project in args.project
