@@ -296,10 +296,10 @@ def report_times() -> Iterator[None]:
         print(f"[time] {label}: {seconds:.1f}s")
 
 
-# xdist hands out groups of tests (--dist loadgroup): a test's group is its xdist_group mark,
-# else TORCH_GROUP when it uses torch_digit_lab (a test that asks for it by name at run time
-# carries the mark), else its file. So a file's module fixtures are built once, and the tests of
-# several files that share one session-wide environment run where that environment was built.
+# Groups of tests: a test's xdist_group mark, else TORCH_GROUP when it uses torch_digit_lab (a
+# test that asks for it by name at run time carries the mark), else its file. pyproject.toml
+# runs --dist loadfile (see there why not loadgroup): a file stays on one worker, and a worker
+# builds torch_digit_lab at most once; under loadgroup one worker would build it for all.
 # The groups with most test time first, as measured (seconds over both workers, 2026-12-03):
 # docker 758, mnist 592 (with its PyTorch tests), serving 530, readme 421, setup 388, firstrun
 # 339, tracking 338, bench 279, render 230, validators 198, staff 198, hybrid 189, dvc 183,
@@ -576,8 +576,8 @@ def projects(template: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
 
 # ---------------------------------------------------------------- environments shared between files
 # test_mnist and test_serving both need the PyTorch Digit Lab (venv, Python 3.11, the CPU torch):
-# built once per run (about a minute and 1.5 GB), each file working in its own copy. Every test
-# that uses it carries xdist_group(TORCH_GROUP), so all of them run on the worker that built it.
+# built once per worker that needs it (about a minute and 1.5 GB), each file working in its own
+# copy. Every test that uses it carries xdist_group(TORCH_GROUP) (see group_of).
 TORCH_WARM_UP = (
     "import torch, mlflow.pytorch, sklearn, hydra, fastapi, optuna, pytest; "
     f"import {PKG}.train, {PKG}.api, {PKG}.sweep"
