@@ -197,6 +197,8 @@ def expected_files(a: dict[str, Any], pkg: str) -> set[str]:
                   f"configs/model/{a['ml_framework']}.yaml", "configs/experiment/quick.yaml"}  # fmt: skip
         if tracking != "none":
             files.add(f"configs/tracking/{tracking}.yaml")
+        if tracking == "mlflow" and a["example"] == "mnist":  # the registry's gate, make promote
+            files.add(f"src/{pkg}/promote.py")
     if a["example"] == "mnist" and a["ml_framework"] != "none":  # serving's default: fastapi
         files |= {f"src/{pkg}/api.py", f"src/{pkg}/static/index.html", f"tests/test_{pkg}_api.py"}
     if a.get("data_versioning") == "dvc":
