@@ -300,15 +300,16 @@ def report_times() -> Iterator[None]:
 # else TORCH_GROUP when it uses torch_digit_lab (a test that asks for it by name at run time
 # carries the mark), else its file. So a file's module fixtures are built once, and the tests of
 # several files that share one session-wide environment run where that environment was built.
-# The groups with most test time first, as measured (seconds over both workers, 2026-12-03;
-# torch-env from test_mnist's and test_serving's PyTorch tests, 2026-12-07): docker 758,
-# mnist 592, serving 530, readme 421, setup 388, firstrun 339, tracking 338, bench 279, render
-# 230, validators 198, staff 198, hybrid 189, dvc 183, presets 174, gpu_check 128; the others
-# after them. Handed out in this order, the short groups fill in at the end instead of one long
-# group running alone.
+# The groups with most test time first, as measured (seconds over both workers, 2026-12-03):
+# docker 758, mnist 592 (with its PyTorch tests), serving 530, readme 421, setup 388, firstrun
+# 339, tracking 338, bench 279, render 230, validators 198, staff 198, hybrid 189, dvc 183,
+# presets 174, gpu_check 128; the others after them. torch-env (test_mnist's and test_serving's
+# PyTorch tests): 871 s alone with -n 0 (2026-12-07, another run beside it on the 2 cores).
+# Handed out in this order, the short groups fill in at the end instead of one long group
+# running alone.
 TORCH_GROUP = "torch-env"
 LONGEST_FIRST = (
-    "test_docker", "test_mnist", TORCH_GROUP, "test_serving", "test_readme", "test_setup",
+    TORCH_GROUP, "test_docker", "test_mnist", "test_serving", "test_readme", "test_setup",
     "test_firstrun", "test_tracking", "test_bench", "test_render", "test_validators",
     "test_staff", "test_hybrid", "test_dvc", "test_presets", "test_gpu_check",
 )  # fmt: skip

@@ -701,9 +701,11 @@ def test_torchrun_two_processes_train_like_one(torch_project: tuple[Path, dict])
     for line in ("epoch  10/10", "saved "):
         assert out.count(line) == 1, out  # printed by rank 0 only
     one, two = metrics(dst, models="one"), metrics(dst, models="two")
-    assert sorted(p.name for p in (dst / "two").iterdir()) == [
+    assert sorted(p.name for p in (dst / "two").iterdir()) == [  # rank 0's files only
+        "digits_history.csv",
         "digits_metrics.json",
         "digits_pytorch.pt",
+        "digits_train_scores.json",
     ]
     for models in ("one", "two"):  # the test images are evaluate's
         evaluate = [py, "-m", f"{PKG}.evaluate", "data=digits", f"models_dir={models}"]
