@@ -22,10 +22,9 @@ from pathlib import Path
 from typing import Any, AnyStr
 
 import yaml
+from envtool.config import RESULT_FILE  # template/tools, on sys.path through the editable install
 
 ROOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT / "template" / "tools"))  # the environment tool, as `envtool`
-from envtool.config import RESULT_FILE  # noqa: E402
 
 
 def copier_config() -> dict[str, Any]:

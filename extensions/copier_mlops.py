@@ -16,16 +16,14 @@ import contextlib
 import functools
 import hashlib
 import importlib.metadata
-import importlib.util
 import json
 import os
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import CodeType
-from typing import Any
 
 import yaml
 from copier.errors import UserMessageError
@@ -42,23 +40,39 @@ from packaging.version import Version
 MIN_COPIER = "9.7.0"
 
 
-def _load(name: str, path: Path) -> Any:
-    """A module of this template by its path (copier-template-extensions puts no folder of the
-    template on sys.path)."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
 HERE = Path(__file__).resolve().parent
-# The environment tool's own lookup (standard library only), the answers' rules, the packages.
-BASE = _load("copier_mlops_tool_base", HERE.parent / "template" / "tools" / "envtool" / "shell.py")
-RULES = _load("copier_mlops_rules", HERE / "rules.py")
-PACKAGES = _load("copier_mlops_packages", HERE / "packages.py")
-CONTEXT = _load("copier_mlops_context", HERE / "context.py")
+# The template's two import roots: `extensions` (this folder) and `envtool` (the tool).
+ROOTS = (HERE.parent, HERE.parent / "template" / "tools")
+OWN = ("extensions", "envtool")  # the top-level packages imported from ROOTS
+
+
+@contextlib.contextmanager
+def template_imports() -> Iterator[None]:
+    """Plain `import` statements of this template's modules, by their own names (as tests and
+    mypy import them): copier-template-extensions loads this file by path and puts no folder of
+    the template on sys.path. For the imports only, ROOTS lead sys.path and the process's own
+    `extensions`/`envtool` modules are set aside (another template version, in `copier update`,
+    or the test process's), then everything is put back as it was."""
+    saved_path = sys.path[:]
+    saved = {n: m for n, m in sys.modules.items() if n.split(".")[0] in OWN}
+    for name in saved:
+        del sys.modules[name]
+    sys.path[:0] = [str(root) for root in ROOTS]
+    try:
+        yield
+    finally:
+        sys.path[:] = saved_path
+        for name in [n for n in sys.modules if n.split(".")[0] in OWN]:
+            del sys.modules[name]
+        sys.modules.update(saved)
+
+
+with template_imports():
+    # The environment tool's own lookup (standard library only), the answers' rules, the
+    # packages, the render context.
+    from envtool import shell
+
+    from extensions import context, packages, rules
 
 
 def check_copier(found: str) -> None:
@@ -67,7 +81,7 @@ def check_copier(found: str) -> None:
         raise UserMessageError(
             f"copier-mlops needs copier {MIN_COPIER} or newer; this is copier {found}. "
             "Nothing was written. Upgrade it, then run the same command again:\n"
-            f"  {BASE.shell_quote(sys.executable)} -m pip install --upgrade "
+            f"  {shell.shell_quote(sys.executable)} -m pip install --upgrade "
             f'"copier>={MIN_COPIER}" copier-template-extensions\n'
             f'  (pipx: pipx install --force "copier>={MIN_COPIER}" && '
             "pipx inject copier copier-template-extensions; "
@@ -83,7 +97,7 @@ def check_destination(dst: object, answers_file: object = None) -> str:
     (`_copier_operation` is not defined yet while copier asks; update and recopy always run in
     a copier project, which has its answers file: `--answers-file`'s, else copier.yml's.)"""
     folder = Path(str(dst))
-    answers = Path(str(answers_file or RULES.answers_file()))
+    answers = Path(str(answers_file or rules.answers_file()))
     if not folder.is_dir() or (folder / answers).is_file():
         return ""  # a new or empty folder, or a copier project (update, recopy)
     # A bare `git init` is fine: the template writes no .git, and the hook commits nothing else.
@@ -96,7 +110,7 @@ def check_destination(dst: object, answers_file: object = None) -> str:
         f"{folder} already holds files that are not a copier-mlops project ({shown}).\n"
         "Nothing was written. copier-mlops only generates into a new or empty folder, so none "
         "of your files is overwritten:\n"
-        f"  - give a new folder name, e.g. {BASE.shell_quote(str(folder) + '-ml')}, or\n"
+        f"  - give a new folder name, e.g. {shell.shell_quote(str(folder) + '-ml')}, or\n"
         "  - move your files out of this folder first, then run the same command again."
     )
 
@@ -118,20 +132,20 @@ def validators() -> dict[str, tuple[str, str]]:
 
 
 @pass_context
-def checked_if_given(context: Context, name: str) -> bool:
+def checked_if_given(jinja: Context, name: str) -> bool:
     """True (a question's `when`); but first, an answer to `name` given with --data or
     --data-file that the question's validator refuses stops copier with the validator's
     message, before anything is written. (copier checks such answers itself, but turns a
     refusal into a bare ValueError: a traceback, where an interactive answer gets the message.)"""
-    conf = context.get("_copier_conf")
+    conf = jinja.get("_copier_conf")
     data = (conf.get("data") if isinstance(conf, Mapping) else getattr(conf, "data", None)) or {}
-    message = RULES.check_data_keys(data)  # a misspelt key, refused at the first question
+    message = rules.check_data_keys(data)  # a misspelt key, refused at the first question
     if name in data and not message:
         expression, kind = validators()[name]
         answer = str(data[name]) if kind == "str" and data[name] is not None else data[name]
         try:
-            message = context.environment.from_string(expression).render(
-                {**context.get_all(), name: answer}
+            message = jinja.environment.from_string(expression).render(
+                {**jinja.get_all(), name: answer}
             )
         except Exception as exc:  # as copier does: a validator that fails refuses the answer
             message = str(exc)
@@ -148,21 +162,21 @@ def checked_if_given(context: Context, name: str) -> bool:
 def tool_command(name: str) -> str:
     """How the user types tool `name` in a new terminal, found the way the environment tool
     finds it: its full path when their PATH lacks it."""
-    found = BASE.which(name)
-    return BASE.command_for(name, found) if found else name
+    found = shell.which(name)
+    return shell.command_for(name, found) if found else name
 
 
 def path_advice(name: str) -> str:
     """How to put tool `name` on PATH ("" when it is there, or nowhere)."""
-    found = BASE.which(name)
-    return (BASE.path_advice(name, found) or "") if found else ""
+    found = shell.which(name)
+    return (shell.path_advice(name, found) or "") if found else ""
 
 
 def project_manager(dst: object, answer: str) -> str:
     """The manager the project really uses: tools/envtool.json's (the set-up re-renders it when
     the user accepts its fallback to a plain venv), else the answer."""
     try:
-        data = json.loads((Path(str(dst)) / BASE.CONFIG_FILE).read_text("utf-8"))
+        data = json.loads((Path(str(dst)) / shell.CONFIG_FILE).read_text("utf-8"))
     except (OSError, ValueError):
         return answer
     manager = data.get("env_manager") if isinstance(data, dict) else None
@@ -186,7 +200,7 @@ def after_copy_message(
             "If the environment step above says FAILED, fix what it names and run the retry "
             "command it printed."
         )
-    lines += ["Next:", f"  cd {BASE.shell_quote(os.fspath(str(dst)))}"]
+    lines += ["Next:", f"  cd {shell.shell_quote(os.fspath(str(dst)))}"]
     if c["run"] and c["test"].startswith(c["run"]):  # a tool that runs commands in its env
         tool = tool_command(manager) if manager in ("uv", "poetry") else manager
         env, test = (c[key].replace(f"{manager} ", f"{tool} ", 1) for key in ("env", "test"))
@@ -292,11 +306,11 @@ class CopierMlops(Extension):
         environment.globals["running_python"] = "{}.{}".format(*sys.version_info[:2])
         environment.globals["after_copy_message"] = after_copy_message
         for name in RULES_USED:
-            environment.globals[name] = getattr(RULES, name)
+            environment.globals[name] = getattr(rules, name)
         for name in PACKAGES_USED:
-            environment.globals[name] = getattr(PACKAGES, name)
-        environment.globals["render_context"] = CONTEXT.render_context
-        environment.globals["asks_accelerator"] = CONTEXT.asks_accelerator
+            environment.globals[name] = getattr(packages, name)
+        environment.globals["render_context"] = context.render_context
+        environment.globals["asks_accelerator"] = context.asks_accelerator
 
 
 # The rules copier.yml calls (each a one-line validator or default).

@@ -86,9 +86,9 @@ def test_doctor_without_an_environment(projects: dict[str, Path], tmp_path: Path
 
 @pytest.mark.parametrize("manager", MANAGERS)
 def test_doctor_reads_the_declared_requirements(projects: dict[str, Path], manager: str) -> None:
-    """The project's own probe (with the modules its tool has) reads pyproject.toml (and a venv
-    project's requirements files) with a real TOML parser: runtime and dev requirements of every
-    manager's layout."""
+    """The project's own probe (with pins.py where the manager's lock pins versions, which
+    the project has) reads pyproject.toml (and a venv project's requirements files) with a real
+    TOML parser: runtime and dev requirements of every manager's layout."""
     from envtool.loading import manager_class
 
     project = projects[f"{manager}-github"]
@@ -100,7 +100,8 @@ def test_doctor_reads_the_declared_requirements(projects: dict[str, Path], manag
     spec.loader.exec_module(probe)
     files = [f for f in manager_class(manager).requirement_files if (project / f).is_file()]
     pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
-    declared = probe.declared_requirements(project, pyproject, files)
+    pins = probe.tool_module("pins") if manager_class(manager).pins_lock else None
+    declared = probe.declared_requirements(project, pyproject, files, pins)
     runtime = [r for group, r in declared if group == "runtime"]
     dev = [r for group, r in declared if group == "dev"]
     assert "numpy>=1.26" in runtime

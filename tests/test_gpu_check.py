@@ -8,6 +8,7 @@ project reports the CPU-only build as an error with the fix and keeps every file
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -186,6 +187,9 @@ def doctor(project: Path) -> subprocess.CompletedProcess[str]:
 @pytest.mark.slow
 def test_cpu_project_with_the_cpu_build_passes(template: Path, tmp_path: Path) -> None:
     project, text = torch_project(template, tmp_path, "cpu")
+    # The GPU check is asked for by data (envtool.json), and the project has its module.
+    assert json.loads((project / "tools" / "envtool.json").read_text())["gpu_check"] is True
+    assert (project / "tools" / "envtool" / "gpu.py").is_file()
     assert "torch 2.13.0+cpu: CPU-only build; GPUs visible: none" in text, text
     assert "Environment ready (venv)" in text
     out = doctor(project)

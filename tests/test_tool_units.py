@@ -327,11 +327,15 @@ def test_each_projects_tool_has_every_module_it_imports(
     template: Path, tmp_path: Path, manager: str
 ) -> None:
     """A project carries only its manager's modules (and no gpu.py or kernel.py here): every
-    module it has imports, and the doctor runs and reports instead of crashing on an import."""
+    module it has imports, and the doctor runs and reports instead of crashing on an import.
+    Which optional modules the tool uses is data (envtool.json's gpu_check, the manager's
+    pins_lock), and the data agrees with the files copier left."""
     project = render(template, tmp_path / "p", env_manager=manager, ml_framework="none",
                      example="none", jupyter_kernel=False)  # fmt: skip
     tool = project / "tools" / "envtool"
     assert not (tool / "copying.py").exists() and not (tool / "gpu.py").exists()
+    assert json.loads((project / "tools" / "envtool.json").read_text())["gpu_check"] is False
+    assert (tool / "pins.py").exists() == manager_class(manager).pins_lock
     modules = sorted(
         ".".join(("envtool", *p.relative_to(tool).with_suffix("").parts))
         for p in tool.rglob("[a-z]*.py")

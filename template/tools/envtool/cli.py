@@ -50,8 +50,10 @@ def sanity_import(manager: Manager, parts: dict[str, float]) -> str:
     for line in [f"Python {report['python']} ({report['executable']})", *probe.table(report)]:
         say(f"    {line}")
     gpu_errors = []
-    if doctor.gpu and report.get("gpu"):
-        gpu_errors = doctor.gpu.show(report["gpu"], lambda text: say(f"    {text}"), None)
+    if report.get("gpu"):  # asked for by config.gpu_check: the project has gpu.py
+        from . import gpu
+
+        gpu_errors = gpu.show(report["gpu"], lambda text: say(f"    {text}"), None)
     failed = [r for r in rows if r["error"]]
     what = ", ".join(r["module"] for r in failed) or "; ".join(report["errors"])
     if what:

@@ -69,8 +69,9 @@ def config_problems(data: object) -> list[str]:
         value = data.get(key, [])
         if not isinstance(value, list) or not all(isinstance(d, str) for d in value):
             problems.append(f'"{key}" must be a list of strings')
-    if not isinstance(data.get("jupyter_kernel", False), bool):
-        problems.append('"jupyter_kernel" must be true or false')
+    for key in ("jupyter_kernel", "gpu_check"):
+        if not isinstance(data.get(key, False), bool):
+            problems.append(f'"{key}" must be true or false')
     return problems
 
 
@@ -86,6 +87,9 @@ class Config:
     project_name: str = ""
     jupyter_kernel: bool = False
     accelerator: str = "cpu"  # cuda: the sanity import requires the framework's CUDA build
+    # PyTorch and TensorFlow projects: the probe checks the framework's build against the
+    # accelerator (gpu.py, which only these projects have)
+    gpu_check: bool = False
     cuda_index: str = ""  # where PyTorch's CUDA wheels come from (the fix names it)
     commands: dict[str, str] = field(default_factory=dict)
     dependencies: list[dict[str, str]] = field(default_factory=list)

@@ -16,11 +16,6 @@ from .probe import ProbeReport
 from .report import Report, last_line
 from .running import ToolError, query, say
 
-try:  # PyTorch and TensorFlow projects: gpu.py checks the framework's CUDA build
-    from . import gpu
-except ImportError:
-    gpu = None  # type: ignore[assignment]
-
 
 def run_probe(manager: Manager, *, full: bool = False) -> ProbeReport:
     """Run probe.py with the environment's Python (-I: neither the project folder nor
@@ -29,13 +24,16 @@ def run_probe(manager: Manager, *, full: bool = False) -> ProbeReport:
     args = probe_module.project_args(config.package_name, config.project_slug, config.dependencies)
     # The editable install's source: the imported package must be this folder.
     args["source"] = str(config.project / "src" / config.package_name)
-    if gpu:
+    if config.gpu_check:
+        from . import gpu  # only projects with a GPU framework have gpu.py
+
         fix = {m: manager.cuda_fix(m) for m in gpu.FRAMEWORKS}
         args["gpu"] = {"accelerator": config.accelerator, "fix": fix}
     if full:
         files = [f for f in manager.requirement_files if (config.project / f).is_file()]
         args["project"], args["requirement_files"] = str(config.project), files
         args["lock_file"] = manager.lock_file if manager.pins_lock else None
+        args["pins"] = manager.pins_lock
     probe_file = Path(probe_module.__file__).resolve()
     cmd: list[str | Path] = [manager.env_python(), "-I", probe_file, json.dumps(args)]
     # Exit status 1 only says that an import failed: the report says which.
@@ -122,7 +120,9 @@ def check_probe(report: Report, manager: Manager, found: ProbeReport) -> None:
                 else manager.fix_import(imported["distribution"], imported["version"])
             )
             report.problem(f"import {imported['module']} fails: {imported['error']}", fix)
-    if gpu and found.get("gpu"):
+    if found.get("gpu"):  # asked for by config.gpu_check: the project has gpu.py
+        from . import gpu
+
         gpu.doctor_section(report, found["gpu"], manager.config.accelerator)
 
 

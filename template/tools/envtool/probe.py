@@ -2,7 +2,7 @@
 
 Set-up, doctor and the Docker build read its one JSON report: the interpreter, distributions,
 broken requirements (`pip check`'s finding), declared against installed versions, each import and
-its file; with gpu.py/pins.py beside it, GPU truth and a lock's pins. It parses with `packaging`
+its file; where its arguments ask (`gpu`, `pins`), GPU truth (gpu.py) and a lock's pins (pins.py). It parses with `packaging`
 and `tomllib`/`tomli` (every generated environment has them, through pytest); without them only
 the imports run. Exit status 1 when an import fails or a requirement is broken. Its arguments (ProbeArgs: one
 JSON argument, or `--config tools/envtool.json`, from which project_args derives them) and its
@@ -10,7 +10,6 @@ report (ProbeReport) are typed below."""
 
 from __future__ import annotations
 
-import functools
 import importlib
 import importlib.util
 import json
@@ -51,6 +50,7 @@ class ProbeArgs(_NamedProject, total=False):
     project: str  # the doctor's part: requires-python, declared requirements, lock pins
     requirement_files: list[str]
     lock_file: str | None
+    pins: bool  # the lock pins versions (venv, Poetry): pins.py reads them and their declarations
     # The image build's two steps: "dependencies" (before the project is installed) or "project"
     # (after it: the first step imported the dependencies); without it, both.
     only: Literal["dependencies", "project"]
@@ -137,12 +137,11 @@ def broken(dists: dict[str, metadata.Distribution], own: str) -> list[str]:
 
 
 def declared_requirements(
-    project: Path, pyproject: dict[str, Any], requirement_files: list[str]
+    project: Path, pyproject: dict[str, Any], requirement_files: list[str], pins: Any
 ) -> list[tuple[str, str]]:
     """(group, requirement): [project]'s, PEP 735's dev group; with pins.py, venv's and Poetry's."""
     found = [("runtime", r) for r in pyproject.get("project", {}).get("dependencies", [])]
     found += [("dev", r) for r in pyproject.get("dependency-groups", {}).get("dev", [])]
-    pins = beside("pins.py")  # venv and Poetry projects
     return found + (pins.declared(project, pyproject, requirement_files) if pins else [])
 
 
@@ -266,13 +265,13 @@ def own_package(row: ImportRow, source: str) -> ImportRow:
     return row
 
 
-@functools.cache  # one load each: the declarations, the lock's pins and the GPU check share it
-def beside(name: str) -> Any:
-    """A module of the tool beside this file, where the project has it (gpu.py, pins.py)."""
-    path = Path(__file__).with_name(name)
-    spec = importlib.util.spec_from_file_location(f"envtool_{path.stem}", path)
-    if not path.is_file() or spec is None or spec.loader is None:
-        return None
+def tool_module(name: str) -> Any:
+    """A module of the tool (gpu, pins), which the arguments say the project has: this file runs
+    as a script (`python -I`: no folder of its own on sys.path), so by its path."""
+    spec = importlib.util.spec_from_file_location(
+        f"envtool_{name}", Path(__file__).with_name(f"{name}.py")
+    )
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -287,10 +286,10 @@ def check_project(report: ProbeReport, args: ProbeArgs, dists: dict[str, Any]) -
     report["python_ok"] = fits(Requirement(f"python{need}"), report["python"]) if need else None
     lock_file = args.get("lock_file")
     lock = project / lock_file if lock_file else None
-    pins = beside("pins.py")  # venv and Poetry projects: their locks pin versions
+    pins = tool_module("pins") if args.get("pins") else None  # venv and Poetry projects
     if pins and lock is not None and lock.is_file():
         report["lock"] = pins.lock_pins(lock, parse, canonical, tomllib)
-    declared = declared_requirements(project, pyproject, args.get("requirement_files", []))
+    declared = declared_requirements(project, pyproject, args.get("requirement_files", []), pins)
     report["declared"] = check_declared(declared, dists, report.get("lock"))
 
 
@@ -363,8 +362,8 @@ def probe(args: ProbeArgs) -> ProbeReport:
         report["imports"][0] = own_package(report["imports"][0], args["source"])
     imported = {r["module"] for r in report["imports"] if not r["error"]}
     framework = next((m for m in fixes if m in imported), None)
-    gpu = beside("gpu.py") if framework else None  # PyTorch and TensorFlow projects have it
-    if gpu and framework:
+    if framework:  # `gpu` given (config.gpu_check): PyTorch and TensorFlow projects have gpu.py
+        gpu = tool_module("gpu")
         report["gpu"] = gpu.gpu_check(framework, args["gpu"]["accelerator"], fixes[framework])
     return report
 
