@@ -83,12 +83,15 @@ def check_setup(script: str, jobs: int) -> None:
 
 
 # ------------------------------------------------------------------------------ copier runs
-def run_command(cmd: Sequence[str], timeout: float, cwd: Path | None = None) -> tuple[int, str]:
+def run_command(
+    cmd: Sequence[str], timeout: float, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> tuple[int, str]:
     """(exit status, stdout + stderr) of `cmd`; a timeout is status -1 with what it printed."""
     try:
         proc = subprocess.run(
             cmd,
             cwd=cwd,
+            env=env,
             stdin=subprocess.DEVNULL,  # a question nobody answered must fail, not wait
             capture_output=True,
             text=True,

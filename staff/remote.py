@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -68,22 +67,8 @@ def git(
         "GIT_SSH_COMMAND": os.environ.get("GIT_SSH_COMMAND", "ssh -o BatchMode=yes"),
         "LC_ALL": "C",
     }
-    try:
-        proc = subprocess.run(
-            ["git", *args],
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        return -1, redact(f"{batch.partial_output(exc)}\ngit timed out after {timeout:.0f}s")
-    return proc.returncode, redact(proc.stdout + proc.stderr)
+    status, output = batch.run_command(["git", *args], timeout, cwd, env=env)
+    return status, redact(output)
 
 
 def last_line(output: str) -> str:
