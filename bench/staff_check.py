@@ -57,11 +57,11 @@ def main(argv: list[str] | None = None) -> int:
             [str(BIN / "copier"), "copy", "--trust", "--defaults", *data, str(ROOT), str(project)],
             env=env,
         )
-        cache = tmp / "uv-cache"
+        cache = tmp / "staff-cache"  # check's --cache: one folder per tool
         run(
             [str(BIN / "uv"), "sync", "--quiet"],
             cwd=project,
-            env={**env, "UV_CACHE_DIR": str(cache)},
+            env={**env, "UV_CACHE_DIR": str(cache / "uv")},
         )
         shutil.rmtree(project / ".venv")
         identity = ["-c", "user.name=Bench", "-c", "user.email=bench@example.org"]

@@ -1,15 +1,17 @@
 """Check every collected submission in a sandbox against a staff-written rubric, in parallel.
 
     python -m staff check submissions --rubric rubric.yml --out checks --jobs 2 \\
-        --cache ~/.cache/uv [--shard 1/4] [--timeout 900] [--memory 4096]
+        --cache ~/staff-cache [--shard 1/4] [--timeout 900] [--memory 4096]
 
 For each submission `collect` took (its collect-report.json), a fresh copy of the collected
 commit is made in OUT/boxes/ID, and in a bubblewrap sandbox (no network, no write outside the
 copy, no view of other copies or of your home, an unprivileged user; see staff/sandbox.py):
   environment  the project's own tool builds the environment from the student's lock file
-               (`python3 tools/envtool setup`, uv told --locked and offline), from a private
-               copy of the shared package cache --cache (warm it once: `make env` in one
-               provisioned project with UV_CACHE_DIR set to it)
+               (`python3 tools/envtool setup`), offline, from a private copy of the shared
+               cache --cache DIR: DIR/uv (uv, conda-uv: --locked), DIR/poetry (Poetry's cache:
+               poetry.lock's artifacts), DIR/pip (a wheelhouse: venv's pip installs with
+               --no-index, requirements.lock as constraints), DIR/conda (conda's package cache,
+               offline). Warm it once from a provisioned project (docs/course-staff.md 8.4).
   doctor       `python3 tools/envtool doctor`
   tests        `make test`
   lint         `make lint`
@@ -72,6 +74,8 @@ BUILTIN = {
     "lint": ["make", "lint"],
 }
 NEEDS_ENV = ("doctor", "tests", "lint", "run")
+# The tools the project's own tool may call, visible (read-only) in the sandbox and on its PATH.
+SANDBOX_TOOLS = ("uv", "poetry", "conda", "mamba", "micromamba", "make", "python3")
 EXPECT = re.compile(
     r"^\s*(?P<glob>[^:]+?)\s*:\s*(?P<key>[\w.\-]+)\s*(?P<op>>=|<=|==|!=|>|<)\s*(?P<value>\S+)\s*$"
 )
@@ -79,6 +83,7 @@ OPS = {
     ">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
     "<": lambda a, b: a < b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b,
 }  # fmt: skip
+LINT = re.compile(r"^([A-Z]{1,3}\d{3,4} |Would reformat)")  # ruff's findings (check, format)
 CHECK_KEYS = {"name", "run", "timeout", "weight", "expect", "exists", "unchanged"}
 MAX_METRICS_BYTES = 1_000_000
 
@@ -256,10 +261,39 @@ def expectation(rule: str, src: Path, since: float) -> tuple[bool, str]:
     return False, f"want {m['key']} {m['op']} {m['value']}; " + "; ".join(seen[:5])
 
 
+# The shared cache (--cache DIR) holds one folder per tool, warmed once by staff (see the docs).
+# Each box gets a private copy of it: what the tool only reads after warming (packages) is
+# hard-linked, so a box costs links, not gigabytes; the rest (indexes, locks) is copied, so the
+# student's tool may write it. A linked file stays staff's: never chown it (st_nlink > 1).
+CACHE_LINKED = {
+    "uv": lambda name: name == "archive-v0",  # unpacked wheels; the rest is small metadata
+    "poetry": lambda name: name == "artifacts",  # downloaded wheels; cache/ is HTTP metadata
+    "pip": lambda name: True,  # a wheelhouse for --find-links: read only
+    "conda": lambda name: name != "cache",  # extracted packages; cache/ is repodata
+}
+
+
+def private_copy(src: Path, dst: Path, linked: Any) -> None:
+    """dst: src's top-level entries, those `linked` accepts hard-linked (cp -al), the others
+    copied; a cache on another file system than the box is copied whole."""
+    dst.mkdir(parents=True)
+    for entry in src.iterdir():
+        if linked(entry.name):
+            proc = subprocess.run(
+                ["cp", "-al", str(entry), str(dst / entry.name)], capture_output=True, check=False
+            )
+            if proc.returncode == 0:
+                continue
+            shutil.rmtree(dst / entry.name, ignore_errors=True)
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.copytree(entry, dst / entry.name, symlinks=True)
+        else:
+            shutil.copy2(entry, dst / entry.name, follow_symlinks=False)
+
+
 def make_box(sub: collect.Result, box: Path, cache: Path | None, owner: int | None) -> Path:
     """OUT/boxes/ID: `src`, the collected commit's files (git archive: no history, no hooks),
-    and `uv-cache`, a private copy of the shared cache whose unpacked archives are hard links
-    (only the links are the student's: the files stay read-only and staff's)."""
+    and `cache/TOOL`, a private copy of each of the shared cache's tool folders."""
     if box.exists():
         shutil.rmtree(box)
     src = box / "src"
@@ -272,31 +306,20 @@ def make_box(sub: collect.Result, box: Path, cache: Path | None, owner: int | No
         tar.extractall(src, filter="data")
     if archive.wait() != 0:
         raise RuntimeError(f"git archive {sub.commit} failed in {sub.path}")
-    if cache and cache.is_dir():
-        dst = box / "uv-cache"
-        shutil.copytree(
-            cache,
-            dst,
-            symlinks=True,
-            ignore=lambda d, n: ["archive-v0"] if Path(d) == cache else [],
-        )
-        if (cache / "archive-v0").is_dir():
-            subprocess.run(
-                ["cp", "-al", str(cache / "archive-v0"), str(dst / "archive-v0")], check=True
-            )
+    for tool, linked in CACHE_LINKED.items():
+        if cache and (cache / tool).is_dir():
+            private_copy(cache / tool, box / "cache" / tool, linked)
     now = time.time()
     for root, _, files in os.walk(src):  # git archive dates files at the commit: maybe future
         for name in [".", *files]:
             os.utime(os.path.join(root, name), (now, now), follow_symlinks=False)
     if owner is not None:
-        for root, dirs, files in os.walk(box):
-            if Path(root).name == "archive-v0" and Path(root).parent.name == "uv-cache":
-                os.chown(root, owner, owner)  # new entries only; the linked ones stay staff's
-                dirs.clear()
-                continue
+        for root, _, files in os.walk(box):
             os.chown(root, owner, owner)
             for name in files:
-                os.chown(os.path.join(root, name), owner, owner, follow_symlinks=False)
+                path = os.path.join(root, name)
+                if os.lstat(path).st_nlink == 1:  # a linked file is the shared cache's
+                    os.chown(path, owner, owner, follow_symlinks=False)
     return src
 
 
@@ -312,20 +335,49 @@ def unchanged(sub: collect.Result, paths: list[str]) -> tuple[bool, str]:
     return not changed, ("changed: " + ", ".join(changed[:10])) if changed else "unchanged"
 
 
-def sandbox_env(box: Path) -> dict[str, str]:
-    """The environment inside the sandbox: offline, locked, caches inside the box."""
-    tools = [str(Path(p).parent) for p in (shutil.which("uv"), shutil.which("make")) if p]
+def manager_of(src: Path) -> str:
+    """The submission's environment manager (tools/envtool.json); "" when unreadable."""
+    try:
+        config = json.loads((src / "tools" / "envtool.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    manager = config.get("env_manager") if isinstance(config, dict) else None
+    return manager if isinstance(manager, str) else ""
+
+
+def sandbox_env(box: Path, manager: str) -> dict[str, str]:
+    """The environment inside the sandbox: offline, from the student's lock, each tool's cache
+    the box's private copy (`manager` picks the variables that matter; the others are harmless)."""
+    cache, src = box / "cache", box / "src"
+    tools = [str(Path(p).parent) for p in map(shutil.which, SANDBOX_TOOLS) if p]
     env = {
         "PATH": os.pathsep.join(dict.fromkeys([*tools, "/usr/local/bin", "/usr/bin", "/bin"])),
         "HOME": sandbox.HOME_INSIDE,
         "LANG": "C.UTF-8",
         "TMPDIR": "/tmp",
-        "UV_CACHE_DIR": str(box / "uv-cache"),
-        "UV_OFFLINE": "1",
-        "UV_LOCKED": "1",  # the student's lock file, as it is
-        "UV_PYTHON_DOWNLOADS": "never",
-        "PIP_NO_INDEX": "1",
+        "PIP_NO_INDEX": "1",  # pip (venv, conda's pip section) only from the wheelhouse
+        "PIP_FIND_LINKS": str(cache / "pip"),
     }
+    if manager in ("uv", "conda-uv"):
+        env |= {
+            "UV_CACHE_DIR": str(cache / "uv"),
+            "UV_OFFLINE": "1",
+            "UV_LOCKED": "1",  # the student's uv.lock, as it is
+            "UV_PYTHON_DOWNLOADS": "never",
+        }
+    elif manager in ("poetry", "conda-poetry"):  # poetry.lock, artifacts from the cache
+        env |= {
+            "POETRY_CACHE_DIR": str(cache / "poetry"),
+            "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",  # no keyring prompt
+        }
+    elif manager == "venv":  # requirements.lock's exact versions (pip freeze), as constraints
+        env["PIP_CONSTRAINT"] = str(src / "requirements.lock")
+    if manager.startswith("conda"):  # conda's package cache, offline; the env inside the box
+        env |= {
+            "CONDA_PKGS_DIRS": str(cache / "conda"),
+            "CONDA_OFFLINE": "true",
+            "CONDA_ENVS_PATH": str(box / "conda-envs"),
+        }
     pyenv = os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
     if Path(pyenv, "versions").is_dir():
         env["PYENV_ROOT"] = pyenv  # the tool looks for Pythons there (HOME is not staff's)
@@ -347,7 +399,7 @@ def check_one(
     logs.mkdir(parents=True)
     box = out / "boxes" / sub.id
     src = make_box(sub, box, cache, tools.owner(slot))
-    env = sandbox_env(box)
+    env = sandbox_env(box, manager_of(src))
     env_ok = True
     for step in rubric.steps:
         if stop.is_set():
@@ -397,8 +449,8 @@ def last_lines(log: Path, n: int = 2) -> str:
     """Why a command failed, from its log: the environment tool's FAILED line, else the last
     error line, else the last lines."""
     lines = [x.strip() for x in log.read_text("utf-8", errors="replace").splitlines() if x.strip()]
-    lines = [x for x in lines[:-1] if not x.startswith("make: Warning")]  # [exit ...] dropped
-    hits = [x for x in lines if any(m in x for m in ("FAILED", "error:", "Error"))]
+    lines = [x for x in lines[:-1] if not x.startswith(("make: Warning", "make: ***"))]  # [exit]
+    hits = [x for x in lines if any(m in x for m in ("FAILED", "error:", "Error")) or LINT.match(x)]
     return " | ".join(x[:240] for x in (hits or lines)[-n:])
 
 
@@ -461,7 +513,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--cache",
         type=Path,
-        help="shared uv cache, warmed once (default: none: an environment needs the network, which the sandbox has not)",
+        help="the shared package cache, warmed once: DIR/uv, DIR/poetry, DIR/pip (wheels), DIR/conda "
+        "(default: none: an environment needs the network, which the sandbox has not)",
     )
     parser.add_argument(
         "--jobs",
@@ -523,7 +576,7 @@ def shard_command(args: argparse.Namespace, index: str, out: str) -> str:
     """The check command one shard runs (the manifest's and the workflow's)."""
     rubric = args.rubric or Path("rubric.yml")
     return (
-        f"python -m staff check {args.submissions} --rubric {rubric} --cache {args.cache or '.uv-cache'} "
+        f"python -m staff check {args.submissions} --rubric {rubric} --cache {args.cache or 'staff-cache'} "
         f"--out {out} --shard {index}/{args.shards} --jobs {args.jobs}"
     )
 
@@ -612,7 +665,12 @@ def run(args: argparse.Namespace) -> int:
         raise CheckError("--jobs must be 1 or more")
     if args.cache and not args.cache.is_dir():
         raise CheckError(
-            f"--cache {args.cache} is not a folder (warm it: UV_CACHE_DIR={args.cache} make env, in a provisioned project)"
+            f"--cache {args.cache} is not a folder (warm it: UV_CACHE_DIR={args.cache}/uv make env, in a provisioned project)"
+        )
+    if args.cache and not any((args.cache / tool).is_dir() for tool in CACHE_LINKED):
+        raise CheckError(
+            f"--cache {args.cache} has none of {', '.join(f'{t}/' for t in CACHE_LINKED)}: one "
+            f"folder per tool (a uv cache goes in {args.cache / 'uv'}; see docs/course-staff.md 8.4)"
         )
     if not args.unsafe:
         try:
@@ -630,7 +688,7 @@ def run(args: argparse.Namespace) -> int:
     tools = sandbox.Sandbox(
         None if args.unsafe else shutil.which(args.bwrap),
         hidden=hidden,
-        readable=sandbox.tool_folders(["uv", "make", "python3"]),
+        readable=sandbox.tool_folders(SANDBOX_TOOLS),
         limits=sandbox.Limits(args.processes, args.max_file_size, args.memory),
         unsafe=args.unsafe,
     )

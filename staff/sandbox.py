@@ -75,8 +75,9 @@ class Sandbox:
         cmd += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
         for path in ("/tmp", "/root", "/home", "/run", "/var/tmp", *map(str, self.hidden)):
             cmd += ["--tmpfs", path]
-        for folder in self.readable:
-            cmd += ["--ro-bind", str(folder), str(folder)]
+        for folder in self.readable:  # never one holding a hidden folder: it would show it
+            if not any(h.is_relative_to(folder) for h in self.hidden):
+                cmd += ["--ro-bind", str(folder), str(folder)]
         # The box's parents, as traversable folders (mount points would be root's, mode 700).
         for parent in reversed(box.parents[:-1]):
             cmd += ["--dir", str(parent)]
@@ -165,6 +166,9 @@ def tool_folders(tools: Iterable[str]) -> list[Path]:
         if path:
             found.add(Path(path).resolve().parent)
             found.add(Path(path).parent)
+            root = Path(path).resolve().parents[1]  # a venv's or conda's: the tool's libraries
+            if (root / "pyvenv.cfg").is_file() or (root / "conda-meta").is_dir():
+                found.add(root)
     return sorted(p for p in found if p.is_dir())
 
 

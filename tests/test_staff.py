@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,10 +33,14 @@ from tests.conftest import (
     ROOT,
     answers_of,
     commit,
+    copier_copy,
     dev_tool,
+    env_without_dev_venv,
     git,
+    pip_index_url,
     run_captured,
     template_repo,
+    tool_bin,
 )
 
 # ================================================================== roster
@@ -697,9 +702,9 @@ CHROMIUM_ARGS = [
 ]  # tests run as root
 DEADLINE = "2027-01-15T23:59:00+00:00"
 ON_TIME, LATE = "2027-01-15T12:00:00+00:00", "2027-01-16T09:00:00+00:00"
-PUSH_WORK = ["good", "failing", "syntax", "badlock", "late"]  # "idle" never pushes
+PUSH_WORK = ["good", "failing", "syntax", "badlock", "late", "lint"]  # "idle" never pushes
 HOSTILE = ["rmhome", "loop", "net", "escape", "bigfile", "forkbomb"]
-CLASS = ["good", "failing", "syntax", "badlock", "late", "idle", *HOSTILE]
+CLASS = ["good", "failing", "syntax", "badlock", "late", "lint", "idle", *HOSTILE]
 FILE_LIMIT_MB = 100
 EVALUATE = """import json
 import pathlib
@@ -709,15 +714,12 @@ run = pathlib.Path("runs") / time.strftime("%Y%m%d-%H%M%S")
 run.mkdir(parents=True, exist_ok=True)
 (run / "metrics.json").write_text(json.dumps({"accuracy": ACCURACY}))
 """
-# The rubric a course would write (mypy's `make lint` is left out to keep the test short; its
-# builtin runs like the tests' one). Total weight 8.
+# The rubric a course would write: the four built-in checks (lint is `make lint`: ruff check,
+# ruff format --check, mypy) and three of its own. Total weight 8.
 RUBRIC = """
 timeout: 150
-builtin: {environment: 1, doctor: 1, tests: {weight: 2, timeout: 40}, lint: 0}
+builtin: {environment: 1, doctor: 1, tests: {weight: 2, timeout: 40}, lint: 1}
 checks:
-  - name: style
-    run: .venv/bin/python -m ruff check .
-    weight: 1
   - name: evaluate
     run: .venv/bin/python -m PKG.evaluate
     timeout: 60
@@ -826,10 +828,10 @@ def run_term(template: Path, tmp: Path, port: int, listener: Any) -> dict[str, A
     pkg = str(answers_of(tmp / "projects" / "good")["package_name"])
 
     # A warm shared uv cache, and one lock file the students commit (same dependencies).
-    cache = tmp / "uv-cache"
+    cache = tmp / "staff-cache"  # --cache: one folder per tool
     uv_env = {
         **os.environ,
-        "UV_CACHE_DIR": str(cache),
+        "UV_CACHE_DIR": str(cache / "uv"),
         "PATH": f"{DEV_BIN}{os.pathsep}{os.environ['PATH']}",
     }
     work = tmp / "students"
@@ -872,6 +874,10 @@ def run_term(template: Path, tmp: Path, port: int, listener: Any) -> dict[str, A
         uv_lock.replace("[[package]]", "[[package]\n", 1), encoding="utf-8"
     )
     student_commit(clone, "edited the lock by hand", ON_TIME)
+    clone = work_on("lint")
+    evaluate = clone / "src" / pkg / "evaluate.py"
+    evaluate.write_text("import os\n" + evaluate.read_text(encoding="utf-8"), encoding="utf-8")
+    student_commit(clone, "works, but an unused import", ON_TIME)
     student_commit(work_on("late"), "on time", ON_TIME)
     (clones["late"] / "tests" / "test_mine.py").write_text(
         "def test_late() -> None:\n    assert False\n"
@@ -939,6 +945,7 @@ def run_term(template: Path, tmp: Path, port: int, listener: Any) -> dict[str, A
     print("times:", times)
     return {
         "tmp": tmp, "first": first, "second": second, "before": before, "after": after,
+        "remote": remote, "rubric": rubric, "cache": cache,
         "collected": collected, "statuses": statuses, "interrupted": interrupted, "merged": merged,
         "leaked": leaked, "canaries": canaries, "pkg": pkg, "times": times,
         "logs": {s: (tmp / f"check-{s}.log").read_text(encoding="utf-8") for s in (1, 2)},
@@ -986,10 +993,11 @@ EXPECTED = {
     "late":     ("PPPPPP", 100.0),  # graded at the deadline: the late, failing commit is not
     "failing":  ("PPFPFP", 50.0),
     "syntax":   ("PPFFPP", 62.5),  # builds (nothing imports model.py), but tests and ruff fail
+    "lint":     ("PPPFPP", 87.5),  # an unused import: only lint fails
     "badlock":  ("FSSSSP", 12.5),
     "idle":     ("FSSSSP", 12.5),  # never committed a lock file
 }  # fmt: skip
-CHECKS = ["environment", "doctor", "tests", "style", "evaluate", "provided-tests"]
+CHECKS = ["environment", "doctor", "tests", "lint", "evaluate", "provided-tests"]
 
 
 @pytest.mark.slow
@@ -1007,13 +1015,14 @@ def test_check_and_report_give_each_student_the_expected_result(term: dict[str, 
     }
     assert got == EXPECTED, {s: report[s]["checks"] for s in EXPECTED}
     assert "uv.lock is corrupt" in report["badlock"]["checks"]["environment"]["detail"]
+    assert "F401" in report["lint"]["checks"]["lint"]["detail"]  # ruff's finding, not make's
     assert "Unable to find lockfile" in report["idle"]["checks"]["environment"]["detail"]
     assert report["late"]["later_commits"] == 1
     tmp = term["tmp"]
     with (tmp / "report" / "report.csv").open(encoding="utf-8", newline="") as f:
         rows = {r["id"]: r for r in csv.DictReader(f)}
     assert rows["failing"]["tests"] == "fail" and float(rows["good"]["score"]) == 100.0
-    assert "environment: 10/12 passed; 2 not: badlock" in term["merged"].stdout
+    assert "environment: 11/13 passed; 2 not: badlock" in term["merged"].stdout
 
 
 @pytest.mark.slow
@@ -1091,7 +1100,7 @@ def test_report_page_sorts_and_links_logs_in_chromium(term: dict[str, Any]) -> N
             assert [term["report"][i]["score"] for i in ids()] == sorted(scores, reverse=True)
             page.click("th:has-text('student')")
             assert ids() == sorted(CLASS)
-            assert "environment: 10/12 passed" in page.inner_text("#summary")
+            assert "environment: 11/13 passed" in page.inner_text("#summary")
             href = page.get_attribute("tr[data-id='failing'] td.fail a", "href")
             assert href and (page_path.parent / href).resolve().is_file()
             page.click("tr[data-id='failing'] td.fail a")
@@ -1163,7 +1172,7 @@ def test_shards_are_stable_and_cover_the_class_once() -> None:
 
 
 def test_check_writes_a_kubernetes_indexed_job_and_a_ci_matrix(tmp_path: Path) -> None:
-    proc = staff("check", "submissions", "--rubric", "rubric.yml", "--cache", "uv-cache",
+    proc = staff("check", "submissions", "--rubric", "rubric.yml", "--cache", "staff-cache",
                  "--shards", "30", "--write-k8s", str(tmp_path / "job.yaml"),
                  "--write-github", str(tmp_path / "check.yml"))  # fmt: skip
     assert proc.returncode == 0, proc.stderr
@@ -1180,3 +1189,117 @@ def test_check_writes_a_kubernetes_indexed_job_and_a_ci_matrix(tmp_path: Path) -
     assert "python -m staff report" in str(flow["jobs"]["report"])
     lint = run_captured([dev_tool("actionlint"), str(tmp_path / "check.yml")])
     assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+# ------------------------------------------------------------------ pip and Poetry from the cache
+# A venv (pip) and a Poetry student, each generated with its environment, which warms the shared
+# cache the way docs/course-staff.md 8.4 says (Poetry: POETRY_CACHE_DIR; pip: a wheelhouse of
+# requirements.lock and the build backend); then collected and checked in the sandbox, where
+# there is no network: an environment that builds came from the cache.
+MANAGERS_RUBRIC = "builtin: {environment: 1, doctor: 1, tests: 1, lint: 1}\n"
+SMALL = {"example": "none", "ml_framework": "none", "ci": "none", "dockerfile": "false",
+         "project_name": "Digits", "python_version": "3.11"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def managers(template: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    tmp = tmp_path_factory.mktemp("managers")
+    cache = tmp / "staff-cache"
+    env = env_without_dev_venv(tool_bin(tmp, "poetry"), POETRY_CACHE_DIR=str(cache / "poetry"))
+    ids = ["venv", "poetry"]
+    for sid in ids:
+        project = tmp / "projects" / sid
+        index = {"package_index_url": pip_index_url()} if sid == "poetry" else {}
+        made = copier_copy(template, project, env, **SMALL, **index, env_manager=sid)
+        assert made.returncode == 0 and (project / ".venv").is_dir(), made.stdout[-3000:]
+        git(tmp, "clone", "--quiet", "--bare", str(project), str(tmp / "server" / f"{sid}.git"))
+    wheels = run_captured(
+        [tmp / "projects" / "venv" / ".venv" / "bin" / "python", "-m", "pip", "wheel", "--quiet",
+         "--wheel-dir", cache / "pip", "-r", "requirements.lock", "pip", "hatchling"],
+        cwd=tmp / "projects" / "venv", env=env,
+    )  # fmt: skip
+    assert wheels.returncode == 0, wheels.stderr
+    roster_csv = tmp / "roster.csv"
+    roster_csv.write_text("id\n" + "\n".join(ids) + "\n", encoding="utf-8")
+    rubric = tmp / "rubric.yml"
+    rubric.write_text(MANAGERS_RUBRIC, encoding="utf-8")
+    remote = f"file://{tmp}/server/{{id}}.git"
+    collected = staff("collect", str(roster_csv), "--remote", remote, "--out", str(tmp / "subs"))
+    assert collected.returncode == 0, collected.stdout + collected.stderr
+    check_env = {**STAFF_ENV, "PATH": f"{DEV_BIN}{os.pathsep}{os.environ['PATH']}"}  # poetry, uv
+    checked = staff("check", str(tmp / "subs"), "--rubric", str(rubric), "--cache", str(cache),
+                    "--out", str(tmp / "checks"), "--jobs", "2", env=check_env)  # fmt: skip
+    print(checked.stdout, checked.stderr[-3000:])
+    report = json.loads((tmp / "checks" / "report.json").read_text(encoding="utf-8"))
+    return {"tmp": tmp, "checked": checked, "report": {r["id"]: r for r in report}}
+
+
+@pytest.mark.slow
+def test_pip_and_poetry_environments_build_offline_from_the_shared_cache(
+    managers: dict[str, Any],
+) -> None:
+    report, tmp = managers["report"], managers["tmp"]
+    assert managers["checked"].returncode == 0, managers["checked"].stderr
+    for sid in ("venv", "poetry"):
+        checks = report[sid]["checks"]
+        assert {n: c["status"] for n, c in checks.items()} == dict.fromkeys(
+            ["environment", "doctor", "tests", "lint"], "pass"
+        ), (sid, checks)
+    logs = {s: (tmp / "checks" / "logs" / s / "environment.log").read_text() for s in report}
+    assert "pip install" in logs["venv"] and "poetry install" in logs["poetry"]
+
+
+# ------------------------------------------------------------------ staff who are not root
+NORMAL_UID = 60150  # no account, no groups: a staff member without root (not a sandbox slot's)
+SYSTEM_PYTHON = Path("/usr/bin/python3")  # one a normal user can run (the dev venv's is root's)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="becoming another user needs root")
+def test_staff_who_are_not_root_check_in_a_user_namespace(term: dict[str, Any]) -> None:
+    """collect and check run as a normal user (setpriv): bubblewrap's user namespace confines
+    the student's code, which runs as that user, never root; staff's home stays intact."""
+    if run_captured([SYSTEM_PYTHON, "-c", "import yaml"]).returncode:
+        pytest.skip("needs Debian's python3 with python3-yaml (.ci/run installs it)")
+    base = Path(tempfile.mkdtemp(prefix="staff-user-"))  # pytest's folders are root's only
+    try:
+        base.chmod(0o755)
+        shutil.copytree(
+            ROOT / "staff", base / "staff", ignore=shutil.ignore_patterns("__pycache__")
+        )
+        (base / "bin").mkdir()
+        shutil.copy2(dev_tool("uv"), base / "bin" / "uv")
+        shutil.copytree(term["cache"], base / "staff-cache", symlinks=True)
+        rubric = term["rubric"].read_text(encoding="utf-8")
+        rubric += f'  - name: unprivileged\n    run: test "$(id -u)" = {NORMAL_UID}\n'
+        (base / "rubric.yml").write_text(rubric, encoding="utf-8")
+        (base / "roster.csv").write_text("id\ngood\nrmhome\n", encoding="utf-8")
+        home = base / "home"
+        home.mkdir()
+        (home / "precious.txt").write_text("staff's files", encoding="utf-8")
+        subprocess.run(["chown", "-R", f"{NORMAL_UID}:{NORMAL_UID}", str(base)], check=True)
+        env = {"PATH": f"{base / 'bin'}:/usr/bin:/bin", "HOME": str(home),
+               "PYTHONPATH": str(base), "LANG": "C.UTF-8"}  # fmt: skip
+        as_user = ["setpriv", f"--reuid={NORMAL_UID}", f"--regid={NORMAL_UID}", "--clear-groups",
+                   str(SYSTEM_PYTHON), "-m", "staff"]  # fmt: skip
+        collected = run_captured([*as_user, "collect", base / "roster.csv", "--remote",
+                                  term["remote"], "--deadline", DEADLINE, "--out", base / "subs"],
+                                 env=env)  # fmt: skip
+        assert collected.returncode == 0, collected.stdout + collected.stderr
+        checked = run_captured([*as_user, "check", base / "subs", "--rubric", base / "rubric.yml",
+                                "--cache", base / "staff-cache", "--out", base / "checks",
+                                "--jobs", "2"], env=env)  # fmt: skip
+        print(checked.stdout, checked.stderr[-3000:])
+        if checked.returncode == 2 and "cannot create its namespaces" in checked.stderr:
+            pytest.skip(f"user namespaces are disabled here: {checked.stderr.strip()}")
+        assert checked.returncode == 0, checked.stderr
+        report = {r["id"]: r for r in json.loads((base / "checks" / "report.json").read_text())}
+        good, rmhome = report["good"]["checks"], report["rmhome"]["checks"]
+        assert report["good"]["score"] == 100.0, good
+        assert good["unprivileged"]["status"] == "pass"  # not root inside the namespace
+        assert rmhome["environment"]["status"] == "pass" and rmhome["tests"]["status"] == "fail"
+        assert (home / "precious.txt").read_text(encoding="utf-8") == "staff's files"
+        owners = {p.stat().st_uid for p in (base / "checks").rglob("*")}
+        assert owners == {NORMAL_UID}, owners  # nothing made as root
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
