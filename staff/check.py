@@ -21,10 +21,10 @@ then the rubric's own checks. The rubric (YAML):
                                         # weights (0 leaves one out), or weight and timeout
     checks:
       - name: train
-        run: make train DATASET=digits  # a shell command in the copy, sandboxed
+        run: make train DATASET=digits && make evaluate DATASET=digits  # sandboxed shell
         timeout: 600
         weight: 3
-        expect: ["runs/*/metrics.json: test_accuracy >= 0.95"]  # a file the run wrote
+        expect: ["models/digits_test_scores.json: accuracy >= 0.95"]  # written by the run
       - name: provided-tests
         unchanged: [tests/]             # as provisioned (git pathspecs)
       - name: model
@@ -163,7 +163,7 @@ def load_rubric(path: Path) -> Rubric:
             m = EXPECT.match(rule)
             if not m or not is_number(m["value"]):
                 raise CheckError(
-                    f"{where}: expect {rule!r} is not 'FILES: KEY OP NUMBER', e.g. 'runs/*/metrics.json: test_accuracy >= 0.95'"
+                    f"{where}: expect {rule!r} is not 'FILES: KEY OP NUMBER', e.g. 'models/digits_test_scores.json: accuracy >= 0.95'"
                 )
         if lists["expect"] and not item.get("run"):
             raise CheckError(f"{where}: expect needs a run (the files must be written by it)")
