@@ -262,9 +262,11 @@ def expectation(rule: str, src: Path, since: float) -> tuple[bool, str]:
 
 
 # The shared cache (--cache DIR) holds one folder per tool, warmed once by staff (see the docs).
-# Each box gets a private copy of it: what the tool only reads after warming (packages) is
-# hard-linked, so a box costs links, not gigabytes; the rest (indexes, locks) is copied, so the
-# student's tool may write it. A linked file stays staff's: never chown it (st_nlink > 1).
+# Each box gets a private copy of it. As root (student code runs as another user), what the
+# tool only reads after warming (packages) is hard-linked, so a box costs links, not gigabytes;
+# the rest (indexes, locks) is copied, so the student's tool may write it. A linked file stays
+# staff's: never chown it (st_nlink > 1). As a normal user everything is copied: student code
+# runs as that user, who owns the shared files and could change them through a link.
 CACHE_LINKED = {
     "uv": lambda name: name == "archive-v0",  # unpacked wheels; the rest is small metadata
     "poetry": lambda name: name == "artifacts",  # downloaded wheels; cache/ is HTTP metadata
@@ -293,7 +295,8 @@ def private_copy(src: Path, dst: Path, linked: Any) -> None:
 
 def make_box(sub: collect.Result, box: Path, cache: Path | None, owner: int | None) -> Path:
     """OUT/boxes/ID: `src`, the collected commit's files (git archive: no history, no hooks),
-    and `cache/TOOL`, a private copy of each of the shared cache's tool folders."""
+    and `cache/TOOL`, a private copy of each of the shared cache's tool folders (packages
+    linked when the sandbox runs as `owner`, another user)."""
     if box.exists():
         shutil.rmtree(box)
     src = box / "src"
@@ -308,7 +311,7 @@ def make_box(sub: collect.Result, box: Path, cache: Path | None, owner: int | No
         raise RuntimeError(f"git archive {sub.commit} failed in {sub.path}")
     for tool, linked in CACHE_LINKED.items():
         if cache and (cache / tool).is_dir():
-            private_copy(cache / tool, box / "cache" / tool, linked)
+            private_copy(cache / tool, box / "cache" / tool, linked if owner else lambda n: False)
     now = time.time()
     for root, _, files in os.walk(src):  # git archive dates files at the commit: maybe future
         for name in [".", *files]:
@@ -321,6 +324,38 @@ def make_box(sub: collect.Result, box: Path, cache: Path | None, owner: int | No
                 if os.lstat(path).st_nlink == 1:  # a linked file is the shared cache's
                     os.chown(path, owner, owner, follow_symlinks=False)
     return src
+
+
+def python_for(version: str) -> str | None:
+    """An interpreter of `version` ("3.11"): on PATH, else pyenv's newest; None when none."""
+    found = shutil.which(f"python{version}")
+    if found:
+        return found
+    pyenv = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv", "versions")
+    builds = sorted(pyenv.glob(f"{version}.*/bin/python{version}"), key=lambda p: len(str(p)))
+    return str(builds[-1]) if builds else None
+
+
+def precompile(cache: Path | None, subs: list[collect.Result]) -> None:
+    """Byte-compile the uv cache's unpacked packages once per Python the class uses. uv links
+    every file of a package into an environment, __pycache__ included, and a linked source has
+    the compiled file's date: no student's sanity import, doctor and tests compile numpy,
+    pandas or matplotlib again (seconds of CPU each). Later runs find them compiled."""
+    archive = cache / "uv" / "archive-v0" if cache else None
+    if archive is None or not archive.is_dir():
+        return
+    versions = set()
+    for sub in subs:
+        try:
+            config = json.loads(Path(sub.path, "tools", "envtool.json").read_text("utf-8"))
+            versions.add(str(config["python_version"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    for version in sorted(versions):
+        python = python_for(version) if re.fullmatch(r"3\.\d+", version) else None
+        if python:  # packages' own odd files fail to compile: that is theirs, not an error
+            subprocess.run([python, "-m", "compileall", "-q", "-j", "0", str(archive)],
+                           capture_output=True, check=False)  # fmt: skip
 
 
 def unchanged(sub: collect.Result, paths: list[str]) -> tuple[bool, str]:
@@ -584,6 +619,9 @@ def shard_command(args: argparse.Namespace, index: str, out: str) -> str:
 def write_manifests(args: argparse.Namespace) -> None:
     """The Kubernetes Indexed Job and/or the GitHub Actions matrix for --shards N."""
     n = args.shards
+    for path in (args.write_k8s, args.write_github):
+        if path:
+            path.parent.mkdir(parents=True, exist_ok=True)  # e.g. .github/workflows/
     if args.write_k8s:
         cmd = shard_command(
             args, "$((JOB_COMPLETION_INDEX + 1))", "checks/shard-$((JOB_COMPLETION_INDEX + 1))"
@@ -707,6 +745,9 @@ def run(args: argparse.Namespace) -> int:
             results.append(old)
         else:
             todo.append((sub, key))
+    if cache and todo:
+        print("Byte-compiling the shared cache's packages (once per Python)", file=sys.stderr)
+        precompile(cache, [sub for sub, _ in todo])
     skipped = len(subs) - len(todo)
     print(f"{len(subs)} submissions in shard {shard[0]}/{shard[1]}: {len(todo)} to check, "
           f"{skipped} unchanged or without a submission", file=sys.stderr)  # fmt: skip
