@@ -13,6 +13,7 @@ what a class of 300 would take on one machine like this one and on 10 of them (s
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -38,6 +39,23 @@ def run(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = No
     if proc.returncode not in (0, 1) or (proc.returncode == 1 and "staff" not in cmd):
         raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     return proc.stdout + proc.stderr
+
+
+def mean_times(checks: Path) -> dict[str, float]:
+    """Mean seconds per check over the checked submissions, and per step of the environment
+    (the tool's own "time per step" line in each environment log)."""
+    rows = json.loads((checks / "report.json").read_text(encoding="utf-8"))
+    sums: dict[str, list[float]] = {}
+    for row in rows:
+        for name, check in row.get("checks", {}).items():
+            sums.setdefault(name, []).append(float(check.get("seconds", 0.0)))
+    for log in checks.glob("logs/*/environment.log"):
+        for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+            if "time per step:" in line:
+                for part in line.split("time per step:")[1].split(","):
+                    step, _, secs = part.strip().rpartition(" ")
+                    sums.setdefault(f"env: {step}", []).append(float(secs.rstrip("s")))
+    return {name: sum(v) / len(v) for name, v in sums.items() if v}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                    str(cache), "--out", str(tmp / "checks"), "--jobs", str(args.jobs)], env=env)  # fmt: skip
         check_s = time.monotonic() - started
         print(out[-1500:])
+        per_check = mean_times(tmp / "checks")
     per_min = args.students / (check_s / 60)
     class_min = 300 / per_min
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -104,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
 | submissions per minute | {per_min:.1f} |
 | a class of 300 on one such machine | {class_min:.0f} min |
 | a class of 300 on 10 such machines (--shard I/10) | {class_min / 10:.0f} min |""")
+    print(
+        "\nMean seconds per submission: " + ", ".join(f"{k} {v:.1f}" for k, v in per_check.items())
+    )
     return 0
 
 
