@@ -927,8 +927,12 @@ def run_term(template: Path, tmp: Path, port: int, listener: Any) -> dict[str, A
     interrupted["report"] = json.loads(
         (tmp / "checks-1" / "report.json").read_text(encoding="utf-8")
     )
+    saved_at = {p.stem: p.stat().st_mtime_ns for p in results_1.glob("*.json")}
     one = start(1)  # the re-run finishes the shard, skipping what was checked
     statuses = (one.wait(timeout=900), two.wait(timeout=900))
+    interrupted["kept"] = saved_at == {
+        s: (results_1 / f"{s}.json").stat().st_mtime_ns for s in saved_at
+    }
     times["check"] = time.monotonic() - t0
     try:
         listener.accept()
@@ -1068,6 +1072,7 @@ def test_sigterm_leaves_a_consistent_report_and_the_rerun_skips_it(term: dict[st
     assert "interrupted" in term["logs"][1]
     rerun = term["logs"][1].split("interrupted")[-1]
     assert f"{len(interrupted['saved'])} unchanged or without a submission" in rerun
+    assert interrupted["kept"]  # their results were not written again
 
 
 @pytest.mark.slow
