@@ -603,6 +603,8 @@ DATA_FILE_CASES = {
     "misspelt key": ("env_manger: poetry\n", "project_name"),
     "boolean maybe": ("dockerfile: maybe\n", "dockerfile"),
     "boolean 2": ("git_init: 2\n", "git_init"),
+    "choice not offered": ("ci: jenkins\n", "ci"),
+    "Python not offered": ("python_version: '2.7'\n", "python_version"),
 }  # fmt: skip
 
 
@@ -636,6 +638,13 @@ DATA_CLI_CASES = {
         ["data_versioning=dvc", "dvc_remote=s3://ana:s3cr3t@bucket/dvc"], "dvc_remote",
         "The DVC remote carries credentials"),
     "bad slug": (["project_slug=My_Slug"], "project_slug", '"My_Slug" is not a valid slug'),
+    "manager not offered": (["env_manager=pipenv"], "env_manager",
+        "this answer is not one of its choices; give one of: uv, venv, conda, poetry, "
+        "conda-poetry, conda-uv"),
+    "choice of a question not asked": (["accelerator=tpu"], "accelerator",
+        "this answer is not one of its choices; give one of: cpu, cuda"),
+    "tracker not offered": (["experiment_tracking=neptune"], "experiment_tracking",
+        "this answer is not one of its choices; give one of: mlflow, wandb, none"),
 }  # fmt: skip
 
 
