@@ -8,10 +8,11 @@ commit is made in OUT/boxes/ID, and in a bubblewrap sandbox (no network, no writ
 copy, no view of other copies or of your home, an unprivileged user; see staff/sandbox.py):
   environment  the project's own tool builds the environment from the student's lock file
                (`python3 tools/envtool setup`), offline, from a private copy of the shared
-               cache --cache DIR: DIR/uv (uv, conda-uv: --locked), DIR/poetry (Poetry's cache:
-               poetry.lock's artifacts), DIR/pip (a wheelhouse: venv's pip installs with
-               --no-index, requirements.lock as constraints), DIR/conda (conda's package cache,
-               offline). Warm it once from a provisioned project (docs/course-staff.md 8.4).
+               cache --cache DIR: DIR/uv (uv, conda-uv: --locked), DIR/pip (a wheelhouse:
+               venv's pip installs with --no-index, requirements.lock as constraints),
+               DIR/conda (conda's package cache, offline). Poetry cannot install offline (it
+               reads the index before its cache): Poetry projects fail this check, saying so.
+               Warm the cache once from a provisioned project (docs/course-staff.md 8.4).
   doctor       `python3 tools/envtool doctor`
   tests        `make test`
   lint         `make lint`
@@ -83,6 +84,14 @@ OPS = {
     ">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
     "<": lambda a, b: a < b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b,
 }  # fmt: skip
+POETRY = ("poetry", "conda-poetry")
+# Poetry reads each package's list of files from the index before it looks in its own cache
+# (poetry/installation/chooser.py: choose_for), and the sandbox has no network.
+POETRY_OFFLINE = (
+    "Poetry cannot install without its package index (it asks the index for every package's "
+    "files before it looks in its cache) and the sandbox has no network: check cannot build "
+    "Poetry environments (docs/course-staff.md 8.4)"
+)
 LINT = re.compile(r"^([A-Z]{1,3}\d{3,4} |Would reformat)")  # ruff's findings (check, format)
 CHECK_KEYS = {"name", "run", "timeout", "weight", "expect", "exists", "unchanged"}
 MAX_METRICS_BYTES = 1_000_000
@@ -269,7 +278,6 @@ def expectation(rule: str, src: Path, since: float) -> tuple[bool, str]:
 # runs as that user, who owns the shared files and could change them through a link.
 CACHE_LINKED = {
     "uv": lambda name: name == "archive-v0",  # unpacked wheels; the rest is small metadata
-    "poetry": lambda name: name == "artifacts",  # downloaded wheels; cache/ is HTTP metadata
     "pip": lambda name: True,  # a wheelhouse for --find-links: read only
     "conda": lambda name: name != "cache",  # extracted packages; cache/ is repodata
 }
@@ -400,11 +408,8 @@ def sandbox_env(box: Path, manager: str) -> dict[str, str]:
             "UV_LOCKED": "1",  # the student's uv.lock, as it is
             "UV_PYTHON_DOWNLOADS": "never",
         }
-    elif manager in ("poetry", "conda-poetry"):  # poetry.lock, artifacts from the cache
-        env |= {
-            "POETRY_CACHE_DIR": str(cache / "poetry"),
-            "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",  # no keyring prompt
-        }
+    elif manager in POETRY:  # no cache helps it (POETRY_OFFLINE); no keyring prompt at least
+        env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.null.Keyring"
     elif manager == "venv":  # requirements.lock's exact versions (pip freeze), as constraints
         env["PIP_CONSTRAINT"] = str(src / "requirements.lock")
     if manager.startswith("conda"):  # conda's package cache, offline; the env inside the box
@@ -434,7 +439,8 @@ def check_one(
     logs.mkdir(parents=True)
     box = out / "boxes" / sub.id
     src = make_box(sub, box, cache, tools.owner(slot))
-    env = sandbox_env(box, manager_of(src))
+    manager = manager_of(src)
+    env = sandbox_env(box, manager)
     env_ok = True
     for step in rubric.steps:
         if stop.is_set():
@@ -456,6 +462,8 @@ def check_one(
                 outcome.status, outcome.detail = "timeout", f"killed after {limit:.0f}s"
             elif status == "fail":
                 outcome.status, outcome.detail = "fail", last_lines(log)
+                if manager in POETRY and "All attempts to connect" in log.read_text("utf-8"):
+                    outcome.detail = f"{POETRY_OFFLINE} | {outcome.detail}"
             for rule in step.expect if outcome.status == "pass" else ():
                 ok, why = expectation(rule, src, time.time() - seconds - 1)
                 outcome.detail = why
@@ -548,7 +556,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--cache",
         type=Path,
-        help="the shared package cache, warmed once: DIR/uv, DIR/poetry, DIR/pip (wheels), DIR/conda "
+        help="the shared package cache, warmed once: DIR/uv, DIR/pip (wheels), DIR/conda "
         "(default: none: an environment needs the network, which the sandbox has not)",
     )
     parser.add_argument(
@@ -745,6 +753,9 @@ def run(args: argparse.Namespace) -> int:
             results.append(old)
         else:
             todo.append((sub, key))
+    poetry = [sub.id for sub, _ in todo if manager_of(Path(sub.path)) in POETRY]
+    if poetry:
+        print(f"Warning: {', '.join(poetry[:10])}: {POETRY_OFFLINE}", file=sys.stderr)
     if cache and todo:
         print("Byte-compiling the shared cache's packages (once per Python)", file=sys.stderr)
         precompile(cache, [sub for sub, _ in todo])
