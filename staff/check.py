@@ -301,6 +301,16 @@ def private_copy(src: Path, dst: Path, linked: Any) -> None:
             shutil.copy2(entry, dst / entry.name, follow_symlinks=False)
 
 
+def outside(member: tarfile.TarInfo, root: Path) -> bool:
+    """Whether a member would land, or link, outside `root` (tarfile's "data" filter's rule)."""
+    target = (root / member.name).resolve()
+    if member.issym():
+        target = (root / member.name).parent.joinpath(member.linkname).resolve()
+    elif member.islnk():
+        target = (root / member.linkname).resolve()
+    return not target.is_relative_to(root.resolve()) or member.isdev()
+
+
 def make_box(sub: collect.Result, box: Path, cache: Path | None, owner: int | None) -> Path:
     """OUT/boxes/ID: `src`, the collected commit's files (git archive: no history, no hooks),
     and `cache/TOOL`, a private copy of each of the shared cache's tool folders (packages
@@ -314,7 +324,12 @@ def make_box(sub: collect.Result, box: Path, cache: Path | None, owner: int | No
     )
     assert archive.stdout
     with tarfile.open(fileobj=archive.stdout, mode="r|") as tar:
-        tar.extractall(src, filter="data")
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(src, filter="data")
+        else:  # Python before 3.11.4 (Debian 12's): the same refusal by hand
+            for member in tar:
+                if not outside(member, src):
+                    tar.extract(member, src)
     if archive.wait() != 0:
         raise RuntimeError(f"git archive {sub.commit} failed in {sub.path}")
     for tool, linked in CACHE_LINKED.items():
