@@ -320,18 +320,24 @@ def make_box(sub: collect.Result, box: Path, cache: Path | None, owner: int | No
     src = box / "src"
     src.mkdir(parents=True)
     archive = subprocess.Popen(
-        ["git", "-C", sub.path, "archive", "--format=tar", sub.commit], stdout=subprocess.PIPE
-    )
-    assert archive.stdout
-    with tarfile.open(fileobj=archive.stdout, mode="r|") as tar:
-        if hasattr(tarfile, "data_filter"):
-            tar.extractall(src, filter="data")
-        else:  # Python before 3.11.4 (Debian 12's): the same refusal by hand
-            for member in tar:
-                if not outside(member, src):
-                    tar.extract(member, src)
+        ["git", "-C", sub.path, "archive", "--format=tar", sub.commit],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert archive.stdout and archive.stderr
+    try:
+        with tarfile.open(fileobj=archive.stdout, mode="r|") as tar:
+            if hasattr(tarfile, "data_filter"):
+                tar.extractall(src, filter="data")
+            else:  # Python before 3.11.4 (Debian 12's): the same refusal by hand
+                for member in tar:
+                    if not outside(member, src):
+                        tar.extract(member, src)
+    except tarfile.ReadError:
+        pass  # nothing came: git says why, below
     if archive.wait() != 0:
-        raise RuntimeError(f"git archive {sub.commit} failed in {sub.path}")
+        lines = [x.strip() for x in archive.stderr.read().decode(errors="replace").splitlines()]
+        why = " ".join(dict.fromkeys(lines[:1] + lines[-1:]))  # git's error and its fix
+        raise RuntimeError(f"git archive {sub.commit} failed in {sub.path}: {why}")
     for tool, linked in CACHE_LINKED.items():
         if cache and (cache / tool).is_dir():
             private_copy(cache / tool, box / "cache" / tool, linked if owner else lambda n: False)
