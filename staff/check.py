@@ -428,6 +428,10 @@ def sandbox_env(box: Path, manager: str) -> dict[str, str]:
             "UV_OFFLINE": "1",
             "UV_LOCKED": "1",  # the student's uv.lock, as it is
             "UV_PYTHON_DOWNLOADS": "never",
+            # The cache's files are staff's (as root) or copies: uv may not hard-link them
+            # (fs.protected_hardlinks) and would copy every package; a symlink costs nothing,
+            # and the cache's byte-compiled files come with the sources (precompile).
+            "UV_LINK_MODE": "symlink",
         }
     elif manager in POETRY:  # no cache helps it (POETRY_OFFLINE); no keyring prompt at least
         env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.null.Keyring"
