@@ -383,8 +383,8 @@ def precompile(cache: Path | None, subs: list[collect.Result]) -> None:
     for version in sorted(versions):
         python = python_for(version) if re.fullmatch(r"3\.\d+", version) else None
         if python:  # packages' own odd files fail to compile: that is theirs, not an error
-            subprocess.run([python, "-m", "compileall", "-q", "-j", "0", str(archive)],
-                           capture_output=True, check=False)  # fmt: skip
+            subprocess.run([python, "-m", "compileall", "-q", "-j", "0", "-x", r"/tests?/",
+                            str(archive)], capture_output=True, check=False)  # fmt: skip
 
 
 def unchanged(sub: collect.Result, paths: list[str]) -> tuple[bool, str]:
