@@ -257,9 +257,13 @@ def not_ours(dst: Path, template: str, wanted: dict[str, Any]) -> str:
         return f"has an unreadable {ANSWERS_FILE}"
     if str(recorded.get("_src_path", "")) != template:
         return f"comes from another template ({recorded.get('_src_path')})"
-    # create_env says what this machine did, not what the project is.
+    # create_env says what this machine did, not what the project is; a question the project
+    # was not asked (its `when` was false, e.g. a preset's accelerator for scikit-learn) has no
+    # recorded answer to compare.
     differ = sorted(
-        k for k, v in wanted.items() if k != "create_env" and not same_answer(recorded.get(k), v)
+        k
+        for k, v in wanted.items()
+        if k != "create_env" and recorded.get(k) is not None and not same_answer(recorded[k], v)
     )
     if differ:
         shown = ", ".join(f"{k}={recorded.get(k)!r} (row: {wanted[k]!r})" for k in differ[:3])

@@ -293,6 +293,19 @@ def test_rerun_keeps_projects_of_this_roster_and_refuses_others(
     assert "is not a copier project" in half.stdout and "delete it and run again" in half.stdout
 
 
+def test_an_answer_the_project_was_not_asked_is_not_a_difference(tmp_path: Path) -> None:
+    """A preset's accelerator with ml_framework=sklearn: copier skips the question and records
+    no answer, so a second provision of the same class must still find its own projects."""
+    (tmp_path / ".copier-answers.yml").write_text(
+        "_src_path: /t\nml_framework: sklearn\nauthor_name: Ada\n", encoding="utf-8"
+    )
+    wanted = {"ml_framework": "sklearn", "accelerator": "cpu", "author_name": "Ada"}
+    assert roster.not_ours(tmp_path, "/t", wanted) == ""
+    assert "author_name='Ada' (row: 'Alan')" in roster.not_ours(
+        tmp_path, "/t", {**wanted, "author_name": "Alan"}
+    )
+
+
 def test_a_timed_out_command_reports_its_output_as_text() -> None:
     """What a command printed before its timeout, as roster and fleet log it: text, although
     subprocess hands it over as bytes even with text=True (the log showed b'...')."""
