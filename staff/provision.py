@@ -73,6 +73,12 @@ def push(gen: roster.Result, template: str, branch: str, logs: Path) -> Result:
             res.detail = f"{project} has no commit (git_init is off?): {remote.last_line(out)}"
             return res
         res.commit = out.strip()
+        top = remote.git(["rev-parse", "--show-toplevel"], project)[1].strip()
+        if Path(top).resolve() != project.resolve():  # it would push that repository instead
+            res.detail = (
+                f"{project} is inside the git repository {top}, not one of its own: nothing pushed"
+            )
+            return res
         if remote.git(["remote", "get-url", "origin"], project)[0] != 0:
             step(["remote", "add", "origin", url], project)  # for fleet's pull and push later
         code, out = step(["ls-remote", "--heads", url, f"refs/heads/{branch}"])
@@ -92,6 +98,13 @@ def push(gen: roster.Result, template: str, branch: str, logs: Path) -> Result:
     finally:
         log.write_text("".join(lines), encoding="utf-8")
         res.seconds = round(time.monotonic() - started, 1)
+
+
+def enclosing_repository(folder: Path) -> str:
+    """The git work tree `folder` (or its nearest existing parent) is in; "" when none."""
+    existing = next(p for p in [folder.resolve(), *folder.resolve().parents] if p.is_dir())
+    code, out = remote.git(["rev-parse", "--show-toplevel"], existing)
+    return out.strip() if code == 0 else ""
 
 
 def summary(results: Sequence[Result]) -> str:
@@ -120,6 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> tuple[list[Result], Path]:
     """Generate (roster), then push every project, --jobs at a time."""
     template = remote.check_template(args.remote)
+    outer = enclosing_repository(args.out)
+    if outer:
+        raise batch.BatchError(
+            f"--out {args.out} is inside the git repository {outer}: a project made there gets "
+            "no repository of its own, and pushing it would push that one. Give --out a folder "
+            "outside any git repository, e.g. --out ~/ml-2027/projects"
+        )
     report = args.report
     args.report = None
     generated, roster_base = roster.run(args, forced={"git_init": True})

@@ -1144,6 +1144,19 @@ def test_remote_with_a_credential_is_refused_and_urls_are_redacted(tmp_path: Pat
     assert remote.redact("ssh://git@host/ml/s1.git") == "ssh://git@host/ml/s1.git"
 
 
+def test_provision_refuses_an_out_folder_inside_a_git_repository(tmp_path: Path) -> None:
+    """Projects made inside the template's checkout get no repository of their own (the
+    tool's git-init says "already inside"), and a push from one would push the checkout."""
+    git(tmp_path, "init", "--quiet")
+    roster_csv = tmp_path / "r.csv"
+    roster_csv.write_text("id\ns1\n", "utf-8")
+    proc = staff("provision", str(roster_csv), "--out", str(tmp_path / "projects"),
+                 "--remote", "git://127.0.0.1:9/ml/{id}.git")  # fmt: skip
+    assert proc.returncode == 2
+    assert f"inside the git repository {tmp_path}" in proc.stderr and "outside" in proc.stderr
+    assert not (tmp_path / "projects").exists()
+
+
 def test_check_without_a_sandbox_refuses_and_says_why(tmp_path: Path) -> None:
     (tmp_path / "collect-report.json").write_text("[]")
     rubric = tmp_path / "rubric.yml"
