@@ -92,7 +92,8 @@ POETRY_OFFLINE = (
     "files before it looks in its cache) and the sandbox has no network: check cannot build "
     "Poetry environments (docs/course-staff.md 8.4)"
 )
-LINT = re.compile(r"^([A-Z]{1,3}\d{3,4} |Would reformat|invalid-syntax:)")  # ruff's findings (check, format)
+# ruff's findings (check, format) and syntax errors: a lint failure's detail
+LINT = re.compile(r"^([A-Z]{1,3}\d{3,4} |Would reformat|invalid-syntax:)")
 CHECK_KEYS = {"name", "run", "timeout", "weight", "expect", "exists", "unchanged"}
 MAX_METRICS_BYTES = 1_000_000
 
