@@ -340,6 +340,15 @@ def derived(project_name: str) -> tuple[str, str, str]:
     return slug, package, rules.check_slug(slug) + rules.check_package(package)
 
 
+@pytest.mark.parametrize(
+    ("name", "slug"),
+    [("Übung 2: MNIST — Ana's try", "ubung-2-mnist-ana-s-try"), ("Café Núñez", "cafe-nunez"),
+     ("机器学习 MNIST", "mnist"), ("Straße", "strasse")],
+)  # fmt: skip
+def test_accented_names_keep_their_letters(name: str, slug: str) -> None:
+    assert rules.default_slug(name) == slug
+
+
 @pytest.mark.parametrize("name", ["numbers", "My proj (1)", "__main__", "123", "Ünïcödé"])
 def test_copier_yml_calls_the_rules(jinja: Any, name: str) -> None:
     """What copier evaluates (copier.yml's one-line calls, in its own Jinja environment) is what
