@@ -23,6 +23,7 @@ from typing import Any, Protocol, TextIO, TypeVar
 
 ANSWERS_FILE = ".copier-answers.yml"  # copier.yml's _answers_file
 ROSTER_LOGS, FLEET_LOGS = "roster-logs", "fleet-logs"  # copier's output per project
+PROVISION_LOGS = "provision-logs"  # git's output per student
 INTERRUPTED = "\ninterrupted: the report lists only the projects that finished"
 
 Item = TypeVar("Item")

@@ -413,7 +413,9 @@ def run_update(repo: Path, res: Result, opts: Options, label: Path) -> Result:
 # ------------------------------------------------------------------------------ inputs
 def is_log_dir(path: Path) -> bool:
     """Whether a folder among the projects is a log folder or hidden, not a project."""
-    return path.name in (LOG_DIR, batch.ROSTER_LOGS) or path.name.startswith(".")
+    return path.name in (LOG_DIR, batch.ROSTER_LOGS, batch.PROVISION_LOGS) or path.name.startswith(
+        "."
+    )
 
 
 def projects_of(paths: Sequence[Path]) -> list[tuple[str, Path]]:

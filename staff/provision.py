@@ -31,7 +31,7 @@ from pathlib import Path
 
 from staff import batch, remote, roster
 
-LOG_DIR = "provision-logs"
+LOG_DIR = batch.PROVISION_LOGS
 
 
 @dataclass

@@ -603,6 +603,13 @@ def test_newest_release_follows_pep440_and_skips_prereleases(tmp_path: Path) -> 
     )
 
 
+def test_log_folders_beside_the_projects_are_not_projects(tmp_path: Path) -> None:
+    """provision's output folder, as fleet reads it mid-term (docs/course-staff.md 8.2)."""
+    for name in ("s1", "roster-logs", "provision-logs", "fleet-logs"):
+        (tmp_path / name).mkdir()
+    assert [i for i, _ in fleet.projects_of([tmp_path])] == ["s1"]
+
+
 def test_no_projects_is_refused(tmp_path: Path) -> None:
     proc = run_py(FLEET, str(tmp_path))
     assert proc.returncode == 2
