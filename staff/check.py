@@ -339,6 +339,7 @@ def make_box(sub: collect.Result, box: Path, cache: Path | None, owner: int | No
         lines = [x.strip() for x in archive.stderr.read().decode(errors="replace").splitlines()]
         why = " ".join(dict.fromkeys(lines[:1] + lines[-1:]))  # git's error and its fix
         raise RuntimeError(f"git archive {sub.commit} failed in {sub.path}: {why}")
+    (box / "home").mkdir()
     for tool, linked in CACHE_LINKED.items():
         if cache and (cache / tool).is_dir():
             private_copy(cache / tool, box / "cache" / tool, linked if owner else lambda n: False)
@@ -417,7 +418,7 @@ def sandbox_env(box: Path, manager: str) -> dict[str, str]:
     tools = [str(Path(p).parent) for p in map(shutil.which, SANDBOX_TOOLS) if p]
     env = {
         "PATH": os.pathsep.join(dict.fromkeys([*tools, "/usr/local/bin", "/usr/bin", "/bin"])),
-        "HOME": sandbox.HOME_INSIDE,
+        "HOME": str(box / "home"),  # the student's: writable (kernels, caches), deleted with it
         "LANG": "C.UTF-8",
         "TMPDIR": "/tmp",
         "PIP_NO_INDEX": "1",  # pip (venv, conda's pip section) only from the wheelhouse

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SANDBOX_UID_BASE = 60000  # slot n runs as uid/gid 60000 + n (as root); nobody else uses them
-HOME_INSIDE = "/tmp/home"
 INSTALL_HINT = "install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap)"
 
 
@@ -81,7 +80,7 @@ class Sandbox:
         # The box's parents, as traversable folders (mount points would be root's, mode 700).
         for parent in reversed(box.parents[:-1]):
             cmd += ["--dir", str(parent)]
-        cmd += ["--bind", str(box), str(box), "--dir", HOME_INSIDE, "--chdir", str(cwd)]
+        cmd += ["--bind", str(box), str(box), "--chdir", str(cwd)]
         cmd += ["--clearenv"]
         for key, value in env.items():
             cmd += ["--setenv", key, value]
