@@ -72,7 +72,9 @@ class Sandbox:
         else:
             cmd += ["--unshare-all"]
         cmd += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
-        for path in ("/tmp", "/root", "/home", "/run", "/var/tmp", *map(str, self.hidden)):
+        for path in ("/tmp", "/var/tmp", "/dev/shm"):  # writable by anyone, as usual (1777):
+            cmd += ["--perms", "01777", "--tmpfs", path]  # the student's user is not root
+        for path in ("/root", "/home", "/run", *map(str, self.hidden)):
             cmd += ["--tmpfs", path]
         for folder in self.readable:  # never one holding a hidden folder: it would show it
             if not any(h.is_relative_to(folder) for h in self.hidden):
