@@ -67,6 +67,8 @@ class Facts(TypedDict):
     checks: list[Check]
     finds: str
     image_inputs: list[str]
+    commands: dict[str, str]
+    update_ecosystem: str
     docker_variant: str
     image_python: str
     image_run: str
@@ -94,6 +96,8 @@ def render_context(
     - checks: the lint, format, type and test commands (CHECKS) that the Makefile and CI run.
     - finds: what the set-up looks for first (the README's set-up section).
     - image_inputs: the files whose change reinstalls the image's dependencies.
+    - commands: the manager's user commands (`commands`, as given); update_ecosystem:
+      Dependabot's package ecosystem for the Python lock (pip reads poetry.lock and requirements).
     - docker_variant: template/docker/<variant>.Dockerfile.jinja (the hybrids share one);
       image_python: the image's Python as an exec-form command names it (the health check);
       image_run: how a RUN step runs that Python (micromamba's base environment, activated).
@@ -114,7 +118,9 @@ def render_context(
     image_inputs = (
         ["environment.yml", *([python_lock] if hybrid else [])]
         if conda_family
-        else ["requirements.txt", lock_file] if env_manager == "venv" else [lock_file]
+        else ["requirements.txt", lock_file]
+        if env_manager == "venv"
+        else [lock_file]
     )
     return Facts(
         deep_learning=deep_learning,
@@ -139,7 +145,6 @@ def render_context(
         image_python="/opt/conda/bin/python" if conda_family else "python",
         image_run="micromamba run -n base python" if conda_family else "python",
     )
-
 
 
 def readme_sections(
