@@ -141,6 +141,8 @@ def render_context(
         checks=list(CHECKS),
         finds=FINDS.get(env_manager, "Python"),
         image_inputs=image_inputs,
+        commands=dict(commands),
+        update_ecosystem="uv" if lock_tool == "uv" else "pip" if lock_file else "conda",
         docker_variant="hybrid" if hybrid else env_manager,
         image_python="/opt/conda/bin/python" if conda_family else "python",
         image_run="micromamba run -n base python" if conda_family else "python",

@@ -100,11 +100,11 @@ def test_each_fact_reads_the_same_everywhere(rendered: dict[str, Path], name: st
     assert f"entry: {facts['shell_python']} -m mypy\n" in pre_commit
     assert f"make test        # or: {facts['shell_python']} -m pytest\n" in readme
     # The lock: where the project has one, the README names it and the image installs from it
-    # (venv's image installs requirements.txt, which the lock was made from).
+    # (venv's image reads requirements.lock as constraints of requirements.txt).
     lock = facts["python_lock"] or facts["lock_file"]
     if lock:
         assert f"`{lock}`" in readme
-    if facts["lock_tool"]:
+    if facts["lock_file"]:
         copies = [line for line in dockerfile.splitlines() if line.startswith("COPY")]
         assert any(lock in line.split() for line in copies), copies
     # The hybrid's tool, the GPU build and the framework's name.
