@@ -115,13 +115,10 @@ def render_context(
     venv_path = 'PATH="$(CURDIR)/.venv/bin:$$PATH" ' if env_manager == "venv" else ""
     lock_file = f"{lock_tool}.lock" if lock_tool else "" if conda_family else "requirements.lock"
     python_lock = f"{lock_tool}.lock" if hybrid else ""
-    image_inputs = (
-        ["environment.yml", *([python_lock] if hybrid else [])]
-        if conda_family
-        else ["requirements.txt", lock_file]
-        if env_manager == "venv"
-        else [lock_file]
-    )
+    if conda_family:
+        image_inputs = ["environment.yml", python_lock] if hybrid else ["environment.yml"]
+    else:
+        image_inputs = [lock_file] if lock_tool else ["requirements.txt", lock_file]
     return Facts(
         deep_learning=deep_learning,
         cuda=deep_learning and accelerator == "cuda",

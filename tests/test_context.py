@@ -104,9 +104,14 @@ def test_each_fact_reads_the_same_everywhere(rendered: dict[str, Path], name: st
     lock = facts["python_lock"] or facts["lock_file"]
     if lock:
         assert f"`{lock}`" in readme
+    copies = [line for line in dockerfile.splitlines() if line.startswith("COPY")]
     if facts["lock_file"]:
-        copies = [line for line in dockerfile.splitlines() if line.startswith("COPY")]
         assert any(lock in line.split() for line in copies), copies
+    # What the image's dependency layer is made from: copied, and named in the README.
+    copied = {Path(word).name for line in copies for word in line.split()[1:-1]}
+    assert set(facts["image_inputs"]) <= copied, (facts["image_inputs"], copies)
+    inputs = " or ".join(f"`{name}`" for name in facts["image_inputs"])
+    assert f"(until {inputs} changes)" in readme
     # The hybrid's tool, the GPU build and the framework's name.
     assert (project / "poetry.toml").exists() == (facts["lock_tool"] == "poetry")
     assert (project / "environment.yml").exists() == facts["conda_family"]

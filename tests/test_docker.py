@@ -698,6 +698,7 @@ def lock(project: Path, manager: str) -> None:
         proc = subprocess.run([sys.executable, "tools/envtool", "lock"], cwd=project, env=env,
                               capture_output=True, text=True, check=False)  # fmt: skip
         assert proc.returncode == 0 and (project / "requirements.lock").is_file(), proc.stdout
+        age_the_lock(project / "requirements.lock", "tzdata")
         return
     cmd = {"uv": [str(tools / "uv"), "lock"], "poetry": [str(tools / "poetry"), "lock"]}.get(
         manager
@@ -707,6 +708,20 @@ def lock(project: Path, manager: str) -> None:
             cmd, cwd=project, env=env, capture_output=True, text=True, check=False
         )
         assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def age_the_lock(lock_file: Path, name: str) -> None:
+    """Pin `name` in a pip-freeze lock to its release before the newest, as a lock committed
+    before that release reads: an image that installs what the lock pins holds the older one
+    (tzdata: pandas's dependency, in every project; small, pure Python)."""
+    pip = [sys.executable, "-m", "pip", "index", "versions", name, "--disable-pip-version-check"]
+    listed = subprocess.run(pip, capture_output=True, text=True, check=True).stdout
+    versions = next(x for x in listed.splitlines() if x.startswith("Available versions:"))
+    previous = versions.split(":", 1)[1].split(",")[1].strip()
+    text = lock_file.read_text(encoding="utf-8")
+    aged = re.sub(rf"(?m)^{name}==.*$", f"{name}=={previous}", text)
+    assert aged != text, text
+    lock_file.write_text(aged, encoding="utf-8")
 
 
 @pytest.fixture(scope="module", params=list(BUILT))
