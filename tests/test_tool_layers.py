@@ -9,9 +9,9 @@ from pathlib import Path
 from tests.conftest import TOOL
 
 # The core every manager may use; it imports nothing above it.
-CORE = {"shell", "running", "config", "network", "failures", "ownership", "report", "manager",
-        "loading", "probe", "pins", "discovery", "conda_records"}  # fmt: skip
-ABOVE = {"cli", "doctor", "copying", "gitinit", "kernel", "__main__"}
+CORE = {"shell", "running", "config", "failures", "report", "manager", "probe", "pins",
+        "discovery", "conda_records"}  # fmt: skip
+ABOVE = {"cli", "doctor", "copying", "kernel", "__main__"}
 
 
 def module_name(path: Path) -> str:
