@@ -5,18 +5,10 @@ from __future__ import annotations
 
 import json
 import re
+import typing
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
-from typing import (
-    Annotated,
-    Any,
-    Literal,
-    TypedDict,
-    get_args,
-    get_origin,
-    get_type_hints,
-    is_typeddict,
-)
+from typing import Annotated, Any, Literal, TypedDict
 
 from .running import ToolError
 from .shell import CONFIG_FILE
@@ -28,10 +20,11 @@ PythonVersion = Annotated[str, r"3\.\d+", 'look like "3.12"']
 CommandName = Literal["env", "run", "test", "lock", "activate"]
 
 
-# Each manager's user commands (copier.yml's manager_commands; run: "" for venv, which activates).
 class Commands(TypedDict):
+    """Each manager's user commands (copier.yml's manager_commands)."""
+
     env: Text
-    run: str
+    run: str  # "" for venv: activate first
     test: Text
     lock: Text
     activate: Text
@@ -103,57 +96,39 @@ def config_problems(data: object) -> list[str]:
     """What in tools/envtool.json does not fit Config's fields (checked before any install)."""
     if not isinstance(data, dict):
         return [f"it must be a JSON object, not {type(data).__name__}"]
-    hints = get_type_hints(Config, include_extras=True)
+    hints = typing.get_type_hints(Config, include_extras=True)
     schema = [f for f in fields(Config) if f.name != "project"]
-    return [
-        f'"{f.name}" is missing'
-        for f in schema
-        if f.name not in data and f.default is MISSING and f.default_factory is MISSING
-    ] + [
-        p
-        for f in schema
-        if f.name in data
-        for p in mismatch(data[f.name], hints[f.name], f'"{f.name}"')
-    ]
+    required = [f.name for f in schema if f.default is MISSING and f.default_factory is MISSING]
+    problems = [f'"{name}" is missing' for name in required if name not in data]
+    for f in schema:
+        problems += mismatch(data[f.name], hints[f.name], f'"{f.name}"') if f.name in data else []
+    return problems
 
 
 def mismatch(value: object, hint: Any, where: str) -> list[str]:
     """What in `value` does not fit the schema's type `hint` (each problem names where)."""
-    kind, args = get_origin(hint), get_args(hint)
+    kind, args = typing.get_origin(hint), typing.get_args(hint)
     if kind is Annotated:  # a string that must match a pattern
         ok = isinstance(value, str) and re.fullmatch(args[1], value)
         return [] if ok else [f"{where} must {args[2]} (it is {value!r})"]
     if kind is Literal:
         names = ", ".join(a or '""' for a in sorted(args))
         return [] if value in args else [f"{where} must be one of {names}"]
-    if kind is list:
-        if not isinstance(value, list):
-            return [f"{where} must be a list"]
+    if kind is list and isinstance(value, list):
         return [p for i, item in enumerate(value) for p in mismatch(item, args[0], f"{where}[{i}]")]
-    if is_typeddict(hint):
-        keys = get_type_hints(hint, include_extras=True)
-        if not isinstance(value, dict):
-            need = [k for k in keys if k in hint.__required_keys__]
-            more = (
-                f" (and optionally {', '.join(k for k in keys if k not in need)})"
-                if len(need) < len(keys)
-                else ""
-            )
-            return [f"{where} must be an object with the keys {', '.join(need)}{more}"]
-        need = [
-            f'{where} lacks "{k}"' for k in keys if k in hint.__required_keys__ and k not in value
-        ]
-        return need + [
-            p
-            for k, v in value.items()
-            if k in keys
-            for p in mismatch(v, keys[k], f'{where}["{k}"]')
-        ]
-    return (
-        []
-        if isinstance(value, hint)
-        else [f"{where} must be {'true or false' if hint is bool else 'a string'}"]
-    )
+    if typing.is_typeddict(hint) and isinstance(value, dict):
+        keys = typing.get_type_hints(hint, include_extras=True)
+        problems = [f'{where} lacks "{k}"' for k in hint.__required_keys__ - value.keys()]
+        for k in keys.keys() & value.keys():
+            problems += mismatch(value[k], keys[k], f'{where}["{k}"]')
+        return sorted(problems)
+    if typing.is_typeddict(hint):
+        need = [k for k in typing.get_type_hints(hint) if k in hint.__required_keys__]
+        more = [k for k in typing.get_type_hints(hint) if k not in need]
+        optional = f" (optional: {', '.join(more)})" if more else ""
+        return [f"{where} must be an object with the keys {', '.join(need)}{optional}"]
+    what = "a list" if kind is list else "true or false" if hint is bool else "a string"
+    return [] if kind is not list and isinstance(value, hint) else [f"{where} must be {what}"]
 
 
 def canonical(name: str) -> str:

@@ -20,54 +20,49 @@ from typing import Any, Literal, TypedDict
 MARKER = "ENVTOOL-PROBE "
 
 
-# What to check (package and distribution always given): hints, distribution -> module where they
-# differ (scikit-learn -> sklearn); imports, when the project is not installed; provided, a
-# hybrid's conda packages; source, the folder the package must come from (the editable install);
-# gpu: accelerator, and fix: module -> the command for its CUDA build; the doctor's part: project
-# (requires-python, declarations), requirement_files, lock_file, pins (a lock's pins: pins.py);
-# only: the image build's two steps (before the project is installed, or after).
 class ProbeArgs(TypedDict, total=False):
-    package: str
-    distribution: str
-    hints: dict[str, str]
-    imports: list[str]
-    provided: dict[str, str]
-    source: str
-    gpu: dict[str, Any]
-    project: str
+    """What to check (package and distribution always given)."""
+
+    package: str  # the project's import name
+    distribution: str  # its distribution name (project_slug)
+    hints: dict[str, str]  # distribution -> module, where they differ (scikit-learn -> sklearn)
+    imports: list[str]  # modules to import when the project itself is not installed
+    provided: dict[str, str]  # a hybrid's conda packages: distribution -> module
+    source: str  # the folder the imported package must come from (the editable install)
+    gpu: dict[str, Any]  # accelerator, and fix: module -> the command for its CUDA build
+    project: str  # the doctor's part: requires-python, declared requirements, lock pins
     requirement_files: list[str]
     lock_file: str | None
-    pins: bool
-    only: Literal["dependencies", "project"]  # fmt: skip
+    pins: bool  # the lock pins versions (venv, Poetry): pins.py reads them
+    only: Literal["dependencies", "project"]  # the image build's steps: before or after the project
 
 
-# One import: what was imported, from where (origin: its file), and its error ("": none).
 class ImportRow(TypedDict):
+    """One import: what was imported, from where (origin: its file), its error ("": none)."""
+
     module: str
     distribution: str
     version: str
     error: str
-    origin: str  # fmt: skip
+    origin: str
 
 
-# The one report (after MARKER on stdout): errors, what could not be checked; distributions,
-# canonical name -> version; broken, pip check's findings; python_ok, None when there is nothing
-# to check against; lock, a lock's pins; declared: requirement, name, group, installed, ok (,
-# locked); imports, the package first; seconds, the dependency check's time; gpu, gpu.py's.
 class ProbeReport(TypedDict, total=False):
-    python: str
+    """The one JSON report (after MARKER on stdout)."""
+
+    python: str  # major.minor.micro
     executable: str
     prefix: str
-    errors: list[str]
-    distributions: dict[str, str]
-    broken: list[str]
+    errors: list[str]  # what could not be checked
+    distributions: dict[str, str]  # canonical name -> version
+    broken: list[str]  # pip check's findings
     requires_python: str
-    python_ok: bool | None
-    lock: dict[str, list[str]]
-    declared: list[dict[str, Any]]
-    imports: list[ImportRow]
-    seconds: dict[str, float]
-    gpu: dict[str, Any]  # fmt: skip
+    python_ok: bool | None  # None: nothing to check against
+    lock: dict[str, list[str]]  # a lock's pins (venv, Poetry)
+    declared: list[dict[str, Any]]  # requirement, name, group, installed, ok (, locked)
+    imports: list[ImportRow]  # the project's package first
+    seconds: dict[str, float]  # the dependency check's time ("pip check"), for the step times
+    gpu: dict[str, Any]  # gpu.py's facts and verdict
 
 
 def project_args(package: str, distribution: str, dependencies: list[Any]) -> ProbeArgs:
