@@ -108,6 +108,12 @@ class Server:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
 
+def exit_on_sigterm() -> None:
+    """Make SIGTERM end this process as Ctrl-C does, through its `finally` blocks, so that the
+    servers `started` ran are stopped with it (Python's default for SIGTERM skips them)."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 @contextlib.contextmanager
 def started(
     cmd: Sequence[str | os.PathLike[str]], cwd: Path, env: dict[str, str] | None = None

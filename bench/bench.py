@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 # The dev helpers bench and tests share (the package index, buildah); bench never imports tests/.
-from devsupport import manager_choices, pip_index_url, read_result
+from devsupport import exit_on_sigterm, manager_choices, pip_index_url, read_result
 from imagebuild import Buildah, missing_tools, rootfs_tarball, storage_driver
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -854,6 +854,7 @@ def main(argv: list[str] | None = None) -> int:
         "--work", type=Path, default=ROOT / ".bench", help="scratch folder (kept for reuse)"
     )
     args = parser.parse_args(argv)
+    exit_on_sigterm()  # a killed bench stops what it started
 
     started, t0 = datetime.now(), time.perf_counter()
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())

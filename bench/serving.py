@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from devsupport import free_port, started, wait_for_http
+from devsupport import exit_on_sigterm, free_port, started, wait_for_http
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -190,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         "--quick", action="store_true", help="200 requests or 5 s a row, 1 worker, 4 clients"
     )
     args = parser.parse_args(argv)
+    exit_on_sigterm()
     if args.quick:
         args.requests, args.seconds, args.workers, args.concurrency = 200, 5.0, [1], [4]
     load_args = ["--requests", str(args.requests)]

@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from devsupport import exit_on_sigterm
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # the dev venv: copier, uv
 ANSWERS = [
@@ -47,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--lint", action="store_true", help="include `make lint` (mypy)")
     args = parser.parse_args(argv)
+    exit_on_sigterm()  # a killed bench stops what it started
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
            "PYTHONPATH": str(ROOT), "UV_PYTHON_DOWNLOADS": "never"}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="staff-bench-") as tmp_name:

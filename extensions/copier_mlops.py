@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import CodeType
+from typing import Any
 
 import yaml
 from copier.errors import UserMessageError
@@ -121,30 +122,40 @@ class AnswerRefused(UserMessageError, ValueError):
 
 
 @functools.cache
-def validators() -> dict[str, tuple[str, str]]:
-    """Each question's validator expression and type, as copier.yml states them."""
-    questions = yaml.safe_load((HERE.parent / "copier.yml").read_text(encoding="utf-8"))
-    return {
-        name: (question["validator"], question.get("type", "str"))
-        for name, question in questions.items()
-        if isinstance(question, dict) and "validator" in question
-    }
+def questions() -> dict[str, dict[str, Any]]:
+    """copier.yml's questions (its settings, `_...`, left out)."""
+    config = yaml.safe_load((HERE.parent / "copier.yml").read_text(encoding="utf-8"))
+    return {k: v for k, v in config.items() if isinstance(v, dict) and not k.startswith("_")}
+
+
+def choice_problem(name: str, answer: object) -> str:
+    """Why `answer` is not one of question `name`'s choices ("" when it is, or has none)."""
+    choices = questions()[name].get("choices")
+    if not choices:
+        return ""
+    values = [str(v) for v in (choices.values() if isinstance(choices, dict) else choices)]
+    if str(answer) in values:
+        return ""
+    return "this answer is not one of its choices; give one of: " + ", ".join(values)
 
 
 @pass_context
 def checked_if_given(jinja: Context, name: str) -> bool:
     """True (a question's `when`); but first, an answer to `name` given with --data or
-    --data-file that the question's validator refuses stops copier with the validator's
-    message, before anything is written. (copier checks such answers itself, but turns a
+    --data-file that is not one of the question's choices, or that its validator refuses, stops
+    copier with the reason, before anything is written. (copier checks such answers itself, but turns a
     refusal into a bare ValueError: a traceback, where an interactive answer gets the message.)"""
     conf = jinja.get("_copier_conf")
     data = (conf.get("data") if isinstance(conf, Mapping) else getattr(conf, "data", None)) or {}
     message = rules.check_data_keys(data)  # a misspelt key, refused at the first question
+    question = questions()[name]
     if name in data and not message:
-        expression, kind = validators()[name]
+        message = choice_problem(name, data[name])
+    if name in data and not message and "validator" in question:
+        kind = question.get("type", "str")
         answer = str(data[name]) if kind == "str" and data[name] is not None else data[name]
         try:
-            message = jinja.environment.from_string(expression).render(
+            message = jinja.environment.from_string(question["validator"]).render(
                 {**jinja.get_all(), name: answer}
             )
         except Exception as exc:  # as copier does: a validator that fails refuses the answer

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import keyword
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -80,8 +81,11 @@ SLUG_MAX = 64
 
 
 def default_slug(project_name: str) -> str:
-    """Always valid: non-ASCII letters and symbols become dashes; "ml-" before a leading digit."""
-    s = re.sub(r"^-+|-+$", "", re.sub(r"[^a-z0-9]+", "-", project_name.lower()))
+    """Always valid: accents are dropped (Übung -> ubung), other non-ASCII letters and symbols
+    become dashes; "ml-" before a leading digit."""
+    letters = unicodedata.normalize("NFKD", project_name.casefold())  # ß -> ss
+    plain = "".join(c for c in letters if not unicodedata.combining(c))
+    s = re.sub(r"^-+|-+$", "", re.sub(r"[^a-z0-9]+", "-", plain))
     if not s or s[0] not in "abcdefghijklmnopqrstuvwxyz":
         s = "ml-" + s
     return re.sub(r"-+$", "", s[:SLUG_MAX])

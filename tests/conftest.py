@@ -86,8 +86,15 @@ def posix_only(needs: str) -> pytest.MarkDecorator:
 def link_dev_tool(bin_dir: Path, tool: str) -> None:
     """Link the test venv's `tool` (uv, poetry) into `bin_dir`, to put just that tool on PATH."""
     target = Path(dev_tool(tool))
-    if not (bin_dir / target.name).exists():
-        (bin_dir / target.name).symlink_to(target)
+    link = bin_dir / target.name
+    if link.is_symlink() and link.readlink() == target:
+        return
+    # Replaced atomically: a link left by another checkout (stale, or dangling once that
+    # checkout is gone) is swapped for this one's, even with test workers doing it at once.
+    staged = bin_dir / f".{target.name}.{os.getpid()}"
+    staged.unlink(missing_ok=True)
+    staged.symlink_to(target)
+    os.replace(staged, link)
 
 
 def render(template: Path, dst: Path, **answers: Any) -> Path:

@@ -5,10 +5,13 @@ It asserts the shape of the report, never timings (those depend on the machine a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -127,3 +130,33 @@ def test_hook_steps_add_up_to_the_copier_run() -> None:
     assert steps["sanity import"] == 2.75 and steps["pip check"] == 0.25
     assert round(steps["tool start"], 6) == 0.6 + 0.9  # three steps, and the tool's own 0.9 s
     assert round(sum(steps.values()), 6) == 11.5
+
+
+@posix_only("process groups and SIGTERM")
+def test_a_bench_sent_sigterm_stops_the_servers_it_started(tmp_path: Path) -> None:
+    """bench/serving.py, bench.py and staff_check.py call exit_on_sigterm: SIGTERM to the bench
+    runs `started`'s clean-up, so no server outlives it."""
+    pid_file = tmp_path / "server.pid"
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from devsupport import exit_on_sigterm, started\n"
+        "exit_on_sigterm()\n"
+        "with started([sys.executable, '-c', 'import time; time.sleep(600)'], cwd=Path('.')) as s:\n"
+        f"    Path({str(pid_file)!r}).write_text(str(s.proc.pid))\n"
+        "    time.sleep(600)\n"
+    )
+    bench = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+    try:
+        for _ in range(200):
+            if pid_file.exists() and pid_file.read_text():
+                break
+            time.sleep(0.05)
+        server = int(pid_file.read_text())
+        bench.send_signal(signal.SIGTERM)
+        assert bench.wait(timeout=30) == 128 + signal.SIGTERM
+        with pytest.raises(ProcessLookupError):
+            os.killpg(server, 0)  # the server's whole process group is gone
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(bench.pid, signal.SIGKILL)

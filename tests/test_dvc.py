@@ -394,7 +394,10 @@ def test_push_then_pull_restores_byte_identical_files(project: tuple[Path, dict[
     table = output(run_ok("dvc metrics show", [*dvc, "metrics", "show"], dst, env))
     assert "models/digits_test_scores.json" in table and "ERROR" not in table, table
     assert "WARNING" not in table, table  # dvc exits 0 even when it cannot read a metrics file
-    # Nothing of the remote or the cache went into git: .dvc/.gitignore and /models/ keep them out.
+    page = output(run_ok("dvc plots show", [*dvc, "plots", "show"], dst, env))
+    assert (dst / "dvc_plots" / "index.html").is_file() and "ERROR" not in page, page
+    # Nothing of the remote, the cache or the plots page went into git: .dvc/.gitignore and
+    # the project's .gitignore keep them out.
     untracked = subprocess.run(
         ["git", "status", "--porcelain", "--untracked-files=all"],
         cwd=dst,
@@ -403,6 +406,7 @@ def test_push_then_pull_restores_byte_identical_files(project: tuple[Path, dict[
         check=True,
     ).stdout
     assert ".dvc/cache" not in untracked and "models/" not in untracked, untracked
+    assert "dvc_plots" not in untracked, untracked
 
 
 @pytest.mark.slow

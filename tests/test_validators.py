@@ -340,6 +340,15 @@ def derived(project_name: str) -> tuple[str, str, str]:
     return slug, package, rules.check_slug(slug) + rules.check_package(package)
 
 
+@pytest.mark.parametrize(
+    ("name", "slug"),
+    [("Übung 2: MNIST — Ana's try", "ubung-2-mnist-ana-s-try"), ("Café Núñez", "cafe-nunez"),
+     ("机器学习 MNIST", "mnist"), ("Straße", "strasse")],
+)  # fmt: skip
+def test_accented_names_keep_their_letters(name: str, slug: str) -> None:
+    assert rules.default_slug(name) == slug
+
+
 @pytest.mark.parametrize("name", ["numbers", "My proj (1)", "__main__", "123", "Ünïcödé"])
 def test_copier_yml_calls_the_rules(jinja: Any, name: str) -> None:
     """What copier evaluates (copier.yml's one-line calls, in its own Jinja environment) is what
@@ -603,6 +612,8 @@ DATA_FILE_CASES = {
     "misspelt key": ("env_manger: poetry\n", "project_name"),
     "boolean maybe": ("dockerfile: maybe\n", "dockerfile"),
     "boolean 2": ("git_init: 2\n", "git_init"),
+    "choice not offered": ("ci: jenkins\n", "ci"),
+    "Python not offered": ("python_version: '2.7'\n", "python_version"),
 }  # fmt: skip
 
 
@@ -636,6 +647,13 @@ DATA_CLI_CASES = {
         ["data_versioning=dvc", "dvc_remote=s3://ana:s3cr3t@bucket/dvc"], "dvc_remote",
         "The DVC remote carries credentials"),
     "bad slug": (["project_slug=My_Slug"], "project_slug", '"My_Slug" is not a valid slug'),
+    "manager not offered": (["env_manager=pipenv"], "env_manager",
+        "this answer is not one of its choices; give one of: uv, venv, conda, poetry, "
+        "conda-poetry, conda-uv"),
+    "choice of a question not asked": (["accelerator=tpu"], "accelerator",
+        "this answer is not one of its choices; give one of: cpu, cuda"),
+    "tracker not offered": (["experiment_tracking=neptune"], "experiment_tracking",
+        "this answer is not one of its choices; give one of: mlflow, wandb, none"),
 }  # fmt: skip
 
 
