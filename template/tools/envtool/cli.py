@@ -21,7 +21,7 @@ from .config import RESULT_FILE, Config, canonical
 from .failures import missing_package, unreachable_index
 from .manager import Manager, manager_for
 from .report import or_make
-from .running import ToolError, say, untracked
+from .running import ToolError, capture, say, untracked
 from .shell import CONFIG_FILE, WINDOWS
 
 IMPORT_FIX = (
@@ -158,6 +158,13 @@ def setup(project: Path, commit: Callable[[Manager], str | None] | None = None) 
     }
     new = " ".join(untracked(project, *manager.lock_files()))  # update needs a clean tree
     notes["next"] = new and f"commit the lock file: git add {new} && git commit -m 'Add {new}'"
+    if new and not all(capture(["git", "config", k], project) for k in ("user.name", "user.email")):
+        # Our first commit had a stand-in author; the user's own commit needs theirs.
+        notes["next"] += (
+            "\n             (git does not know who you are yet: first, once, with your own name "
+            'and e-mail: git config --global user.name "Your Name" && git config --global '
+            'user.email "you@example.com")'
+        )
     result.update(location=notes["location"], activate=notes["activate"], test=notes["run tests"])
     for key, text in notes.items():
         if text:
