@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import stat
 import statistics
@@ -397,7 +398,8 @@ class Bench:
         `copier copy --trust` (cold: the first run on an empty cache; then `runs` warm runs), the
         environment's size and the hook's sanity import; ccds given the same packages (unless
         not `with_ccds`); the import of the stack with and without mlflow (`repeats` times each,
-        bytecode compiled)."""
+        bytecode compiled); the student's loop, `make train DATASET=digits` in each project
+        (student_loop, `repeats` times)."""
         sides = ("ours", "ccds") if with_ccds and self.with_ccds else ("ours",)
         print("tracking: uv, MNIST sklearn, experiment_tracking none vs mlflow", flush=True)
         answers = {t: {**TRACKING_ANSWERS, "experiment_tracking": t} for t in TRACKERS}
@@ -406,7 +408,9 @@ class Bench:
         caches = {(side, t): self.scratch() for side in sides for t in TRACKERS}
         measured: dict[str, dict[str, list[float]]] = {t: {} for t in TRACKERS}
         ccds_sizes: dict[str, list[float]] = {t: [] for t in TRACKERS}
-        kept = self.scratch() / "p"  # the cold mlflow project: the import timings' environment
+        # The cold projects: the student's loop's, and (mlflow's) the import timings' environment
+        projects = {t: self.scratch() / "p" for t in TRACKERS}
+        kept = projects["mlflow"]
 
         def ours(t: str, keep: Path | None = None) -> float:
             """Seconds for our project with tracking `t` (kept in `keep`); fills measured[t]."""
@@ -418,7 +422,7 @@ class Bench:
             packages = [r for r, _ in declared[t]]
             return self.ccds_env("uv", caches["ccds", t], packages, imports[t], ccds_sizes[t])
 
-        cold = {("ours", t): ours(t, kept if t == "mlflow" else None) for t in TRACKERS}
+        cold = {("ours", t): ours(t, projects[t]) for t in TRACKERS}
         if "ccds" in sides:
             cold |= {("ccds", t): ccds(t) for t in TRACKERS}
         for t in TRACKERS:  # sizes and sanity imports: of the warm runs (as the cold ones')
@@ -472,7 +476,33 @@ class Bench:
         self.mlflow_version = run(
             [python, "-c", "import mlflow; print(mlflow.__version__)"], kept, env
         ).strip()
-        shutil.rmtree(kept.parent, ignore_errors=True)
+        self.student_loop(projects, repeats)
+        for project in projects.values():
+            shutil.rmtree(project.parent, ignore_errors=True)
+
+    def student_loop(self, projects: dict[str, Path], runs: int) -> None:
+        """`make train DATASET=digits` in the project of each tracker, warm (a first run writes
+        the bytecode), `runs` times, interleaved: wall clock, and CPU time (user + sys of every
+        process it starts: less sensitive to other work on the machine)."""
+        train, env = ["make", "train", "DATASET=digits"], self.env()
+        for project in projects.values():
+            run(train, project, env)
+        wall: dict[str, list[float]] = {t: [] for t in projects}
+        cpu: dict[str, list[float]] = {t: [] for t in projects}
+        for _ in range(runs):
+            for t, project in projects.items():
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                wall[t].append(timed(functools.partial(run, train, project, env)))
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu[t].append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+        for t in projects:
+            vs = "tracking.train.none" if t == "mlflow" else ""
+            self.add(f"tracking.train.{t}", f"the student's loop: `make train DATASET=digits`, "
+                     f"tracking {t} (warm)", wall[t], vs)  # fmt: skip
+        for t in projects:
+            vs = "tracking.train.none.cpu" if t == "mlflow" else ""
+            self.add(f"tracking.train.{t}.cpu", f"the same, CPU time (user + sys), tracking {t}",
+                     cpu[t], vs)  # fmt: skip
 
     def docker(self) -> None:
         """Build a naive image and each manager's: size, first build, rebuild after an edit."""
@@ -762,6 +792,12 @@ def tracking_summary(bench: Bench) -> list[str]:
         out.append(f"import (bytecode compiled): the stack {m('tracking.import.stack'):.2f} s, with mlflow "
                    f"{m('tracking.import.stack+mlflow'):.2f} s ({m('tracking.import.stack+mlflow') - m('tracking.import.stack'):+.2f} s); "
                    f"mlflow alone {m('tracking.import.mlflow'):.2f} s; the interpreter alone {m('tracking.import.python'):.2f} s")  # fmt: skip
+    for suffix, what in (("", "wall clock"), (".cpu", "CPU time")):
+        if {f"tracking.train.mlflow{suffix}", f"tracking.train.none{suffix}"} <= keys:
+            ours, floor = m(f"tracking.train.mlflow{suffix}"), m(f"tracking.train.none{suffix}")
+            verdict = "met" if ours <= 1.5 * floor else f"missed by {ours - 1.5 * floor:.2f} s"
+            out.append(f"the student's loop (`make train DATASET=digits`, warm, {what}) at most 1.5x "
+                       f"without tracking: {ours:.2f} s vs {floor:.2f} s ({ours / floor:.2f}x): {verdict}")  # fmt: skip
     if "tracking.ours.mlflow.sanity" in keys:
         out.append(f"the hook's sanity import (first import, bytecode written): {m('tracking.ours.none.sanity'):.2f} s "
                    f"without, {m('tracking.ours.mlflow.sanity'):.2f} s with mlflow")  # fmt: skip
@@ -991,6 +1027,9 @@ the files under `.venv`, each hard-linked file once (both sides also carry their
 copier-mlops pytest, ruff and mypy; ccds pytest and ruff). Sanity import: the step time the hook
 prints (the first import in a new environment, which writes the bytecode). Import rows: in the
 cold mlflow environment after one import of each, so bytecode and the OS file cache are warm.
+The student's loop: `make train DATASET=digits` (scikit-learn's 8x8 digits, 30 epochs) in the
+cold projects, after one run that writes the bytecode, interleaved; its CPU time is the user + sys
+time of every process the command starts (make, uv, Python, MLflow's tracker process).
 
 """
 

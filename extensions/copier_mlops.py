@@ -322,6 +322,7 @@ class CopierMlops(Extension):
             environment.globals[name] = getattr(packages, name)
         environment.globals["render_context"] = context.render_context
         environment.globals["asks_accelerator"] = context.asks_accelerator
+        environment.globals["choose_readme_sections"] = context.readme_sections
 
 
 # The rules copier.yml calls (each a one-line validator or default).

@@ -5,17 +5,19 @@ copier.yml's hidden values `conda_provides`, `dependencies`, `dev_dependencies` 
 commands_by_manager (extensions/copier_mlops.py registers them; their names differ from the
 values', which the templates and tools/envtool.json read). The items themselves are data
 (extensions/data.yml); only the choice of items is code. Tests import the functions directly.
-Only the standard library and PyYAML (a copier dependency) are imported.
+Only the standard library, PyYAML (a copier dependency) and the environment tool's schema of
+tools/envtool.json (envtool.config: a `dependencies` item is its Dependency) are imported.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
 import yaml
+from envtool.config import Dependency
 
 DATA_FILE = Path(__file__).with_name("data.yml")
 
@@ -25,12 +27,6 @@ FRAMEWORK_PACKAGE = {"pytorch": "torch", "tensorflow": "tensorflow"}
 SERVING_PACKAGES = ("fastapi", "uvicorn", "python-multipart", "pillow")
 # Tracking answers that are also the name of the package they install.
 TRACKERS = ("mlflow", "wandb")
-
-# One runtime requirement (tools/envtool.json's `dependencies` item; "import" is a keyword, hence
-# the functional form). owner: "conda" (environment.yml) or "python" (pip, uv or Poetry).
-Dependency = TypedDict(
-    "Dependency", {"req": str, "name": str, "import": str, "conda": str, "owner": str}
-)
 
 
 @functools.cache
@@ -101,14 +97,14 @@ def runtime_requirements(
     serving: str,
     data_versioning: str,
     dvc_plugin: str,
-    extras: Sequence[Mapping[str, object]],
-) -> list[Mapping[str, object]]:
+    extras: Sequence[Dependency],
+) -> list[Dependency]:
     """copier.yml's `dependencies`: the one list every manager's files and the sanity import
     read. Plain conda owns every package; a hybrid's conda owns what `conda_provides` names,
     its Python tool the rest. `dvc_plugin`: the remote's ("" for a local folder); `extras`: the
     parsed extra_dependencies (always the Python tool's)."""
     own = "conda" if env_manager == "conda" else "python"
-    items: list[Mapping[str, object]] = [
+    items: list[Dependency] = [
         package(name, cuda, "conda" if name in conda_provides else own)
         for name in runtime_names(
             ml_framework, example, experiment_tracking, serving, data_versioning

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from envtool.config import Dependency
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -294,13 +295,13 @@ def import_name(name: str) -> str:
     return known.get(name, name.replace("-", "_"))
 
 
-def extra_requirements(text: str) -> list[dict[str, Any]]:
+def extra_requirements(text: str) -> list[Dependency]:
     """`dependencies` items for extra_dependencies (pip, uv or Poetry install them)."""
     return [
-        {"req": r, "name": (n := requirement_name(r)), "import": import_name(n), "conda": ""}
-        | {"extra": True, "owner": "python"}
+        {"req": r, "name": (n := requirement_name(r)), "import": import_name(n), "conda": "",
+         "extra": True, "owner": "python"}
         for r in split_requirements(text)
-    ]
+    ]  # fmt: skip
 
 
 def check_requirements(text: str, package: str, conda_provides: Sequence[str], tool: str) -> str:

@@ -27,12 +27,12 @@ from copier import run_copy
 # Re-exported: the tool's own rule for a venv's python (bin/python, or Scripts/python.exe).
 from envtool import discovery
 from envtool.config import Config
-from envtool.loading import manager_for
-from envtool.manager import Manager
+from envtool.manager import Manager, manager_for
 from envtool.managers import venv as venv_manager
 from envtool.shell import venv_python as venv_python
 
 from devsupport import copier_config, manager_choices, pip_index_url, read_result
+from extensions.context import render_context
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -531,7 +531,7 @@ HERE_VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
 
 def manager_of(name: str, project: Path = Path("/p"), **fields: object) -> Manager:
     """A manager of an imaginary project (nothing is run)."""
-    fields = {"commands": COMMANDS, **fields}
+    fields = {"commands": COMMANDS, "lock_tool": lock_tool(name), **fields}
     config = Config(project, name, "3.12", "p", "p", **fields)  # type: ignore[arg-type]
     return manager_for(config)
 
@@ -546,9 +546,14 @@ def tool_copy(tmp_path: Path, config: dict[str, object]) -> Path:
     return project
 
 
+def lock_tool(manager: str) -> str:
+    """The manager's lock tool, as the render context decides it (tools/envtool.json's)."""
+    return render_context(manager, "none", "cpu", COMMANDS)["lock_tool"]
+
+
 def good_config(manager: str = "venv") -> dict[str, object]:
     return {"env_manager": manager, "python_version": HERE_VERSION, "project_slug": "p",
-            "package_name": "p", "commands": COMMANDS,
+            "package_name": "p", "commands": COMMANDS, "lock_tool": lock_tool(manager),
             "dependencies": [{"req": "numpy", "name": "numpy", "import": "numpy"}]}  # fmt: skip
 
 

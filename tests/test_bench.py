@@ -57,6 +57,8 @@ def test_quick_bench_writes_the_table(tmp_path: Path) -> None:
     tracking = {f"tracking.ours.{t}{kind}" for t in ("none", "mlflow") for kind in ("", ".cold")}
     tracking |= {f"tracking.import.{i}" for i in ("python", "stack", "stack+mlflow", "mlflow")}
     tracking |= {"tracking.ours.none.sanity", "tracking.ours.mlflow.sanity"}
+    # The student's loop, `make train DATASET=digits` with and without MLflow: wall and CPU time
+    tracking |= {f"tracking.train.{t}{kind}" for t in ("none", "mlflow") for kind in ("", ".cpu")}
     expected |= tracking
     assert not any(key.startswith("tracking.ccds") for key in rows), doc
     assert expected <= rows.keys(), doc
@@ -103,6 +105,10 @@ def test_quick_bench_writes_the_table(tmp_path: Path) -> None:
         assert size and 100 < int(size.group(1)) < 5000, (t, block)
     assert re.search(r"MLflow's cost, copier-mlops: [+-][\d.]+ s to create the environment", block)
     assert re.search(r"with mlflow [\d.]+ s \([+-][\d.]+ s\)", block)
+    for what in ("wall clock", "CPU time"):  # the target: MLflow at most 1.5x none
+        assert re.search(rf"student's loop \(`make train DATASET=digits`, warm, {what}\) at most "
+                         r"1\.5x without tracking: [\d.]+ s vs [\d.]+ s \([\d.]+x\): (met|missed by "
+                         r"[\d.]+ s)", block), what  # fmt: skip
     assert "## Table" not in block and "`tracking." not in doc.split(block)[0]
 
 

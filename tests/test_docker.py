@@ -38,7 +38,17 @@ from envtool import probe
 
 import imagebuild as docker_support
 from imagebuild import Build, Buildah, pinned_args
-from tests.conftest import MANAGERS, TOOL, WINDOWS, dev_tool, pip_index_url, render, tomllib
+from tests.conftest import (
+    MANAGERS,
+    TOOL,
+    WINDOWS,
+    dev_tool,
+    find_python,
+    pip_index_url,
+    render,
+    requirements_installed,
+    tomllib,
+)
 
 HADOLINT = dev_tool("hadolint")
 INDEX = "https://pypi.example.org/simple"
@@ -84,7 +94,7 @@ DEPS_STEP = {
 }
 # Files that hold the dependencies, per manager: the only ones copied before that step.
 DEPS_FILES = {
-    "venv": {"requirements.txt"},
+    "venv": {"requirements.txt", "requirements.lock"},  # the lock as constraints
     "uv": {"pyproject.toml", "uv.lock"},
     "poetry": {"pyproject.toml", "poetry.lock"},
     "conda": {"environment.yml"},
@@ -268,7 +278,7 @@ def test_dependency_layer_comes_before_the_source(rendered: dict[str, Rendered],
     # steps that check what was installed.
     for x in r.all_instructions:
         for source_path in re.findall(r"--mount=type=bind,source=([^,\s]+)", x["value"]):
-            assert source_path in ("tools", "tools/envtool"), x
+            assert source_path in ("tools", "tools/envtool", "tools/envtool.json"), x
 
 
 @pytest.mark.parametrize(
@@ -293,7 +303,8 @@ def test_copied_files_exist_and_are_not_dockerignored(
     """A COPY of a file that .dockerignore drops (or that is not there) breaks the build."""
     r = rendered[name]
     ignored = [p for p in (r.path / ".dockerignore").read_text().splitlines() if p and p[0] != "#"]
-    later = {"uv.lock", "poetry.lock"}  # made by `uv lock` / `poetry lock` (the hook, or the user)
+    # Made by `uv lock` / `poetry lock` / `make lock` (the hook, or the user).
+    later = {"uv.lock", "poetry.lock", "requirements.lock"}
     sources = []
     for x in r.all_instructions:  # the dev stage's too
         if x["instruction"] == "COPY" and "--from" not in x["value"]:
@@ -677,9 +688,18 @@ def plant_host_state(project: Path, package: str) -> None:
 
 
 def lock(project: Path, manager: str) -> None:
-    """Create the lock file the Dockerfile installs from, as the user (or the hook) would."""
+    """Create the lock file the Dockerfile installs from, as the user (or the hook) would; venv's
+    is the project's `make lock` (pip freeze) of a .venv holding requirements-dev.txt."""
     tools = Path(sys.executable).parent
     env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "UV_PYTHON": PYTHON}
+    if manager == "venv":
+        python = find_python(PYTHON) or sys.executable
+        requirements_installed(project, python, env, "venv image: .venv for the lock")
+        proc = subprocess.run([sys.executable, "tools/envtool", "lock"], cwd=project, env=env,
+                              capture_output=True, text=True, check=False)  # fmt: skip
+        assert proc.returncode == 0 and (project / "requirements.lock").is_file(), proc.stdout
+        age_the_lock(project / "requirements.lock", "tzdata")
+        return
     cmd = {"uv": [str(tools / "uv"), "lock"], "poetry": [str(tools / "poetry"), "lock"]}.get(
         manager
     )
@@ -688,6 +708,20 @@ def lock(project: Path, manager: str) -> None:
             cmd, cwd=project, env=env, capture_output=True, text=True, check=False
         )
         assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def age_the_lock(lock_file: Path, name: str) -> None:
+    """Pin `name` in a pip-freeze lock to its release before the newest, as a lock committed
+    before that release reads: an image that installs what the lock pins holds the older one
+    (tzdata: pandas's dependency, in every project; small, pure Python)."""
+    pip = [sys.executable, "-m", "pip", "index", "versions", name, "--disable-pip-version-check"]
+    listed = subprocess.run(pip, capture_output=True, text=True, check=True).stdout
+    versions = next(x for x in listed.splitlines() if x.startswith("Available versions:"))
+    previous = versions.split(":", 1)[1].split(",")[1].strip()
+    text = lock_file.read_text(encoding="utf-8")
+    aged = re.sub(rf"(?m)^{name}==.*$", f"{name}=={previous}", text)
+    assert aged != text, text
+    lock_file.write_text(aged, encoding="utf-8")
 
 
 @pytest.fixture(scope="module", params=list(BUILT))
@@ -765,6 +799,16 @@ def test_image_runs_the_sanity_import_as_non_root(image: Image, buildah: Buildah
     assert set(imports) == {image.package} | expected
     if config["Cmd"][:2] == ["python", "-c"]:
         assert buildah.run(image.tag) == f"{image.package} 0.1.0"  # the default command
+    if image.answers["env_manager"] == "venv":  # every installed version is the lock's
+        pins = dict(
+            line.split("==", 1)
+            for line in (image.project / "requirements.lock").read_text().splitlines()
+            if "==" in line and not line.startswith("#")
+        )
+        freeze = buildah.run(image.tag, "python", "-m", "pip", "freeze", "--exclude-editable")
+        installed = dict(line.split("==", 1) for line in freeze.splitlines() if "==" in line)
+        installed.pop(image.package.replace("_", "-"), None)
+        assert installed and {n: v for n, v in installed.items() if pins.get(n) != v} == {}
 
 
 @pytest.mark.slow

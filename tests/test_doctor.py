@@ -89,7 +89,7 @@ def test_doctor_reads_the_declared_requirements(projects: dict[str, Path], manag
     """The project's own probe (with pins.py where the manager's lock pins versions, which
     the project has) reads pyproject.toml (and a venv project's requirements files) with a real
     TOML parser: runtime and dev requirements of every manager's layout."""
-    from envtool.loading import manager_class
+    from envtool.manager import manager_class
 
     project = projects[f"{manager}-github"]
     spec = importlib.util.spec_from_file_location(
@@ -119,7 +119,7 @@ def test_doctor_conda_drift_with_recording_stand_in(
     each of its findings a problem with the fix; no environment: it says so first."""
     from envtool import doctor
     from envtool.config import Config
-    from envtool.loading import manager_for
+    from envtool.manager import manager_for
 
     project = projects["conda-github"]
     root = tmp_path / "stand-in"
@@ -162,8 +162,8 @@ def test_doctor_conda_drift_with_recording_stand_in(
 @pytest.mark.parametrize(
     ("drop", "message"),
     [
-        ("commands", '"commands" must map each of env, run, test, lock, activate'),
-        ("name", '"dependencies" must be a list of'),
+        ("commands", '"commands" is missing'),
+        ("name", '"dependencies"[0] lacks "name"'),
     ],
 )
 def test_doctor_refuses_a_config_without_required_keys(

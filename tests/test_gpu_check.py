@@ -17,14 +17,16 @@ from typing import Any
 import pytest
 from envtool import gpu, probe
 from envtool.config import Config
-from envtool.loading import manager_class
+from envtool.manager import manager_class
 
 from tests.conftest import (
+    COMMANDS,
     COPIER_YML,
     copier_copy,
     env_without_dev_venv,
     find_python,
     generated_files_in_place,
+    lock_tool,
     output,
     tool_bin,
 )
@@ -53,8 +55,9 @@ def check(
     fix for a CPU-only build from `manager`'s module."""
     monkeypatch.setattr(gpu, "framework_gpu_facts", lambda module: facts(**f))
     module = f.get("framework", "torch")
-    config = Config(Path("/p"), manager, "3.12", "p", "p", cuda_index=CUDA_INDEX)
-    return gpu.gpu_check(module, accelerator, manager_class(manager)(config).cuda_fix(module))
+    config = Config(Path("/p"), manager, "3.12", "p", "p", COMMANDS, lock_tool(manager),
+                    cuda_index=CUDA_INDEX)  # type: ignore[arg-type]  # fmt: skip
+    return gpu.gpu_check(module, accelerator, gpu.cuda_fix(manager_class(manager)(config), module))
 
 
 def test_cpu_build_in_cpu_project_is_fine(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from envtool import conda_records
-from envtool.managers import conda as conda_module
+from envtool.conda_records import keep_conda
 
 from tests.conftest import (
     STAND_IN_PYTHON,
@@ -30,6 +30,8 @@ from tests.conftest import (
     copier_copy,
     env_without_dev_venv,
     find_python,
+    good_config,
+    manager_of,
     marker_wheel,
     pip_index_url,
     posix_only,
@@ -40,6 +42,7 @@ from tests.conftest import (
     stand_in_env,
     stand_in_log,
     tomllib,
+    tool_copy,
 )
 
 PYTHON = STAND_IN_PYTHON  # the Python of the conda envs the stand-in makes
@@ -343,7 +346,9 @@ def test_image_guard_fails_when_a_conda_package_is_replaced(tmp_path: Path) -> N
     (prefix / "conda-meta").mkdir()
     record = {"name": "conda_marker", "version": "1.0", "files": files}
     (prefix / "conda-meta" / "conda_marker-1.0-0.json").write_text(json.dumps(record))
-    tools = Path(conda_module.__file__).parents[2]
+    # The guard reads the lock tool from the project's tools/envtool.json (mounted with the tool):
+    # Poetry's way (pip stands in for it here), which adds no argument to the command.
+    tools = tool_copy(tmp_path, good_config("conda-poetry")) / "tools"
     env = {"PYTHONPATH": str(tools), "PATH": f"{prefix / 'bin'}:/usr/bin:/bin"}
     guard = [python, "-m", "envtool.managers.conda", "guard"]
     harmless = run_captured([*guard, python, "-c", "print('nothing installed')"], env=env)
@@ -355,6 +360,32 @@ def test_image_guard_fails_when_a_conda_package_is_replaced(tmp_path: Path) -> N
     proc = run_captured([*guard, *reinstall], env=env)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "guard: conda_marker 1.0 (conda's) was replaced by 1.0 (pip)" in proc.stdout
+
+
+def test_the_lock_tool_is_read_from_envtool_json_and_keeps_conda_packages() -> None:
+    """One decision, the render context's lock_tool (tools/envtool.json): uv installs into the
+    prefix and skips each of conda's packages; Poetry makes no virtualenv. The set-up's conda-uv
+    sync and the image's guard both take it from keep_conda."""
+    skip = ["--no-install-package", "numpy", "--no-install-package", "torch"]
+    assert keep_conda("uv", Path("/env"), ["torch", "numpy"]) == (
+        skip,
+        {"UV_PROJECT_ENVIRONMENT": "/env"},
+    )
+    assert keep_conda("poetry", Path("/env"), ["numpy"]) == (
+        [],
+        {"POETRY_VIRTUALENVS_CREATE": "false"},
+    )
+    for name, tool in (("conda-uv", "uv"), ("conda-poetry", "poetry")):
+        manager: Any = manager_of(name)
+        assert (manager.python_tool, manager.lock_file) == (tool, f"{tool}.lock")
+        manager.conda_before = {"numpy": None}
+        env = manager.python_env(Path("/env"))
+        assert (
+            env["CONDA_PREFIX"] == "/env"
+            and keep_conda(tool, Path("/env"), ["numpy"])[1].items() <= env.items()
+        )
+        if tool == "uv":
+            assert manager.sync_args(Path("/env"))[-2:] == ["--no-install-package", "numpy"]
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import json
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 from dockerfile_parse import DockerfileParser
-from envtool.config import config_problems
+from envtool.config import Config, config_problems
 from packaging.version import Version
 from validate_pyproject import api as vp
 
@@ -302,8 +303,11 @@ def test_render_combination(
         elif rel.endswith(".json"):
             json.loads(text)
 
-    # The tool accepts the config copier wrote for these answers (extra dependencies included).
-    assert config_problems(json.loads((dst / "tools" / "envtool.json").read_text())) == []
+    # The tool accepts the config copier wrote for these answers (extra dependencies included),
+    # which has exactly the schema's fields (Config: the one definition of tools/envtool.json).
+    config = json.loads((dst / "tools" / "envtool.json").read_text())
+    assert config_problems(config) == []
+    assert set(config) == {f.name for f in dataclasses.fields(Config)} - {"project"}
     pyproject = tomllib.loads((dst / "pyproject.toml").read_text())
     validator()(pyproject)  # PEP 621 + tool.uv / tool.poetry / tool.ruff schemas
     reqs = pyproject["project"]["dependencies"]

@@ -371,7 +371,9 @@ def test_uv_download_is_announced_and_its_failure_explained(template: Path, work
 def test_failed_install_then_fixed(template: Path, work: Path) -> None:
     dst = work / "uv-bad-dep"
     bad = "no-such-package-copier-mlops-xyz"
-    env = env_without_dev_venv(tool_bin(work, "uv"))
+    # A new user's git: no identity anywhere (the first commit uses the tool's stand-in).
+    env = env_without_dev_venv(tool_bin(work, "uv"), GIT_CONFIG_NOSYSTEM="1",
+                               GIT_CONFIG_GLOBAL=str(work / "bad-dep-gitconfig"))  # fmt: skip
     text = copy_with_files_kept(
         template,
         dst,
@@ -404,6 +406,20 @@ def test_failed_install_then_fixed(template: Path, work: Path) -> None:
     rows = sanity_rows(proc.stdout)
     assert rows.get("bad_dep") == rows.get("tqdm") == "ok"
     assert not any(bad.replace("-", "_") in m for m in rows)  # removed, so no longer checked
+    # The printed next step commits the lock, after the identity it says git lacks: typed as shown.
+    step = re.search(r"next: +commit the lock file: (.+)\n +\(git does not know who you are yet: "
+                     r"first, once, with your own name and e-mail: (.+)\)\n", proc.stdout)  # fmt: skip
+    assert step, proc.stdout
+    for command in (step[2], step[1]):
+        done = subprocess.run(["bash", "-c", command], cwd=dst, env=env, capture_output=True,
+                              text=True, check=False)  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert (
+        "uv.lock"
+        not in subprocess.run(
+            ["git", "status", "--porcelain"], cwd=dst, env=env, capture_output=True, text=True
+        ).stdout
+    )
 
 
 # ---------------------------------------------------------------- conda

@@ -8,11 +8,23 @@ from __future__ import annotations
 import json
 import stat
 import sys
+import typing
 from pathlib import Path
 
 import pytest
-from envtool import cli, config, discovery, failures, ownership, report, running, shell
-from envtool.loading import manager_class
+from envtool import (
+    cli,
+    config,
+    copying,
+    discovery,
+    failures,
+    manager,
+    probe,
+    report,
+    running,
+    shell,
+)
+from envtool.manager import manager_class
 from envtool.managers import conda, uv, venv
 
 from tests.conftest import (
@@ -49,13 +61,14 @@ def test_import_hints_come_from_copier_dependencies(tmp_path: Path) -> None:
     (tmp_path / "tools").mkdir()
     (tmp_path / "tools" / "envtool.json").write_text(
         '{"env_manager": "uv", "python_version": "3.12", "project_slug": "a-b",'
-        ' "package_name": "a_b", "commands": ' + json.dumps(COMMANDS) + ","
+        ' "package_name": "a_b", "lock_tool": "uv", "commands": ' + json.dumps(COMMANDS) + ","
         ' "dependencies": [{"req": "scikit-learn>=1.4", "name": "scikit-learn", "import": "sklearn"},'
         ' {"req": "PyYAML[extra]>=6", "name": "pyyaml", "import": "yaml"}]}',
         encoding="utf-8",
     )
     loaded = config.Config.load(tmp_path)
-    assert loaded.import_hints == {"scikit-learn": "sklearn", "pyyaml": "yaml"}
+    args = probe.project_args(loaded.package_name, loaded.project_slug, loaded.dependencies)
+    assert args["hints"] == {"scikit-learn": "sklearn", "pyyaml": "yaml"}
 
 
 def test_config_errors_say_what_to_do(tmp_path: Path) -> None:
@@ -228,7 +241,7 @@ def test_exit_status_under_copier_is_always_zero(
     assert (
         cli.main(["setup", "--project", str(tmp_path), "--no-input"]) == 1
     )  # by hand: real status
-    assert cli.main(["setup", "--project", str(tmp_path), "--no-input", "--from-copier"]) == 0
+    assert copying.main(["setup", "--project", str(tmp_path), "--no-input", "--from-copier"]) == 0
     out = capsys.readouterr().out
     assert "FAILED at step 'read tools/envtool.json'" in out
     assert "python3 tools/envtool setup" in out
@@ -275,50 +288,63 @@ def test_unreachable_index_names_the_url_without_credentials() -> None:
     ("change", "message"),
     [
         ({"dependencies": "numpy"}, '"dependencies" must be a list'),
-        ({"dependencies": [{"import": "numpy"}]}, '"dependencies" must be a list'),
-        ({"dev_dependencies": [1]}, '"dev_dependencies" must be a list of strings'),
+        ({"dependencies": [{"import": "numpy"}]}, '"dependencies"[0] lacks "req"'),
+        ({"dev_dependencies": [1]}, '"dev_dependencies"[0] must be a string'),
         (
             {"env_manager": "pipenv"},
             '"env_manager" must be one of conda, conda-poetry, conda-uv, poetry, uv, venv',
         ),
         ({"python_version": "3"}, '"python_version" must look like "3.12"'),
+        ({"project_slug": ""}, '"project_slug" must be a non-empty string'),
         ({"jupyter_kernel": "yes"}, '"jupyter_kernel" must be true or false'),
-        ({"commands": None}, '"commands" must map each of env, run, test, lock, activate'),
-        ({"commands": {"env": "uv sync"}}, '"commands" must map each of env, run'),
-        ({"dependencies": [{"req": "numpy"}]}, '("req" and "name" required)'),
+        ({"lock_tool": "pip"}, '"lock_tool" must be one of "", poetry, uv'),
+        (
+            {"commands": None},
+            '"commands" must be an object with the keys env, run, test, lock, activate',
+        ),
+        ({"commands": {"env": "uv sync"}}, '"commands" lacks "run"'),
+        ({"commands": {**COMMANDS, "test": " "}}, '"commands"["test"] must be a non-empty string'),
+        ({"dependencies": [{"req": "numpy"}]}, '"dependencies"[0] lacks "name"'),
+        (
+            {"dependencies": ["numpy"]},
+            '"dependencies"[0] must be an object with the keys req, name',
+        ),
     ],
 )
 def test_config_types_are_checked(change: dict[str, object], message: str) -> None:
     good = {"env_manager": "uv", "python_version": "3.12", "project_slug": "a", "package_name": "a",
-            "commands": COMMANDS,
+            "commands": COMMANDS, "lock_tool": "uv",
             "dependencies": [{"req": "numpy", "name": "numpy", "import": "numpy", "conda": ""}]}  # fmt: skip
     assert config.config_problems(good) == []
     assert any(message in p for p in config.config_problems({**good, **change}))
+    missing = {k: v for k, v in good.items() if k != "lock_tool"}
+    assert config.config_problems(missing) == ['"lock_tool" is missing']
 
 
 def test_venv_ownership(tmp_path: Path) -> None:
     venv = tmp_path / ".venv"
     venv.mkdir()
-    assert not ownership.venv_belongs_to(venv, tmp_path, "demo")  # no pyvenv.cfg: not a venv
+    assert not manager.venv_belongs_to(venv, tmp_path, "demo")  # no pyvenv.cfg: not a venv
     (venv / "pyvenv.cfg").write_text("home = /usr/bin\nprompt = other\n", encoding="utf-8")
-    assert not ownership.venv_belongs_to(venv, tmp_path, "demo")
+    assert not manager.venv_belongs_to(venv, tmp_path, "demo")
     (venv / "pyvenv.cfg").write_text("home = /usr/bin\nprompt = 'demo'\n", encoding="utf-8")
-    assert ownership.venv_belongs_to(venv, tmp_path, "demo")
+    assert manager.venv_belongs_to(venv, tmp_path, "demo")
     (venv / "pyvenv.cfg").write_text("home = /usr/bin\nprompt = demo-py3.12\n", encoding="utf-8")
-    assert ownership.venv_belongs_to(venv, tmp_path, "demo")  # Poetry's own prompt
+    assert manager.venv_belongs_to(venv, tmp_path, "demo")  # Poetry's own prompt
     (venv / "pyvenv.cfg").write_text("home = /usr/bin\n", encoding="utf-8")
     info = venv / "lib" / "python3.12" / "site-packages" / "demo-0.1.dist-info"
     info.mkdir(parents=True)
     (info / "direct_url.json").write_text(
         json.dumps({"url": tmp_path.resolve().as_uri(), "dir_info": {"editable": True}}), "utf-8"
     )
-    assert ownership.venv_belongs_to(venv, tmp_path, "demo")
+    assert manager.venv_belongs_to(venv, tmp_path, "demo")
 
 
 def test_the_tool_has_one_module_per_manager_of_copier_yml() -> None:
     """copier.yml's env_manager choices are the one list: the tool finds a module for each."""
 
-    assert config.manager_names() == sorted(MANAGERS)
+    schema = typing.get_type_hints(config.Config)["env_manager"]
+    assert sorted(typing.get_args(schema)) == sorted(MANAGERS)
     assert all(manager_class(m).name == m for m in MANAGERS)
 
 
@@ -388,7 +414,7 @@ def test_extra_dependency_names_are_compared_as_pep_503_says() -> None:
     cli.explain_install_failure(manager, exc)
     assert "It comes from your answer extra_dependencies" in exc.fix, exc.fix
     assert "extra_dependencies=tqdm" in exc.fix, exc.fix
-    assert manager.config.import_hints["foo-bar"] == "foo_bar"
+    assert probe.project_args("p", "p", deps)["hints"]["foo--bar"] == "foo_bar"
 
 
 def test_pip_index_that_does_not_answer_is_named_not_the_build_backend() -> None:

@@ -11,4 +11,6 @@ if not __package__:
     sys.path[:] = [str(_here.parent), *(p for p in sys.path if Path(p or ".").resolve() != _here)]
     __package__ = _here.name
 
-sys.exit(importlib.import_module(f"{__package__}.cli").main())
+# copier's tasks run the template's copy of the tool, which alone has copying.py.
+tasks = {"git-init", "--from-copier"} & set(sys.argv[1:])
+sys.exit(importlib.import_module(f"{__package__}.{'copying' if tasks else 'cli'}").main())

@@ -1,6 +1,6 @@
-"""The environment tool's commands: set up, check (doctor), lock and git-init a project.
-`python tools/envtool <command>` (make env|doctor|lock) runs them on any Python 3.10+; copier's
-tasks run `setup --from-copier`, which never exits non-zero (copier would delete the project)."""
+"""The environment tool's commands: set up, check (doctor) and lock a project:
+`python tools/envtool <command>` (make env|doctor|lock), on any Python 3.10+ (copier's tasks:
+copying.py)."""
 
 from __future__ import annotations
 
@@ -16,13 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import doctor, gitinit, probe, shell
+from . import doctor, probe, shell
 from .config import RESULT_FILE, Config, canonical
 from .failures import missing_package, unreachable_index
-from .loading import manager_for
-from .manager import Manager
+from .manager import Manager, manager_for
 from .report import or_make
-from .running import ToolError, say
+from .running import ToolError, capture, say, untracked
 from .shell import CONFIG_FILE, WINDOWS
 
 IMPORT_FIX = (
@@ -42,11 +41,10 @@ def retry_command(project: Path, windows: bool = WINDOWS) -> str:
 
 
 def sanity_import(manager: Manager, parts: dict[str, float]) -> str:
-    """The probe: the package and every declared dependency import, no broken requirement;
-    `parts` gets the share of its time that the dependency check (`pip check`) took."""
+    """The probe: the package and every declared dependency import, no broken requirement, the
+    GPU truth; `parts` gets the dependency check's (`pip check`) share of its time."""
     report = doctor.run_probe(manager)
     parts.update(report.get("seconds", {}))
-    rows = report["imports"]
     for line in [f"Python {report['python']} ({report['executable']})", *probe.table(report)]:
         say(f"    {line}")
     gpu_errors = []
@@ -54,7 +52,7 @@ def sanity_import(manager: Manager, parts: dict[str, float]) -> str:
         from . import gpu
 
         gpu_errors = gpu.show(report["gpu"], lambda text: say(f"    {text}"), None)
-    failed = [r for r in rows if r["error"]]
+    failed = [r for r in report["imports"] if r["error"]]
     what = ", ".join(r["module"] for r in failed) or "; ".join(report["errors"])
     if what:
         why = "\n".join(f"{r['module']}: {r['error']}" for r in failed)
@@ -67,17 +65,17 @@ def sanity_import(manager: Manager, parts: dict[str, float]) -> str:
             why="\n".join(report["broken"]),
             fix="pin compatible versions in pyproject.toml, then run the command below",
         )
-    return f"{len(rows)} imports ok, dependency check passed"
+    return f"{len(report['imports'])} imports ok, dependency check passed"
 
 
 def explain_install_failure(manager: Manager, exc: ToolError) -> None:
-    """Name the real cause, and a fix that works when followed literally."""
+    """Name the real cause (an unreachable index, a missing package) and a fix that works as typed."""
     unreachable = unreachable_index(exc.output)
     if unreachable:
         exc.what = f"the package index could not be reached ({unreachable})"
         exc.fix = (
             "check your network (or proxy) and the index URL; nothing is wrong with the packages. "
-            f"To use another index, set it in {manager.index_setting()}"
+            f"To use another index, set it in {manager.index_setting}"
         )
         if "certificate" in unreachable:  # a proxy that inspects TLS, with its own certificate
             exc.fix += "; to trust your system's certificates: UV_NATIVE_TLS=1 (uv), PIP_CERT (pip)"
@@ -104,23 +102,11 @@ def explain_install_failure(manager: Manager, exc: ToolError) -> None:
     )
 
 
-def install(manager: Manager) -> str:
-    """The install step; first a corrupt lock is refused with the doctor's fix (the tools would
-    fail on it with their own, misleading words)."""
-    corrupt = manager.unreadable_lock()
-    if corrupt:
-        raise corrupt
-    return manager.install()
-
-
-def setup(project: Path, *, commit_lock: bool = False) -> dict[str, Any]:
-    """Run every step; print a summary or what failed and how to finish. Returns the result
-    (also written to tools/envtool-result.json for roster, bench and other programs)."""
+def setup(project: Path, commit: Callable[[Manager], str | None] | None = None) -> dict[str, Any]:
+    """Run every step; print a summary (`commit`: copier's commit of the lock file) or what failed
+    and how to finish. The result goes to tools/envtool-result.json (roster, bench)."""
     started = time.monotonic()
-    # Wall-clock start and end, so a caller that timed the whole `copier copy` (the bench) can
-    # tell copier's own time from the tool's.
-    result: dict[str, Any] = {"status": "failed", "project": str(project), "steps": [],
-                              "started_at": time.time()}  # fmt: skip
+    result: dict[str, Any] = {"status": "failed", "project": str(project), "steps": []}
     step = f"read {CONFIG_FILE.as_posix()}"
     try:
         config = Config.load(project)
@@ -132,7 +118,7 @@ def setup(project: Path, *, commit_lock: bool = False) -> dict[str, Any]:
             ("find the tool", manager.find_tool),
             (f"find Python {config.python_version}", manager.find_interpreter),
             ("create the environment", manager.create_or_undo),
-            ("install the project and its dependencies", lambda: install(manager)),
+            ("install the project and its dependencies", manager.install_checked),
             ("write the lock file", manager.lock),
             ("sanity import", lambda: sanity_import(manager, parts)),
         ]
@@ -162,25 +148,30 @@ def setup(project: Path, *, commit_lock: bool = False) -> dict[str, Any]:
     total = time.monotonic() - started
     result.update(status="ok", manager=manager.name, seconds=round(total, 2))
     say(f"\nEnvironment ready ({manager.name}) in {total:.1f}s")
-    if commit_lock:
-        from . import copying  # under copier: the template's copy of the tool
     notes = {
         "location": manager.location(),
         "activate": manager.activation(),
         "run tests": or_make(manager.command("test"), "make test"),
         "rebuild": f"make env   (or: {TOOL} setup)",
         "PATH": shell.path_advice(manager.name, manager.tool) if manager.tool else None,
-        "git": copying.commit_lock_file(project, *manager.lock_files()) if commit_lock else None,
+        "git": commit(manager) if commit else None,
     }
-    new = " ".join(gitinit.untracked(project, *manager.lock_files()))  # update needs a clean tree
+    new = " ".join(untracked(project, *manager.lock_files()))  # update needs a clean tree
     notes["next"] = new and f"commit the lock file: git add {new} && git commit -m 'Add {new}'"
+    if new and not all(capture(["git", "config", k], project) for k in ("user.name", "user.email")):
+        # Our first commit had a stand-in author; the user's own commit needs theirs.
+        notes["next"] += (
+            "\n             (git does not know who you are yet: first, once, with your own name "
+            'and e-mail: git config --global user.name "Your Name" && git config --global '
+            'user.email "you@example.com")'
+        )
     result.update(location=notes["location"], activate=notes["activate"], test=notes["run tests"])
     for key, text in notes.items():
         if text:
             say(f"  {key + ':':<10} {text}")
-    times = ", ".join(f"{s['name']} {s['seconds']:.1f}s" for s in result["steps"])
-    say(f"  time per step: {times}")
-    result["finished_at"] = time.time()
+    say(
+        "  time per step: " + ", ".join(f"{s['name']} {s['seconds']:.1f}s" for s in result["steps"])
+    )
     return result
 
 
@@ -198,8 +189,9 @@ def failure(project: Path, result: dict[str, Any], step: str, exc: ToolError) ->
 def explain(exc: ToolError, title: str = "", tail: int = 0) -> None:
     """Print the failure's output (its last `tail` lines; all when 0) and its fix."""
     why = [f"    | {line}" for line in exc.why.splitlines()[-tail:]]
-    fix = [f"  fix: {exc.fix}"] if exc.fix else []
-    for line in ([f"  {title}"] if title and why else []) + why + fix:
+    for line in (
+        ([f"  {title}"] if title and why else []) + why + ([f"  fix: {exc.fix}"] if exc.fix else [])
+    ):
         say(line)
 
 
@@ -217,11 +209,9 @@ def lock(project: Path) -> int:
 
 
 def stop_on_signals() -> None:
-    """SIGTERM and SIGHUP (a closed terminal) stop the tool like Ctrl-C: it reports, and exits
-    0 under copier, which would delete the project after a failed task."""
+    """SIGTERM and SIGHUP (a closed terminal) stop the tool like Ctrl-C: it reports."""
 
     def handler(signum: int, frame: object) -> None:
-        """Turn the signal into the tool's own interruption (reported, never fatal)."""
         for sig in STOP_SIGNALS:
             signal.signal(sig, signal.SIG_IGN)  # one report, even when a second signal follows
         raise KeyboardInterrupt(signal.Signals(signum).name)
@@ -231,54 +221,45 @@ def stop_on_signals() -> None:
 
 
 def default_project() -> Path:
-    """The project this copy of the tool belongs to (tools/envtool, run from any folder), else
-    the current folder (the template's copy, run by copier in the new project)."""
+    """This copy's project (tools/envtool), else the current folder (the template's copy)."""
     tools = Path(os.path.abspath(__file__)).parent.parent
     return tools.parent if (tools.parent / CONFIG_FILE).is_file() else Path.cwd()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """The command line: setup (default), doctor, lock or git-init; the exit status."""
+def parser(commands: list[str]) -> argparse.ArgumentParser:
+    """The command line (copier's tasks: copying.py's `commands`, with its own options)."""
+    parser = argparse.ArgumentParser(prog="envtool", description=__doc__.splitlines()[0])
+    parser.add_argument("command", nargs="?", default="setup", choices=commands)
+    parser.add_argument("--project", type=Path, default=default_project())
+    parser.add_argument("--no-input", action="store_true", help="never ask questions")
+    return parser
+
+
+def start(args: argparse.Namespace) -> Path:
+    """What every command does first: UTF-8 output, the signals, the project folder."""
     for stream in (sys.stdout, sys.stderr):  # Windows pipes default to cp1252: paths may not fit
         if hasattr(stream, "reconfigure") and not stream.isatty():
             stream.reconfigure(encoding="utf-8", errors="backslashreplace")
-    parser = argparse.ArgumentParser(prog="envtool", description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "command", nargs="?", default="setup", choices=["setup", "doctor", "lock", "git-init"]
-    )
-    parser.add_argument("--project", type=Path, default=default_project())
-    parser.add_argument("--from-copier", action="store_true", help="exit 0 even on failure")
-    parser.add_argument("--no-input", action="store_true", help="never ask questions")
-    parser.add_argument("--template", default="", help="the template copier renders")
-    for option in ("--author-name", "--author-email", "--answers-file"):
-        parser.add_argument(option, default=".copier-answers.yml" if "answers" in option else "")
-    args = parser.parse_args(argv)
-    project = args.project.resolve()
     stop_on_signals()
-    if args.command == "doctor":
-        return doctor.doctor(project)
-    if args.command == "lock":
-        return lock(project)
-    if args.command == "git-init":
-        written = None  # the first commit: what the template wrote (copier's task), else all
-        if args.template:
-            from . import copying  # the template's copy of the tool, under copier, only
+    return Path(args.project).resolve()
 
-            written = copying.rendered_files(args.template, args.answers_file, project)
-        return gitinit.main(project, args.author_name, args.author_email, written)
-    result: dict[str, Any] = {"status": "failed", "steps": []}
-    try:
-        if args.from_copier and not args.no_input and sys.stdin and sys.stdin.isatty():
-            from . import copying  # the template's copy of the tool, under copier, only
 
-            copying.offer_before_setup(project, args.template)
-        result = setup(project, commit_lock=args.from_copier)
-    except BaseException as exc:  # never a non-zero exit under copier: it would delete the project
-        failure(project, result, "setup", ToolError(f"unexpected {type(exc).__name__}: {exc}"))
+def write_result(project: Path, result: dict[str, Any]) -> None:
+    """tools/envtool-result.json; a read-only folder must not turn a working env into a failure."""
     path = project / RESULT_FILE
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    except OSError as exc:  # a read-only folder must not turn a working env into a failure
+    except OSError as exc:
         say(f"  (could not write {path}: {exc})")
-    return 0 if result["status"] == "ok" or args.from_copier else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """setup (default), doctor or lock; the exit status."""
+    args = parser(["setup", "doctor", "lock"]).parse_args(argv)
+    project = start(args)
+    if args.command != "setup":
+        return doctor.doctor(project) if args.command == "doctor" else lock(project)
+    result = setup(project)
+    write_result(project, result)
+    return 0 if result["status"] == "ok" else 1

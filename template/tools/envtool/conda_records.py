@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,23 +101,30 @@ def base_reason(prefix: Path) -> str | None:
     return None
 
 
+def keep_conda(
+    lock_tool: str, prefix: Path, owned: Iterable[str]
+) -> tuple[list[str], dict[str, str]]:
+    """The arguments and variables with which the Python tool (the config's lock_tool) installs
+    into `prefix` and leaves conda's packages (`owned`) alone: uv skips each of them; Poetry,
+    which cannot skip one (conda_poetry checks its dry run), never makes a virtualenv."""
+    if lock_tool == "uv":
+        skip = [a for name in sorted(owned) for a in ("--no-install-package", name)]
+        return skip, {"UV_PROJECT_ENVIRONMENT": str(prefix)}  # never a .venv beside it (uv #7829)
+    return [], {"POETRY_VIRTUALENVS_CREATE": "false"}
+
+
 def guard(command: list[str]) -> int:
-    """`python -m envtool.managers.conda guard <uv or poetry command>` (the image build): runs the
-    Python half's install in this interpreter's environment, the same way the set-up does (uv:
-    --no-install-package for each of conda's packages), and fail if one of them was replaced."""
+    """`python -m envtool.managers.conda guard <install command>` (the image build, with the
+    project's tools/ mounted): run the Python half's install in this interpreter's environment
+    as the set-up does (keep_conda, by tools/envtool.json's lock_tool), and fail if it replaced
+    one of conda's packages."""
     prefix = Path(sys.prefix)
     before = conda_owned(prefix)
-    env = dict(os.environ)
-    if Path(command[0]).name.startswith("uv"):
-        env["UV_PROJECT_ENVIRONMENT"] = str(prefix)
-        command = [
-            *command,
-            *(a for name in sorted(before) for a in ("--no-install-package", name)),
-        ]
-    else:
-        env["POETRY_VIRTUALENVS_CREATE"] = "false"
+    config = json.loads((Path(__file__).resolve().parents[1] / "envtool.json").read_text("utf-8"))
+    skip, env = keep_conda(config["lock_tool"], prefix, before)
+    command = [*command, *skip]
     say(f"guard: {len(before)} conda packages in {prefix}; running {' '.join(command)}")
-    code = subprocess.run(command, env=env, check=False).returncode
+    code = subprocess.run(command, env={**os.environ, **env}, check=False).returncode
     problems = replaced(prefix, before)
     for problem in problems:
         say(f"guard: {problem}")

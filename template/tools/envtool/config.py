@@ -1,107 +1,77 @@
-"""tools/envtool.json: the answers the tool needs (Config), and the check of its types."""
+"""tools/envtool.json: its schema, defined once (Config's fields; Dependency and Commands, which
+the template's extension builds the file from too), and its check, derived from that schema."""
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+import typing
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, TypedDict
 
 from .running import ToolError
 from .shell import CONFIG_FILE
 
 RESULT_FILE = Path("tools") / "envtool-result.json"
+# A string the check matches: (type, pattern, what the problem says it must do).
+Text = Annotated[str, r"(?s).*\S.*", "be a non-empty string"]
+PythonVersion = Annotated[str, r"3\.\d+", 'look like "3.12"']
+CommandName = Literal["env", "run", "test", "lock", "activate"]
 
 
-def manager_names() -> list[str]:
-    """The managers this copy has (a project: only its own): managers/<env_manager>.py."""
-    folder = Path(__file__).resolve().parent / "managers"
-    return sorted(p.stem.replace("_", "-") for p in folder.glob("[a-z]*.py"))
+class Commands(TypedDict):
+    """Each manager's user commands (copier.yml's manager_commands)."""
+
+    env: Text
+    run: str  # "" for venv: activate first
+    test: Text
+    lock: Text
+    activate: Text
 
 
-DEPENDENCY = '{"req": "...", "name": "...", "import": "..."}'
-# The commands copier.yml's manager_commands gives every manager: the summary and fixes use them.
-COMMANDS = ("env", "run", "test", "lock", "activate")
+# `import` is a keyword: the optional keys take the functional form.
+_Optional = TypedDict(
+    "_Optional", {"import": str, "conda": str, "owner": str, "extra": bool}, total=False
+)
 
 
-def canonical(name: str) -> str:
-    """A distribution name as PEP 503 normalises it (runs of -_. become one -, lower case), like
-    packaging.utils.canonicalize_name: the tool itself runs without `packaging`."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+class Dependency(_Optional):
+    """A runtime requirement: import, its module; owner, conda (environment.yml) or python (pip,
+    uv, Poetry); extra, from the extra_dependencies answer."""
 
-
-def config_problems(data: object) -> list[str]:
-    """What is wrong with the types of tools/envtool.json, checked before anything is installed."""
-    if not isinstance(data, dict):
-        return [f"it must be a JSON object, not {type(data).__name__}"]
-    problems = [
-        f'"{key}" must be a non-empty string (it is {data.get(key)!r})'
-        for key in ("env_manager", "python_version", "project_slug", "package_name")
-        if not isinstance(data.get(key), str) or not data[key]
-    ]
-    if isinstance(data.get("env_manager"), str) and data["env_manager"] not in manager_names():
-        problems.append(f'"env_manager" must be one of {", ".join(manager_names())}')
-    version = data.get("python_version")
-    if isinstance(version, str) and not re.fullmatch(r"3\.\d+", version):
-        problems.append(f'"python_version" must look like "3.12" (it is {version!r})')
-    deps = data.get("dependencies", [])
-    if not isinstance(deps, list) or not all(
-        isinstance(d, dict)
-        and d.get("req")
-        and d.get("name")
-        and all(isinstance(d.get(k, ""), str) for k in ("req", "name", "import", "conda", "owner"))
-        for d in deps
-    ):
-        problems.append(
-            f'"dependencies" must be a list of {DEPENDENCY} objects ("req" and "name" required)'
-        )
-    commands = data.get("commands")
-    if not isinstance(commands, dict) or not all(
-        isinstance(commands.get(key), str) and (commands[key].strip() or key == "run")
-        for key in COMMANDS  # run: "" for venv (activate first)
-    ):
-        problems.append(
-            f'"commands" must map each of {", ".join(COMMANDS)} to a command string '
-            f"(it is {commands!r})"
-        )
-    for key in ("dev_dependencies", "conda_provides"):
-        value = data.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(d, str) for d in value):
-            problems.append(f'"{key}" must be a list of strings')
-    for key in ("jupyter_kernel", "gpu_check"):
-        if not isinstance(data.get(key, False), bool):
-            problems.append(f'"{key}" must be true or false')
-    return problems
+    req: Text
+    name: Text
 
 
 @dataclass(frozen=True)
 class Config:
-    """The answers the tool needs: tools/envtool.json, which copier renders from copier.yml."""
+    """The answers the tool needs: tools/envtool.json (every field but `project`; those without
+    a default are required), which copier renders from copier.yml."""
 
     project: Path
-    env_manager: str
-    python_version: str
-    project_slug: str
-    package_name: str
+    env_manager: Literal["uv", "venv", "conda", "poetry", "conda-poetry", "conda-uv"]
+    python_version: PythonVersion
+    project_slug: Text
+    package_name: Text
+    commands: Commands
+    lock_tool: Literal["uv", "poetry", ""]  # the Python lock's tool (the render's facts.lock_tool)
+    about: str = ""
     project_name: str = ""
     jupyter_kernel: bool = False
-    accelerator: str = "cpu"  # cuda: the sanity import requires the framework's CUDA build
-    # PyTorch and TensorFlow projects: the probe checks the framework's build against the
-    # accelerator (gpu.py, which only these projects have)
-    gpu_check: bool = False
+    accelerator: Literal["cpu", "cuda"] = "cpu"  # cuda: the probe requires a CUDA build
+    gpu_check: bool = False  # PyTorch and TensorFlow: the probe checks the build (gpu.py)
     cuda_index: str = ""  # where PyTorch's CUDA wheels come from (the fix names it)
-    commands: dict[str, str] = field(default_factory=dict)
-    dependencies: list[dict[str, str]] = field(default_factory=list)
+    dependencies: list[Dependency] = field(default_factory=list)
     dev_dependencies: list[str] = field(default_factory=list)
     conda_provides: list[str] = field(default_factory=list)  # a hybrid's conda half
 
     @classmethod
     def load(cls, project: Path) -> Config:
-        """Load `project`'s tools/envtool.json; ToolError if missing, not JSON or badly typed."""
+        """Load `project`'s tools/envtool.json; ToolError if missing, not JSON or off-schema."""
         path = project / CONFIG_FILE
         try:
-            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
             raise ToolError(
                 f"{CONFIG_FILE} is missing in {project}",
@@ -114,14 +84,54 @@ class Config:
             name = CONFIG_FILE.as_posix()
             raise ToolError(
                 f"{path} is not what tools/envtool expects: " + "; ".join(problems),
-                fix=f'correct it (e.g. "python_version": "3.12", "dependencies": [{DEPENDENCY}]); '
-                f"`git diff {name}` shows what changed, `git checkout {name}` restores it",
+                fix=f"correct it (`git diff {name}` shows what changed, `git checkout {name}` "
+                "restores it)",
             )
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and v is not None}
+        known = {f.name: data[f.name] for f in fields(cls) if f.name in data}
         known["project_name"] = known.get("project_name") or data["project_slug"]
         return cls(project=project, **known)
 
-    @property
-    def import_hints(self) -> dict[str, str]:
-        """Distribution name (PEP 503) -> import name, from copier's `dependencies` list."""
-        return {canonical(d["name"]): d["import"] for d in self.dependencies if d.get("import")}
+
+def config_problems(data: object) -> list[str]:
+    """What in tools/envtool.json does not fit Config's fields (checked before any install)."""
+    if not isinstance(data, dict):
+        return [f"it must be a JSON object, not {type(data).__name__}"]
+    hints = typing.get_type_hints(Config, include_extras=True)
+    schema = [f for f in fields(Config) if f.name != "project"]
+    required = [f.name for f in schema if f.default is MISSING and f.default_factory is MISSING]
+    problems = [f'"{name}" is missing' for name in required if name not in data]
+    for f in schema:
+        problems += mismatch(data[f.name], hints[f.name], f'"{f.name}"') if f.name in data else []
+    return problems
+
+
+def mismatch(value: object, hint: Any, where: str) -> list[str]:
+    """What in `value` does not fit the schema's type `hint` (each problem names where)."""
+    kind, args = typing.get_origin(hint), typing.get_args(hint)
+    if kind is Annotated:  # a string that must match a pattern
+        ok = isinstance(value, str) and re.fullmatch(args[1], value)
+        return [] if ok else [f"{where} must {args[2]} (it is {value!r})"]
+    if kind is Literal:
+        names = ", ".join(a or '""' for a in sorted(args))
+        return [] if value in args else [f"{where} must be one of {names}"]
+    if kind is list and isinstance(value, list):
+        return [p for i, item in enumerate(value) for p in mismatch(item, args[0], f"{where}[{i}]")]
+    if typing.is_typeddict(hint) and isinstance(value, dict):
+        keys = typing.get_type_hints(hint, include_extras=True)
+        problems = [f'{where} lacks "{k}"' for k in hint.__required_keys__ - value.keys()]
+        for k in keys.keys() & value.keys():
+            problems += mismatch(value[k], keys[k], f'{where}["{k}"]')
+        return sorted(problems)
+    if typing.is_typeddict(hint):
+        need = [k for k in typing.get_type_hints(hint) if k in hint.__required_keys__]
+        more = [k for k in typing.get_type_hints(hint) if k not in need]
+        optional = f" (optional: {', '.join(more)})" if more else ""
+        return [f"{where} must be an object with the keys {', '.join(need)}{optional}"]
+    what = "a list" if kind is list else "true or false" if hint is bool else "a string"
+    return [] if kind is not list and isinstance(value, hint) else [f"{where} must be {what}"]
+
+
+def canonical(name: str) -> str:
+    """A distribution name as PEP 503 normalises it (runs of -_. become one -, lower case), like
+    packaging.utils.canonicalize_name: the tool itself runs without `packaging`."""
+    return re.sub(r"[-_.]+", "-", name).lower()

@@ -1,6 +1,9 @@
-"""What only the first run under copier does, with copier's own API: the first commit holds only
-the files the template wrote, and the fallback to a plain venv when the chosen tool is missing
-re-renders the project so that every file says what really exists.
+"""copier's tasks (`git-init`, `setup --from-copier`: __main__.py sends them here), and what only
+the first run under copier does, with copier's own API: `git init` and a first
+commit of only the files the template wrote (any other, `.env`, a key, notes, stays untracked and
+named), so that `copier update` works later; and the fallback to a plain venv when the chosen tool
+is missing, which re-renders the project so that every file says what really exists. Neither
+ever fails the copy (copier deletes the project after a failed task).
 
 copier's tasks run the template's copy of the tool (it has this module); generated projects do
 not carry it: outside copier there is no template to render.
@@ -12,17 +15,19 @@ import filecmp
 import os
 import re
 import shutil
+import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
+from .cli import failure, parser, setup, start, write_result
 from .config import Config
-from .gitinit import MESSAGE, untracked
-from .loading import manager_for
-from .manager import Manager
-from .running import ToolError, capture, run, say
+from .manager import Manager, manager_for
+from .running import ToolError, capture, run, say, untracked
 
 ANSWERS = ".copier-answers.yml"
+MESSAGE = "Initial commit from the copier-mlops template"
 LOCK_MESSAGE = "Add the lock file written by the environment tool"
 SWITCH_MESSAGE = "Use {} for the environment (the chosen tool was not installed)"
 
@@ -159,3 +164,82 @@ def commit_lock_file(project: Path, *locks: str) -> str | None:
     except ToolError:
         return None
     return f"committed {', '.join(new)}"
+
+
+def git_init(
+    project: Path, author_name: str, author_email: str, written: set[str] | None = None
+) -> str:
+    """Create the repository and its first commit of the `written` files (None: all that git
+    would add); return what happened, in one sentence."""
+    git = shutil.which("git")
+    if not git:
+        return "git is not installed: no repository created (install git, then run `git init`)"
+    top = capture([git, "rev-parse", "--show-toplevel"], cwd=project)
+    if top:
+        return f"already inside the git repository {top.strip()}: no new repository created"
+    init = [git]
+    if not (capture([git, "config", "--get", "init.defaultBranch"], cwd=project) or "").strip():
+        init += ["-c", "init.defaultBranch=main"]  # git's own default prints a long hint
+    run([*init, "init", "--quiet"], project)
+    new = untracked(project)  # what `git add --all` would add
+    chosen = [f for f in new if written is None or f in written]
+    left_out = [f for f in new if f not in chosen]
+    if chosen:
+        run([git, "add", "--", *chosen], project)
+    commit = [git]
+    # A fresh machine has no identity; fall back to the answers so the commit does not fail.
+    if not (capture([git, "config", "user.email"], cwd=project) or "").strip():
+        commit += ["-c", f"user.email={author_email or 'copier-mlops@localhost'}"]
+    if not (capture([git, "config", "user.name"], cwd=project) or "").strip():
+        commit += ["-c", f"user.name={author_name or 'copier-mlops'}"]
+    run([*commit, "commit", "--quiet", "--allow-empty", "-m", MESSAGE], project)
+    done = "created a git repository with a first commit of the generated files"
+    if left_out:
+        more = f" and {len(left_out) - 10} more" if len(left_out) > 10 else ""
+        done += f"; left out (not written by the template; add them yourself if you mean to): {', '.join(left_out[:10])}{more}"
+    return done
+
+
+def git_init_task(
+    project: Path, author_name: str, author_email: str, template: str, answers_file: str
+) -> int:
+    """copier's git-init task: git_init of what the template writes, reported; never fails."""
+    say("copier-mlops: git repository")
+    try:
+        written = rendered_files(template, answers_file, project)
+        say("  " + git_init(project, author_name, author_email, written))
+    except ToolError as exc:
+        say(f"  git: {exc.what}\n" + "\n".join("    " + line for line in exc.why.splitlines()))
+        say(
+            f"  Your files are all in place; to version them: cd {project} && git init && git add -A && git commit"
+        )
+    except BaseException as exc:  # never a non-zero exit under copier: it would delete the project
+        say(f"  git: unexpected {type(exc).__name__}: {exc}; your files are all in place")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """copier's tasks: git-init, or the set-up, which offers another manager when the tool is
+    missing (a person at the keyboard) and commits the lock file on our first commit. Never a
+    non-zero exit: copier would delete the project."""
+    cli = parser(["setup", "git-init"])
+    cli.add_argument("--from-copier", action="store_true", help="exit 0 even on failure")
+    cli.add_argument("--template", default="", help="the template copier renders")
+    for option in ("--author-name", "--author-email", "--answers-file"):
+        cli.add_argument(option, default=".copier-answers.yml" if "answers" in option else "")
+    args = cli.parse_args(argv)
+    project = start(args)
+    if args.command == "git-init":
+        return git_init_task(
+            project, args.author_name, args.author_email, args.template, args.answers_file
+        )
+    started = time.time()  # wall-clock start and end: the bench tells copier's time from ours
+    result: dict[str, Any] = {"status": "failed", "steps": []}
+    try:
+        if not args.no_input and sys.stdin and sys.stdin.isatty():
+            offer_before_setup(project, args.template)
+        result = setup(project, lambda manager: commit_lock_file(project, *manager.lock_files()))
+    except BaseException as exc:
+        failure(project, result, "setup", ToolError(f"unexpected {type(exc).__name__}: {exc}"))
+    write_result(project, {**result, "started_at": started, "finished_at": time.time()})
+    return 0 if result["status"] == "ok" or args.from_copier else 1

@@ -1,9 +1,6 @@
-"""Find an interpreter of an exact `major.minor` version, never silently another one.
-
-Order: `python3.X` on PATH, `python3`/`python` on PATH, pyenv's versions folder ($PYENV_ROOT or
-~/.pyenv: its shims only work for the selected version), the `py -3.X` launcher on Windows, and
-the Python running the tool. Every candidate is run to confirm its version.
-"""
+"""Find an interpreter of an exact `major.minor` version (venv, Poetry), never silently another:
+`python3.X`, `python3`, `python` on PATH, pyenv's versions folder ($PYENV_ROOT or ~/.pyenv: its
+shims serve only the selected version), `py -3.X` on Windows, the running Python; each is run."""
 
 from __future__ import annotations
 
@@ -21,27 +18,27 @@ from .shell import WINDOWS
 
 @dataclass
 class Discovery:
-    """The result of a search: the interpreter (if any), every place looked at, and the other
-    versions seen there ("3.11.7")."""
+    """A search's result: the interpreter (if any), what was tried, other versions seen."""
 
     version: str
     python: Path | None = None
     full_version: str = ""
     tried: list[str] = field(default_factory=list)
-    seen: set[str] = field(default_factory=set)
+    seen: set[str] = field(default_factory=set)  # "3.11.7"
 
     def other_versions(self) -> list[str]:
         """The other `major.minor` versions seen, oldest first."""
-        minors = {".".join(v.split(".")[:2]) for v in self.seen}
-        return sorted(minors, key=lambda v: [int(p) for p in v.split(".")])
+        return sorted(
+            {".".join(v.split(".")[:2]) for v in self.seen},
+            key=lambda v: [int(p) for p in v.split(".")],
+        )
 
 
 def candidates(version: str, environ: Mapping[str, str]) -> Iterator[list[str]]:
     """Commands that may start a Python `version`, best first (each is checked by running it)."""
     names = [f"python{version}", "python3", "python"]
     for name in [*(f"{n}.exe" for n in names if WINDOWS), *names]:
-        found = shutil.which(name, path=environ.get("PATH", ""))
-        if found:
+        if found := shutil.which(name, path=environ.get("PATH", "")):
             yield [found]
     versions = Path(environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
     # 3.12.1 before 3.12.0; not 3.12-dev and not virtualenvs named after versions.
@@ -51,11 +48,9 @@ def candidates(version: str, environ: Mapping[str, str]) -> Iterator[list[str]]:
         if re.fullmatch(rf"{re.escape(version)}\.\d+", d.name)
     ]
     for d in sorted(exact, key=lambda d: int(d.name.rsplit(".", 1)[1]), reverse=True):
-        exe = d / ("python.exe" if WINDOWS else f"bin/python{version}")
-        if exe.exists():
+        if (exe := d / ("python.exe" if WINDOWS else f"bin/python{version}")).exists():
             yield [str(exe)]
-    launcher = shutil.which("py", path=environ.get("PATH", "")) if WINDOWS else None
-    if launcher:
+    if WINDOWS and (launcher := shutil.which("py", path=environ.get("PATH", ""))):
         yield [launcher, f"-{version}"]
     yield [sys.executable]
 
@@ -63,12 +58,12 @@ def candidates(version: str, environ: Mapping[str, str]) -> Iterator[list[str]]:
 def find_python(version: str, environ: Mapping[str, str] | None = None) -> Discovery:
     """Search for Python `version` (e.g. "3.12"); the result lists every interpreter tried."""
     result = Discovery(version)
-    probe = "import sys; print('%d.%d.%d' % sys.version_info[:3]); print(sys.executable)"
+    code = "import sys; print('%d.%d.%d' % sys.version_info[:3]); print(sys.executable)"
     for cmd in candidates(version, os.environ if environ is None else environ):
         if " ".join(cmd) in result.tried:
             continue
         result.tried.append(" ".join(cmd))
-        full, _, exe = (capture([*cmd, "-c", probe], timeout=30) or "").strip().partition("\n")
+        full, _, exe = (capture([*cmd, "-c", code], timeout=30) or "").strip().partition("\n")
         if full and exe and full.startswith(version + "."):
             result.python, result.full_version = Path(exe.strip()), full.strip()
             return result

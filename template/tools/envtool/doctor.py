@@ -1,6 +1,5 @@
 """`doctor`: is the project's environment there, complete, consistent and in step with its lock?
-It needs nothing but JSON (the probe parses, inside the environment); each problem comes with the
-command that fixes it, and exit status 1. The managers' lock checks report through Report."""
+Each problem comes with the command that fixes it, and exit status 1."""
 
 from __future__ import annotations
 
@@ -10,8 +9,7 @@ from pathlib import Path
 
 from . import probe as probe_module
 from .config import Config
-from .loading import manager_for
-from .manager import Manager
+from .manager import Manager, manager_for
 from .probe import ProbeReport
 from .report import Report, last_line
 from .running import ToolError, query, say
@@ -22,12 +20,11 @@ def run_probe(manager: Manager, *, full: bool = False) -> ProbeReport:
     PYTHONPATH may stand in for the installed package) and return its JSON report."""
     config = manager.config
     args = probe_module.project_args(config.package_name, config.project_slug, config.dependencies)
-    # The editable install's source: the imported package must be this folder.
-    args["source"] = str(config.project / "src" / config.package_name)
+    args["source"] = str(config.project / "src" / config.package_name)  # the editable install's
     if config.gpu_check:
         from . import gpu  # only projects with a GPU framework have gpu.py
 
-        fix = {m: manager.cuda_fix(m) for m in gpu.FRAMEWORKS}
+        fix = {m: gpu.cuda_fix(manager, m) for m in gpu.FRAMEWORKS}
         args["gpu"] = {"accelerator": config.accelerator, "fix": fix}
     if full:
         files = [f for f in manager.requirement_files if (config.project / f).is_file()]
@@ -35,9 +32,10 @@ def run_probe(manager: Manager, *, full: bool = False) -> ProbeReport:
         args["lock_file"] = manager.lock_file if manager.pins_lock else None
         args["pins"] = manager.pins_lock
     probe_file = Path(probe_module.__file__).resolve()
-    cmd: list[str | Path] = [manager.env_python(), "-I", probe_file, json.dumps(args)]
     # Exit status 1 only says that an import failed: the report says which.
-    _, out, err = query(cmd, config.project, timeout=900)
+    _, out, err = query(
+        [manager.env_python(), "-I", probe_file, json.dumps(args)], config.project, timeout=900
+    )
     lines = [line for line in out.splitlines() if line.startswith(probe_module.MARKER)]
     if not lines:
         raise ToolError("the probe printed no report", why=(out + err)[-2000:])
@@ -72,20 +70,19 @@ def check_environment(report: Report, manager: Manager) -> bool:
 
 def check_probe(report: Report, manager: Manager, found: ProbeReport) -> None:
     """The doctor's sections from the probe's report: Python, declarations, pip check, imports."""
-    fix_env = manager.fix_env()
+    fix_env, want = manager.fix_env(), manager.config.python_version
     report.section("Python")
     report.info(f"Python {found['python']} at {found['executable']}")
     for error in found.get("errors", []):
         report.problem(error, fix_env)
-    want = manager.config.python_version
+    need = found.get("requires_python")
     if found.get("python_ok") is False:
         report.problem(
-            f"the environment has Python {found['python']}, but pyproject.toml requires "
-            f"{found['requires_python']}",
+            f"the environment has Python {found['python']}, but pyproject.toml requires {need}",
             f"rebuild the environment with Python {want}: delete it, then {fix_env}",
         )
     elif found.get("python_ok"):
-        report.ok(f"Python {found['python']} satisfies requires-python {found['requires_python']}")
+        report.ok(f"Python {found['python']} satisfies requires-python {need}")
     elif "python_ok" in found:  # the probe read no requires-python: nothing was checked
         report.problem(
             "pyproject.toml declares no requires-python: the environment's Python is unchecked",
@@ -105,21 +102,22 @@ def check_probe(report: Report, manager: Manager, found: ProbeReport) -> None:
     for line in found.get("broken", []):
         report.problem(line, fix_env)
     if not found.get("broken"):
-        count = len(found.get("distributions", {}))
-        report.ok(f"{count} installed distributions, no broken requirements")
+        report.ok(
+            f"{len(found.get('distributions', {}))} installed distributions, no broken requirements"
+        )
     report.section("Imports")
     for imported in found["imports"]:
         if not imported["error"]:
             report.ok(f"import {imported['module']}")
-        else:
-            own = imported["module"] == manager.config.package_name
-            missing = own or not imported["version"]  # not installed at all: the set-up installs it
-            fix = (
-                fix_env
-                if missing
-                else manager.fix_import(imported["distribution"], imported["version"])
-            )
-            report.problem(f"import {imported['module']} fails: {imported['error']}", fix)
+            continue
+        # Not installed at all (or the project's own package): the set-up installs it.
+        missing = imported["module"] == manager.config.package_name or not imported["version"]
+        fix = (
+            fix_env
+            if missing
+            else manager.fix_import(imported["distribution"], imported["version"])
+        )
+        report.problem(f"import {imported['module']} fails: {imported['error']}", fix)
     if found.get("gpu"):  # asked for by config.gpu_check: the project has gpu.py
         from . import gpu
 

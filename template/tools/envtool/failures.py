@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
-
-from .network import hide_credentials, index_answers
+import socket
+import urllib.parse
+import urllib.request
+from pathlib import Path
 
 _REQ = r"([A-Za-z0-9][A-Za-z0-9._-]*)"
 # How pip, uv, Poetry and conda say that a requirement does not exist on the index (tools wrap
@@ -47,3 +49,21 @@ def unreachable_index(output: str) -> str | None:
     where = url[0] if url else (f"{host[1]}:{host[2]}" if host else poetry[1] if poetry else "")
     reason = "could not connect" if poetry else found[0].lower()
     return reason + (f": {hide_credentials(where)}" if where else "")
+
+
+def hide_credentials(url: str) -> str:
+    """`url` without user:password@ (it never reaches the screen)."""
+    return re.sub(r"//[^/@\s]*@", "//", url)
+
+
+def index_answers(url: str, timeout: float = 5) -> bool:
+    """Whether the index at `url` accepts a connection (a file:// index: whether it exists)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "file":
+        return Path(urllib.request.url2pathname(parts.path)).exists()
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "", port), timeout=timeout):
+            return True
+    except OSError:
+        return False

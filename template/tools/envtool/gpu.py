@@ -1,6 +1,6 @@
 """GPU truth (PyTorch and TensorFlow projects only): gpu_check, run inside the environment by
 probe.py, finds the framework's CUDA build, the GPUs it sees, and what that means for the
-project's accelerator (the fix for a CPU-only build comes from the manager: cuda_fix); the
+project's accelerator (the fix for a CPU-only build: cuda_fix, by the project's manager); the
 set-up and the doctor show its verdict."""
 
 from __future__ import annotations
@@ -11,6 +11,22 @@ from importlib import metadata
 from typing import Any
 
 FRAMEWORKS = ("torch", "tensorflow")  # the frameworks whose CUDA build gpu_check checks
+
+
+def cuda_fix(manager: Any, module: str) -> str:
+    """The command that puts the framework's CUDA build into `manager`'s environment."""
+    if manager.name.startswith("conda"):  # conda-forge's GPU build, into the named env
+        package = "pytorch-gpu" if module == "torch" else "tensorflow-gpu"
+        return f"conda install -n {manager.config.project_slug} -c conda-forge {package}"
+    pip = f"{manager.env_python()} -m pip install"
+    if module == "tensorflow":
+        return f'{pip} "tensorflow[and-cuda]"   (Linux and WSL2 only)'
+    if manager.name == "uv":
+        return (
+            f"{manager.tool_command()} sync --reinstall-package torch   (pyproject.toml takes torch "
+            f"from {manager.config.cuda_index}; macOS has no CUDA build)"
+        )
+    return f"{pip} --force-reinstall --index-url {manager.config.cuda_index} torch"
 
 
 def framework_gpu_facts(module: str) -> dict[str, Any]:
@@ -41,7 +57,7 @@ def framework_gpu_facts(module: str) -> dict[str, Any]:
     return facts
 
 
-def gpu_check(module: str, accelerator: str, cuda_fix: str) -> dict[str, Any]:
+def gpu_check(module: str, accelerator: str, build_fix: str) -> dict[str, Any]:
     """Facts about `module`'s GPU support, and `problems` (level error/warning, what, fix)."""
     try:
         facts = framework_gpu_facts(module)
@@ -55,7 +71,7 @@ def gpu_check(module: str, accelerator: str, cuda_fix: str) -> dict[str, Any]:
     size = facts["cuda_library_bytes"] / 1e9
     if accelerator == "cuda" and not facts["cuda_build"]:
         what = f"{module} {facts['version']} is a CPU-only build in a CUDA project: no GPU use"
-        problems.append({"level": "error", "what": what, "fix": cuda_fix})
+        problems.append({"level": "error", "what": what, "fix": build_fix})
     elif accelerator == "cuda" and not facts["gpus"]:
         what = (
             f"{module} is a CUDA {facts['cuda_build']} build but sees no GPU: it trains on the CPU"

@@ -1,7 +1,6 @@
 """What venv and Poetry projects declare outside [project] (requirements files, Poetry's dev
-group) and what their locks pin (venv's pip freeze, poetry.lock). declared and lock_pins run
-inside the environment (the probe loads this file and hands it its parsers); compare_with_lock,
-in the doctor, checks the installed versions against the pins."""
+group) and what their locks pin (pip freeze, poetry.lock): declared and lock_pins run in the
+environment (the probe loads this file); compare_with_lock, in the doctor, checks the versions."""
 
 from __future__ import annotations
 

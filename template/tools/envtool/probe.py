@@ -1,12 +1,8 @@
-"""The one probe, run by the ENVIRONMENT's Python in isolated mode: `python -I probe.py '<json>'`.
-
-Set-up, doctor and the Docker build read its one JSON report: the interpreter, distributions,
-broken requirements (`pip check`'s finding), declared against installed versions, each import and
-its file; where its arguments ask (`gpu`, `pins`), GPU truth (gpu.py) and a lock's pins (pins.py). It parses with `packaging`
-and `tomllib`/`tomli` (every generated environment has them, through pytest); without them only
-the imports run. Exit status 1 when an import fails or a requirement is broken. Its arguments (ProbeArgs: one
-JSON argument, or `--config tools/envtool.json`, from which project_args derives them) and its
-report (ProbeReport) are typed below."""
+"""The one probe, run by the ENVIRONMENT's Python in isolated mode: `python -I probe.py '<json>'`
+(ProbeArgs; the image build: `--config tools/envtool.json [--only dependencies|project]`). Its
+report, for the set-up, the doctor and the image build, needs `packaging` and `tomllib`/`tomli`
+(pytest brings them; without them only the imports run). Exit status 1: an import or requirement
+failed."""
 
 from __future__ import annotations
 
@@ -17,7 +13,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal, TypedDict
@@ -25,45 +20,31 @@ from typing import Any, Literal, TypedDict
 MARKER = "ENVTOOL-PROBE "
 
 
-class GpuArgs(TypedDict):
-    """What gpu.py checks: the accelerator asked for, and each framework's fix."""
-
-    accelerator: str  # "cpu" or "cuda"
-    fix: dict[str, str]  # module -> the command that installs its CUDA build (gpu.py checks them)
-
-
-class _NamedProject(TypedDict):
-    """The project the probe checks (always given)."""
+class ProbeArgs(TypedDict, total=False):
+    """What to check (package and distribution always given)."""
 
     package: str  # the project's import name
     distribution: str  # its distribution name (project_slug)
-
-
-class ProbeArgs(_NamedProject, total=False):
-    """What to check: the set-up, the doctor and the image build pass these (one JSON argument)."""
-
     hints: dict[str, str]  # distribution -> module, where they differ (scikit-learn -> sklearn)
     imports: list[str]  # modules to import when the project itself is not installed
     provided: dict[str, str]  # a hybrid's conda packages: distribution -> module
     source: str  # the folder the imported package must come from (the editable install)
-    gpu: GpuArgs
+    gpu: dict[str, Any]  # accelerator, and fix: module -> the command for its CUDA build
     project: str  # the doctor's part: requires-python, declared requirements, lock pins
     requirement_files: list[str]
     lock_file: str | None
-    pins: bool  # the lock pins versions (venv, Poetry): pins.py reads them and their declarations
-    # The image build's two steps: "dependencies" (before the project is installed) or "project"
-    # (after it: the first step imported the dependencies); without it, both.
-    only: Literal["dependencies", "project"]
+    pins: bool  # the lock pins versions (venv, Poetry): pins.py reads them
+    only: Literal["dependencies", "project"]  # the image build's steps: before or after the project
 
 
 class ImportRow(TypedDict):
-    """One import of the report: what was imported, from where, and its error."""
+    """One import: what was imported, from where (origin: its file), its error ("": none)."""
 
     module: str
     distribution: str
     version: str
-    error: str  # "" when the import worked
-    origin: str  # the file it came from
+    error: str
+    origin: str
 
 
 class ProbeReport(TypedDict, total=False):
@@ -84,9 +65,8 @@ class ProbeReport(TypedDict, total=False):
     gpu: dict[str, Any]  # gpu.py's facts and verdict
 
 
-def project_args(package: str, distribution: str, dependencies: list[dict[str, Any]]) -> ProbeArgs:
-    """The arguments for a project (tools/envtool.json's names and dependencies): the one
-    derivation the set-up, the doctor and the image build share."""
+def project_args(package: str, distribution: str, dependencies: list[Any]) -> ProbeArgs:
+    """The arguments for a project: the set-up's, the doctor's and the image build's."""
     imports = {d["name"]: d["import"] for d in dependencies if d.get("import")}
     provided = {d["name"]: d["import"] for d in dependencies if d.get("owner") == "conda"}
     return {"package": package, "distribution": distribution, "hints": imports,
@@ -148,8 +128,7 @@ def declared_requirements(
 def check_declared(
     declared: list[tuple[str, str]], dists: dict[str, Any], pins: dict[str, list[str]] | None
 ) -> list[dict[str, Any]]:
-    """Each declared requirement: installed version, whether it fits, and (given a lock's pins)
-    whether the lock pins a fitting version."""
+    """Each declared requirement: installed version, whether it fits and is locked (given pins)."""
     rows: dict[str, dict[str, Any]] = {}
     for group, text in declared:
         req = parse(text)
@@ -183,13 +162,8 @@ def module_for(dist: metadata.Distribution, name: str, hints: dict[str, str]) ->
 
 def try_import(module: str, dist: str, version: str) -> ImportRow:
     """Import `module`; its row of the report (the error, if any, in one line)."""
-    row: ImportRow = {
-        "module": module,
-        "distribution": dist,
-        "version": version,
-        "error": "",
-        "origin": "",
-    }
+    row: ImportRow = {"module": module, "distribution": dist, "version": version, "error": "",
+                      "origin": ""}  # fmt: skip
     try:
         imported = importlib.import_module(module)
     except BaseException as exc:  # an import can raise anything, even SystemExit
@@ -202,43 +176,32 @@ def try_import(module: str, dist: str, version: str) -> ImportRow:
 
 def cores() -> int:
     """The CPUs this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def import_all(
     modules: list[tuple[str, tuple[str, str]]], here: list[str], weights: dict[str, int]
 ) -> dict[str, ImportRow]:
-    """Import each module once: `here` in this process, the rest split over one process per core
-    (this one included), heaviest first (weight: the distribution's file count), so the first
-    imports write their bytecode in parallel. A module's dependencies are imported by each process
-    that needs them; each writes its bytecode atomically, so they share it on disk."""
+    """Import each module once: `here` in this process, the rest over one process per core (this
+    one too), heaviest (most files) first, so that their first imports compile in parallel."""
     shares: list[list[tuple[str, tuple[str, str]]]] = [
-        [] for _ in range(max(1, min(cores(), len(modules))))
+        [] for _ in range(min(cores(), len(modules)) or 1)
     ]
     load = [0] * len(shares)
-    for module, row in modules:
-        if module in here:
-            shares[0].append((module, row))
-            load[0] += weights.get(module, 1)
-    rest = [item for item in modules if item[0] not in here]
-    for module, row in sorted(rest, key=lambda item: -weights.get(item[0], 1)):
-        i = load.index(min(load))
+    rest = sorted((m for m in modules if m[0] not in here), key=lambda m: -weights.get(m[0], 1))
+    for module, row in [m for m in modules if m[0] in here] + rest:
+        i = 0 if module in here else load.index(min(load))
         shares[i].append((module, row))
         load[i] += weights.get(module, 1)
     helper = [sys.executable, "-I", __file__, "--import"]
-    started = [
-        (share, subprocess.Popen([*helper, json.dumps(share)], stdout=subprocess.PIPE, text=True))
-        for share in shares[1:]
-        if share
-    ]
+    started = [(share, subprocess.Popen([*helper, json.dumps(share)], stdout=subprocess.PIPE, text=True))
+               for share in shares[1:] if share]  # fmt: skip
     rows = {m: try_import(m, d, v) for m, (d, v) in shares[0]}
     for share, proc in started:
-        out, _ = proc.communicate()
-        found = [line for line in out.splitlines() if line.startswith(MARKER)]
-        got: list[ImportRow] = json.loads(found[-1][len(MARKER) :]) if found else []
-        rows.update((r["module"], r) for r in got)
+        found = [line for line in proc.communicate()[0].splitlines() if line.startswith(MARKER)]
+        rows.update(
+            (r["module"], r) for r in (json.loads(found[-1][len(MARKER) :]) if found else [])
+        )
         for module, (dist, version) in share:  # the process died before it could report
             rows.setdefault(module, {"module": module, "distribution": dist, "version": version,
                                      "error": f"the import process exited with {proc.returncode}",
@@ -266,8 +229,7 @@ def own_package(row: ImportRow, source: str) -> ImportRow:
 
 
 def tool_module(name: str) -> Any:
-    """A module of the tool (gpu, pins), which the arguments say the project has: this file runs
-    as a script (`python -I`: no folder of its own on sys.path), so by its path."""
+    """A module of the tool (gpu, pins), by its path: this file runs as a script (`python -I`)."""
     spec = importlib.util.spec_from_file_location(
         f"envtool_{name}", Path(__file__).with_name(f"{name}.py")
     )
@@ -294,18 +256,15 @@ def check_project(report: ProbeReport, args: ProbeArgs, dists: dict[str, Any]) -
 
 
 def dependency_modules(
-    own: metadata.Distribution,
-    dists: dict[str, metadata.Distribution],
-    hints: dict[str, str],
-    provided: dict[str, str],
+    own: Any, dists: dict[str, Any], args: ProbeArgs
 ) -> dict[str, tuple[str, str]]:
-    """module -> (distribution, version) of each installed requirement of the project, and of a
-    hybrid's conda packages (`provided`)."""
+    """module -> (distribution, version) of the project's installed requirements and `provided`."""
+    hints: dict[str, str] = {canonical(k): v for k, v in args.get("hints", {}).items()}
     modules: dict[str, tuple[str, str]] = {}
     for req in filter(None, map(parse, own.requires or [])):
         if have := dists.get(canonical(req.name)):
             modules.setdefault(module_for(have, req.name, hints), (req.name, have.version))
-    for name, module in provided.items():
+    for name, module in args.get("provided", {}).items():
         have = dists.get(canonical(name))
         modules.setdefault(module, (name, have.version if have else ""))
     return modules
@@ -313,14 +272,9 @@ def dependency_modules(
 
 def probe(args: ProbeArgs) -> ProbeReport:
     """Check this environment as `args` say; the report."""
-    package, distribution = args["package"], args["distribution"]
-    report: ProbeReport = {
-        "python": ".".join(map(str, sys.version_info[:3])),
-        "executable": sys.executable,
-        "prefix": sys.prefix,
-        "errors": [],
-    }
-    only = args.get("only")
+    package, distribution, only = args["package"], args["distribution"], args.get("only")
+    report: ProbeReport = {"python": ".".join(map(str, sys.version_info[:3])),
+                           "executable": sys.executable, "prefix": sys.prefix, "errors": []}  # fmt: skip
     modules = {} if only == "dependencies" else {package: (distribution, "")}
     extra = {} if only == "project" else {m: (m, "") for m in args.get("imports", [])}
     dists: dict[str, metadata.Distribution] = {}
@@ -328,7 +282,6 @@ def probe(args: ProbeArgs) -> ProbeReport:
         report["errors"].append("`packaging` is not installed: only the imports were checked")
         modules.update(extra)
     else:
-        hints: dict[str, str] = {canonical(k): v for k, v in args.get("hints", {}).items()}
         t0 = time.perf_counter()
         for dist in metadata.distributions():
             if dist.metadata["Name"]:
@@ -342,8 +295,7 @@ def probe(args: ProbeArgs) -> ProbeReport:
         elif own in dists:
             modules[package] = (distribution, dists[own].version)
             if only != "project":
-                provided = args.get("provided", {})
-                for module, row in dependency_modules(dists[own], dists, hints, provided).items():
+                for module, row in dependency_modules(dists[own], dists, args).items():
                     modules.setdefault(module, row)
         else:
             report["errors"].append(f"the project ({distribution}) is not installed")
@@ -354,7 +306,7 @@ def probe(args: ProbeArgs) -> ProbeReport:
     # The package (its origin is checked below) and a framework (the GPU check uses it) are
     # imported in this process; the rest spread over the machine's cores.
     here = [m for i, m in enumerate(modules) if i == 0 or m in fixes]
-    found = {m: dists.get(canonical(d)) if dists else None for m, (d, _) in modules.items()}
+    found = {m: dists.get(canonical(d)) for m, (d, _) in modules.items()} if dists else {}
     weights = {m: len(dist.files or []) for m, dist in found.items() if dist}
     rows = import_all(list(modules.items()), here, weights)
     report["imports"] = [rows[m] for m in modules]
@@ -363,8 +315,8 @@ def probe(args: ProbeArgs) -> ProbeReport:
     imported = {r["module"] for r in report["imports"] if not r["error"]}
     framework = next((m for m in fixes if m in imported), None)
     if framework:  # `gpu` given (config.gpu_check): PyTorch and TensorFlow projects have gpu.py
-        gpu = tool_module("gpu")
-        report["gpu"] = gpu.gpu_check(framework, args["gpu"]["accelerator"], fixes[framework])
+        gpu_check = tool_module("gpu").gpu_check
+        report["gpu"] = gpu_check(framework, args["gpu"]["accelerator"], fixes[framework])
     return report
 
 
@@ -384,16 +336,16 @@ def table(report: ProbeReport) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    """`probe.py '<ProbeArgs as JSON>'`, or `probe.py --config tools/envtool.json [--only
-    dependencies|project]` (the image build: the project's own contract, nothing retyped)."""
+    """The command line (the module's docstring); the exit status."""
     if argv[1:2] == ["--import"]:  # a helper process of import_all
         rows = [try_import(m, d, v) for m, (d, v) in json.loads(argv[2])]
         print(MARKER + json.dumps(rows), flush=True)
         return 0
     if argv[1:2] == ["--config"]:
-        config: Mapping[str, Any] = json.loads(Path(argv[2]).read_text(encoding="utf-8"))
-        args = project_args(config["package_name"], config["project_slug"],
-                            config.get("dependencies", []))  # fmt: skip
+        config = json.loads(Path(argv[2]).read_text(encoding="utf-8"))
+        args = project_args(
+            config["package_name"], config["project_slug"], config.get("dependencies", [])
+        )
         if argv[3:4] == ["--only"] and argv[4] in ("dependencies", "project"):
             args["only"] = "dependencies" if argv[4] == "dependencies" else "project"
     else:

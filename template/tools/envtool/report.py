@@ -1,5 +1,4 @@
-"""What the doctor's checks share with the managers' lock checks: the Report they write to and
-how a tool's output or a lock file is read."""
+"""The doctor's Report, which the managers' lock checks write to too, and reading a lock file."""
 
 from __future__ import annotations
 
@@ -13,23 +12,18 @@ class Report:
     """Prints each check as it runs and remembers the problems (what, fix) for the summary."""
 
     def __init__(self) -> None:
-        """Start with no problems recorded."""
         self.problems: list[tuple[str, str]] = []
 
     def section(self, title: str) -> None:
-        """Print the header of a group of checks (`== title`) after a blank line."""
         say(f"\n== {title}")
 
     def ok(self, message: str) -> None:
-        """Print a check that passed."""
         say(f"  ok    {message}")
 
     def info(self, message: str) -> None:
-        """Print a fact a check found, neither good nor bad (e.g. which Python)."""
         say(f"  info  {message}")
 
     def problem(self, what: str, fix: str) -> None:
-        """Record a failed check with its fix, and print both."""
         self.problems.append((what, fix))
         say(f"  FAIL  {what}\n        fix: {fix}")
 
@@ -52,12 +46,12 @@ def last_line(text: str) -> str:
 
 
 def lock_readable(report: Report, lock: Path, fix_lock: str) -> bool:
-    """Whether the lock file is there and is TOML (a problem when not; the set-up gives the same
-    fix for a corrupt one)."""
-    if not lock.is_file():
-        report.problem(f"{lock.name} is missing", fix_lock)
-        return False
-    corrupt = corrupt_lock(lock, fix_lock)
+    """Whether the lock file is there and is TOML (a problem when not)."""
+    corrupt = (
+        corrupt_lock(lock, fix_lock)
+        if lock.is_file()
+        else ToolError(f"{lock.name} is missing", fix=fix_lock)
+    )
     if corrupt:
         report.problem(corrupt.what, corrupt.fix)
     return corrupt is None
@@ -69,16 +63,13 @@ def or_make(command: str, make: str) -> str:
 
 
 def corrupt_lock(lock: Path, fix_lock: str) -> ToolError | None:
-    """A ToolError when `lock` exists but is not TOML, with the fix that moves it aside first (a
-    corrupt one fails `uv lock`/`poetry lock` too); None when it reads (or Python 3.10 has no
-    TOML reader outside the env: the tools' own check then says it)."""
+    """A ToolError when `lock` exists but is not TOML, with a fix that moves it aside first (it
+    fails `uv lock`/`poetry lock` too); None when it reads (or Python 3.10 has no tomllib)."""
     try:
         import tomllib
-    except ImportError:
-        return None
-    try:
+
         tomllib.loads(lock.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    except (ImportError, FileNotFoundError):
         return None
     except (OSError, ValueError) as exc:  # TOMLDecodeError and UnicodeDecodeError
         aside = f"{lock.name}.broken"

@@ -22,7 +22,6 @@ class ToolError(Exception):
     """A failure the user can fix: what went wrong, why, and what to do about it."""
 
     def __init__(self, what: str, why: str = "", fix: str = "") -> None:
-        """Keep the three parts; `output` starts as `why`, and run() sets it to the whole output."""
         super().__init__(what)
         self.what, self.why, self.fix = what, why, fix
         self.output = why  # a failed command's whole output (why keeps only its tail)
@@ -134,3 +133,12 @@ def install_hint(version: str) -> str:
         else f"your system's package manager (e.g. `apt install python{version}-venv`)"
     )
     return f"install Python {version} with " + ", or ".join(hints)
+
+
+def untracked(project: Path, *files: str) -> list[str]:
+    """The files (of `files`; all without) that git does not track nor ignore; [] outside git."""
+    out = capture(
+        ["git", "ls-files", "-z", "--others", "--exclude-standard", "--", *files], project
+    )
+    found = [f for f in (out or "").split("\0") if f]
+    return [f for f in files if f in found] if files else found  # in the order asked for

@@ -1,6 +1,5 @@
-"""Which tools the user has and how they type them: PATH, copier's folder and the set-up's record
-(FOUND_FILE), shell quoting, the line that puts a folder on PATH, venv activation per shell.
-Standard library only: copier's extension loads this file alone (its next-step advice)."""
+"""Which tools the user has and how they type them (shell quoting, PATH, venv activation).
+Standard library only: copier's extension imports it too (its next-step advice)."""
 
 from __future__ import annotations
 
@@ -13,24 +12,11 @@ from pathlib import Path
 
 CONFIG_FILE = Path("tools") / "envtool.json"  # the project's config (the extension reads it too)
 WINDOWS = os.name == "nt"
-
 # Where the README's generate command installs copier and uv (a venv that is not on PATH).
 TOOL_BIN = Path.home() / ".copier-mlops" / ("Scripts" if WINDOWS else "bin")
-
-
 # Where the set-up found uv or Poetry (one `name=path` line each; git-ignored): a later
 # `python3 tools/envtool ...` or `make`, run by another Python than copier's, finds it again.
 FOUND_FILE = Path("tools") / "envtool-found.txt"
-
-
-def found_before(project: Path, name: str) -> str | None:
-    """The path of `name` the set-up recorded in `project`, if it is still there."""
-    try:
-        lines = (project / FOUND_FILE).read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return None
-    paths = [line.partition("=")[2] for line in lines if line.partition("=")[0] == name]
-    return next((p for p in paths if shutil.which(p)), None)
 
 
 def remember(project: Path, name: str, found: str) -> None:
@@ -46,13 +32,18 @@ def remember(project: Path, name: str, found: str) -> None:
 
 def which(name: str, project: Path | None = None) -> str | None:
     """`name` on PATH, else beside the running Python (copier's own environment), else in the
-    README's install folder, else where the set-up of `project` found it (FOUND_FILE): later
-    commands, run by another Python, find what copier's run found."""
+    README's install folder, else where the set-up of `project` found it (FOUND_FILE, if it is
+    still there): later commands, run by another Python, find what copier's run found."""
     for folder in (None, os.path.dirname(sys.executable), str(TOOL_BIN)):
         found = shutil.which(name, path=folder)
         if found:
             return found
-    return found_before(project, name) if project else None
+    try:
+        lines = (project / FOUND_FILE).read_text(encoding="utf-8").splitlines() if project else []
+    except OSError:
+        return None
+    paths = [line.partition("=")[2] for line in lines if line.partition("=")[0] == name]
+    return next((p for p in paths if shutil.which(p)), None)
 
 
 def user_shell() -> str:

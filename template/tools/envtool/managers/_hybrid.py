@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..conda_records import Owned, base_reason, conda_owned, installer_of, replaced
+from ..conda_records import Owned, base_reason, conda_owned, installer_of, keep_conda, replaced
 from ..config import canonical
 from ..probe import ProbeReport
 from ..report import Report, last_line, lock_readable
@@ -38,15 +38,16 @@ class CondaHybrid(CondaManager):
     """conda for Python (and CUDA), then `python_tool` installs the Python packages into the same
     env: never a .venv beside it, never into base, never over a package conda installed."""
 
-    python_tool = ""  # "poetry" or "uv": environment.yml has conda install it into the env
-    python_lock = ""  # poetry.lock or uv.lock
     dependency_files = "environment.yml (conda's packages) and pyproject.toml (the Python packages)"
 
     def __init__(self, config: Any) -> None:
-        """The lock is the Python tool's; install() finds the env's own tool and conda's records."""
+        """The Python tool (poetry or uv: tools/envtool.json's lock_tool, which environment.yml
+        has conda install into the env) and its lock; install() finds the env's own tool and
+        conda's records."""
         super().__init__(config)
+        self.python_tool: str = config.lock_tool
+        self.python_lock = self.lock_file = f"{self.python_tool}.lock"
         self.py_tool: str | None = None
-        self.lock_file = self.python_lock
         self.conda_before: dict[str, Owned] = {}
 
     def lock_files(self) -> list[str]:
@@ -128,15 +129,17 @@ class CondaHybrid(CondaManager):
             )
         return str(found[0])
 
+    def keep(self, prefix: Path) -> tuple[list[str], dict[str, str]]:
+        """The Python tool's arguments and variables that leave conda's packages alone."""
+        return keep_conda(self.python_tool, prefix, self.conda_before)
+
     def python_env(self, prefix: Path) -> dict[str, str]:
-        """What `conda activate` sets for the tool: the env first on PATH, CONDA_PREFIX."""
+        """What `conda activate` sets for the tool (the env first on PATH, CONDA_PREFIX), and
+        keep()'s variables: it installs into the env, never a virtualenv of its own."""
         path = os.pathsep.join([*map(str, self.bin_dirs(prefix)), os.environ.get("PATH", "")])
+        activated = {"PATH": path, "CONDA_PREFIX": str(prefix)}
         return clean_env(
-            {
-                "PATH": path,
-                "CONDA_PREFIX": str(prefix),
-                "CONDA_DEFAULT_ENV": self.config.project_slug,
-            }
+            {**activated, "CONDA_DEFAULT_ENV": self.config.project_slug, **self.keep(prefix)[1]}
         )
 
     def requested_conda_packages(self) -> list[str]:

@@ -42,6 +42,7 @@ class CondaManager(Manager):
     alternatives = ("venv",)
     lock_file = "environment.lock.yml"
     dependency_files = "environment.yml and pyproject.toml"
+    index_setting = "environment.yml's pip section (`--index-url <URL>`), or PIP_INDEX_URL (pip)"
 
     @property
     def flavour(self) -> str:
@@ -127,10 +128,6 @@ class CondaManager(Manager):
         )
         return "wrote environment.lock.yml"
 
-    def index_setting(self) -> str:
-        """conda's index setting: environment.yml's pip section (`--index-url`) or PIP_INDEX_URL."""
-        return "environment.yml's pip section (`--index-url <URL>`), or PIP_INDEX_URL (pip)"
-
     def location(self) -> str:
         """The env's name, with its folder when the env exists."""
         prefix = self.prefix()
@@ -149,11 +146,6 @@ class CondaManager(Manager):
         """The doctor's fix for a stale environment.lock.yml: rebuild the env (the set-up
         writes the lock from it)."""
         return self.fix_env()  # the set-up writes the lock from the environment it made
-
-    def cuda_fix(self, module: str) -> str:
-        """conda-forge's GPU build of the framework (pytorch-gpu or tensorflow-gpu) into the env."""
-        package = "pytorch-gpu" if module == "torch" else "tensorflow-gpu"
-        return f"conda install -n {self.config.project_slug} -c conda-forge {package}"
 
     def check_lock(self, report: Report, found: ProbeReport | None) -> None:
         """environment.yml against the environment, by conda's own parser and matcher

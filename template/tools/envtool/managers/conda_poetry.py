@@ -25,17 +25,9 @@ class CondaPoetryManager(CondaHybrid):
     """conda for the env, Poetry for the Python packages (into the same prefix)."""
 
     name = "conda-poetry"
-    python_tool = "poetry"
-    python_lock = "poetry.lock"
+    index_setting = INDEX_SETTING
     lock_args = ("lock", "--no-interaction", "--no-ansi")
     pins_lock = True
-
-    def python_env(self, prefix: Path) -> dict[str, str]:
-        """What `conda activate` sets, plus POETRY_VIRTUALENVS_CREATE=false: Poetry installs
-        into the conda env, never into a virtualenv of its own."""
-        # Poetry uses the active conda env (CONDA_PREFIX) and, with creation off, never makes
-        # a virtualenv of its own (poetry.toml says so too, for Poetry run by hand).
-        return {**super().python_env(prefix), "POETRY_VIRTUALENVS_CREATE": "false"}
 
     def install_python_side(self, prefix: Path) -> str:
         """`poetry install` into the conda env (`poetry lock` first when there is no
@@ -79,10 +71,6 @@ class CondaPoetryManager(CondaHybrid):
         run([self.py_tool, "install", "--no-interaction", "--no-ansi"], self.project, env=env,
             fix=fix)  # fmt: skip
         return f"poetry install installed the project, its dependencies and dev group into {prefix}"
-
-    def index_setting(self) -> str:
-        """Poetry's index setting: pyproject.toml's [[tool.poetry.source]], then `poetry lock`."""
-        return INDEX_SETTING
 
     def python_side_check(self, report: Report, poetry: str, prefix: Path) -> None:
         """The doctor's Poetry half: `poetry check --lock`, then what a dry-run `poetry install`

@@ -9,8 +9,8 @@ from ..manager import Manager
 from ..pins import compare_with_lock
 from ..probe import ProbeReport
 from ..report import Report, last_line, lock_readable
-from ..running import ToolError, capture, clean_env, query, run
-from ..shell import venv_activation, which
+from ..running import clean_env, query, run
+from ..shell import venv_activation
 
 
 def check_lock(
@@ -27,14 +27,9 @@ def check_lock(
     return True
 
 
-INSTALL_POETRY = (
-    "install Poetry 2 (`pipx install poetry`, or see https://python-poetry.org/docs/#installation)"
-)
 # An active conda env would be used by Poetry instead of the project's .venv.
 POETRY_ENV_DROP = ("CONDA_PREFIX", "CONDA_DEFAULT_ENV")
-
-
-# Where the package index is set (the fix for an unreachable one names it).
+# Where the package index is set (also conda-poetry's).
 INDEX_SETTING = (
     "pyproject.toml's [[tool.poetry.source]] (priority = \"primary\"; copier's "
     "package_index_url answer writes it), then `poetry lock` (Poetry)"
@@ -44,7 +39,10 @@ INDEX_SETTING = (
 class PoetryManager(Manager):
     """Poetry with an in-project .venv; poetry.lock."""
 
-    name = "poetry"
+    name, title = "poetry", "Poetry"
+    tool_install = "install Poetry 2 (`pipx install poetry`, or see https://python-poetry.org/docs/#installation)"
+    version_args = ("--version", "--no-ansi")
+    index_setting = INDEX_SETTING
     alternatives = ("venv",)
     lock_file = "poetry.lock"
     lock_args = ("lock", "--no-interaction", "--no-ansi")
@@ -54,14 +52,6 @@ class PoetryManager(Manager):
         """The clean environment, with POETRY_VIRTUALENVS_IN_PROJECT=true and no active conda
         env (Poetry would install into it instead of .venv)."""
         return clean_env({"POETRY_VIRTUALENVS_IN_PROJECT": "true"}, drop=POETRY_ENV_DROP)
-
-    def find_tool(self) -> str:
-        """Find Poetry (which()); the note is its version and path, ToolError when missing."""
-        poetry = self.find()
-        if not poetry:
-            raise ToolError("Poetry is not installed (not found on PATH)", fix=INSTALL_POETRY)
-        version = (capture([poetry, "--version", "--no-ansi"]) or "").strip()
-        return f"{version or 'poetry'} at {poetry}"
 
     def find_interpreter(self) -> str:
         """Find a Python of python_version for `poetry env use` (require_python);
@@ -95,10 +85,6 @@ class PoetryManager(Manager):
         )
         return "poetry install installed the project, its dependencies and the dev group"
 
-    def index_setting(self) -> str:
-        """Poetry's index setting: pyproject.toml's [[tool.poetry.source]], then `poetry lock`."""
-        return INDEX_SETTING
-
     def activation(self) -> str:
         """.venv's activate script, or `poetry run <command>` without activating."""
         poetry = self.tool_command()
@@ -110,14 +96,9 @@ class PoetryManager(Manager):
         report.section("Lock file (poetry.lock)")
         if not lock_readable(report, self.project / "poetry.lock", self.fix_lock()):
             return
-        poetry = which("poetry", self.project)
-        if poetry is None:
-            report.problem(
-                "Poetry is not installed (not on PATH, nor in ~/.copier-mlops)", INSTALL_POETRY
-            )
-        else:
-            if not check_lock(report, poetry, self.project, self.fix_lock()):
-                return
+        poetry = self.doctor_tool(report)
+        if poetry and not check_lock(report, poetry, self.project, self.fix_lock()):
+            return
         if found is not None:
             compare_with_lock(
                 report, found, self.config.project_slug, exact=False, fix=self.fix_env()

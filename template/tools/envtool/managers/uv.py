@@ -11,12 +11,13 @@ from pathlib import Path
 from ..manager import Manager
 from ..probe import ProbeReport
 from ..report import Report, last_line, lock_readable
-from ..running import ToolError, capture, install_hint, python_version_of, query, run, say
-from ..shell import WINDOWS, venv_activation, which
+from ..running import ToolError, install_hint, python_version_of, query, run, say
+from ..shell import WINDOWS, venv_activation
 
-INSTALL_UV = (
-    "install uv (`pipx install uv`, `python3 -m pip install --user uv`, or the installer at "
-    "https://docs.astral.sh/uv/getting-started/installation/)"
+# Where the package index is set (also conda-uv's).
+INDEX_SETTING = (
+    "pyproject.toml's [[tool.uv.index]] (default = true; copier's package_index_url "
+    "answer writes it), or UV_DEFAULT_INDEX for one run (uv)"
 )
 
 
@@ -38,8 +39,9 @@ def check_lock_and_sync(
     the `uv sync ... --dry-run` command would change (None: there is no environment)."""
     code, _, err = query([uv, "lock", "--check"], manager.project, env=env)
     if code:
-        what = f"uv.lock is out of date with pyproject.toml: {last_line(err)}"
-        report.problem(what, manager.fix_lock())
+        report.problem(
+            f"uv.lock is out of date with pyproject.toml: {last_line(err)}", manager.fix_lock()
+        )
         return
     report.ok("uv.lock matches pyproject.toml (uv lock --check)")
     if dry_run is None:
@@ -49,33 +51,25 @@ def check_lock_and_sync(
     if code:
         report.problem(f"uv sync --dry-run failed: {last_line(err)}", manager.fix_env())
     elif changes:
-        what = f"the environment differs from uv.lock: {', '.join(changes)}"
-        report.problem(what, manager.fix_env())
+        report.problem(
+            f"the environment differs from uv.lock: {', '.join(changes)}", manager.fix_env()
+        )
     else:
         report.ok("the environment matches uv.lock (uv sync --locked --dry-run: no changes)")
-
-
-# Where the package index is set (the fix for an unreachable one names it).
-INDEX_SETTING = (
-    "pyproject.toml's [[tool.uv.index]] (default = true; copier's package_index_url "
-    "answer writes it), or UV_DEFAULT_INDEX for one run (uv)"
-)
 
 
 class UvManager(Manager):
     """uv: .venv, uv.lock, uv's own Python discovery."""
 
-    name = "uv"
+    name = title = "uv"
+    tool_install = (
+        "install uv (`pipx install uv`, `python3 -m pip install --user uv`, or the installer at "
+        "https://docs.astral.sh/uv/getting-started/installation/)"
+    )
     alternatives = ("venv",)
     lock_file = "uv.lock"
     lock_args = ("lock",)
-
-    def find_tool(self) -> str:
-        """Find uv (which()); the note is `uv --version` and its path, ToolError when missing."""
-        uv = self.find()
-        if not uv:
-            raise ToolError("uv is not installed (not found on PATH)", fix=INSTALL_UV)
-        return f"{(capture([uv, '--version']) or 'uv').strip()} at {uv}"
+    index_setting = INDEX_SETTING
 
     def _uv_find(self, version: str) -> Path | None:
         """uv's answer, from a neutral folder (in the project it would name the existing .venv),
@@ -91,32 +85,28 @@ class UvManager(Manager):
         return Path(out.strip()) if have and have.startswith(version + ".") else None
 
     def find_interpreter(self) -> str:
-        """uv's Python of python_version (PATH, uv's own, pyenv's versions), downloaded
-        by uv when there is none; ToolError when still not found."""
+        """uv's Python of python_version (PATH, uv's own, pyenv's), else one uv downloads: never
+        silently (it says so), never when downloads are off (UV_PYTHON_DOWNLOADS, UV_OFFLINE)."""
         want, how = self.config.python_version, "found"
         self.interpreter = self._uv_find(want)
         if not self.interpreter:
-            self.download_python(want)
+            if not downloads_allowed():
+                raise ToolError(
+                    f"no Python {want} found on this machine, and uv may not download one "
+                    "(UV_PYTHON_DOWNLOADS=never or UV_OFFLINE is set)",
+                    why="uv looked on PATH, among its own Pythons and in pyenv's versions folder",
+                    fix=f"{install_hint(want)}, or allow uv to download it (unset UV_PYTHON_DOWNLOADS)",
+                )
+            say(f"  No Python {want} on this machine: uv downloads a managed Python {want} now.")
+            run([str(self.tool), "python", "install", want], self.project,
+                what=f"uv could not download Python {want} (no network?)",
+                fix=f"connect to the internet, or {install_hint(want)}")  # fmt: skip
             self.interpreter, how = self._uv_find(want), "downloaded"
         if not self.interpreter:
             raise ToolError(
                 f"uv installed Python {want} but cannot find it", fix=install_hint(want)
             )
         return f"Python {python_version_of(self.interpreter)} at {self.interpreter} ({how} by uv)"
-
-    def download_python(self, want: str) -> None:
-        """Never silent: say that a download happens and why; a failure is reported as such."""
-        if not downloads_allowed():
-            raise ToolError(
-                f"no Python {want} found on this machine, and uv may not download one "
-                "(UV_PYTHON_DOWNLOADS=never or UV_OFFLINE is set)",
-                why="uv looked on PATH, among its own Pythons and in pyenv's versions folder",
-                fix=f"{install_hint(want)}, or allow uv to download it (unset UV_PYTHON_DOWNLOADS)",
-            )
-        say(f"  No Python {want} on this machine: uv downloads a managed Python {want} now.")
-        run([str(self.tool), "python", "install", want], self.project,
-            what=f"uv could not download Python {want} (no network?)",
-            fix=f"connect to the internet, or {install_hint(want)}")  # fmt: skip
 
     def create(self) -> str:
         """Reuse .venv when its Python is python_version, else `uv venv --clear` it with the
@@ -136,10 +126,6 @@ class UvManager(Manager):
             fix="check the package names and versions in pyproject.toml ([project] dependencies)")  # fmt: skip
         return "uv sync installed the project (editable), its dependencies and the dev group"
 
-    def index_setting(self) -> str:
-        """uv's index setting: pyproject.toml's [[tool.uv.index]], or UV_DEFAULT_INDEX."""
-        return INDEX_SETTING
-
     def activation(self) -> str:
         """.venv's activate script; `uv run <command>` needs no activation."""
         run_it = f"`{self.tool_command()} run <command>` needs no activation"
@@ -149,25 +135,12 @@ class UvManager(Manager):
         """The doctor's fix for a package that does not import: `uv sync --reinstall-package`."""
         return f"{self.tool_command()} sync --reinstall-package {distribution}"
 
-    def cuda_fix(self, module: str) -> str:
-        """torch: `uv sync --reinstall-package torch` from pyproject.toml's CUDA index;
-        tensorflow: Manager's own fix."""
-        if module == "tensorflow":
-            return super().cuda_fix(module)
-        return (
-            f"{self.tool_command()} sync --reinstall-package torch   (pyproject.toml takes torch "
-            f"from {self.config.cuda_index}; macOS has no CUDA build)"
-        )
-
     def check_lock(self, report: Report, found: ProbeReport | None) -> None:
         """The doctor's uv.lock checks: uv installed, the lock readable, `uv lock --check`,
         and `uv sync --locked --dry-run` when there is an environment."""
         report.section("Lock file (uv.lock)")
-        uv = which("uv", self.project)
-        if uv is None:
-            report.problem("uv is not installed (not on PATH, nor in ~/.copier-mlops)", INSTALL_UV)
-            return
-        if lock_readable(report, self.project / "uv.lock", self.fix_lock()):
+        uv = self.doctor_tool(report)
+        if uv and lock_readable(report, self.project / "uv.lock", self.fix_lock()):
             dry_run = None if found is None else [uv, "sync", "--locked", "--dry-run"]
             check_lock_and_sync(report, self, uv, dry_run)
 
