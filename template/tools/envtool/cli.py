@@ -157,14 +157,15 @@ def setup(project: Path, commit: Callable[[Manager], str | None] | None = None) 
         "git": commit(manager) if commit else None,
     }
     new = " ".join(untracked(project, *manager.lock_files()))  # update needs a clean tree
-    notes["next"] = new and f"commit the lock file: git add {new} && git commit -m 'Add {new}'"
+    step = new and f"commit the lock file: git add {new} && git commit -m 'Add {new}'"
     if new and not all(capture(["git", "config", k], project) for k in ("user.name", "user.email")):
         # Our first commit had a stand-in author; the user's own commit needs theirs.
-        notes["next"] += (
+        step += (
             "\n             (git does not know who you are yet: first, once, with your own name "
             'and e-mail: git config --global user.name "Your Name" && git config --global '
             'user.email "you@example.com")'
         )
+    notes["next"] = step
     result.update(location=notes["location"], activate=notes["activate"], test=notes["run tests"])
     for key, text in notes.items():
         if text:
