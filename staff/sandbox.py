@@ -76,10 +76,13 @@ class Sandbox:
             cmd += ["--perms", "01777", "--tmpfs", path]  # the student's user is not root
         for path in ("/root", "/home", "/run", *map(str, self.hidden)):
             cmd += ["--tmpfs", path]
+        # Mount points' parents, made first as traversable folders: bwrap would make them
+        # root's, mode 700, and the student's user could not reach a Python under /tmp.
         for folder in self.readable:  # never one holding a hidden folder: it would show it
             if not any(h.is_relative_to(folder) for h in self.hidden):
+                for parent in reversed(folder.parents[:-1]):
+                    cmd += ["--dir", str(parent)]
                 cmd += ["--ro-bind", str(folder), str(folder)]
-        # The box's parents, as traversable folders (mount points would be root's, mode 700).
         for parent in reversed(box.parents[:-1]):
             cmd += ["--dir", str(parent)]
         cmd += ["--bind", str(box), str(box), "--chdir", str(cwd)]

@@ -1176,6 +1176,25 @@ def test_check_without_a_sandbox_refuses_and_says_why(tmp_path: Path) -> None:
     assert not (tmp_path / "c").exists()
 
 
+def test_a_python_under_tmp_runs_in_the_sandbox(tmp_path: Path) -> None:
+    """Staff whose Python (a venv, a clone) lives under /tmp: the sandbox's own /tmp is empty
+    and its mount points' parents must stay traversable for the student's user."""
+    from staff import sandbox
+
+    venv = tmp_path / "staff" / ".venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    box = tmp_path / "boxes" / "s1"
+    box.mkdir(parents=True)
+    box.chmod(0o777)
+    sandbox.probe("bwrap")  # bubblewrap is installed by .ci/run: a missing one fails here
+    confined = sandbox.Sandbox("bwrap", readable=[*sandbox.tool_folders(()), venv])
+    code = "import subprocess, sys; print(sys.prefix)"
+    argv = confined.command(box, box, {"PATH": f"{venv}/bin:/usr/bin:/bin"}, 0)
+    proc = subprocess.run([*argv, "python", "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(venv)
+
+
 @pytest.mark.parametrize(
     ("rubric", "message"),
     [
