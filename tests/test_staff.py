@@ -1,5 +1,5 @@
 """Course staff's command, `python -m staff`. roster: one project per CSV row, in parallel; a bad
-row never stops the others. fleet: a class of 20 projects generated at v0.1.0 (by roster), each
+row never stops the others. fleet: a class of 10 projects generated at v0.1.0 (by roster), each
 left in a different state by its student, updated to v0.2.0 with the real copier CLI, two at a
 time. A term on a real git server: provision, students' pushes (hostile ones included), collect
 at the deadline, check in bubblewrap's sandbox in two shards, report (its page in Chromium).
@@ -47,7 +47,8 @@ from tests.conftest import (
 
 STAFF_ENV = {**os.environ, "PYTHONPATH": str(ROOT)}  # `python -m staff` from any folder
 PRESET = ROOT / "presets" / "mnist-course.yml"
-BAD_LINE = 9  # the bad row sits among the good ones, not at the end
+BAD_LINE = 6  # the bad row sits among the good ones, not at the end
+GOOD = 8  # the batch's good rows: more than --jobs (each row costs a generation)
 
 
 def staff(
@@ -132,9 +133,9 @@ def test_failure_reason_picks_copier_validation_message() -> None:
 
 @pytest.fixture(scope="module")
 def batch(template: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    """20 good rows and one bad one (a two-line name) through the real script, 2 at a time."""
+    """GOOD rows and one bad one (a two-line name) through the real script, 2 at a time."""
     tmp = tmp_path_factory.mktemp("roster")
-    good = [[f"s{i:03d}", f"Student {i}", f"s{i:03d}@example.org"] for i in range(1, 21)]
+    good = [[f"s{i:03d}", f"Student {i}", f"s{i:03d}@example.org"] for i in range(1, GOOD + 1)]
     rows = [
         *good[: BAD_LINE - 2],
         ["s999", "Ada\nLovelace", "ada@example.org"],
@@ -156,7 +157,7 @@ def test_roster_generates_every_good_row(batch: dict[str, object]) -> None:
     assert isinstance(proc, subprocess.CompletedProcess)
     assert proc.returncode == 1  # some rows failed
     made = sorted(p.name for p in out.iterdir() if (p / ".copier-answers.yml").is_file())
-    assert made == [f"s{i:03d}" for i in range(1, 21)]
+    assert made == [f"s{i:03d}" for i in range(1, GOOD + 1)]
     for name in made:
         answers = yaml.safe_load((out / name / ".copier-answers.yml").read_text(encoding="utf-8"))
         number = int(name[1:])
@@ -173,8 +174,9 @@ def test_roster_reports_each_row_and_the_bad_one(batch: dict[str, object]) -> No
     proc, out = batch["proc"], Path(str(batch["out"]))
     assert isinstance(proc, subprocess.CompletedProcess)
     report = json.loads((out / "roster-report.json").read_text(encoding="utf-8"))
-    assert len(report) == 21
-    assert [r["id"] for r in report if r["status"] == "ok"] == [f"s{i:03d}" for i in range(1, 21)]
+    assert len(report) == GOOD + 1
+    good = [f"s{i:03d}" for i in range(1, GOOD + 1)]
+    assert [r["id"] for r in report if r["status"] == "ok"] == good
     (bad,) = [r for r in report if r["status"] != "ok"]
     assert (bad["id"], bad["line"], bad["status"]) == ("s999", BAD_LINE, "failed")
     assert "author_name" in bad["error"] and "one line" in bad["error"]
@@ -182,8 +184,9 @@ def test_roster_reports_each_row_and_the_bad_one(batch: dict[str, object]) -> No
     with (out / "roster-report.csv").open(encoding="utf-8", newline="") as f:
         assert [r["id"] for r in csv.DictReader(f)] == [r["id"] for r in report]
     # Progress (stderr is not a terminal: one line per project) and the final summary.
-    assert proc.stderr.count("/21] ") == 21
-    assert "21 projects: 20 ok, 0 already there, 0 without environment, 1 failed" in proc.stdout
+    assert proc.stderr.count(f"/{GOOD + 1}] ") == GOOD + 1
+    summary = f"{GOOD + 1} projects: {GOOD} ok, 0 already there, 0 without environment, 1 failed"
+    assert summary in proc.stdout
     (line,) = [x for x in proc.stdout.splitlines() if f"line {BAD_LINE}, id s999: failed: " in x]
     assert "author_name" in line and "one line" in line  # copier's refusal, whatever its wording
 
@@ -343,11 +346,11 @@ def test_batch_pool_turns_one_crash_into_that_projects_failure() -> None:
 # ================================================================== fleet
 
 FLEET, ROSTER = "fleet", "roster"
-IDS = [f"s{i:03d}" for i in range(1, 21)]
+IDS = [f"s{i:03d}" for i in range(1, 11)]
 # What each student did after generation (the rest left their project untouched).
-MERGES_CODE, MERGES_README, CONFLICTS = "s015", "s016", "s017"
-DIRTY_MODIFIED, DIRTY_UNTRACKED, DELETED = "s018", "s019", "s020"
-UNTOUCHED = IDS[:14]
+MERGES_CODE, MERGES_README, CONFLICTS = "s005", "s006", "s007"
+DIRTY_MODIFIED, DIRTY_UNTRACKED, DELETED = "s008", "s009", "s010"
+UNTOUCHED = IDS[:4]
 UPDATED = [*UNTOUCHED, MERGES_CODE, MERGES_README]
 
 STUDENT_FUNCTION = '\n\ndef student_helper() -> str:\n    return "written by the student"\n'
@@ -454,7 +457,7 @@ def test_roster_rerun_keeps_every_project(klass: dict[str, object]) -> None:
     rerun = klass["rerun"]
     assert isinstance(rerun, subprocess.CompletedProcess)
     assert rerun.returncode == 0, rerun.stdout
-    assert "20 projects: 0 ok, 20 already there, 0 without environment, 0 failed" in rerun.stdout
+    assert "10 projects: 0 ok, 10 already there, 0 without environment, 0 failed" in rerun.stdout
     out = Path(str(klass["out"]))
     report = json.loads((out / "roster-report.json").read_text(encoding="utf-8"))
     assert {r["status"] for r in report} == {"exists"}
@@ -503,9 +506,9 @@ def test_fleet_classifies_every_project(klass: dict[str, object]) -> None:
         rows = list(csv.DictReader(f))
     assert [r["id"] for r in rows] == IDS
     assert rows[IDS.index(CONFLICTS)]["conflicts"] == ".gitignore"
-    assert run1.stderr.count("/20] ") == 20  # one progress line per project
+    assert run1.stderr.count("/10] ") == 10  # one progress line per project
     assert (
-        "20 projects: 16 updated, 1 with conflicts, 0 already current, 2 skipped (uncommitted "
+        "10 projects: 6 updated, 1 with conflicts, 0 already current, 2 skipped (uncommitted "
         "work), 1 failed" in run1.stdout
     )
     assert "make env" in run1.stdout
@@ -572,7 +575,7 @@ def test_second_run_changes_nothing(klass: dict[str, object]) -> None:
         DELETED: "failed",
     }
     assert "earlier update" in str(report[CONFLICTS]["detail"])
-    assert "16 already current" in run2.stdout
+    assert "6 already current" in run2.stdout
 
 
 # ------------------------------------------------------------------ units
@@ -738,7 +741,7 @@ run.mkdir(parents=True, exist_ok=True)
 # ruff format --check, mypy) and three of its own. Total weight 8.
 RUBRIC = """
 timeout: 150
-builtin: {environment: 1, doctor: 1, tests: {weight: 2, timeout: 40}, lint: 1}
+builtin: {environment: 1, doctor: 1, tests: {weight: 2, timeout: 20}, lint: 1}
 checks:
   - name: evaluate
     run: .venv/bin/python -m PKG.evaluate
