@@ -48,7 +48,8 @@ from tests.conftest import (
 STAFF_ENV = {**os.environ, "PYTHONPATH": str(ROOT)}  # `python -m staff` from any folder
 PRESET = ROOT / "presets" / "mnist-course.yml"
 BAD_LINE = 6  # the bad row sits among the good ones, not at the end
-GOOD = 8  # the batch's good rows: more than --jobs (each row costs a generation)
+# The roster batch's good rows: more than --jobs (each row costs a generation).
+GOOD = [f"s{i:03d}" for i in range(1, 9)]
 
 
 def staff(
@@ -133,9 +134,9 @@ def test_failure_reason_picks_copier_validation_message() -> None:
 
 @pytest.fixture(scope="module")
 def batch(template: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    """GOOD rows and one bad one (a two-line name) through the real script, 2 at a time."""
+    """The GOOD rows and one bad one (a two-line name) through the real script, 2 at a time."""
     tmp = tmp_path_factory.mktemp("roster")
-    good = [[f"s{i:03d}", f"Student {i}", f"s{i:03d}@example.org"] for i in range(1, GOOD + 1)]
+    good = [[sid, f"Student {int(sid[1:])}", f"{sid}@example.org"] for sid in GOOD]
     rows = [
         *good[: BAD_LINE - 2],
         ["s999", "Ada\nLovelace", "ada@example.org"],
@@ -157,7 +158,7 @@ def test_roster_generates_every_good_row(batch: dict[str, object]) -> None:
     assert isinstance(proc, subprocess.CompletedProcess)
     assert proc.returncode == 1  # some rows failed
     made = sorted(p.name for p in out.iterdir() if (p / ".copier-answers.yml").is_file())
-    assert made == [f"s{i:03d}" for i in range(1, GOOD + 1)]
+    assert made == GOOD
     for name in made:
         answers = yaml.safe_load((out / name / ".copier-answers.yml").read_text(encoding="utf-8"))
         number = int(name[1:])
@@ -174,9 +175,8 @@ def test_roster_reports_each_row_and_the_bad_one(batch: dict[str, object]) -> No
     proc, out = batch["proc"], Path(str(batch["out"]))
     assert isinstance(proc, subprocess.CompletedProcess)
     report = json.loads((out / "roster-report.json").read_text(encoding="utf-8"))
-    assert len(report) == GOOD + 1
-    good = [f"s{i:03d}" for i in range(1, GOOD + 1)]
-    assert [r["id"] for r in report if r["status"] == "ok"] == good
+    assert len(report) == len(GOOD) + 1
+    assert [r["id"] for r in report if r["status"] == "ok"] == GOOD
     (bad,) = [r for r in report if r["status"] != "ok"]
     assert (bad["id"], bad["line"], bad["status"]) == ("s999", BAD_LINE, "failed")
     assert "author_name" in bad["error"] and "one line" in bad["error"]
@@ -184,8 +184,9 @@ def test_roster_reports_each_row_and_the_bad_one(batch: dict[str, object]) -> No
     with (out / "roster-report.csv").open(encoding="utf-8", newline="") as f:
         assert [r["id"] for r in csv.DictReader(f)] == [r["id"] for r in report]
     # Progress (stderr is not a terminal: one line per project) and the final summary.
-    assert proc.stderr.count(f"/{GOOD + 1}] ") == GOOD + 1
-    summary = f"{GOOD + 1} projects: {GOOD} ok, 0 already there, 0 without environment, 1 failed"
+    rows = len(GOOD) + 1
+    assert proc.stderr.count(f"/{rows}] ") == rows
+    summary = f"{rows} projects: {len(GOOD)} ok, 0 already there, 0 without environment, 1 failed"
     assert summary in proc.stdout
     (line,) = [x for x in proc.stdout.splitlines() if f"line {BAD_LINE}, id s999: failed: " in x]
     assert "author_name" in line and "one line" in line  # copier's refusal, whatever its wording
