@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import filelock
 import pytest
 import yaml
 from copier import run_copy
@@ -303,41 +304,25 @@ def report_times() -> Iterator[None]:
         print(f"[time] {label}: {seconds:.1f}s")
 
 
-# Groups of tests: a test's xdist_group mark, else TORCH_GROUP when it uses torch_digit_lab (a
-# test that asks for it by name at run time carries the mark), else its file. pyproject.toml
-# runs --dist loadfile (see there why not loadgroup): a file stays on one worker, and a worker
-# builds torch_digit_lab at most once; under loadgroup one worker would build it for all.
-# The groups with most test time first, as measured (seconds over both workers, 2026-12-03):
-# docker 758, mnist 592 (with its PyTorch tests), serving 530, readme 421, setup 388, firstrun
-# 339, tracking 338, bench 279, render 230, validators 198, staff 198, hybrid 189, dvc 183,
-# presets 174, gpu_check 128; the others after them. torch-env (test_mnist's and test_serving's
-# PyTorch tests): 871 s alone with -n 0 (2026-12-07, another run beside it on the 2 cores).
-# Handed out in this order, the short groups fill in at the end instead of one long group
-# running alone.
-TORCH_GROUP = "torch-env"
+# pyproject.toml runs --dist loadfile (see there why not loadgroup): a file stays on one worker,
+# so its module fixtures are built once. Files are handed out in collection order: the files with
+# most test time first, as measured (seconds over both workers, `.ci/run` on 2026-12-07, before
+# that day's cuts to docker and serving): docker 547, mnist 513, serving 402, staff 323, setup
+# 284, tracking 282, readme 281, firstrun 208, bench 173, hybrid 165, render 142, dvc 141,
+# validators 128, presets 101, gpu_check 73, update 64; the others after them. Handed out in
+# this order, the short files fill in at the end instead of one long file running alone.
 LONGEST_FIRST = (
-    TORCH_GROUP, "test_docker", "test_mnist", "test_serving", "test_readme", "test_setup",
-    "test_firstrun", "test_tracking", "test_bench", "test_render", "test_validators",
-    "test_staff", "test_hybrid", "test_dvc", "test_presets", "test_gpu_check",
+    "test_docker", "test_mnist", "test_serving", "test_staff", "test_setup", "test_tracking",
+    "test_readme", "test_firstrun", "test_bench", "test_hybrid", "test_render", "test_dvc",
+    "test_validators", "test_presets", "test_gpu_check", "test_update",
 )  # fmt: skip
 
 
-def group_of(item: pytest.Item) -> str:
-    marks = [m.args[0] if m.args else m.kwargs["name"] for m in item.iter_markers("xdist_group")]
-    return str(marks[0]) if marks else item.path.stem
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the marks
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the order
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if not any(item.iter_markers("xdist_group")):
-            uses = getattr(item, "fixturenames", ())  # with the fixtures' own fixtures
-            group = TORCH_GROUP if "torch_digit_lab" in uses else item.path.stem
-            item.add_marker(pytest.mark.xdist_group(group))
-
     def rank(item: pytest.Item) -> int:
-        group = group_of(item)
-        return LONGEST_FIRST.index(group) if group in LONGEST_FIRST else len(LONGEST_FIRST)
+        stem = item.path.stem
+        return LONGEST_FIRST.index(stem) if stem in LONGEST_FIRST else len(LONGEST_FIRST)
 
     items.sort(key=rank)  # stable: each file keeps its own order
 
@@ -588,25 +573,39 @@ def projects(template: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
 
 # ---------------------------------------------------------------- environments shared between files
 # test_mnist and test_serving both need the PyTorch Digit Lab (venv, Python 3.11, the CPU torch):
-# built once per worker that needs it (about a minute and 1.5 GB), each file working in its own
-# copy. Every test that uses it carries xdist_group(TORCH_GROUP) (see group_of).
+# built once per test run (about a minute and 1.5 GB), each file working in its own copy.
 TORCH_WARM_UP = (
     "import torch, mlflow.pytorch, sklearn, hydra, fastapi, optuna, pytest; "
     f"import {PKG}.train, {PKG}.api, {PKG}.sweep"
 )
 
 
+def run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of this test run that every xdist worker shares (each worker's own basetemp is
+    a folder in it); without xdist, the run's own basetemp."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session")
 def torch_digit_lab(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The PyTorch Digit Lab and its .venv (requirements_installed), its heavy imports run once
-    so that their bytecode is written where every copy finds it. Use it through project_copy."""
+    so that their bytecode is written where every copy finds it. Built once per test run: the
+    first worker that asks builds it under a lock, the others wait and use it. Use it through
+    project_copy."""
     python = find_python("3.11") or pytest.skip("no Python 3.11 on this machine (PATH or pyenv)")
-    base = tmp_path_factory.mktemp("torch-shared")
-    env = env_without_dev_venv(tool_bin(base), MPLBACKEND="Agg")
-    dst = digit_lab(template, base / "p", env_manager="venv", ml_framework="pytorch")
-    requirements_installed(dst, python, env, "torch (shared): install")
-    run_ok("torch (shared): first imports", [venv_python(dst / ".venv"), "-c", TORCH_WARM_UP],
-           dst, env)  # fmt: skip
+    base = run_folder(tmp_path_factory) / "torch-shared"
+    dst, built = base / "p", base / "built"
+    with filelock.FileLock(f"{base}.lock"):
+        if not built.exists():
+            shutil.rmtree(base, ignore_errors=True)  # what a failed build left
+            base.mkdir()
+            env = env_without_dev_venv(tool_bin(base), MPLBACKEND="Agg")
+            digit_lab(template, dst, env_manager="venv", ml_framework="pytorch")
+            requirements_installed(dst, python, env, "torch (shared): install")
+            run_ok("torch (shared): first imports", [venv_python(dst / ".venv"), "-c",
+                   TORCH_WARM_UP], dst, env)  # fmt: skip
+            built.touch()
     return dst
 
 

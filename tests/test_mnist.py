@@ -31,7 +31,6 @@ import yaml
 from tests.conftest import (
     PKG,
     TORCH_CPU,
-    TORCH_GROUP,
     dev_tool,
     digit_lab,
     env_without_dev_venv,
@@ -542,10 +541,11 @@ def test_torch_project_tests_pass(torch_project: tuple[Path, dict]) -> None:
     py = str(venv_python(dst / ".venv"))
     version = run([py, "-c", "import torch; print(torch.__version__)"], dst, env).stdout.strip()
     assert version == TORCH_CPU
-    out = timed_ok(
-        "torch: project pytest", [py, "-m", "pytest", "-q", "-p", "no:cacheprovider"], dst, env
-    )
+    cmd = [py, "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider"]
+    out = timed_ok("torch: project pytest", cmd, dst, env)
     assert_suite_passed(out)
+    # The API's tests among them (test_serving runs them for scikit-learn only).
+    assert len(re.findall(rf"^PASSED tests/test_{PKG}_api\.py::", out, re.M)) >= 33, out
 
 
 @pytest.mark.slow
@@ -553,21 +553,6 @@ def test_torch_skeleton_tests_pass(torch_project: tuple[Path, dict], template: P
     """example=none with PyTorch: the skeleton's own tests, in the PyTorch environment above
     (same packages: torch, hydra-core, mlflow), its src/ first on the path."""
     skeleton_tests_pass(template, *torch_project, "pytorch")
-
-
-@pytest.mark.slow
-def test_torch_cnn_learns_the_digits(torch_project: tuple[Path, dict]) -> None:
-    dst, env = torch_project
-    py = str(venv_python(dst / ".venv"))
-    cmd = [py, "-m", f"{PKG}.train", "data=digits", "trainer.epochs=10", "trainer.batch_size=32"]
-    out = timed_ok("torch: train 10 epochs (digits)", cmd, dst, env)
-    assert "CPU" in out and "epoch  10/10" in out
-    m = metrics(dst)
-    assert m["framework"] == "pytorch" and "test_accuracy" not in m, m
-    run([py, "-m", f"{PKG}.evaluate", "data=digits"], dst, env)
-    accuracy = evaluation(dst)["accuracy"]
-    TIMINGS["pytorch digits test accuracy (10 epochs)"] = accuracy
-    assert accuracy >= 0.95
 
 
 def assert_types_check(out: str) -> None:
@@ -677,17 +662,23 @@ DDP_TOLERANCE = 0.02
 
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed")
-def test_torchrun_two_processes_train_like_one(torch_project: tuple[Path, dict]) -> None:
-    """`make train NPROC=2`: 2 gloo processes, rank 0 alone prints and writes, same accuracy."""
+def test_torch_cnn_learns_the_digits_in_one_process_and_in_two(
+    torch_project: tuple[Path, dict],
+) -> None:
+    """The CNN reaches >= 0.95 test accuracy in 10 epochs on the CPU; `make train NPROC=2`: 2 gloo
+    processes, rank 0 alone prints and writes, the same accuracy."""
     dst, env = torch_project
     py = str(venv_python(dst / ".venv"))
     common = ["data=digits", "trainer.epochs=10", "trainer.batch_size=32"]
-    timed_ok(
+    out = timed_ok(
         "torch: 1 process (digits)",
         [py, "-m", f"{PKG}.train", *common, "models_dir=one", "tracking=none"],
         dst,
         env,
     )
+    assert "CPU" in out and "epoch  10/10" in out, out
+    one = metrics(dst, models="one")
+    assert one["framework"] == "pytorch" and "test_accuracy" not in one, one
     runs_before = len(list((dst / "runs").iterdir()))
     store_before = run([py, "-c", MLFLOW_RUNS, "sqlite:///mlflow.db"], dst, env).stdout.split()
     args = "ARGS=trainer.batch_size=32 models_dir=two"
@@ -700,7 +691,7 @@ def test_torchrun_two_processes_train_like_one(torch_project: tuple[Path, dict])
     assert "CPU, 2 processes (DistributedDataParallel, gloo)" in out, out
     for line in ("epoch  10/10", "saved "):
         assert out.count(line) == 1, out  # printed by rank 0 only
-    one, two = metrics(dst, models="one"), metrics(dst, models="two")
+    two = metrics(dst, models="two")
     assert sorted(p.name for p in (dst / "two").iterdir()) == [  # rank 0's files only
         "digits_history.csv",
         "digits_metrics.json",
@@ -712,7 +703,7 @@ def test_torchrun_two_processes_train_like_one(torch_project: tuple[Path, dict])
         run([*evaluate, "tracking=none"], dst, env)
     accuracies = [evaluation(dst, models=m)["accuracy"] for m in ("one", "two")]
     TIMINGS["pytorch digits test accuracy, 1 vs 2 processes"] = accuracies
-    assert accuracies[1] >= 0.95, accuracies
+    assert min(accuracies) >= 0.95, accuracies
     assert abs(accuracies[1] - accuracies[0]) <= DDP_TOLERANCE, accuracies
     assert two["n_train"] == one["n_train"] and len(two["history"]) == 10
     # One run recorded (rank 0's): one run folder more, one MLflow run, with rank 0's numbers.
@@ -835,7 +826,7 @@ def test_torch_sweep_of_six_trials_and_its_best_config(torch_project: tuple[Path
 @pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed")
 @pytest.mark.parametrize(
     "which",
-    ["uv_project", pytest.param("torch_project", marks=pytest.mark.xdist_group(TORCH_GROUP))],
+    ["uv_project", "torch_project"],
 )
 def test_preset_dataset_wins_and_bad_overrides_are_one_line(
     which: str, request: pytest.FixtureRequest

@@ -37,7 +37,6 @@ from devsupport import free_port, started, stop_group, wait_for_http
 from extensions import rules
 from tests.conftest import (
     PKG,
-    TORCH_GROUP,
     dev_tool,
     digit_lab,
     env_without_dev_venv,
@@ -169,8 +168,7 @@ def serving_project(
     template: Path, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Callable[[str], tuple[Path, dict[str, str]]]:
     """framework -> a generated venv project (Python 3.11) with its environment, built once.
-    PyTorch's is this file's copy of conftest's torch_digit_lab, which test_mnist shares (the
-    tests that ask for it carry TORCH_ENV)."""
+    PyTorch's is this file's copy of conftest's torch_digit_lab, which test_mnist shares."""
     built: dict[str, tuple[Path, dict[str, str]]] = {}
 
     def build(framework: str) -> tuple[Path, dict[str, str]]:
@@ -189,23 +187,28 @@ def serving_project(
     return build
 
 
-TORCH_ENV = pytest.mark.xdist_group(TORCH_GROUP)  # where conftest's torch_digit_lab is built
+def lint_and_type_check(dst: Path, env: dict[str, str], framework: str) -> None:
+    """The project's own ruff (lint and format) and mypy pass in its environment."""
+    py = str(venv_python(dst / ".venv"))
+    for name, args in (("ruff", ["ruff", "check", "."]), ("ruff format", ["ruff", "format", "--check", "."]),
+                       ("mypy", ["mypy"])):  # fmt: skip
+        run_ok(f"serving: {name} ({framework})", [py, "-m", *args], dst, env)
 
 
+# The API tests of each framework: scikit-learn's here (this file's server runs that project);
+# PyTorch's and TensorFlow's in their projects' whole suites, test_mnist's torch project (with
+# its mypy) and the TensorFlow test below: the same tests file, in the same environments.
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "framework", ["sklearn", pytest.param("pytorch", marks=TORCH_ENV), "tensorflow"]
-)
 def test_api_endpoints_and_bad_inputs_through_the_test_client(
-    serving_project: Callable[[str], tuple[Path, dict[str, str]]], framework: str
+    serving_project: Callable[[str], tuple[Path, dict[str, str]]],
 ) -> None:
     """The generated project's own API tests (every endpoint, every bad input a 4xx), its ruff
-    and its mypy pass for each framework."""
-    dst, env = serving_project(framework)
+    and its mypy pass."""
+    dst, env = serving_project("sklearn")
     py = str(venv_python(dst / ".venv"))
     tests = f"tests/test_{PKG}_api.py"
     out = run_ok(
-        f"serving: API tests ({framework})",
+        "serving: API tests (sklearn)",
         [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", tests],
         dst,
         env,
@@ -214,14 +217,7 @@ def test_api_endpoints_and_bad_inputs_through_the_test_client(
     passed = re.search(r"\b(\d+) passed\b", last)
     assert passed and int(passed[1]) >= 33, out  # the API tests: 33 in all
     assert "failed" not in last and "error" not in last, out
-    run_ok(f"serving: ruff ({framework})", [py, "-m", "ruff", "check", "."], dst, env)
-    run_ok(
-        f"serving: ruff format ({framework})",
-        [py, "-m", "ruff", "format", "--check", "."],
-        dst,
-        env,
-    )
-    run_ok(f"serving: mypy ({framework})", [py, "-m", "mypy"], dst, env)
+    lint_and_type_check(dst, env, "sklearn")
 
 
 @pytest.mark.slow
@@ -229,15 +225,19 @@ def test_tensorflow_project_and_skeleton_tests_pass(
     serving_project: Callable[[str], tuple[Path, dict[str, str]]], template: Path
 ) -> None:
     """TensorFlow for real (the environment above): the MNIST project's whole suite (training,
-    evaluation, MLflow's tensorflow flavour, the API), then the example=none skeleton's tests
-    in the same environment, its src/ first on the path."""
+    evaluation, MLflow's tensorflow flavour, the API's 33 tests), its ruff and mypy with
+    TensorFlow installed, then the example=none skeleton's tests in the same environment, its
+    src/ first on the path."""
     dst, env = serving_project("tensorflow")
     py = str(venv_python(dst / ".venv"))
-    pytest_cmd = [py, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    pytest_cmd = [py, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rA"]
     out = run_ok("serving: the TensorFlow project's own tests", pytest_cmd, dst, env).stdout
     last = out.strip().splitlines()[-1]
     assert re.search(r"\b\d+ passed\b", last) and "failed" not in last, out
     assert "skipped" not in last, out  # TensorFlow is there: nothing may skip for want of it
+    api = re.findall(rf"^PASSED tests/test_{PKG}_api\.py::", out, re.M)
+    assert len(api) >= 33, out  # the API tests ran among them
+    lint_and_type_check(dst, env, "tensorflow")
     skeleton_tests_pass(template, dst, env, "tensorflow")
 
 
@@ -912,7 +912,6 @@ print("REPORT " + json.dumps(report))
 
 
 @pytest.mark.slow
-@TORCH_ENV
 def test_model_uri_serves_the_pytorch_model_make_train_registered(
     serving_project: Callable[[str], tuple[Path, dict[str, str]]],
 ) -> None:
