@@ -306,15 +306,15 @@ def report_times() -> Iterator[None]:
 
 # pyproject.toml runs --dist loadfile (see there why not loadgroup): a file stays on one worker,
 # so its module fixtures are built once. Files are handed out in collection order: the files with
-# most test time first, as measured (seconds over both workers, `.ci/run` on 2026-12-07, before
-# that day's cuts to docker and serving): docker 547, mnist 513, serving 402, staff 323, setup
-# 284, tracking 282, readme 281, firstrun 208, bench 173, hybrid 165, render 142, dvc 141,
-# validators 128, presets 101, gpu_check 73, update 64; the others after them. Handed out in
-# this order, the short files fill in at the end instead of one long file running alone.
+# most test time first, as measured (seconds over both workers, `.ci/run` on 2026-12-07): mnist
+# 530, docker 422, staff 356, serving 355, setup 282, tracking 265, firstrun 217, readme 200,
+# bench 153, render 135, hybrid 134, validators 133, dvc 125, presets 88, update 67, gpu_check
+# 59; the others after them. Handed out in this order, the short files fill in at the end
+# instead of one long file running alone.
 LONGEST_FIRST = (
-    "test_docker", "test_mnist", "test_serving", "test_staff", "test_setup", "test_tracking",
-    "test_readme", "test_firstrun", "test_bench", "test_hybrid", "test_render", "test_dvc",
-    "test_validators", "test_presets", "test_gpu_check", "test_update",
+    "test_mnist", "test_docker", "test_staff", "test_serving", "test_setup", "test_tracking",
+    "test_firstrun", "test_readme", "test_bench", "test_render", "test_hybrid", "test_validators",
+    "test_dvc", "test_presets", "test_update", "test_gpu_check",
 )  # fmt: skip
 
 
