@@ -9,6 +9,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -119,8 +120,15 @@ DIGIT_LAB: dict[str, Any] = {
     "jupyter_kernel": False,
 }
 PKG = "digit_lab"
+API_TESTS = 33  # the generated MNIST project's API tests (tests/test_<package>_api.py)
+
 # The CPU torch wheel in pip's find-links (the index's torch is a CUDA build; macOS has no +cpu).
 TORCH_CPU = "2.13.0" if sys.platform == "darwin" else "2.13.0+cpu"
+
+
+def api_tests_passed(output: str) -> int:
+    """How many API tests a project's `pytest -rA` output lists as passed."""
+    return len(re.findall(rf"^PASSED tests/test_{PKG}_api\.py::", output, re.M))
 
 
 def digit_lab(template: Path, dst: Path, **answers: Any) -> Path:

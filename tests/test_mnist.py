@@ -29,8 +29,10 @@ import pytest
 import yaml
 
 from tests.conftest import (
+    API_TESTS,
     PKG,
     TORCH_CPU,
+    api_tests_passed,
     dev_tool,
     digit_lab,
     env_without_dev_venv,
@@ -545,7 +547,7 @@ def test_torch_project_tests_pass(torch_project: tuple[Path, dict]) -> None:
     out = timed_ok("torch: project pytest", cmd, dst, env)
     assert_suite_passed(out)
     # The API's tests among them (test_serving runs them for scikit-learn only).
-    assert len(re.findall(rf"^PASSED tests/test_{PKG}_api\.py::", out, re.M)) >= 33, out
+    assert api_tests_passed(out) >= API_TESTS, out
 
 
 @pytest.mark.slow

@@ -36,7 +36,9 @@ import pytest
 from devsupport import free_port, started, stop_group, wait_for_http
 from extensions import rules
 from tests.conftest import (
+    API_TESTS,
     PKG,
+    api_tests_passed,
     dev_tool,
     digit_lab,
     env_without_dev_venv,
@@ -215,7 +217,7 @@ def test_api_endpoints_and_bad_inputs_through_the_test_client(
     ).stdout
     last = out.strip().splitlines()[-1]
     passed = re.search(r"\b(\d+) passed\b", last)
-    assert passed and int(passed[1]) >= 33, out  # the API tests: 33 in all
+    assert passed and int(passed[1]) >= API_TESTS, out
     assert "failed" not in last and "error" not in last, out
     lint_and_type_check(dst, env, "sklearn")
 
@@ -235,8 +237,7 @@ def test_tensorflow_project_and_skeleton_tests_pass(
     last = out.strip().splitlines()[-1]
     assert re.search(r"\b\d+ passed\b", last) and "failed" not in last, out
     assert "skipped" not in last, out  # TensorFlow is there: nothing may skip for want of it
-    api = re.findall(rf"^PASSED tests/test_{PKG}_api\.py::", out, re.M)
-    assert len(api) >= 33, out  # the API tests ran among them
+    assert api_tests_passed(out) >= API_TESTS, out  # the API tests ran among them
     lint_and_type_check(dst, env, "tensorflow")
     skeleton_tests_pass(template, dst, env, "tensorflow")
 
