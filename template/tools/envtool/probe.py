@@ -12,7 +12,10 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal, TypedDict
@@ -87,6 +90,7 @@ except ImportError:  # Python 3.10: pytest brings tomli
         tomllib = None  # type: ignore[assignment]
 
 
+@cache  # broken() and requirement_closure() read the same requirements
 def parse(text: str) -> Requirement | None:
     """A requirement that applies here (markers true, no extra), else None."""
     try:
@@ -179,34 +183,103 @@ def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def next_module(todo: list[str], needs: dict[str, set[str]], done: set[str]) -> str | None:
+    """The first module of `todo` whose required modules are all imported, else the first one (a
+    process that may compile a requirement twice beats one that waits idle); None: none left."""
+    ready = [m for m in todo if needs.get(m, set()) <= done] or todo
+    return ready[0] if ready else None
+
+
 def import_all(
-    modules: list[tuple[str, tuple[str, str]]], here: list[str], weights: dict[str, int]
+    modules: list[tuple[str, tuple[str, str]]],
+    here: list[str],
+    weights: dict[str, int],
+    needs: dict[str, set[str]] | None = None,
+    meanwhile: Callable[[], None] = lambda: None,
 ) -> dict[str, ImportRow]:
-    """Import each module once: `here` in this process, the rest over one process per core (this
-    one too), heaviest (most files) first, so that their first imports compile in parallel."""
-    shares: list[list[tuple[str, tuple[str, str]]]] = [
-        [] for _ in range(min(cores(), len(modules)) or 1)
+    """Import each module once over one process per core (this one too): `here` first in this
+    process, then each process takes the next module (next_module): the module whose first
+    import compiles bytecode that most others wait for (`weights`: its files and those of the
+    modules that `needs` it) comes first, and a module waits for the modules it requires instead
+    of compiling them again beside the process that does. This process runs `meanwhile` first."""
+    info, needs = dict(modules), needs or {}
+    waiting = {m: weights.get(m, 1) + sum(weights.get(d, 1) for d in info if m in needs.get(d, ()))
+               for m in info}  # fmt: skip
+    todo = sorted((m for m in info if m not in here), key=lambda m: -waiting[m])
+    rows: dict[str, ImportRow] = {}
+    lock = threading.Lock()
+
+    def take() -> str | None:
+        """The next module to import (removed from `todo`)."""
+        with lock:
+            module = next_module(todo, needs, set(rows))
+            if module is not None:
+                todo.remove(module)
+            return module
+
+    def record(module: str, row: ImportRow) -> None:
+        with lock:
+            rows[module] = row
+
+    def helper() -> None:
+        """Import what take() gives in a process of its own, one module per line; a process that
+        dies fails its module's row, and the next module gets a new process."""
+        proc: subprocess.Popen[str] | None = None
+        while (module := take()) is not None:
+            if proc is None:
+                proc = subprocess.Popen([sys.executable, "-I", __file__, "--import"],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+            assert proc.stdin is not None and proc.stdout is not None
+            try:
+                proc.stdin.write(json.dumps([module, *info[module]]) + "\n")
+                proc.stdin.flush()
+                found = next((line for line in proc.stdout if line.startswith(MARKER)), "")
+            except OSError:  # it died before it read the module
+                found = ""
+            if found:
+                row = json.loads(found[len(MARKER) :])
+            else:
+                row = {"module": module, "distribution": info[module][0], "version": info[module][1],
+                       "error": f"the import process exited with {proc.wait()}", "origin": ""}  # fmt: skip
+                proc = None
+            record(module, row)
+        if proc is not None:
+            proc.communicate("")  # the end of its input: it exits
+
+    # Daemons: a probe that fails (meanwhile raises) ends at once; its helpers at their input's end.
+    threads = [
+        threading.Thread(target=helper, daemon=True) for _ in range(min(cores(), len(info)) - 1)
     ]
-    load = [0] * len(shares)
-    rest = sorted((m for m in modules if m[0] not in here), key=lambda m: -weights.get(m[0], 1))
-    for module, row in [m for m in modules if m[0] in here] + rest:
-        i = 0 if module in here else load.index(min(load))
-        shares[i].append((module, row))
-        load[i] += weights.get(module, 1)
-    helper = [sys.executable, "-I", __file__, "--import"]
-    started = [(share, subprocess.Popen([*helper, json.dumps(share)], stdout=subprocess.PIPE, text=True))
-               for share in shares[1:] if share]  # fmt: skip
-    rows = {m: try_import(m, d, v) for m, (d, v) in shares[0]}
-    for share, proc in started:
-        found = [line for line in proc.communicate()[0].splitlines() if line.startswith(MARKER)]
-        rows.update(
-            (r["module"], r) for r in (json.loads(found[-1][len(MARKER) :]) if found else [])
-        )
-        for module, (dist, version) in share:  # the process died before it could report
-            rows.setdefault(module, {"module": module, "distribution": dist, "version": version,
-                                     "error": f"the import process exited with {proc.returncode}",
-                                     "origin": ""})  # fmt: skip
+    for thread in threads:
+        thread.start()
+    meanwhile()
+    for kept in here:
+        record(kept, try_import(kept, *info[kept]))
+    while (module := take()) is not None:
+        record(module, try_import(module, *info[module]))
+    for thread in threads:
+        thread.join()
     return rows
+
+
+def requirement_closure(
+    modules: dict[str, tuple[str, str]], dists: dict[str, metadata.Distribution]
+) -> dict[str, set[str]]:
+    """module -> the other modules of `modules` whose distributions its distribution requires,
+    directly or through other installed distributions."""
+    by_dist: dict[str, str] = {canonical(d): m for m, (d, _) in modules.items()}
+    needs: dict[str, set[str]] = {}
+    for module, (name, _) in modules.items():
+        seen: set[str] = set()
+        stack = [canonical(name)]
+        while stack:
+            dist = dists.get(stack.pop())
+            for req in filter(None, map(parse, (dist.requires or []) if dist else [])):
+                if (key := canonical(req.name)) not in seen:
+                    seen.add(key)
+                    stack.append(key)
+        needs[module] = {by_dist[k] for k in seen if k in by_dist} - {module}
+    return needs
 
 
 def own_package(row: ImportRow, source: str) -> ImportRow:
@@ -278,6 +351,7 @@ def probe(args: ProbeArgs) -> ProbeReport:
     modules = {} if only == "dependencies" else {package: (distribution, "")}
     extra = {} if only == "project" else {m: (m, "") for m in args.get("imports", [])}
     dists: dict[str, metadata.Distribution] = {}
+    scan = 0.0  # seconds: reading the installed distributions (part of the dependency check)
     if Requirement is None:
         report["errors"].append("`packaging` is not installed: only the imports were checked")
         modules.update(extra)
@@ -288,8 +362,7 @@ def probe(args: ProbeArgs) -> ProbeReport:
                 dists.setdefault(canonical(dist.metadata["Name"]), dist)
         own = canonical(distribution)
         report["distributions"] = {k: d.version for k, d in sorted(dists.items())}
-        report["broken"] = broken(dists, own)
-        report["seconds"] = {"pip check": time.perf_counter() - t0}
+        scan = time.perf_counter() - t0
         if only == "dependencies":  # the project comes later: the declared imports alone
             modules.update(extra)
         elif own in dists:
@@ -300,15 +373,24 @@ def probe(args: ProbeArgs) -> ProbeReport:
         else:
             report["errors"].append(f"the project ({distribution}) is not installed")
             modules.update(extra)
-        if args.get("project"):
-            check_project(report, args, dists)
     fixes = args.get("gpu", {}).get("fix", {})  # the frameworks gpu.py checks, and their fixes
     # The package (its origin is checked below) and a framework (the GPU check uses it) are
     # imported in this process; the rest spread over the machine's cores.
     here = [m for i, m in enumerate(modules) if i == 0 or m in fixes]
     found = {m: dists.get(canonical(d)) for m, (d, _) in modules.items()} if dists else {}
     weights = {m: len(dist.files or []) for m, dist in found.items() if dist}
-    rows = import_all(list(modules.items()), here, weights)
+    needs = requirement_closure(modules, dists) if dists else {}
+
+    def checks() -> None:
+        """The dependency check and the doctor's, while the other processes import."""
+        if dists:
+            t0 = time.perf_counter()
+            report["broken"] = broken(dists, canonical(distribution))
+            report["seconds"] = {"pip check": scan + time.perf_counter() - t0}
+        if dists and args.get("project"):
+            check_project(report, args, dists)
+
+    rows = import_all(list(modules.items()), here, weights, needs, checks)
     report["imports"] = [rows[m] for m in modules]
     if args.get("source"):
         report["imports"][0] = own_package(report["imports"][0], args["source"])
@@ -337,9 +419,11 @@ def table(report: ProbeReport) -> list[str]:
 
 def main(argv: list[str]) -> int:
     """The command line (the module's docstring); the exit status."""
-    if argv[1:2] == ["--import"]:  # a helper process of import_all
-        rows = [try_import(m, d, v) for m, (d, v) in json.loads(argv[2])]
-        print(MARKER + json.dumps(rows), flush=True)
+    if argv[1:2] == ["--import"]:  # a helper process of import_all: a module per line of input
+        tasks = os.fdopen(os.dup(0), encoding="utf-8")
+        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)  # a module that reads stdin reads nothing
+        for line in tasks:
+            print(MARKER + json.dumps(try_import(*json.loads(line))), flush=True)
         return 0
     if argv[1:2] == ["--config"]:
         config = json.loads(Path(argv[2]).read_text(encoding="utf-8"))
