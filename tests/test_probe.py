@@ -260,7 +260,7 @@ def test_imports_spread_over_processes_each_module_once(tmp_path: Path) -> None:
         "import json, os, probe\n"
         "probe.cores = lambda: 3  # three processes on any machine\n"
         "modules = [('m_here', ('here', '1.0')), ('m_other', ('other', '')), ('m_dies', ('dies', ''))]\n"
-        "rows = probe.import_all(modules, ['m_here'], {'m_dies': 100, 'm_other': 50})\n"
+        "rows = probe.import_all(modules, ['m_here'], {'m_dies': 100, 'm_other': 50}, {})\n"
         "print(json.dumps({'pid': os.getpid(), 'rows': rows}))\n"
     )
     proc = subprocess.run([python, str(tmp_path / "drive.py")],

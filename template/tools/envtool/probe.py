@@ -191,21 +191,15 @@ def next_module(todo: list[str], needs: dict[str, set[str]], done: set[str]) -> 
 
 
 def import_all(
-    modules: list[tuple[str, tuple[str, str]]],
-    here: list[str],
-    weights: dict[str, int],
-    needs: dict[str, set[str]] | None = None,
-    meanwhile: Callable[[], None] = lambda: None,
-) -> dict[str, ImportRow]:
-    """Import each module once over one process per core (this one too): `here` first in this
-    process, then each process takes the next module (next_module): the module whose first
-    import compiles bytecode that most others wait for (`weights`: its files and those of the
-    modules that `needs` it) comes first, and a module waits for the modules it requires instead
-    of compiling them again beside the process that does. This process runs `meanwhile` first."""
-    info, needs = dict(modules), needs or {}
-    waiting = {m: weights.get(m, 1) + sum(weights.get(d, 1) for d in info if m in needs.get(d, ()))
-               for m in info}  # fmt: skip
-    todo = sorted((m for m in info if m not in here), key=lambda m: -waiting[m])
+    modules: list[tuple[str, tuple[str, str]]], here: list[str], weights: dict[str, int],
+    needs: dict[str, set[str]], meanwhile: Callable[[], None] = lambda: None,
+) -> dict[str, ImportRow]:  # fmt: skip
+    """Import each module once, over one process per core (this one too): `here` in this
+    process, after `meanwhile`; then each process takes the next module (next_module), heaviest
+    (`weights`: most files) first, a module after the modules it `needs`: its first import finds
+    their bytecode written, instead of compiling it again beside the process that does."""
+    info = dict(modules)
+    todo = sorted((m for m in info if m not in here), key=lambda m: -weights.get(m, 1))
     rows: dict[str, ImportRow] = {}
     lock = threading.Lock()
 
@@ -222,8 +216,8 @@ def import_all(
             rows[module] = row
 
     def helper() -> None:
-        """Import what take() gives in a process of its own, one module per line; a process that
-        dies fails its module's row, and the next module gets a new process."""
+        """Import what take() gives, one module per line, in a process of its own; a process
+        that dies fails its module's row, and the next module gets a new process."""
         proc: subprocess.Popen[str] | None = None
         while (module := take()) is not None:
             if proc is None:
@@ -424,7 +418,7 @@ def main(argv: list[str]) -> int:
         os.dup2(os.open(os.devnull, os.O_RDONLY), 0)  # a module that reads stdin reads nothing
         for line in tasks:
             print(MARKER + json.dumps(try_import(*json.loads(line))), flush=True)
-        return 0
+        os._exit(0)  # done, even if an import left a thread running
     if argv[1:2] == ["--config"]:
         config = json.loads(Path(argv[2]).read_text(encoding="utf-8"))
         args = project_args(
