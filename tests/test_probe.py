@@ -204,39 +204,6 @@ def test_probe_accepts_only_the_projects_own_package(tmp_path: Path) -> None:
     assert "shadows the project's package" in row["error"], row
 
 
-class Requires:
-    """What requirement_closure reads of an installed distribution: its requirements."""
-
-    def __init__(self, *requires: str) -> None:
-        self.requires = list(requires)
-
-
-def test_a_module_waits_for_the_modules_it_requires() -> None:
-    """The modules a distribution requires, directly or through one that is not imported itself
-    (scipy), markers and extras applied; a module is taken once those are imported, else the
-    first one left (no process waits idle)."""
-    dists = {
-        "scikit-learn": Requires("numpy>=1.22", "scipy>=1.8", "pytest ; extra == 'tests'"),
-        "scipy": Requires("numpy<3"),
-        "mlflow": Requires("pandas<3", "scikit-learn", "pywin32 ; sys_platform == 'nt'"),
-        "pandas": Requires("numpy>=1.26"),
-        "numpy": Requires(),
-        "pytest": Requires(),
-        "pywin32": Requires(),
-    }
-    modules = {m: (d, "") for m, d in [("mlflow", "mlflow"), ("sklearn", "scikit-learn"),
-               ("pandas", "pandas"), ("numpy", "numpy"), ("pytest", "pytest")]}  # fmt: skip
-    needs = probe.requirement_closure(modules, dists)  # type: ignore[arg-type]
-    assert needs == {"mlflow": {"pandas", "sklearn", "numpy"}, "sklearn": {"numpy"},
-                     "pandas": {"numpy"}, "numpy": set(), "pytest": set()}  # fmt: skip
-    todo = ["mlflow", "sklearn", "numpy", "pytest"]
-    assert probe.next_module(todo, needs, done=set()) == "numpy"
-    assert probe.next_module(todo, needs, done={"numpy"}) == "sklearn"
-    assert probe.next_module(todo, needs, done={"numpy", "sklearn", "pandas"}) == "mlflow"
-    assert probe.next_module(["mlflow", "sklearn"], needs, done=set()) == "mlflow"  # none ready
-    assert probe.next_module([], needs, done=set()) is None
-
-
 def test_imports_spread_over_processes_each_module_once(tmp_path: Path) -> None:
     """import_all: the modules it keeps import in the probe's process, the rest in the processes
     of the other cores, each exactly once; a process that dies mid-import fails its module's
@@ -260,7 +227,7 @@ def test_imports_spread_over_processes_each_module_once(tmp_path: Path) -> None:
         "import json, os, probe\n"
         "probe.cores = lambda: 3  # three processes on any machine\n"
         "modules = [('m_here', ('here', '1.0')), ('m_other', ('other', '')), ('m_dies', ('dies', ''))]\n"
-        "rows = probe.import_all(modules, ['m_here'], {'m_dies': 100, 'm_other': 50}, {})\n"
+        "rows = probe.import_all(modules, ['m_here'], {'m_dies': 100, 'm_other': 50})\n"
         "print(json.dumps({'pid': os.getpid(), 'rows': rows}))\n"
     )
     proc = subprocess.run([python, str(tmp_path / "drive.py")],

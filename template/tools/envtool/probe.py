@@ -15,9 +15,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from functools import cache
 from importlib import metadata
 from pathlib import Path
+from queue import Empty, SimpleQueue
 from typing import Any, Literal, TypedDict
 
 MARKER = "ENVTOOL-PROBE "
@@ -90,7 +90,6 @@ except ImportError:  # Python 3.10: pytest brings tomli
         tomllib = None  # type: ignore[assignment]
 
 
-@cache  # broken() and requirement_closure() read the same requirements
 def parse(text: str) -> Requirement | None:
     """A requirement that applies here (markers true, no extra), else None."""
     try:
@@ -183,43 +182,28 @@ def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def next_module(todo: list[str], needs: dict[str, set[str]], done: set[str]) -> str | None:
-    """The first module of `todo` whose required modules are all imported, else the first one (a
-    process that may compile a requirement twice beats one that waits idle); None: none left."""
-    ready = [m for m in todo if needs.get(m, set()) <= done] or todo
-    return ready[0] if ready else None
-
-
 def import_all(
     modules: list[tuple[str, tuple[str, str]]], here: list[str], weights: dict[str, int],
-    needs: dict[str, set[str]], meanwhile: Callable[[], None] = lambda: None,
+    meanwhile: Callable[[], None] = lambda: None,
 ) -> dict[str, ImportRow]:  # fmt: skip
-    """Import each module once, over one process per core (this one too): `here` in this
-    process, after `meanwhile`; then each process takes the next module (next_module), heaviest
-    (`weights`: most files) first, a module after the modules it `needs`: its first import finds
-    their bytecode written, instead of compiling it again beside the process that does."""
+    """Import each module once: `here` in this process, after `meanwhile`; the rest in one process
+    per core, each taking the heaviest module left (`weights`: most files) whenever it is free,
+    so that the first imports, which compile the bytecode, keep every core busy to the end."""
     info = dict(modules)
-    todo = sorted((m for m in info if m not in here), key=lambda m: -weights.get(m, 1))
-    rows: dict[str, ImportRow] = {}
-    lock = threading.Lock()
+    queue: SimpleQueue[str] = SimpleQueue()
+    for module in sorted((m for m in info if m not in here), key=lambda m: -weights.get(m, 1)):
+        queue.put(module)
+    found: list[dict[str, ImportRow]] = [{} for _ in range(min(cores(), queue.qsize()))]
 
-    def take() -> str | None:
-        """The next module to import (removed from `todo`)."""
-        with lock:
-            module = next_module(todo, needs, set(rows))
-            if module is not None:
-                todo.remove(module)
-            return module
-
-    def record(module: str, row: ImportRow) -> None:
-        with lock:
-            rows[module] = row
-
-    def helper() -> None:
-        """Import what take() gives, one module per line, in a process of its own; a process
-        that dies fails its module's row, and the next module gets a new process."""
+    def helper(rows: dict[str, ImportRow]) -> None:
+        """Import modules from the queue, one per line, in a process of its own; a process that
+        dies fails its module's row, and the next module gets a new process."""
         proc: subprocess.Popen[str] | None = None
-        while (module := take()) is not None:
+        while True:
+            try:
+                module = queue.get_nowait()
+            except Empty:
+                break
             if proc is None:
                 proc = subprocess.Popen([sys.executable, "-I", __file__, "--import"],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
@@ -227,53 +211,29 @@ def import_all(
             try:
                 proc.stdin.write(json.dumps([module, *info[module]]) + "\n")
                 proc.stdin.flush()
-                found = next((line for line in proc.stdout if line.startswith(MARKER)), "")
+                line = next((line for line in proc.stdout if line.startswith(MARKER)), "")
             except OSError:  # it died before it read the module
-                found = ""
-            if found:
-                row = json.loads(found[len(MARKER) :])
+                line = ""
+            if line:
+                rows[module] = json.loads(line[len(MARKER) :])
             else:
-                row = {"module": module, "distribution": info[module][0], "version": info[module][1],
-                       "error": f"the import process exited with {proc.wait()}", "origin": ""}  # fmt: skip
+                rows[module] = {"module": module, "distribution": info[module][0],
+                                "version": info[module][1], "origin": "",
+                                "error": f"the import process exited with {proc.wait()}"}  # fmt: skip
                 proc = None
-            record(module, row)
         if proc is not None:
             proc.communicate("")  # the end of its input: it exits
 
     # Daemons: a probe that fails (meanwhile raises) ends at once; its helpers at their input's end.
-    threads = [
-        threading.Thread(target=helper, daemon=True) for _ in range(min(cores(), len(info)) - 1)
-    ]
+    threads = [threading.Thread(target=helper, args=(mine,), daemon=True) for mine in found]
     for thread in threads:
         thread.start()
     meanwhile()
-    for kept in here:
-        record(kept, try_import(kept, *info[kept]))
-    while (module := take()) is not None:
-        record(module, try_import(module, *info[module]))
-    for thread in threads:
+    rows = {m: try_import(m, *info[m]) for m in here}
+    for thread, theirs in zip(threads, found, strict=True):
         thread.join()
+        rows.update(theirs)
     return rows
-
-
-def requirement_closure(
-    modules: dict[str, tuple[str, str]], dists: dict[str, metadata.Distribution]
-) -> dict[str, set[str]]:
-    """module -> the other modules of `modules` whose distributions its distribution requires,
-    directly or through other installed distributions."""
-    by_dist: dict[str, str] = {canonical(d): m for m, (d, _) in modules.items()}
-    needs: dict[str, set[str]] = {}
-    for module, (name, _) in modules.items():
-        seen: set[str] = set()
-        stack = [canonical(name)]
-        while stack:
-            dist = dists.get(stack.pop())
-            for req in filter(None, map(parse, (dist.requires or []) if dist else [])):
-                if (key := canonical(req.name)) not in seen:
-                    seen.add(key)
-                    stack.append(key)
-        needs[module] = {by_dist[k] for k in seen if k in by_dist} - {module}
-    return needs
 
 
 def own_package(row: ImportRow, source: str) -> ImportRow:
@@ -373,7 +333,6 @@ def probe(args: ProbeArgs) -> ProbeReport:
     here = [m for i, m in enumerate(modules) if i == 0 or m in fixes]
     found = {m: dists.get(canonical(d)) for m, (d, _) in modules.items()} if dists else {}
     weights = {m: len(dist.files or []) for m, dist in found.items() if dist}
-    needs = requirement_closure(modules, dists) if dists else {}
 
     def checks() -> None:
         """The dependency check and the doctor's, while the other processes import."""
@@ -384,7 +343,7 @@ def probe(args: ProbeArgs) -> ProbeReport:
         if dists and args.get("project"):
             check_project(report, args, dists)
 
-    rows = import_all(list(modules.items()), here, weights, needs, checks)
+    rows = import_all(list(modules.items()), here, weights, checks)
     report["imports"] = [rows[m] for m in modules]
     if args.get("source"):
         report["imports"][0] = own_package(report["imports"][0], args["source"])
