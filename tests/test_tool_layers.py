@@ -119,8 +119,8 @@ def test_a_project_without_the_example_ships_less_tool(shipped: dict[str, dict[s
 @pytest.mark.xfail(
     strict=True,
     raises=AssertionError,
-    reason="issue 34's size goal is not met: the default project ships ~1,750 lines of tool "
-    "(1,944 before), a venv project without the example ~1,850 (discovery.py and pins.py do "
+    reason="issue 34's size goal is not met: the default project ships ~1,800 lines of tool "
+    "(1,944 before), a venv project without the example ~1,900 (discovery.py and pins.py do "
     "what uv does itself); see the issue's closing note",
 )
 def test_the_tool_fits_the_issues_size_limit(shipped: dict[str, dict[str, int]]) -> None:
