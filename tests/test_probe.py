@@ -205,9 +205,9 @@ def test_probe_accepts_only_the_projects_own_package(tmp_path: Path) -> None:
 
 
 def test_imports_spread_over_processes_each_module_once(tmp_path: Path) -> None:
-    """import_all: the modules it keeps import in the probe's process, the rest in the processes
-    of the other cores, each exactly once; a process that dies mid-import fails its module's
-    row, named, and the probe itself goes on."""
+    """import_all: the modules it keeps import in the probe's process, the rest in helper
+    processes (one per core), each exactly once; a helper that dies mid-import fails its
+    module's row, named, and the probe itself goes on."""
     import shutil
     import sysconfig
 

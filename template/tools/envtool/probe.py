@@ -336,11 +336,12 @@ def probe(args: ProbeArgs) -> ProbeReport:
 
     def checks() -> None:
         """The dependency check and the doctor's, while the other processes import."""
-        if dists:
-            t0 = time.perf_counter()
-            report["broken"] = broken(dists, canonical(distribution))
-            report["seconds"] = {"pip check": scan + time.perf_counter() - t0}
-        if dists and args.get("project"):
+        if not dists:  # no `packaging`: nothing to check them with
+            return
+        t0 = time.perf_counter()
+        report["broken"] = broken(dists, canonical(distribution))
+        report["seconds"] = {"pip check": scan + time.perf_counter() - t0}
+        if args.get("project"):
             check_project(report, args, dists)
 
     rows = import_all(list(modules.items()), here, weights, checks)
