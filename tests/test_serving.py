@@ -146,16 +146,18 @@ def test_stop_group_spends_one_grace_in_all_before_sigkill() -> None:
     proc = subprocess.Popen(["sh", "-c", script], start_new_session=True)
     time.sleep(0.3)  # the trap is set
     start = time.monotonic()
-    assert stop_group(proc, grace=1) is False
-    assert 1 <= time.monotonic() - start < 1.8
+    assert stop_group(proc, grace=2) is False
+    # Not before the grace, and well short of two graces (4 s) even on a loaded CI machine.
+    assert 2 <= time.monotonic() - start < 3.5
     assert proc.returncode == -signal.SIGKILL
 
 
 def test_stop_group_is_true_when_the_group_ends_on_sigterm() -> None:
+    """True means no SIGKILL was needed; the leader's status says SIGTERM ended it. (No wall-clock
+    bound: a loaded CI machine once took 2.0 s to reap the group.)"""
     proc = subprocess.Popen(["sh", "-c", "sleep 30 & wait"], start_new_session=True)
-    start = time.monotonic()
-    assert stop_group(proc, grace=5) is True
-    assert time.monotonic() - start < 2
+    assert stop_group(proc, grace=30) is True
+    assert proc.returncode == -signal.SIGTERM
 
 
 # ---------------------------------------------------------------- one environment per framework
