@@ -617,6 +617,67 @@ def torch_digit_lab(template: Path, tmp_path_factory: pytest.TempPathFactory) ->
     return dst
 
 
+# The first import of a package in a new environment compiles its bytecode: 5-7 s of CPU for
+# the default project's stack, in every environment a test makes. uv installs by hard-linking the
+# files of its cache (one per wheel), __pycache__ folders included. So once per test run the
+# default project's packages are put in the shared uv cache and compiled there, and each later
+# uv environment starts with their bytecode, as a second import would. The tests still run every
+# step; the first-import cost itself is measured by bench/ (private, empty caches), not here.
+# Tests with a cache of their own (staff's, firstrun's) compile as users do.
+COMPILE_SKIP = r"[/\\]tests?[/\\]"  # packages' own test suites: never imported by the stack
+
+
+def linked_archives(venv: Path, archives: Path) -> set[Path]:
+    """The folders of uv's cache (one unpacked wheel each) that `venv`'s packages link to: a
+    file of each package's RECORD, found at the same place in a folder, as the same inode."""
+    site = next(venv.glob("lib/python*/site-packages"), venv / "Lib" / "site-packages")
+    found = set()
+    for record in site.glob("*.dist-info/RECORD"):
+        paths = [line.split(",")[0] for line in record.read_text("utf-8").splitlines()]
+        rel = next((p for p in paths if p.endswith(".py") and not p.startswith("..")), None)
+        if rel is None or not (site / rel).is_file():
+            continue
+        inode = (site / rel).stat().st_ino
+        for twin in archives.glob(f"*/{rel}"):
+            if twin.stat().st_ino == inode:
+                found.add(archives / twin.relative_to(archives).parts[0])
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def uv_cache_bytecode(
+    template: Path, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> None:
+    """Fill and compile the shared uv cache once per run that makes environments (slow tests):
+    the first worker does it, the others go on (their first environments compile their own)."""
+    python = find_python("3.11")
+    base = run_folder(tmp_path_factory) / "uv-bytecode"
+    slow = any(item.get_closest_marker("slow") for item in request.session.items)
+    if python is None or not slow or base.with_suffix(".done").exists():
+        return
+    try:
+        held = filelock.FileLock(f"{base}.lock").acquire(timeout=0)
+    except filelock.Timeout:
+        return  # another worker is filling it
+    with held:
+        if base.with_suffix(".done").exists():
+            return
+        shutil.rmtree(base, ignore_errors=True)
+        answers = {"env_manager": "uv", "jupyter_kernel": True, "data_versioning": "dvc"}
+        dst = digit_lab(template, base / "p", **answers)
+        env = env_without_dev_venv(tool_bin(base, "uv"), UV_PYTHON=python)
+        filled = timed("uv cache: fill", [dev_tool("uv"), "sync"], cwd=dst, env=env)
+        cache = subprocess.run([dev_tool("uv"), "cache", "dir"], env=env, capture_output=True,
+                               text=True, check=False).stdout.strip()  # fmt: skip
+        if filled.returncode == 0 and cache:  # else the tests compile as they go
+            folders = linked_archives(dst / ".venv", Path(cache) / "archive-v0")
+            # A package's odd files (Python 2 examples, templates) fail to compile: theirs.
+            compile_all = [python, "-m", "compileall", "-q", "-j", "0", "-x", COMPILE_SKIP]
+            subprocess.run([*compile_all, *sorted(folders)], env=env, capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+        base.with_suffix(".done").touch()
+
+
 def project_copy(src: Path, dst: Path) -> Path:
     """A copy of the project `src` and its .venv at `dst`, as if made there. The project's files
     are copied (tests edit them in place); the .venv's are hard links (installers and Python's
