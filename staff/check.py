@@ -384,9 +384,17 @@ def precompile(cache: Path | None, subs: list[collect.Result]) -> None:
             continue
     for version in sorted(versions):
         python = python_for(version) if re.fullmatch(r"3\.\d+", version) else None
-        if python:  # packages' own odd files fail to compile: that is theirs, not an error
-            subprocess.run([python, "-m", "compileall", "-q", "-j", "0", "-x", r"/tests?/",
-                            str(archive)], capture_output=True, check=False)  # fmt: skip
+        if python:
+            byte_compile(python, [archive])
+
+
+def byte_compile(python: str, folders: Sequence[Path]) -> None:
+    """Compile the modules under `folders` with `python`, on every core; packages' own test
+    suites are left out, and their odd files (Python 2 examples, templates) that fail to compile
+    are theirs, not an error."""
+    skip = r"[/\\]tests?[/\\]"
+    subprocess.run([python, "-m", "compileall", "-q", "-j", "0", "-x", skip, *map(str, folders)],
+                   capture_output=True, check=False)  # fmt: skip
 
 
 def unchanged(sub: collect.Result, paths: list[str]) -> tuple[bool, str]:

@@ -35,6 +35,7 @@ from envtool.shell import venv_python as venv_python
 
 from devsupport import copier_config, manager_choices, pip_index_url, read_result
 from extensions.context import render_context
+from staff.check import byte_compile
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -621,10 +622,9 @@ def torch_digit_lab(template: Path, tmp_path_factory: pytest.TempPathFactory) ->
 # the default project's stack, in every environment a test makes. uv installs by hard-linking the
 # files of its cache (one per wheel), __pycache__ folders included. So once per test run the
 # default project's packages are put in the shared uv cache and compiled there, and each later
-# uv environment starts with their bytecode, as a second import would. The tests still run every
-# step; the first-import cost itself is measured by bench/ (private, empty caches), not here.
-# Tests with a cache of their own (staff's, firstrun's) compile as users do.
-COMPILE_SKIP = r"[/\\]tests?[/\\]"  # packages' own test suites: never imported by the stack
+# uv environment starts with their bytecode, as a second import would (staff check does the same
+# for a class: byte_compile). The tests still run every step; the first-import cost itself is
+# measured by bench/ (private, empty caches), not here.
 
 
 def linked_archives(venv: Path, archives: Path) -> set[Path]:
@@ -670,10 +670,7 @@ def uv_cache_bytecode(
         cache = subprocess.run([dev_tool("uv"), "cache", "dir"], env=env, capture_output=True,
                                text=True, check=False).stdout.strip()  # fmt: skip
         if filled.returncode == 0 and cache:  # else the tests compile as they go
-            folders = linked_archives(dst / ".venv", Path(cache) / "archive-v0")
-            # A package's odd files (Python 2 examples, templates) fail to compile: theirs.
-            compile_all = [python, "-m", "compileall", "-q", "-j", "0", "-x", COMPILE_SKIP]
-            subprocess.run([*compile_all, *sorted(folders)], env=env, capture_output=True)
+            byte_compile(python, sorted(linked_archives(dst / ".venv", Path(cache) / "archive-v0")))
         shutil.rmtree(base, ignore_errors=True)
         base.with_suffix(".done").touch()
 
